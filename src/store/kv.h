@@ -1,0 +1,102 @@
+#pragma once
+// The storage seam: an ordered key-value store with column families. RocksKv is the real one,
+// MemoryKv the one tests and the simulator use. Records on top are FlatBuffers (store.fbs).
+//
+// Thread-safety: every method may be called from any thread concurrently.
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qim/errc.h"
+
+namespace qim::store {
+
+// One column family per kind of record (DESIGN §5). Key layouts are in schemas/README.md.
+enum class Column : std::uint8_t {
+  accounts = 0,  // <user>
+  friends,       // <user> \0 <other>
+  convs,         // <user> \0 <conversation>
+  cursors,       // <user> \0 <conversation> \0 <device>
+  groups,        // <group>
+  members,       // <group> \0 <user>
+  log,           // <conversation> \0 <seq:be64>
+  dedup,         // <conversation> \0 <sender> \0 <client_msg_id:be64>
+  meta,          // node-local settings (format version, node identity)
+};
+inline constexpr std::size_t column_count = 9;
+const char* column_name(Column column) noexcept;
+
+// A set of writes applied atomically. Reusable: clear() keeps the allocations.
+class WriteBatch {
+ public:
+  struct Op {
+    Column column;
+    bool erase;
+    std::string key;
+    std::string value;
+  };
+
+  void put(Column column, std::string_view key, std::string_view value) {
+    Op& op = next();
+    op.column = column;
+    op.erase = false;
+    op.key.assign(key);
+    op.value.assign(value);
+  }
+  void put(Column column, std::string_view key, std::span<const std::uint8_t> value) {
+    put(column, key,
+        std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+  }
+  void erase(Column column, std::string_view key) {
+    Op& op = next();
+    op.column = column;
+    op.erase = true;
+    op.key.assign(key);
+    op.value.clear();
+  }
+  void clear() { size_ = 0; }
+  bool empty() const { return size_ == 0; }
+  std::span<const Op> ops() const { return {ops_.data(), size_}; }
+
+ private:
+  Op& next() {
+    if (size_ == ops_.size()) ops_.emplace_back();
+    return ops_[size_++];
+  }
+  std::vector<Op> ops_;  // slots past size_ are kept for reuse
+  std::size_t size_ = 0;
+};
+
+// Called per key in order; return false to stop. The views are valid only during the call
+// and carry no alignment guarantee (copy before reading FlatBuffers in place).
+using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+class Kv {
+ public:
+  virtual ~Kv() = default;
+
+  // ok with `value` filled, not_found, or internal (the message says why).
+  virtual Error get(Column column, std::string_view key, std::string& value) = 0;
+
+  // Applies the batch atomically. sync: fsync the write-ahead log before returning
+  // (group-committed with concurrent writers); otherwise the write is in the WAL in the OS
+  // page cache, which survives a process crash (kill -9) but not a power loss.
+  virtual Error write(const WriteBatch& batch, bool sync) = 0;
+
+  // Forward: keys that start with `prefix` and are >= `start` (an empty start means the
+  // first key with the prefix), ascending. Reverse: keys with `prefix` that are < `start`
+  // (an empty start means from the last key with the prefix), descending.
+  virtual Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+                     const ScanVisitor& visit) = 0;
+
+  // Estimated bytes on disk (or in memory), for stats.
+  virtual std::uint64_t approximate_size_bytes() = 0;
+
+  // Makes everything written so far durable (shutdown).
+  virtual Error flush() = 0;
+};
+
+}  // namespace qim::store

@@ -1,0 +1,27 @@
+#pragma once
+// An in-memory Kv for tests and the simulator: same ordering and atomicity as RocksKv, no
+// durability. Thread-safe (one reader-writer lock; not for benchmarks).
+#include <array>
+#include <map>
+#include <shared_mutex>
+
+#include "store/kv.h"
+
+namespace qim::store {
+
+class MemoryKv final : public Kv {
+ public:
+  Error get(Column column, std::string_view key, std::string& value) override;
+  Error write(const WriteBatch& batch, bool sync) override;
+  Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+             const ScanVisitor& visit) override;
+  std::uint64_t approximate_size_bytes() override;
+  Error flush() override { return {}; }
+
+ private:
+  using Table = std::map<std::string, std::string, std::less<>>;
+  std::shared_mutex mutex_;
+  std::array<Table, column_count> tables_;  // GUARDED_BY(mutex_)
+};
+
+}  // namespace qim::store
