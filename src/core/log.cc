@@ -6,12 +6,18 @@
 namespace qim::core {
 
 bool parse_log_level(std::string_view text, LogLevel& level) {
-  if (text == "debug") level = LogLevel::debug;
-  else if (text == "info") level = LogLevel::info;
-  else if (text == "warn") level = LogLevel::warn;
-  else if (text == "error") level = LogLevel::error;
-  else if (text == "off") level = LogLevel::off;
-  else return false;
+  if (text == "debug")
+    level = LogLevel::debug;
+  else if (text == "info")
+    level = LogLevel::info;
+  else if (text == "warn")
+    level = LogLevel::warn;
+  else if (text == "error")
+    level = LogLevel::error;
+  else if (text == "off")
+    level = LogLevel::off;
+  else
+    return false;
   return true;
 }
 

@@ -67,7 +67,9 @@ class FrameBuilder {
 std::vector<std::uint8_t> make_error_frame(std::uint32_t req_id, errc code,
                                            std::string_view message);
 
-inline wire::ErrorCode to_wire(errc code) { return static_cast<wire::ErrorCode>(code); }
+inline wire::ErrorCode to_wire(errc code) {
+  return static_cast<wire::ErrorCode>(code);
+}
 inline errc from_wire(wire::ErrorCode code) {
   auto value = static_cast<std::uint16_t>(code);
   return value <= errc_max ? static_cast<errc>(value) : errc::internal;

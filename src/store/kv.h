@@ -47,8 +47,7 @@ class WriteBatch {
     op.value.assign(value);
   }
   void put(Column column, std::string_view key, std::span<const std::uint8_t> value) {
-    put(column, key,
-        std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
+    put(column, key, std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
   }
   void erase(Column column, std::string_view key) {
     Op& op = next();

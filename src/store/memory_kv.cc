@@ -27,8 +27,8 @@ Error MemoryKv::write(const WriteBatch& batch, bool /*sync*/) {
   return {};
 }
 
-Error MemoryKv::scan(Column column, std::string_view prefix, std::string_view start,
-                     bool reverse, const ScanVisitor& visit) {
+Error MemoryKv::scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+                     const ScanVisitor& visit) {
   // Copy the matching range first so the visitor may write to the store.
   std::vector<std::pair<std::string, std::string>> rows;
   {
@@ -45,7 +45,8 @@ Error MemoryKv::scan(Column column, std::string_view prefix, std::string_view st
       if (start.empty()) {
         // Position past the last key with the prefix.
         std::string upper(prefix);
-        while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff) upper.pop_back();
+        while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff)
+          upper.pop_back();
         if (!upper.empty()) {
           upper.back() = static_cast<char>(static_cast<unsigned char>(upper.back()) + 1);
           it = table.lower_bound(upper);
@@ -71,7 +72,8 @@ std::uint64_t MemoryKv::approximate_size_bytes() {
   std::shared_lock lock(mutex_);
   std::uint64_t total = 0;
   for (const Table& table : tables_) {
-    for (const auto& [key, value] : table) total += key.size() + value.size();
+    for (const auto& [key, value] : table)
+      total += key.size() + value.size();
   }
   return total;
 }
