@@ -20,7 +20,8 @@ std::vector<std::string> keys_of(Kv& kv, std::string_view prefix, std::string_vi
 TEST_CASE("memory kv: scans honour prefix, start and direction", "[store]") {
   MemoryKv kv;
   WriteBatch batch;
-  for (const char* key : {"a", "b/1", "b/2", "b/3", "c"}) batch.put(Column::log, key, "v");
+  for (const char* key : {"a", "b/1", "b/2", "b/3", "c"})
+    batch.put(Column::log, key, "v");
   REQUIRE_FALSE(kv.write(batch, false));
 
   CHECK(keys_of(kv, "b/", "", false) == std::vector<std::string>{"b/1", "b/2", "b/3"});
