@@ -1,0 +1,227 @@
+#include "store/rocks_kv.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+#include <fmt/core.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+namespace qim::store {
+
+struct RocksKv::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every open family; owned, closed last
+  std::array<rocksdb::ColumnFamilyHandle*, column_count> columns{};  // by store::Column
+
+  rocksdb::ColumnFamilyHandle* handle(Column column) const {
+    return columns[static_cast<std::size_t>(column)];
+  }
+
+  ~Impl() {
+    if (!db) return;
+    for (auto* handle : handles)
+      db->DestroyColumnFamilyHandle(handle);
+    db->Close();
+  }
+};
+
+namespace {
+
+Error status_error(const rocksdb::Status& status, std::string_view what) {
+  return {errc::internal, fmt::format("rocksdb: {}: {}", what, status.ToString())};
+}
+
+// The smallest key greater than every key with `prefix`; empty when there is none.
+std::string prefix_upper_bound(std::string_view prefix) {
+  std::string upper(prefix);
+  while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff)
+    upper.pop_back();
+  if (!upper.empty())
+    upper.back() = static_cast<char>(static_cast<unsigned char>(upper.back()) + 1);
+  return upper;
+}
+
+rocksdb::Slice slice(std::string_view text) {
+  return {text.data(), text.size()};
+}
+
+rocksdb::ColumnFamilyOptions family_options(const RocksOptions& options,
+                                            const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.format_version = 5;
+  rocksdb::ColumnFamilyOptions family;
+  family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  family.write_buffer_size = options.write_buffer_bytes;
+  family.compression = rocksdb::kNoCompression;  // small records; CPU matters more here
+  family.level_compaction_dynamic_level_bytes = true;
+  return family;
+}
+
+}  // namespace
+
+RocksKv::RocksKv(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RocksKv::~RocksKv() {
+  if (impl_ && impl_->db) impl_->db->FlushWAL(true);
+}
+
+std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptions& options,
+                                       Error& error) {
+  std::error_code filesystem_error;
+  if (options.create_if_missing) std::filesystem::create_directories(path, filesystem_error);
+  if (filesystem_error) {
+    error = {errc::internal,
+             fmt::format("cannot create data directory {}: {}", path, filesystem_error.message())};
+    return nullptr;
+  }
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.create_if_missing;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = options.background_jobs;
+  db_options.enable_pipelined_write = true;  // concurrent writers overlap WAL and memtable work
+  db_options.keep_log_file_num = 4;
+  db_options.max_total_wal_size = 256 << 20;
+
+  // Open every family on disk (a newer build may have added some), plus ours.
+  std::vector<std::string> names;
+  auto listed = rocksdb::DB::ListColumnFamilies(db_options, path, &names);
+  if (!listed.ok()) names.clear();  // a new database
+  for (std::size_t i = 0; i < column_count; ++i) {
+    std::string name = column_name(static_cast<Column>(i));
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  if (std::find(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName) == names.end()) {
+    names.push_back(rocksdb::kDefaultColumnFamilyName);
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : names)
+    descriptors.emplace_back(name, family_options(options, cache));
+
+  auto impl = std::make_unique<Impl>();
+  rocksdb::DB* raw = nullptr;
+  auto status = rocksdb::DB::Open(db_options, path, descriptors, &impl->handles, &raw);
+  if (!status.ok()) {
+    error = {errc::internal, fmt::format("cannot open database {}: {}", path, status.ToString())};
+    return nullptr;
+  }
+  impl->db.reset(raw);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    for (std::size_t column = 0; column < column_count; ++column) {
+      if (names[i] == column_name(static_cast<Column>(column))) {
+        impl->columns[column] = impl->handles[i];
+      }
+    }
+  }
+
+  std::unique_ptr<RocksKv> kv(new RocksKv(std::move(impl)));
+  std::string format;
+  Error read = kv->get(Column::meta, "format", format);
+  if (read.code == errc::not_found) {
+    WriteBatch batch;
+    batch.put(Column::meta, "format", format_version);
+    if (Error written = kv->write(batch, true)) {
+      error = written;
+      return nullptr;
+    }
+  } else if (read) {
+    error = read;
+    return nullptr;
+  } else if (format != format_version) {
+    error = {errc::internal, fmt::format("database {} has format {}, this build reads format {}",
+                                         path, format, format_version)};
+    return nullptr;
+  }
+  return kv;
+}
+
+Error RocksKv::get(Column column, std::string_view key, std::string& value) {
+  auto status = impl_->db->Get(rocksdb::ReadOptions(), impl_->handle(column), slice(key), &value);
+  if (status.IsNotFound()) return {errc::not_found, "no such key"};
+  if (!status.ok()) return status_error(status, "get");
+  return {};
+}
+
+Error RocksKv::write(const WriteBatch& batch, bool sync) {
+  rocksdb::WriteBatch rocks_batch;
+  for (const auto& op : batch.ops()) {
+    auto status = op.erase
+                      ? rocks_batch.Delete(impl_->handle(op.column), slice(op.key))
+                      : rocks_batch.Put(impl_->handle(op.column), slice(op.key), slice(op.value));
+    if (!status.ok()) return status_error(status, "batch");
+  }
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  auto status = impl_->db->Write(options, &rocks_batch);
+  if (!status.ok()) return status_error(status, "write");
+  return {};
+}
+
+Error RocksKv::scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+                    const ScanVisitor& visit) {
+  std::string upper = prefix_upper_bound(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::Slice lower_slice = slice(prefix);
+  rocksdb::ReadOptions options;
+  if (!upper.empty()) options.iterate_upper_bound = &upper_slice;
+  options.iterate_lower_bound = &lower_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(options, impl_->handle(column)));
+
+  if (!reverse) {
+    it->Seek(slice(start.empty() || start < prefix ? prefix : start));
+    for (; it->Valid(); it->Next()) {
+      auto key = it->key();
+      if (!key.starts_with(slice(prefix))) break;
+      auto value = it->value();
+      if (!visit({key.data(), key.size()}, {value.data(), value.size()})) break;
+    }
+  } else {
+    // Position on the last key < start (or the last key with the prefix).
+    if (start.empty() || (!upper.empty() && start > upper)) {
+      it->SeekToLast();
+    } else {
+      it->SeekForPrev(slice(start));
+      if (it->Valid() && it->key() == slice(start)) it->Prev();
+    }
+    for (; it->Valid(); it->Prev()) {
+      auto key = it->key();
+      if (!key.starts_with(slice(prefix))) break;
+      auto value = it->value();
+      if (!visit({key.data(), key.size()}, {value.data(), value.size()})) break;
+    }
+  }
+  if (!it->status().ok()) return status_error(it->status(), "scan");
+  return {};
+}
+
+std::uint64_t RocksKv::approximate_size_bytes() {
+  std::uint64_t total = 0;
+  for (auto* handle : impl_->handles) {
+    for (const char* property :
+         {"rocksdb.total-sst-files-size", "rocksdb.cur-size-all-mem-tables"}) {
+      std::uint64_t value = 0;
+      if (impl_->db->GetIntProperty(handle, property, &value)) total += value;
+    }
+  }
+  return total;
+}
+
+Error RocksKv::flush() {
+  auto status = impl_->db->FlushWAL(true);
+  if (!status.ok()) return status_error(status, "flush wal");
+  status = impl_->db->Flush(rocksdb::FlushOptions(), impl_->handles);
+  if (!status.ok()) return status_error(status, "flush memtables");
+  return {};
+}
+
+}  // namespace qim::store

@@ -1,0 +1,44 @@
+#pragma once
+// The production Kv: RocksDB with one column family per store::Column. RocksDB types stay in
+// rocks_kv.cc so nothing above the store compiles against them.
+#include <memory>
+#include <string>
+
+#include "store/kv.h"
+
+namespace qim::store {
+
+struct RocksOptions {
+  std::size_t block_cache_bytes = 64 << 20;
+  std::size_t write_buffer_bytes = 32 << 20;
+  int background_jobs = 2;
+  bool create_if_missing = true;
+};
+
+// Thread-safe. Owns the database; destruction flushes and closes it.
+class RocksKv final : public Kv {
+ public:
+  // The on-disk format this build reads and writes, kept in Column::meta under "format".
+  static constexpr std::string_view format_version = "1";
+
+  // Opens (creating if allowed) the database at `path`. nullptr with `error` set on failure;
+  // the message names the path and RocksDB's reason.
+  static std::unique_ptr<RocksKv> open(const std::string& path, const RocksOptions& options,
+                                       Error& error);
+  ~RocksKv() override;
+
+  Error get(Column column, std::string_view key, std::string& value) override;
+  Error write(const WriteBatch& batch, bool sync) override;
+  Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+             const ScanVisitor& visit) override;
+  std::uint64_t approximate_size_bytes() override;
+  Error flush() override;
+
+  struct Impl;
+
+ private:
+  explicit RocksKv(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qim::store
