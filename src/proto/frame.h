@@ -49,7 +49,12 @@ class FrameBuilder {
   std::span<const std::uint8_t> finish(std::uint32_t req_id, flatbuffers::Offset<T> body) {
     auto envelope =
         wire::CreateEnvelope(fbb_, req_id, wire::BodyTraits<T>::enum_value, body.Union());
-    wire::FinishSizePrefixedEnvelopeBuffer(fbb_, envelope);
+    // Not FinishSizePrefixed: that aligns the buffer *with* its prefix, which leaves the
+    // payload's 8-byte fields misaligned relative to the payload start, and receivers verify
+    // the payload alone at an 8-byte-aligned address. Finishing the payload first keeps its
+    // own alignment; the length is then pushed in front of it.
+    wire::FinishEnvelopeBuffer(fbb_, envelope);
+    fbb_.PushElement(static_cast<std::uint32_t>(fbb_.GetSize()));
     return {fbb_.GetBufferPointer(), fbb_.GetSize()};
   }
 

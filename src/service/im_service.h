@@ -1,0 +1,110 @@
+#pragma once
+// The single-node IM service: accounts, friends, groups, conversations and who is online,
+// behind one facade that sessions call. Decisions live here and below; the session layer only
+// decodes requests, calls these methods and encodes the replies.
+//
+// Ownership and threading: one per node, created by main before any session and destroyed
+// after the last one. Every method is thread-safe. No global lock on the message path (see
+// conversations.h for the stripes and the lock ordering).
+// Methods marked BLOCKING hash or verify passwords: run them off the I/O threads.
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "auth/token.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "service/accounts.h"
+#include "service/conversations.h"
+#include "service/counters.h"
+#include "service/friends.h"
+#include "service/groups.h"
+#include "service/options.h"
+#include "service/session_registry.h"
+#include "service/striped_mutex.h"
+#include "service/types.h"
+#include "session/connection.h"
+#include "store/kv.h"
+
+namespace qim::service {
+
+class ImService {
+ public:
+  ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logger, Options options);
+  ImService(const ImService&) = delete;
+  ImService& operator=(const ImService&) = delete;
+
+  // --- Connections and presence --------------------------------------------------------------
+  // Every connection is attached for its whole life (close_all_sessions reaches it).
+  std::uint64_t attach(session::Connection& connection);
+  // Detaches a connection; if it was logged in, takes that session offline first.
+  // REQUIRES: called once per attach, from the connection's on_close.
+  void detach(std::uint64_t session_id, std::string_view user);
+  // After a successful login: registers the session under its user, kicks an older session of
+  // the same device, and announces the user to online friends if this is their first session.
+  void bring_online(const Caller& caller, session::Connection& connection);
+
+  // Pushes Error{code, message} to every session and asks each connection to close.
+  void close_all_sessions(errc code, std::string_view message);
+
+  // --- Accounts ------------------------------------------------------------------------------
+  static Error validate_registration(std::string_view user, std::string_view password);
+  static Error validate_login(const LoginRequest& request);
+  Error register_account(std::string_view user, std::string_view password);  // BLOCKING
+  Result<LoginSuccess> login(const LoginRequest& request);                   // BLOCKING
+  // Revokes this session's token, or every token of the user and closes their other sessions.
+  Error logout(const Caller& caller, bool all_devices, const auth::TokenDigest& token_digest);
+  Error change_password(const Caller& caller, std::string_view old_password,  // BLOCKING
+                        std::string_view new_password, const auth::TokenDigest& keep,
+                        std::string_view remote_host);
+  // Administration: disabling also closes the user's sessions (Kicked).
+  Error set_account_disabled(std::string_view user, bool disabled);
+
+  // --- Messages ------------------------------------------------------------------------------
+  Result<SendResult> send(const Caller& caller, const SendRequest& request);
+  Error ack(const Caller& caller, std::string_view conversation, std::uint64_t seq);
+  Result<std::vector<ConversationState>> sync(const Caller& caller);
+  Result<MessagePage> pull(const Caller& caller, std::string_view conversation,
+                           std::uint64_t after_seq, std::uint32_t limit);
+  Result<MessagePage> history(const Caller& caller, std::string_view conversation,
+                              std::uint64_t before_seq, std::uint32_t limit);
+  // Maintenance, called periodically by the shell: bounded work per call.
+  std::size_t prune_dedup(std::int64_t now_ms);
+
+  // --- Friends, groups, presence -------------------------------------------------------------
+  Friends& friends() { return friends_; }
+  Groups& groups() { return groups_; }
+  // limit 0 means 100; larger than max_online_page is clamped.
+  OnlinePage online_users(std::string_view after, std::uint32_t limit) const;
+
+  // --- Introspection -------------------------------------------------------------------------
+  struct Stats {
+    std::uint64_t sessions, users_online, messages_stored, messages_pushed, requests;
+  };
+  Stats stats() const;
+  void count_request() { Counters::bump(counters_.requests); }
+
+  const Options& options() const { return options_; }
+  const core::Clock& clock() const { return clock_; }
+  core::Logger& logger() { return logger_; }
+
+ private:
+  void take_offline(std::uint64_t session_id, std::string_view user);
+
+  store::Kv& kv_;
+  const core::Clock& clock_;
+  core::Logger& logger_;
+  const Options options_;
+  Counters counters_;
+  SessionRegistry registry_;
+  Accounts accounts_;
+  Conversations conversations_;
+  Friends friends_;
+  Groups groups_;
+  // Serialises one user's online/offline transitions with their announcements, so friends
+  // see them in order. Lock ordering: presence stripe -> registry shard (leaf).
+  StripedMutex<256> presence_locks_;
+};
+
+}  // namespace qim::service

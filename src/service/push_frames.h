@@ -1,0 +1,27 @@
+#pragma once
+// Encoders for the frames the service pushes (req_id 0): Deliver, presence, friend and group
+// events. Each returns bytes inside `builder`, valid until its next use, so one encoding is
+// handed to every recipient's Connection::send.
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "proto/frame.h"
+#include "service/types.h"
+
+namespace qim::service {
+
+std::span<const std::uint8_t> encode_deliver(proto::FrameBuilder& builder, const Message& message);
+std::span<const std::uint8_t> encode_presence(proto::FrameBuilder& builder, std::string_view user,
+                                              bool online);
+std::span<const std::uint8_t> encode_friend_event(proto::FrameBuilder& builder,
+                                                  std::string_view user, FriendEventKind kind);
+std::span<const std::uint8_t> encode_group_event(proto::FrameBuilder& builder,
+                                                 std::string_view group, GroupEventKind kind,
+                                                 std::string_view user, std::string_view by);
+
+// Wire form of a Message table (shared by Deliver and the session's MessageBatch).
+flatbuffers::Offset<wire::Message> build_message(flatbuffers::FlatBufferBuilder& fbb,
+                                                 const Message& message);
+
+}  // namespace qim::service

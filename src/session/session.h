@@ -1,0 +1,104 @@
+#pragma once
+// One client session: decodes each verified frame, checks the session state (Hello first,
+// login before most requests, the per-session write rate), calls the IM service and encodes
+// the reply. Exactly one reply per request, echoing its req_id.
+//
+// Ownership and threading: owned by the I/O shell, one per connection; every method runs on
+// the connection's executor (never concurrently). The service and the connection outlive it.
+// Password hashing runs through Connection::run_blocking; its continuation runs on the
+// executor while the session is alive, or not at all.
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "auth/token.h"
+#include "core/token_bucket.h"
+#include "proto/frame.h"
+#include "service/im_service.h"
+#include "session/connection.h"
+
+namespace qim::session {
+
+inline constexpr std::string_view server_version = "qimd 0.1.0";
+
+class Session {
+ public:
+  Session(service::ImService& service, Connection& connection);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // One frame payload (the bytes after the u32 length prefix), not yet verified.
+  // REQUIRES: payload.data() is 8-byte aligned.
+  void on_frame(std::span<const std::uint8_t> payload);
+  // The connection is gone (or going); called exactly once before destruction. Unregisters
+  // the session (and takes the user offline if this was their last session).
+  void on_close();
+
+  bool logged_in() const { return !user_.empty(); }
+  const std::string& user() const { return user_; }
+  std::uint64_t session_id() const { return session_id_; }
+
+ private:
+  enum class State { awaiting_hello, open, closing };
+
+  service::Caller caller() const { return {user_, device_, session_id_}; }
+  void dispatch(std::uint32_t req_id, const wire::Envelope& envelope);
+  // False (after replying) when the session is not logged in.
+  bool require_login(std::uint32_t req_id);
+  // False (after replying RateLimited) when the write budget is spent.
+  bool take_write_budget(std::uint32_t req_id);
+
+  // Replies.
+  void send_frame(std::span<const std::uint8_t> frame);
+  void send_error(std::uint32_t req_id, errc code, std::string_view message);
+  void send_error(std::uint32_t req_id, const Error& error) {
+    send_error(req_id, error.code, error.message);
+  }
+  void send_ok(std::uint32_t req_id);
+  // Replies Ok or the error.
+  void send_status(std::uint32_t req_id, const Error& error);
+  void close_with_error(std::uint32_t req_id, errc code, std::string_view message);
+
+  // Handlers, by area (session_auth.cc, session_messages.cc, session_social.cc).
+  void on_hello(std::uint32_t req_id, const wire::Hello& request);
+  void on_register(std::uint32_t req_id, const wire::Register& request);
+  void on_login(std::uint32_t req_id, const wire::Login& request);
+  void on_logout(std::uint32_t req_id, const wire::Logout& request);
+  void on_change_password(std::uint32_t req_id, const wire::ChangePassword& request);
+  void on_ping(std::uint32_t req_id, const wire::Ping& request);
+
+  void on_send(std::uint32_t req_id, const wire::Send& request);
+  void on_ack(std::uint32_t req_id, const wire::Ack& request);
+  void on_sync(std::uint32_t req_id);
+  void on_pull(std::uint32_t req_id, const wire::Pull& request);
+  void on_history(std::uint32_t req_id, const wire::History& request);
+  void send_batch(std::uint32_t req_id, const service::MessagePage& page);
+
+  void on_friend(std::uint32_t req_id, wire::Body type, const flatbuffers::String* user);
+  void on_friend_list(std::uint32_t req_id);
+  void on_group_create(std::uint32_t req_id, const wire::GroupCreate& request);
+  void on_group_add(std::uint32_t req_id, const wire::GroupAdd& request);
+  void on_group_remove(std::uint32_t req_id, const wire::GroupRemove& request);
+  void on_group_set_role(std::uint32_t req_id, const wire::GroupSetRole& request);
+  void on_group_leave(std::uint32_t req_id, const wire::GroupLeave& request);
+  void on_group_dissolve(std::uint32_t req_id, const wire::GroupDissolve& request);
+  void on_group_members(std::uint32_t req_id, const wire::GroupMembers& request);
+  void on_my_groups(std::uint32_t req_id);
+  void on_online_users(std::uint32_t req_id, const wire::OnlineUsers& request);
+
+  service::ImService& service_;
+  Connection& connection_;
+  const std::uint64_t session_id_;
+  State state_ = State::awaiting_hello;
+  bool closed_ = false;  // on_close ran
+  // A Register, Login or ChangePassword is hashing off-thread; others wait for it.
+  bool auth_in_flight_ = false;
+  std::string user_;  // empty until logged in
+  std::string device_;
+  auth::TokenDigest token_digest_{};
+  core::TokenBucket write_budget_;
+  proto::FrameBuilder builder_;  // reused for every reply
+};
+
+}  // namespace qim::session

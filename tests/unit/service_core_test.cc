@@ -1,0 +1,114 @@
+#include <catch2/catch.hpp>
+
+#include "service/keys.h"
+#include "service/login_limiter.h"
+#include "service/records.h"
+#include "session_test_fixture.h"
+
+using namespace qim;
+using namespace qim::service;
+
+TEST_CASE("service keys: log keys order numerically and parse back", "[service]") {
+  std::string prefix = keys::log_prefix("d:a:b");
+  std::string k255 = keys::log("d:a:b", 255), k256 = keys::log("d:a:b", 256);
+  CHECK(k255 < k256);
+  CHECK(k255.starts_with(prefix));
+  CHECK(keys::log_seq(k256, prefix) == std::optional<std::uint64_t>(256));
+  CHECK_FALSE(keys::log_seq(prefix + "abc", prefix).has_value());
+  CHECK(keys::friend_of("alice", "bob") == std::string("alice\0bob", 9));
+  CHECK(keys::cursor("u", "d:a:b", "phone") == std::string("u\0d:a:b\0phone", 13));
+  std::string dedup = keys::dedup("g:x", "s", 1);
+  CHECK(dedup.size() == 3 + 1 + 1 + 1 + 8);
+  CHECK(dedup.back() == '\1');
+  // A user's convs prefix does not cover a user whose id extends it.
+  CHECK_FALSE(keys::conv("alice2", "g:x").starts_with(keys::convs_prefix("alice")));
+}
+
+TEST_CASE("service records: round trip, and corrupted bytes are refused", "[service]") {
+  AccountRecord account;
+  account.password_hash = "$argon2id$...";
+  account.created_ms = 5;
+  account.disabled = true;
+  account.tokens.push_back(TokenEntry{{1, 2, 3}, "phone", 6, 7});
+  std::string bytes = encode(account);
+  AccountRecord decoded;
+  REQUIRE(decode(bytes, decoded));
+  CHECK(decoded.password_hash == account.password_hash);
+  CHECK(decoded.disabled);
+  REQUIRE(decoded.tokens.size() == 1);
+  CHECK(decoded.tokens[0].digest == account.tokens[0].digest);
+  CHECK(decoded.tokens[0].last_used_ms == 7);
+
+  // Unaligned input is copied before reading.
+  std::string shifted = "x" + bytes;
+  CHECK(decode(std::string_view(shifted).substr(1), decoded));
+
+  Message message;
+  message.seq = 9;
+  message.sender = "alice";
+  message.body = std::string("\0\1\2", 3);
+  Message read;
+  REQUIRE(decode_log_entry(encode_log_entry(message), read));
+  CHECK(read.seq == 9);
+  CHECK(read.body == message.body);
+
+  std::string garbage(40, '\xff');
+  CHECK_FALSE(decode(garbage, decoded));
+  CHECK_FALSE(decode_log_entry(garbage, read));
+  CHECK_FALSE(decode(std::string_view("abc"), decoded));
+  std::string truncated = bytes.substr(0, bytes.size() / 2);
+  CHECK_FALSE(decode(truncated, decoded));
+}
+
+TEST_CASE("service login limiter: budgets per key, peeking does not spend, map bounded",
+          "[service]") {
+  LoginLimiter limiter(2, 100, 4);
+  CHECK(limiter.allowed("alice", "a1", 0));
+  CHECK(limiter.allowed("alice", "a1", 0));
+  limiter.record_failure("alice", "a1", 0);
+  CHECK(limiter.allowed("alice", "a1", 0));
+  limiter.record_failure("alice", "a1", 0);
+  CHECK_FALSE(limiter.allowed("alice", "a1", 0));
+  CHECK(limiter.allowed("bob", "a1", 0));
+  CHECK(limiter.allowed("alice", "a1", 30'000));  // 2 per minute: one back after 30 s
+  for (int i = 0; i < 10; ++i)
+    limiter.record_failure("u" + std::to_string(i), "a2", 0);
+  CHECK(limiter.tracked_users() <= 4);
+  CHECK(limiter.tracked_addresses() <= 4);
+}
+
+TEST_CASE("service: prune_dedup forgets old client_msg_ids after the retention",
+          "[service][messages]") {
+  service::Options options = qim::testing::test_options();
+  options.dedup_retention_ms = 60'000;
+  options.dm_policy = DmPolicy::anyone;
+  qim::testing::World world(options);
+  auto alice = world.login("alice");
+  auto bob = world.login("bob");
+  REQUIRE(alice->send_to_user("bob", 1, "a").envelope->body_as_SendAck()->seq() == 1);
+  world.clock.advance_ms(30'000);
+  REQUIRE(alice->send_to_user("bob", 2, "b").envelope->body_as_SendAck()->seq() == 2);
+  world.clock.advance_ms(40'000);
+  CHECK(world.service.prune_dedup(world.clock.wall_ms()) == 1);
+  CHECK(world.service.prune_dedup(world.clock.wall_ms()) == 0);
+  // id 1 is forgotten: a new message; id 2 is still a duplicate.
+  CHECK(alice->send_to_user("bob", 1, "a").envelope->body_as_SendAck()->seq() == 3);
+  const auto* duplicate = alice->send_to_user("bob", 2, "b").envelope->body_as_SendAck();
+  CHECK(duplicate->duplicate());
+  CHECK(duplicate->seq() == 2);
+}
+
+TEST_CASE("service: a corrupted log entry is an Internal error, not a crash",
+          "[service][messages]") {
+  service::Options options = qim::testing::test_options();
+  options.dm_policy = DmPolicy::anyone;
+  qim::testing::World world(options);
+  auto alice = world.login("alice");
+  auto bob = world.login("bob");
+  REQUIRE(alice->send_to_user("bob", 1, "a").type() == wire::Body::SendAck);
+  store::WriteBatch batch;
+  batch.put(store::Column::log, keys::log("d:alice:bob", 1), std::string_view("not a record"));
+  REQUIRE_FALSE(world.kv.write(batch, false));
+  CHECK(bob->pull("d:alice:bob", 0, 0).error_code() == errc::internal);
+  CHECK(bob->history("d:alice:bob", 0, 0).error_code() == errc::internal);
+}
