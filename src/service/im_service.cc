@@ -165,10 +165,12 @@ OnlinePage ImService::online_users(std::string_view after, std::uint32_t limit) 
 }
 
 ImService::Stats ImService::stats() const {
-  return Stats{registry_.session_count(), registry_.users_online(),
+  return Stats{registry_.session_count(),
+               registry_.users_online(),
                counters_.messages_stored.load(std::memory_order_relaxed),
                counters_.messages_pushed.load(std::memory_order_relaxed),
-               counters_.requests.load(std::memory_order_relaxed)};
+               counters_.requests.load(std::memory_order_relaxed),
+               kv_.approximate_size_bytes()};
 }
 
 }  // namespace qim::service

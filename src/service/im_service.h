@@ -81,6 +81,7 @@ class ImService {
   // --- Introspection -------------------------------------------------------------------------
   struct Stats {
     std::uint64_t sessions, users_online, messages_stored, messages_pushed, requests;
+    std::uint64_t store_bytes;  // the store's estimate of its size on disk
   };
   Stats stats() const;
   void count_request() { Counters::bump(counters_.requests); }

@@ -92,7 +92,7 @@ class Kv {
                      const ScanVisitor& visit) = 0;
 
   // Estimated bytes on disk (or in memory), for stats.
-  virtual std::uint64_t approximate_size_bytes() = 0;
+  virtual std::uint64_t approximate_size_bytes() const = 0;
 
   // Makes everything written so far durable (shutdown).
   virtual Error flush() = 0;

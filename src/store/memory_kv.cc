@@ -68,7 +68,7 @@ Error MemoryKv::scan(Column column, std::string_view prefix, std::string_view st
   return {};
 }
 
-std::uint64_t MemoryKv::approximate_size_bytes() {
+std::uint64_t MemoryKv::approximate_size_bytes() const {
   std::shared_lock lock(mutex_);
   std::uint64_t total = 0;
   for (const Table& table : tables_) {

@@ -15,12 +15,12 @@ class MemoryKv final : public Kv {
   Error write(const WriteBatch& batch, bool sync) override;
   Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
              const ScanVisitor& visit) override;
-  std::uint64_t approximate_size_bytes() override;
+  std::uint64_t approximate_size_bytes() const override;
   Error flush() override { return {}; }
 
  private:
   using Table = std::map<std::string, std::string, std::less<>>;
-  std::shared_mutex mutex_;
+  mutable std::shared_mutex mutex_;
   std::array<Table, column_count> tables_;  // GUARDED_BY(mutex_)
 };
 

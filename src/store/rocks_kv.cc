@@ -204,7 +204,7 @@ Error RocksKv::scan(Column column, std::string_view prefix, std::string_view sta
   return {};
 }
 
-std::uint64_t RocksKv::approximate_size_bytes() {
+std::uint64_t RocksKv::approximate_size_bytes() const {
   std::uint64_t total = 0;
   for (auto* handle : impl_->handles) {
     for (const char* property :

@@ -31,7 +31,7 @@ class RocksKv final : public Kv {
   Error write(const WriteBatch& batch, bool sync) override;
   Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
              const ScanVisitor& visit) override;
-  std::uint64_t approximate_size_bytes() override;
+  std::uint64_t approximate_size_bytes() const override;
   Error flush() override;
 
   struct Impl;

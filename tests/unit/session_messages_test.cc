@@ -244,7 +244,7 @@ TEST_CASE("messages: a failed store write gets Internal and does not advance the
                const store::ScanVisitor& v) override {
       return inner.scan(c, p, s, r, v);
     }
-    std::uint64_t approximate_size_bytes() override { return 0; }
+    std::uint64_t approximate_size_bytes() const override { return 0; }
     Error flush() override { return {}; }
     store::MemoryKv inner;
     bool fail_writes = false;
