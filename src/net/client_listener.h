@@ -1,0 +1,96 @@
+#pragma once
+// Accepts client connections and spreads them over the I/O threads; tracks them so shutdown
+// can close every one.
+#include <asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "core/log.h"
+#include "net/client_connection.h"
+#include "net/io_pool.h"
+
+namespace qim::service {
+class ImService;
+}
+
+namespace qim::net {
+
+struct ListenerOptions {
+  // Connections with a Session; one more gets Error{TooManyConnections} and is closed.
+  std::size_t max_connections = 10'000;
+  // Over-limit connections being told so (write, FIN, linger) at once; beyond it they are
+  // closed without a word, so a connection flood costs no memory.
+  std::size_t max_rejecting_connections = 256;
+  // How long stop() waits for connections to flush and close before closing them hard, and
+  // then again before giving up on them.
+  std::chrono::milliseconds shutdown_timeout{2'000};
+  ConnectionOptions connection;
+};
+
+// Owned by main; constructed after the IoPool and destroyed before it.
+// Executors: the acceptor, start() and stop() run on the control executor given at
+// construction (main's thread); each connection runs on the io_context it was handed to.
+// Invariant: shard i's connection set is touched only on io_context i.
+class ClientListener {
+ public:
+  ClientListener(asio::any_io_executor control_executor, IoPool& pool, service::ImService& service,
+                 core::Logger& logger, ListenerOptions options);
+  ~ClientListener();
+
+  ClientListener(const ClientListener&) = delete;
+  ClientListener& operator=(const ClientListener&) = delete;
+
+  // Binds and listens (port 0: an ephemeral port). False with `error` set on failure.
+  bool listen(const asio::ip::tcp::endpoint& endpoint, std::string& error);
+  // The bound address (the real port when 0 was asked for). REQUIRES: listen() succeeded.
+  asio::ip::tcp::endpoint local_endpoint() const { return local_endpoint_; }
+
+  // Starts the accept loop on the control executor. REQUIRES: listen() succeeded.
+  void start();
+
+  // Stops accepting; tells every session the node is shutting down and lets it flush;
+  // after options.shutdown_timeout closes what is left hard. Completes when every connection
+  // is gone or the second bound expired too (then the IoPool's teardown finishes them).
+  // Runs on the control executor.
+  asio::awaitable<void> stop();
+
+  // Connections with a Session, from any thread.
+  std::size_t connection_count() const { return live_connections_.load(); }
+
+ private:
+  struct Shard {
+    explicit Shard(asio::io_context& context) : context(context) {}
+    asio::io_context& context;
+    std::unordered_set<ClientConnection*> connections;  // on `context` only
+  };
+
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve(Shard& shard, asio::ip::tcp::socket socket, bool reject);
+  // Runs `visit` on every connection of every shard, each on its own io_context.
+  template <typename Visit>
+  asio::awaitable<void> for_each_connection(Visit visit);
+  // Waits until no connection is left or `timeout` passed; true when none is left.
+  asio::awaitable<bool> wait_for_connections(std::chrono::milliseconds timeout);
+
+  asio::any_io_executor control_executor_;
+  IoPool& pool_;
+  service::ImService& service_;
+  core::Logger& logger_;
+  const ListenerOptions options_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::ip::tcp::endpoint local_endpoint_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::size_t next_shard_ = 0;  // control executor only
+  bool accepting_ = false;      // control executor only
+
+  std::atomic<std::size_t> live_connections_{0};
+  std::atomic<std::size_t> rejecting_connections_{0};
+};
+
+}  // namespace qim::net

@@ -1,0 +1,61 @@
+#include "net/io_pool.h"
+
+#include <cassert>
+#include <exception>
+
+namespace qim::net {
+
+IoPool::IoPool(std::size_t io_thread_count, std::size_t blocking_thread_count, core::Logger& logger)
+    : logger_(logger), blocking_pool_(blocking_thread_count) {
+  assert(io_thread_count >= 1 && io_thread_count <= max_io_threads);
+  assert(blocking_thread_count >= 1);
+  contexts_.reserve(io_thread_count);
+  work_guards_.resize(io_thread_count);
+  for (std::size_t index = 0; index < io_thread_count; ++index) {
+    // Concurrency hint 1: each context is run by exactly one thread.
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    work_guards_[index].emplace(contexts_.back()->get_executor());
+  }
+}
+
+IoPool::~IoPool() {
+  stop();
+  join();
+  blocking_pool_.stop();
+  blocking_pool_.join();
+  // contexts_ go last (member order): their destructors destroy whatever is still pending.
+}
+
+void IoPool::start() {
+  threads_.reserve(contexts_.size());
+  for (auto& context : contexts_) {
+    threads_.emplace_back([this, &context = *context] {
+      for (;;) {
+        try {
+          context.run();
+          return;
+        } catch (const std::exception& exception) {
+          // A handler threw; the connection it belonged to is gone, the thread carries on.
+          logger_.error("net", "I/O handler threw: {}", exception.what());
+        }
+      }
+    });
+  }
+}
+
+void IoPool::stop() {
+  for (std::size_t index = 0; index < contexts_.size(); ++index) {
+    contexts_[index]->stop();
+  }
+}
+
+void IoPool::join() {
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+  for (auto& guard : work_guards_)
+    guard.reset();
+}
+
+}  // namespace qim::net

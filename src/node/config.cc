@@ -1,0 +1,205 @@
+#include "node/config.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <thread>
+
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+
+namespace qim::node {
+
+namespace {
+
+constexpr std::int64_t kib = 1024;
+constexpr std::int64_t mib = 1024 * 1024;
+
+// Flag values as given, before validation.
+struct RawFlags {
+  std::string listen = "127.0.0.1:7700";
+  std::string data_directory = "./qim-data";
+  std::int64_t threads = 1;
+  std::string node_name = "qim-1";
+  std::string dm_policy = "friends";
+  std::string durability = "local";
+  std::string password_cost = "interactive";
+  std::int64_t max_body_bytes = 16 * kib;
+  std::int64_t max_frame_bytes = 64 * kib;
+  std::int64_t max_connections = 10'000;
+  std::int64_t session_queue_bytes = 4 * mib;
+  std::int64_t idle_timeout_ms = 90'000;
+  double messages_per_second = 200;
+  double message_burst = 400;
+  std::int64_t max_group_members = 2'000;
+  std::int64_t max_friends = 2'000;
+  std::string log_level = "info";
+  std::string port_file;
+};
+
+std::size_t hardware_threads() {
+  auto count = static_cast<std::size_t>(std::thread::hardware_concurrency());
+  return std::clamp<std::size_t>(count, 1, net::max_io_threads);
+}
+
+// Collects the first validation error.
+class Checker {
+ public:
+  void require(bool condition, std::string message) {
+    if (!condition && error_.empty()) error_ = std::move(message);
+  }
+  void range(std::string_view flag, std::int64_t value, std::int64_t low, std::int64_t high) {
+    require(value >= low && value <= high,
+            fmt::format("--{} must be between {} and {}, got {}", flag, low, high, value));
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  std::string error_;
+};
+
+bool valid_node_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+// Validates and maps; false with `error` set.
+bool build_config(const RawFlags& flags, Config& config, std::string& error) {
+  Checker check;
+  auto listen = net::parse_host_port(flags.listen);
+  check.require(listen.has_value(),
+                fmt::format("--listen must be host:port (e.g. 127.0.0.1:7700 or [::1]:7700), "
+                            "got '{}'",
+                            flags.listen));
+  check.require(!flags.data_directory.empty(), "--data-dir must not be empty");
+  check.range("threads", flags.threads, 1, static_cast<std::int64_t>(net::max_io_threads));
+  check.require(valid_node_name(flags.node_name),
+                fmt::format("--node-name must be 1-64 characters of [A-Za-z0-9_.-], got '{}'",
+                            flags.node_name));
+  check.require(flags.dm_policy == "friends" || flags.dm_policy == "anyone",
+                fmt::format("--dm-policy must be friends or anyone, got '{}'", flags.dm_policy));
+  check.require(flags.durability == "local" || flags.durability == "fsync",
+                fmt::format("--durability must be local or fsync, got '{}'", flags.durability));
+  auto password_cost = auth::PasswordCost::parse(flags.password_cost);
+  check.require(password_cost.has_value(),
+                fmt::format("--pwhash-cost must be interactive, moderate, min or <ops>:<mem_kib> "
+                            "within libsodium's bounds, got '{}'",
+                            flags.password_cost));
+  check.range("max-frame-bytes", flags.max_frame_bytes, 4 * kib, 16 * mib);
+  check.range("max-body-bytes", flags.max_body_bytes, 1,
+              std::max<std::int64_t>(1, flags.max_frame_bytes - 1024));
+  check.range("max-connections", flags.max_connections, 1, 1'000'000);
+  check.range("session-queue-bytes", flags.session_queue_bytes,
+              std::max<std::int64_t>(flags.max_frame_bytes, 4 * kib), 1024 * mib);
+  check.range("idle-timeout-ms", flags.idle_timeout_ms, 100, 24 * 3600 * 1000);
+  check.require(flags.messages_per_second > 0 && flags.messages_per_second <= 1e6,
+                fmt::format("--messages-per-second must be > 0 and <= 1000000, got {}",
+                            flags.messages_per_second));
+  check.require(
+      flags.message_burst >= 1 && flags.message_burst <= 1e7,
+      fmt::format("--message-burst must be between 1 and 10000000, got {}", flags.message_burst));
+  check.range("max-group-members", flags.max_group_members, 2, 100'000);
+  check.range("max-friends", flags.max_friends, 1, 100'000);
+  core::LogLevel log_level = core::LogLevel::info;
+  check.require(
+      core::parse_log_level(flags.log_level, log_level),
+      fmt::format("--log-level must be debug, info, warn or error, got '{}'", flags.log_level));
+  if (!check.error().empty()) {
+    error = check.error();
+    return false;
+  }
+
+  config.listen = *listen;
+  config.data_directory = flags.data_directory;
+  config.io_threads = static_cast<std::size_t>(flags.threads);
+  config.blocking_threads = std::max<std::size_t>(2, hardware_threads());
+  config.log_level = log_level;
+  config.port_file = flags.port_file;
+
+  service::Options& service = config.service;
+  service.node_name = flags.node_name;
+  service.dm_policy =
+      flags.dm_policy == "anyone" ? service::DmPolicy::anyone : service::DmPolicy::friends;
+  service.durability =
+      flags.durability == "fsync" ? service::Durability::fsync : service::Durability::local;
+  service.password_cost = *password_cost;
+  service.max_body_bytes = static_cast<std::uint32_t>(flags.max_body_bytes);
+  service.max_frame_bytes = static_cast<std::uint32_t>(flags.max_frame_bytes);
+  service.max_group_members = static_cast<std::uint32_t>(flags.max_group_members);
+  service.max_friends = static_cast<std::uint32_t>(flags.max_friends);
+  service.messages_per_second = flags.messages_per_second;
+  service.message_burst = flags.message_burst;
+
+  net::ListenerOptions& listener = config.listener;
+  listener.max_connections = static_cast<std::size_t>(flags.max_connections);
+  listener.connection.max_frame_bytes = service.max_frame_bytes;
+  listener.connection.session_queue_bytes = static_cast<std::size_t>(flags.session_queue_bytes);
+  listener.connection.idle_timeout = std::chrono::milliseconds(flags.idle_timeout_ms);
+  return true;
+}
+
+}  // namespace
+
+ParseResult parse_command_line(int argc, char** argv) {
+  RawFlags flags;
+  flags.threads = static_cast<std::int64_t>(hardware_threads());
+
+  CLI::App app{"qimd: an IM server node (route, im-server and manage roles in one binary)", "qimd"};
+  app.option_defaults()->always_capture_default();
+  app.set_config("--config", "", "Read flags from this file (TOML or INI: key = value)")
+      ->check(CLI::ExistingFile);
+  app.allow_config_extras(CLI::config_extras_mode::error);
+
+  app.add_option("--listen", flags.listen, "Client address to listen on, host:port (port 0: any)");
+  app.add_option("--data-dir", flags.data_directory, "Data directory (created if missing)");
+  app.add_option("--threads", flags.threads, "I/O threads, 1-256 (default: the CPU cores)");
+  app.add_option("--node-name", flags.node_name, "This node's name, 1-64 of [A-Za-z0-9_.-]");
+  app.add_option("--dm-policy", flags.dm_policy, "Who may message a user directly: friends|anyone");
+  app.add_option("--durability", flags.durability,
+                 "When a message is acknowledged: local (in the WAL) | fsync (WAL fsynced)");
+  app.add_option("--pwhash-cost", flags.password_cost,
+                 "Password hashing cost: interactive|moderate|min|<ops>:<mem_kib>");
+  app.add_option("--max-body-bytes", flags.max_body_bytes,
+                 "Largest message body; at most max-frame-bytes - 1024");
+  app.add_option("--max-frame-bytes", flags.max_frame_bytes,
+                 "Largest client frame, 4096 B-16 MiB; a larger one closes the connection");
+  app.add_option("--max-connections", flags.max_connections,
+                 "Client connections; one more is told TooManyConnections and closed");
+  app.add_option("--session-queue-bytes", flags.session_queue_bytes,
+                 "Outbound bytes queued per connection before it is dropped as a slow consumer");
+  app.add_option("--idle-timeout-ms", flags.idle_timeout_ms,
+                 "Close a connection that sends no frame for this long (clients ping)");
+  app.add_option("--messages-per-second", flags.messages_per_second,
+                 "Per-session rate of writing requests (token bucket refill)");
+  app.add_option("--message-burst", flags.message_burst,
+                 "Per-session burst of writing requests (token bucket size)");
+  app.add_option("--max-group-members", flags.max_group_members, "Members per group");
+  app.add_option("--max-friends", flags.max_friends, "Friends and pending requests per user");
+  app.add_option("--log-level", flags.log_level, "debug|info|warn|error");
+  app.add_option("--port-file", flags.port_file,
+                 "Once listening, write the bound port here (atomically: tmp + rename)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);  // prints help, or the error and a hint
+    return {std::nullopt, code == 0 ? exit_ok : exit_usage};
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "qimd: %s\n", error.what());
+    return {std::nullopt, exit_usage};
+  }
+
+  Config config;
+  std::string error;
+  if (!build_config(flags, config, error)) {
+    std::fprintf(stderr, "qimd: %s\nRun with --help for more information.\n", error.c_str());
+    return {std::nullopt, exit_usage};
+  }
+  return {std::move(config), exit_ok};
+}
+
+}  // namespace qim::node
