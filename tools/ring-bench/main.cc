@@ -33,7 +33,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> names;
     for (std::size_t i = 1; i <= members; ++i)
       names.push_back("qim-" + std::to_string(i));
-    qim::cluster::Ring ring(names, {.vnodes_per_member = vnodes});
+    qim::cluster::RingOptions options;
+    options.vnodes_per_member = vnodes;
+    qim::cluster::Ring ring(names, options);
 
     std::vector<std::size_t> counts(members, 0);
     auto start = std::chrono::steady_clock::now();
