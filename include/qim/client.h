@@ -1,0 +1,325 @@
+#pragma once
+// The qim client library: a blocking client for tools and tests, built on an internal
+// asynchronous connection (src/client/async_connection.h). This header shows only domain
+// types: no FlatBuffers, no Asio.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "qim/errc.h"
+
+namespace qim {
+
+// A value or an Error. Operating failures are values; nothing here throws.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  // Empty results are errors (Asio needs a default for coroutines that end by exception).
+  Result() : state_(Error{errc::internal, "no result"}) {}
+  Result(T value) : state_(std::move(value)) {}      // NOLINT: implicit on purpose
+  Result(Error error) : state_(std::move(error)) {}  // NOLINT: implicit on purpose
+  bool ok() const noexcept { return state_.index() == 0; }
+  explicit operator bool() const noexcept { return ok(); }
+  // REQUIRES: ok().
+  T& value() & { return std::get<0>(state_); }
+  const T& value() const& { return std::get<0>(state_); }
+  T&& value() && { return std::get<0>(std::move(state_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  // REQUIRES: !ok().
+  const Error& error() const { return std::get<1>(state_); }
+
+ private:
+  std::variant<T, Error> state_;
+};
+
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  Result() = default;
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT: implicit on purpose
+  bool ok() const noexcept { return error_.code == errc::ok; }
+  explicit operator bool() const noexcept { return ok(); }
+  const Error& error() const { return error_; }
+
+ private:
+  Error error_;
+};
+
+// --- Domain values ----------------------------------------------------------------------------
+
+struct Message {
+  std::string conversation;  // "d:<a>:<b>" or "g:<group>"
+  std::uint64_t seq = 0;
+  std::string sender;
+  std::string sender_device;
+  std::uint64_t client_msg_id = 0;
+  std::uint64_t server_time_ms = 0;
+  std::string body;  // raw bytes; the terminal client treats them as UTF-8 text
+};
+
+struct ServerInfo {
+  std::uint32_t protocol_version = 0;
+  std::string server_version;
+  std::string node;
+  std::uint32_t max_frame_bytes = 0;
+  std::uint32_t max_body_bytes = 0;
+  std::uint64_t server_time_ms = 0;
+};
+
+struct LoginInfo {
+  std::string user;
+  std::string device;
+  std::string token;
+  std::string node;  // the node the session ended on, after following redirects
+  std::uint64_t server_time_ms = 0;
+  std::uint32_t redirects = 0;  // how many Redirect answers were followed
+};
+
+struct SendAck {
+  std::string conversation;
+  std::uint64_t seq = 0;
+  std::uint64_t server_time_ms = 0;
+  std::uint64_t client_msg_id = 0;
+  bool duplicate = false;  // the server had stored this client_msg_id before
+};
+
+struct ConversationState {
+  std::string conversation;
+  std::uint64_t head_seq = 0;
+  std::uint64_t read_seq = 0;
+  std::uint64_t first_seq = 0;
+  std::string peer;  // the other user of a direct conversation, or the group id
+};
+
+struct MessagePage {
+  std::string conversation;
+  std::vector<Message> messages;  // oldest first
+  bool more = false;
+};
+
+enum class FriendState : std::uint8_t { none = 0, pending_out = 1, pending_in = 2, accepted = 3 };
+
+struct Friend {
+  std::string user;
+  FriendState state = FriendState::none;
+  bool online = false;
+};
+
+enum class GroupRole : std::uint8_t { member = 0, admin = 1, owner = 2 };
+
+struct GroupInfo {
+  std::string group;
+  std::string name;
+  std::string owner;
+  std::uint32_t member_count = 0;
+  GroupRole role = GroupRole::member;  // the caller's role
+  std::uint64_t created_ms = 0;
+};
+
+struct GroupMember {
+  std::string user;
+  GroupRole role = GroupRole::member;
+  bool online = false;
+  std::uint64_t joined_seq = 0;
+};
+
+struct GroupMembers {
+  GroupInfo info;
+  std::vector<GroupMember> members;
+};
+
+struct OnlineUsersPage {
+  std::uint64_t total = 0;
+  std::vector<std::string> users;
+  bool more = false;
+};
+
+// --- Events -----------------------------------------------------------------------------------
+
+struct MessageEvent {
+  Message message;
+  bool from_sync = false;  // pulled during backlog delivery or a resync, not pushed live
+};
+
+enum class FriendEventKind : std::uint8_t {
+  requested = 0,
+  accepted = 1,
+  declined = 2,
+  removed = 3
+};
+struct FriendEvent {
+  std::string user;
+  FriendEventKind kind = FriendEventKind::requested;
+};
+
+struct PresenceEvent {
+  std::string user;
+  bool online = false;
+};
+
+enum class GroupEventKind : std::uint8_t {
+  added = 0,
+  removed = 1,
+  left = 2,
+  dissolved = 3,
+  role_changed = 4
+};
+struct GroupEvent {
+  std::string group;
+  GroupEventKind kind = GroupEventKind::added;
+  std::string user;
+  std::string by;
+};
+
+// The connection ended. will_reconnect says whether the client is now trying to get back.
+struct DisconnectedEvent {
+  errc code = errc::unavailable;
+  std::string message;
+  bool will_reconnect = false;
+};
+
+// Automatic reconnect succeeded; the session is logged in again on `node` and the missed
+// messages follow as MessageEvents (from_sync = true).
+struct ReconnectedEvent {
+  std::string node;
+};
+
+// A Login was answered with Redirect; the client followed it.
+struct RedirectedEvent {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string node;
+};
+
+using Event = std::variant<MessageEvent, FriendEvent, PresenceEvent, GroupEvent, DisconnectedEvent,
+                           ReconnectedEvent, RedirectedEvent>;
+
+// Stable snake_case names used by the terminal client's script output.
+const char* friend_state_name(FriendState state) noexcept;
+const char* group_role_name(GroupRole role) noexcept;
+const char* friend_event_kind_name(FriendEventKind kind) noexcept;
+const char* group_event_kind_name(GroupEventKind kind) noexcept;
+
+// --- Client -----------------------------------------------------------------------------------
+
+struct ClientOptions {
+  // Every blocking call gives up after this long with Error{unavailable, "timed out ..."}.
+  std::chrono::milliseconds request_timeout{10'000};
+  std::chrono::milliseconds connect_timeout{10'000};
+  // A Ping goes out when nothing was sent for this long; an unanswered Ping drops the link.
+  std::chrono::milliseconds heartbeat_interval{30'000};
+  // Reconnect with exponential backoff and jitter after a logged-in connection drops.
+  bool auto_reconnect = true;
+  std::uint32_t max_reconnect_attempts = 30;
+  std::chrono::milliseconds reconnect_backoff_initial{100};
+  std::chrono::milliseconds reconnect_backoff_max{5'000};
+  // Ack every message this client emits as an event (moves this device's read cursor).
+  bool auto_ack = false;
+  // Redirect hops followed by one login before giving up.
+  std::uint32_t max_redirects = 3;
+  // Frames from the server larger than this drop the connection (a page of messages can be
+  // larger than the server's own client limit, hence the default).
+  std::uint32_t max_frame_bytes = 4 * 1024 * 1024;
+  // Bounds: requests in flight, frames queued for writing, events waiting to be consumed.
+  std::size_t max_pending_requests = 1024;
+  std::size_t max_outbound_frames = 4096;
+  std::size_t max_queued_events = 100'000;
+  // Pages of messages one backlog or resync pulls per conversation before stopping.
+  std::uint32_t max_pages_per_conversation = 1'000;
+  std::uint32_t page_limit = 200;
+  std::string client_name = "qim-client 0.1.0";
+  // When set, events go to this callback (on the client's I/O thread) instead of the queue.
+  // REQUIRES: the callback does not call the Client's blocking methods (it would deadlock).
+  std::function<void(Event)> on_event;
+};
+
+// A blocking client: one connection, one I/O thread. The blocking methods may be called from
+// any thread except the I/O thread (i.e. not from on_event); they are safe to call
+// concurrently. Destruction closes the connection and joins the I/O thread.
+class Client {
+ public:
+  explicit Client(ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Connects and says Hello. Reconnects if a connection is already open.
+  Result<ServerInfo> connect(std::string_view host, std::uint16_t port);
+  // Closes the connection and stops reconnecting. The Client can connect again afterwards.
+  void close();
+  bool connected() const;
+  bool logged_in() const;
+
+  Result<void> register_user(std::string_view user, std::string_view password);
+  // Follows Redirect answers (at most options.max_redirects hops).
+  Result<LoginInfo> login(std::string_view user, std::string_view password,
+                          std::string_view device);
+  Result<LoginInfo> login_with_token(std::string_view user, std::string_view token,
+                                     std::string_view device);
+  Result<void> logout(bool all_devices = false);
+  Result<void> change_password(std::string_view old_password, std::string_view new_password);
+
+  // client_msg_id 0 means "generate one" (monotonic per Client, seeded from the clock).
+  Result<SendAck> send_to_user(std::string_view user, std::string_view body,
+                               std::uint64_t client_msg_id = 0);
+  Result<SendAck> send_to_group(std::string_view group, std::string_view body,
+                                std::uint64_t client_msg_id = 0);
+  Result<void> ack(std::string_view conversation, std::uint64_t seq);
+  Result<std::vector<ConversationState>> sync();
+  Result<MessagePage> pull(std::string_view conversation, std::uint64_t after_seq,
+                           std::uint32_t limit = 0);
+  Result<MessagePage> history(std::string_view conversation, std::uint64_t before_seq = 0,
+                              std::uint32_t limit = 0);
+  // Sync, then pull every conversation from this device's read cursor (paging through
+  // `more`) and emit the messages as MessageEvents, oldest first, acking them when auto_ack
+  // is on. This is how offline messages arrive. Returns the number of messages emitted.
+  Result<std::uint64_t> deliver_backlog();
+
+  Result<void> friend_request(std::string_view user);
+  Result<void> friend_accept(std::string_view user);
+  Result<void> friend_decline(std::string_view user);
+  Result<void> friend_remove(std::string_view user);
+  Result<std::vector<Friend>> friends();
+
+  Result<void> group_create(std::string_view group, std::string_view name,
+                            const std::vector<std::string>& members);
+  Result<void> group_add(std::string_view group, const std::vector<std::string>& users);
+  Result<void> group_remove(std::string_view group, std::string_view user);
+  Result<void> group_set_role(std::string_view group, std::string_view user, GroupRole role);
+  Result<void> group_leave(std::string_view group);
+  Result<void> group_dissolve(std::string_view group);
+  Result<GroupMembers> group_members(std::string_view group);
+  Result<std::vector<GroupInfo>> my_groups();
+
+  Result<OnlineUsersPage> online_users(std::string_view after = {}, std::uint32_t limit = 0);
+  // Round trip; returns the server's time.
+  Result<std::uint64_t> ping();
+
+  // The next event, or nullopt after `timeout`. Not used when options.on_event is set.
+  std::optional<Event> next_event(std::chrono::milliseconds timeout);
+  // The first queued or future event for which `match` is true, or nullopt after `timeout`.
+  // Events that do not match stay queued, in order.
+  std::optional<Event> wait_event(const std::function<bool(const Event&)>& match,
+                                  std::chrono::milliseconds timeout);
+  // Events dropped because the queue was full (a consumer that never reads).
+  std::uint64_t dropped_events() const;
+
+  // The server this client is (or was last) connected to, and the session.
+  std::string node() const;
+  std::string user() const;
+  std::string token() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qim

@@ -1,0 +1,272 @@
+#include "client/async_connection.h"
+
+#include <fmt/core.h>
+
+namespace qim::client {
+namespace {
+
+// Frames queued for writing are coalesced into one socket write up to about this size.
+constexpr std::size_t max_write_batch_bytes = 256 * 1024;
+
+const char* connection_error_text(const std::error_code& ec) {
+  return ec == asio::error::eof ? "the server closed the connection" : nullptr;
+}
+
+}  // namespace
+
+Error error_from_frame(const Frame& frame) {
+  const auto* error = frame.envelope->body_as_Error();
+  if (error == nullptr) return {errc::internal, "expected an Error frame"};
+  errc code = proto::from_wire(error->code());
+  // A server that sends Error{None} still failed the request; keep it an error.
+  if (code == errc::ok) code = errc::internal;
+  return {code, std::string(proto::view(error->message()))};
+}
+
+Message message_from_wire(const wire::Message& message) {
+  Message out;
+  out.conversation = proto::view(message.conversation());
+  out.seq = message.seq();
+  out.sender = proto::view(message.sender());
+  out.sender_device = proto::view(message.sender_device());
+  out.client_msg_id = message.client_msg_id();
+  out.server_time_ms = message.server_time_ms();
+  auto body = proto::view(message.body());
+  out.body.assign(reinterpret_cast<const char*>(body.data()), body.size());
+  return out;
+}
+
+AsyncConnection::AsyncConnection(asio::any_io_executor executor, ConnectionOptions options)
+    : executor_(std::move(executor)),
+      options_(std::move(options)),
+      socket_(executor_),
+      write_wake_(executor_, asio::steady_timer::time_point::max()) {}
+
+AsyncConnection::~AsyncConnection() = default;
+
+std::uint32_t AsyncConnection::next_req_id() {
+  // Non-zero (0 marks pushes) and not in flight, wrapping after 2^32 - 1 requests.
+  do {
+    ++last_req_id_;
+  } while (last_req_id_ == 0 || pending_.contains(last_req_id_));
+  return last_req_id_;
+}
+
+asio::awaitable<Result<ServerInfo>> AsyncConnection::open(const std::string& host,
+                                                          std::uint16_t port) {
+  auto self = shared_from_this();
+  host_ = host;
+  port_ = port;
+  if (closed_ || open_) co_return Error{errc::invalid_argument, "connection already used"};
+
+  std::error_code ec;
+  asio::ip::tcp::resolver resolver(executor_);
+  auto endpoints = co_await resolver.async_resolve(host, std::to_string(port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    closed_ = true;
+    co_return Error{errc::unavailable, fmt::format("cannot resolve {}: {}", host, ec.message())};
+  }
+
+  // The deadline closes the socket, which aborts the connect. Its handler may run after this
+  // coroutine moved on, so the flags it shares live on the heap.
+  struct ConnectState {
+    bool done = false;
+    bool timed_out = false;
+  };
+  auto state = std::make_shared<ConnectState>();
+  asio::steady_timer deadline(executor_, options_.connect_timeout);
+  deadline.async_wait([this, self, state](std::error_code wait_error) {
+    if (wait_error || state->done) return;
+    state->timed_out = true;
+    std::error_code ignored;
+    socket_.close(ignored);
+  });
+  co_await asio::async_connect(socket_, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  state->done = true;
+  deadline.cancel();
+  if (ec || state->timed_out) {
+    closed_ = true;
+    std::error_code ignored;
+    socket_.close(ignored);
+    co_return Error{errc::unavailable,
+                    state->timed_out
+                        ? fmt::format("timed out connecting to {}:{}", host, port)
+                        : fmt::format("cannot connect to {}:{}: {}", host, port, ec.message())};
+  }
+  if (closed_) {
+    // close() ran while the connect was in flight (the owner is shutting down).
+    co_return Error{errc::unavailable, "connection closed while connecting"};
+  }
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  open_ = true;
+  asio::co_spawn(executor_, reader(), asio::detached);
+  asio::co_spawn(executor_, writer(), asio::detached);
+
+  std::string client_name = options_.client_name;
+  FrameWriter hello = [client_name](proto::FrameBuilder& builder, std::uint32_t req_id) {
+    auto& fbb = builder.fbb();
+    auto name = fbb.CreateString(client_name);
+    return builder.finish(req_id, wire::CreateHello(fbb, proto::protocol_version, name));
+  };
+  auto reply = co_await request(hello, options_.request_timeout);
+  if (!reply) co_return reply.error();
+  const Frame& frame = reply.value();
+  if (frame.envelope->body_type() == wire::Body::Error) {
+    Error error = error_from_frame(frame);
+    close(error, /*quiet=*/true);
+    co_return error;
+  }
+  const auto* hello_ok = frame.envelope->body_as_HelloOk();
+  if (hello_ok == nullptr) {
+    Error error{errc::unexpected_message, "the server did not answer Hello with HelloOk"};
+    close(error, /*quiet=*/true);
+    co_return error;
+  }
+  server_.protocol_version = hello_ok->protocol_version();
+  server_.server_version = proto::view(hello_ok->server_version());
+  server_.node = proto::view(hello_ok->node());
+  server_.max_frame_bytes = hello_ok->max_frame_bytes();
+  server_.max_body_bytes = hello_ok->max_body_bytes();
+  server_.server_time_ms = hello_ok->server_time_ms();
+  co_return server_;
+}
+
+bool AsyncConnection::enqueue(std::span<const std::uint8_t> frame) {
+  if (outbound_.size() >= options_.max_outbound_frames) return false;
+  outbound_.emplace_back(frame.begin(), frame.end());
+  last_send_time_ = std::chrono::steady_clock::now();
+  write_wake_.cancel();
+  return true;
+}
+
+asio::awaitable<Result<Frame>> AsyncConnection::request(const FrameWriter& writer,
+                                                        std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
+  if (!open_ || closed_) co_return Error{errc::unavailable, "not connected"};
+  if (pending_.size() >= options_.max_pending_requests) {
+    co_return Error{errc::limit_exceeded,
+                    fmt::format("{} requests already in flight", pending_.size())};
+  }
+  std::uint32_t req_id = next_req_id();
+  builder_.reset();
+  if (!enqueue(writer(builder_, req_id))) {
+    co_return Error{errc::limit_exceeded, "the outbound queue is full"};
+  }
+  asio::steady_timer wake(executor_, timeout);
+  Pending pending{&wake, std::nullopt};
+  pending_.emplace(req_id, &pending);
+  std::error_code ec;
+  co_await wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (auto it = pending_.find(req_id); it != pending_.end() && it->second == &pending) {
+    pending_.erase(it);
+  }
+  if (pending.result) co_return std::move(*pending.result);
+  co_return Error{errc::unavailable,
+                  fmt::format("timed out after {} ms waiting for the server", timeout.count())};
+}
+
+asio::awaitable<void> AsyncConnection::reader() {
+  auto self = shared_from_this();
+  Error pushed_error;  // an Error push announces why the server is about to close
+  std::uint8_t header[proto::frame_header_bytes];
+  for (;;) {
+    std::error_code ec;
+    co_await asio::async_read(socket_, asio::buffer(header),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    std::uint32_t length = 0;
+    Frame frame;
+    if (!ec) {
+      length = proto::decode_frame_length(header);
+      if (length > options_.max_frame_bytes) {
+        close({errc::frame_too_large, fmt::format("the server sent a frame of {} bytes (limit {})",
+                                                  length, options_.max_frame_bytes)});
+        co_return;
+      }
+      frame.storage.resize((length + 7) / 8);
+      co_await asio::async_read(socket_, asio::buffer(frame.storage.data(), length),
+                                asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      if (pushed_error) {
+        close(pushed_error);
+      } else if (const char* text = connection_error_text(ec)) {
+        close({errc::unavailable, text});
+      } else {
+        close({errc::unavailable, fmt::format("connection error: {}", ec.message())});
+      }
+      co_return;
+    }
+    Error error;
+    frame.envelope = proto::verify_envelope(
+        {reinterpret_cast<const std::uint8_t*>(frame.storage.data()), length}, error);
+    if (frame.envelope == nullptr) {
+      close({errc::malformed, fmt::format("bad frame from the server: {}", error.message)});
+      co_return;
+    }
+    std::uint32_t req_id = frame.envelope->req_id();
+    if (req_id == 0) {
+      if (frame.envelope->body_type() == wire::Body::Error) {
+        pushed_error = error_from_frame(frame);
+      } else if (push_handler_) {
+        push_handler_(std::move(frame));
+      }
+      continue;
+    }
+    auto it = pending_.find(req_id);
+    if (it == pending_.end()) continue;  // the answer to a request that already timed out
+    it->second->result.emplace(std::move(frame));
+    it->second->wake->cancel();
+    pending_.erase(it);
+  }
+}
+
+asio::awaitable<void> AsyncConnection::writer() {
+  auto self = shared_from_this();
+  std::vector<std::uint8_t> batch;
+  while (!closed_) {
+    if (outbound_.empty()) {
+      std::error_code ignored;
+      co_await write_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      continue;
+    }
+    batch.clear();
+    while (!outbound_.empty() && batch.size() < max_write_batch_bytes) {
+      auto& frame = outbound_.front();
+      batch.insert(batch.end(), frame.begin(), frame.end());
+      outbound_.pop_front();
+    }
+    std::error_code ec;
+    co_await asio::async_write(socket_, asio::buffer(batch),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      close({errc::unavailable, fmt::format("write failed: {}", ec.message())});
+      co_return;
+    }
+  }
+}
+
+void AsyncConnection::close(const Error& reason, bool quiet) {
+  if (closed_) return;
+  closed_ = true;
+  open_ = false;
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  write_wake_.cancel();
+  outbound_.clear();
+  Error failure = reason;
+  if (!failure) failure = {errc::unavailable, "connection closed"};
+  for (auto& [req_id, pending] : pending_) {
+    pending->result.emplace(failure);
+    pending->wake->cancel();
+  }
+  pending_.clear();
+  if (!quiet && close_handler_) {
+    auto handler = std::move(close_handler_);
+    close_handler_ = nullptr;
+    handler(failure);
+  }
+}
+
+}  // namespace qim::client

@@ -1,0 +1,142 @@
+// The qim terminal client in script mode: two processes chat, synchronised by `wait`.
+#include <catch2/catch.hpp>
+
+#include "e2e_support.h"
+
+namespace qim::e2e {
+namespace {
+
+struct ScriptRun {
+  std::optional<int> exit_code;
+  std::string output;
+};
+
+// Starts qim with `script` on stdin; the caller waits via finish().
+class QimProcess {
+ public:
+  QimProcess(const TempDir& dir, const std::string& name, const ServerProcess& server,
+             const std::string& script, std::vector<std::string> extra_args = {}) {
+    input_ = dir.file(name + ".in");
+    output_ = dir.file(name + ".out");
+    write_file(input_, script);
+    std::vector<std::string> argv = {qim_path(), "--server",      server.address(),
+                                     "--device", "cli-" + name,   "--timeout-ms",
+                                     "15000",    "--no-reconnect"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    std::string error;
+    started_ = process_.start(argv, input_, output_, error);
+    INFO(error);
+    REQUIRE(started_);
+  }
+
+  ScriptRun finish() {
+    ScriptRun run;
+    run.exit_code = process_.wait(std::chrono::seconds(60));
+    run.output = read_file(output_);
+    return run;
+  }
+
+ private:
+  std::string input_, output_;
+  bool started_ = false;
+  ChildProcess process_;
+};
+
+bool has_line(const std::string& output, const std::string& line) {
+  return output.find(line + "\n") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("two qim processes chat in script mode", "[e2e][cli]") {
+  auto server = started_server();
+  TempDir dir;
+  {
+    // Accounts and friendship first, with qim itself.
+    QimProcess setup(dir, "setup", *server,
+                     "register alice " + std::string(test_password) + "\n" + "register -u bob -p " +
+                         test_password + "\n");
+    auto run = setup.finish();
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CHECK(has_line(run.output, "ok command=register user=alice"));
+    CHECK(has_line(run.output, "ok command=register user=bob"));
+  }
+  {
+    auto alice = logged_in_client(*server, "alice");
+    auto bob = logged_in_client(*server, "bob");
+    make_friends(*alice, *bob);
+  }
+
+  QimProcess alice(dir, "alice", *server,
+                   "login -u alice -p " + std::string(test_password) +
+                       "\n"
+                       "wait msg from=bob count=1\n"
+                       "send -r bob -m hello bob, how are you?\n"
+                       "wait msg from=bob text=fine\n"
+                       "history bob --limit 10\n"
+                       ":q\n");
+  QimProcess bob(dir, "bob", *server,
+                 "login bob " + std::string(test_password) +
+                     "\n"
+                     "alice;;hi alice\n"
+                     "wait msg from=alice\n"
+                     "send -r alice -m fine\n"
+                     "fls\n"
+                     "olu\n"
+                     "exit\n");
+  auto alice_run = alice.finish();
+  auto bob_run = bob.finish();
+  INFO("alice:\n" << alice_run.output << "bob:\n" << bob_run.output);
+  REQUIRE(alice_run.exit_code == 0);
+  REQUIRE(bob_run.exit_code == 0);
+
+  CHECK(alice_run.output.find("ok command=login user=alice node=") != std::string::npos);
+  CHECK(has_line(alice_run.output, "msg conv=d:alice:bob seq=1 from=bob text=hi alice"));
+  CHECK(alice_run.output.find("sent conv=d:alice:bob seq=2 ") != std::string::npos);
+  CHECK(has_line(alice_run.output, "msg conv=d:alice:bob seq=3 from=bob text=fine"));
+  CHECK(has_line(alice_run.output,
+                 "hist conv=d:alice:bob seq=2 from=alice text=hello bob, how are you?"));
+  CHECK(has_line(alice_run.output, "ok command=history conv=d:alice:bob count=3 more=0"));
+
+  CHECK(bob_run.output.find("sent conv=d:alice:bob seq=1 ") != std::string::npos);
+  CHECK(has_line(bob_run.output,
+                 "msg conv=d:alice:bob seq=2 from=alice text=hello bob, how are you?"));
+  // Alice may have quit by now, so her presence is not checked.
+  CHECK(bob_run.output.find("friend user=alice state=accepted online=") != std::string::npos);
+  CHECK(bob_run.output.find("ok command=olu total=") != std::string::npos);
+}
+
+TEST_CASE("qim reports bad input and exits 1", "[e2e][cli]") {
+  auto server = started_server();
+  TempDir dir;
+  QimProcess run_with_errors(dir, "bad", *server,
+                             "frobnicate\n"
+                             "send -r bob\n"
+                             "login -x\n"
+                             "history\n"
+                             "wait msg count=zero\n"
+                             "fadd bob\n"
+                             "\"unterminated\n"
+                             "help\n");
+  auto run = run_with_errors.finish();
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(has_line(run.output,
+                 "error code=usage command=frobnicate message=\"unknown command 'frobnicate' "
+                 "(try :all)\""));
+  CHECK(run.output.find("error code=usage command=send") != std::string::npos);
+  CHECK(run.output.find("error code=usage command=login message=\"unknown flag '-x'\"") !=
+        std::string::npos);
+  CHECK(run.output.find("error code=not_authenticated command=fadd") != std::string::npos);
+  CHECK(run.output.find("commands:") != std::string::npos);
+
+  QimProcess json(dir, "json", *server, "register carol " + std::string(test_password) + "\n",
+                  {"--json"});
+  auto json_run = json.finish();
+  INFO(json_run.output);
+  CHECK(json_run.exit_code == 0);
+  CHECK(has_line(json_run.output, R"({"type":"ok","command":"register","user":"carol"})"));
+}
+
+}  // namespace qim::e2e
