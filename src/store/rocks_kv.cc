@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 #include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
@@ -50,19 +51,42 @@ rocksdb::Slice slice(std::string_view text) {
   return {text.data(), text.size()};
 }
 
-rocksdb::ColumnFamilyOptions family_options(const RocksOptions& options,
+bool compression_supported(rocksdb::CompressionType type) {
+  auto supported = rocksdb::GetSupportedCompressions();
+  return std::find(supported.begin(), supported.end(), type) != supported.end();
+}
+
+// `name` is a column family name; families this build does not know (written by a newer one)
+// get the defaults.
+rocksdb::ColumnFamilyOptions family_options(std::string_view name, const RocksOptions& options,
                                             const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = cache;
+  table.block_cache = cache;  // shared by every family, so the memory bound is global
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.format_version = 5;
   rocksdb::ColumnFamilyOptions family;
-  family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   family.write_buffer_size = options.write_buffer_bytes;
-  family.compression = rocksdb::kNoCompression;  // small records; CPU matters more here
+  family.compaction_style = rocksdb::kCompactionStyleLevel;
   family.level_compaction_dynamic_level_bytes = true;
+  family.compression = rocksdb::kNoCompression;  // small records; CPU matters more here
+
+  if (name == column_name(Column::log)) {
+    // Appended in key order and read back as range scans: bigger blocks mean fewer seeks per
+    // page of history, and message bodies are worth compressing once they settle.
+    table.block_size = 16 * 1024;
+    if (compression_supported(rocksdb::kLZ4Compression)) {
+      family.compression = rocksdb::kLZ4Compression;
+    }
+    if (compression_supported(rocksdb::kZSTD)) family.bottommost_compression = rocksdb::kZSTD;
+  } else if (name == column_name(Column::dedup)) {
+    // Every send looks up its dedup key, and almost all of them miss: a whole-key bloom
+    // filter on the memtable answers those misses without touching the skiplist.
+    family.memtable_prefix_bloom_size_ratio = 0.05;
+    family.memtable_whole_key_filtering = true;
+  }
+  family.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return family;
 }
 
@@ -71,6 +95,9 @@ rocksdb::ColumnFamilyOptions family_options(const RocksOptions& options,
 RocksKv::RocksKv(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RocksKv::~RocksKv() {
+  // Unsynced writes are already in the WAL's OS buffers; syncing them here makes a clean
+  // shutdown durable against a power loss too. Memtables are not flushed: the next open
+  // replays the WAL, which is cheaper than writing tables on every restart.
   if (impl_ && impl_->db) impl_->db->FlushWAL(true);
 }
 
@@ -106,7 +133,7 @@ std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptio
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& name : names)
-    descriptors.emplace_back(name, family_options(options, cache));
+    descriptors.emplace_back(name, family_options(name, options, cache));
 
   auto impl = std::make_unique<Impl>();
   rocksdb::DB* raw = nullptr;
@@ -138,8 +165,12 @@ std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptio
     error = read;
     return nullptr;
   } else if (format != format_version) {
-    error = {errc::internal, fmt::format("database {} has format {}, this build reads format {}",
-                                         path, format, format_version)};
+    // Only format 1 exists, so anything else was written by a newer build (or is damaged);
+    // opening it could misread records, so refuse rather than guess.
+    error = {errc::internal,
+             fmt::format("database {} has format {}, but this build reads only format {}: "
+                         "run a newer qimd or point it at another data directory",
+                         path, format, format_version)};
     return nullptr;
   }
   return kv;
@@ -187,7 +218,7 @@ Error RocksKv::scan(Column column, std::string_view prefix, std::string_view sta
     }
   } else {
     // Position on the last key < start (or the last key with the prefix).
-    if (start.empty() || (!upper.empty() && start > upper)) {
+    if (start.empty() || (!upper.empty() && start >= upper)) {
       it->SeekToLast();
     } else {
       it->SeekForPrev(slice(start));

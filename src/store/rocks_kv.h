@@ -34,9 +34,8 @@ class RocksKv final : public Kv {
   std::uint64_t approximate_size_bytes() const override;
   Error flush() override;
 
-  struct Impl;
-
  private:
+  struct Impl;  // RocksDB handles; defined in rocks_kv.cc
   explicit RocksKv(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
