@@ -4,10 +4,19 @@
 
 namespace qim::auth {
 
+namespace {
+constexpr std::size_t token_random_bytes = 32;  // 256 bits: guessing is not an attack
+static_assert(sodium_base64_ENCODED_LEN(token_random_bytes,
+                                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) ==
+                  token_length + 1,
+              "token_length must match the base64url encoding of the random bytes");
+static_assert(std::tuple_size_v<TokenDigest> == crypto_generichash_BYTES);
+}  // namespace
+
 std::string new_token() {
-  unsigned char bytes[32];
+  unsigned char bytes[token_random_bytes];
   randombytes_buf(bytes, sizeof bytes);
-  char text[64];
+  char text[token_length + 1];
   sodium_bin2base64(text, sizeof text, bytes, sizeof bytes,
                     sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   return std::string(text);

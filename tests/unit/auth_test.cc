@@ -38,6 +38,13 @@ TEST_CASE("auth: password costs parse by name or as ops:mem_kib", "[auth]") {
   CHECK_FALSE(PasswordCost::parse("3:"));
   CHECK_FALSE(PasswordCost::parse("3:1x"));
   CHECK_FALSE(PasswordCost::parse("3:99999999999999999999"));
+  CHECK_FALSE(PasswordCost::parse("1:1"));            // below libsodium's 8 KiB minimum
+  CHECK_FALSE(PasswordCost::parse("-1:65536"));       // no signs
+  CHECK_FALSE(PasswordCost::parse("4294967296:64"));  // above libsodium's ops maximum
+  CHECK_FALSE(PasswordCost::parse("Interactive"));
+  auto smallest = PasswordCost::parse("1:8");
+  REQUIRE(smallest);
+  CHECK(smallest->mem_limit_bytes == PasswordCost::minimum().mem_limit_bytes);
 }
 
 TEST_CASE("auth: tokens are random, url-safe, and compared by digest", "[auth]") {
