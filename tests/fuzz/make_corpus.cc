@@ -1,6 +1,9 @@
-// Writes a seed corpus of valid client frames (one file each) for the fuzzers.
+// Writes a seed corpus of valid client frames for the fuzzers: one frame per file, one file
+// per body shape (requests, replies and pushes, so nested tables and vectors are covered), and
+// one file that is a whole session's stream of frames.
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "proto/frame.h"
 
@@ -71,5 +74,149 @@ int main(int argc, char** argv) {
     auto after = f.CreateString("");
     write(directory, "online", b.finish(15, wire::CreateOnlineUsers(f, after, 10)));
   }
+  b.reset();
+  {
+    auto name = f.CreateString("qim 0.1.0");
+    write(directory, "hello", b.finish(1, wire::CreateHello(f, proto::protocol_version, name)));
+  }
+  b.reset();
+  {
+    auto user = f.CreateString("alice");
+    auto password = f.CreateString("password-1");
+    write(directory, "register", b.finish(2, wire::CreateRegister(f, user, password)));
+  }
+  b.reset();
+  {
+    auto user = f.CreateString("alice");
+    auto token = f.CreateString(std::string(43, 'A'));
+    auto device = f.CreateString("laptop");
+    write(directory, "login-token", b.finish(3, wire::CreateLogin(f, user, 0, token, device)));
+  }
+  b.reset();
+  write(directory, "error", b.error(4, errc::not_found, "no such user: bob"));
+  b.reset();
+  {
+    auto version = f.CreateString("0.1.0");
+    auto node = f.CreateString("n1");
+    write(directory, "hello-ok",
+          b.finish(1, wire::CreateHelloOk(f, 1, version, node, 65536, 16384, 1700000000000)));
+  }
+  b.reset();
+  {
+    auto user = f.CreateString("alice");
+    auto device = f.CreateString("laptop");
+    auto token = f.CreateString(std::string(43, 'A'));
+    auto node = f.CreateString("n1");
+    write(directory, "login-ok",
+          b.finish(3, wire::CreateLoginOk(f, user, device, token, node, 1700000000000)));
+  }
+  b.reset();
+  {
+    auto conversation = f.CreateString("d:alice:bob");
+    auto sender = f.CreateString("bob");
+    auto device = f.CreateString("phone");
+    auto body = f.CreateVector(std::vector<std::uint8_t>{'h', 'e', 'y'});
+    auto message = wire::CreateMessage(f, conversation, 7, sender, device, 99, 1700000000000, body);
+    write(directory, "deliver", b.finish(0, wire::CreateDeliver(f, message)));
+  }
+  b.reset();
+  {
+    std::vector<flatbuffers::Offset<wire::Message>> messages;
+    for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+      auto conversation = f.CreateString("g:team");
+      auto sender = f.CreateString("carol");
+      auto device = f.CreateString("d");
+      auto body = f.CreateVector(std::vector<std::uint8_t>(seq, 'x'));
+      messages.push_back(
+          wire::CreateMessage(f, conversation, seq, sender, device, seq, 1700000000000, body));
+    }
+    auto conversation = f.CreateString("g:team");
+    auto vector = f.CreateVector(messages);
+    write(directory, "message-batch",
+          b.finish(11, wire::CreateMessageBatch(f, conversation, vector, true)));
+  }
+  b.reset();
+  {
+    auto conversation = f.CreateString("d:alice:bob");
+    auto peer = f.CreateString("bob");
+    auto state = wire::CreateConversationState(f, conversation, 9, 4, 1, peer);
+    auto vector = f.CreateVector(&state, 1);
+    write(directory, "sync-result", b.finish(14, wire::CreateSyncResult(f, vector)));
+  }
+  b.reset();
+  {
+    auto bob = f.CreateString("bob");
+    auto carol = f.CreateString("carol");
+    std::vector<flatbuffers::Offset<wire::Friend>> friends{
+        wire::CreateFriend(f, bob, wire::FriendState::Accepted, true),
+        wire::CreateFriend(f, carol, wire::FriendState::PendingIn, false)};
+    auto vector = f.CreateVector(friends);
+    write(directory, "friend-list-result", b.finish(16, wire::CreateFriendListResult(f, vector)));
+  }
+  b.reset();
+  {
+    auto group = f.CreateString("team");
+    auto name = f.CreateString("Team");
+    auto owner = f.CreateString("alice");
+    auto info = wire::CreateGroupInfo(f, group, name, owner, 2, wire::GroupRole::Owner, 1);
+    auto bob = f.CreateString("bob");
+    auto member = wire::CreateGroupMember(f, bob, wire::GroupRole::Member, true, 3);
+    auto members = f.CreateVector(&member, 1);
+    write(directory, "group-members-result",
+          b.finish(17, wire::CreateGroupMembersResult(f, info, members)));
+  }
+  b.reset();
+  {
+    auto group = f.CreateString("team");
+    auto bob = f.CreateString("bob");
+    auto carol = f.CreateString("carol");
+    std::vector<flatbuffers::Offset<flatbuffers::String>> users{bob, carol};
+    auto vector = f.CreateVector(users);
+    write(directory, "group-add", b.finish(18, wire::CreateGroupAdd(f, group, vector)));
+  }
+  b.reset();
+  {
+    auto group = f.CreateString("team");
+    auto bob = f.CreateString("bob");
+    write(directory, "group-set-role",
+          b.finish(19, wire::CreateGroupSetRole(f, group, bob, wire::GroupRole::Admin)));
+  }
+  b.reset();
+  {
+    auto bob = f.CreateString("bob");
+    std::vector<flatbuffers::Offset<flatbuffers::String>> users{bob};
+    auto vector = f.CreateVector(users);
+    write(directory, "online-result",
+          b.finish(20, wire::CreateOnlineUsersResult(f, 1, vector, false)));
+  }
+
+  // A whole session in one stream: the fuzzers cut their input into frames the same way.
+  std::vector<std::uint8_t> stream;
+  auto append = [&](std::span<const std::uint8_t> frame) {
+    stream.insert(stream.end(), frame.begin(), frame.end());
+    b.reset();
+  };
+  b.reset();
+  {
+    auto name = f.CreateString("qim");
+    append(b.finish(1, wire::CreateHello(f, proto::protocol_version, name)));
+  }
+  {
+    auto user = f.CreateString("carol");
+    auto password = f.CreateString("password-2");
+    append(b.finish(2, wire::CreateRegister(f, user, password)));
+  }
+  {
+    auto to = f.CreateString("alice");
+    auto body = f.CreateVector(std::vector<std::uint8_t>{'o', 'k'});
+    append(b.finish(3, wire::CreateSend(f, to, 0, 5, body)));
+  }
+  append(b.finish(4, wire::CreateSync(f)));
+  {
+    auto conversation = f.CreateString("d:alice:carol");
+    append(b.finish(5, wire::CreateAck(f, conversation, 1)));
+  }
+  append(b.finish(6, wire::CreateLogout(f, true)));
+  write(directory, "stream-session", stream);
   return 0;
 }
