@@ -6,8 +6,13 @@
 #include <exception>
 #include <thread>
 
+#include <asio.hpp>
+
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+
+#include "auth/cluster_key.h"
+#include "auth/password.h"
 
 namespace qim::node {
 
@@ -36,6 +41,17 @@ struct RawFlags {
   std::int64_t max_friends = 2'000;
   std::string log_level = "info";
   std::string port_file;
+  std::string gossip_listen;  // empty: derived from --listen
+  std::string admin_listen;   // empty: derived from --listen
+  std::vector<std::string> seeds;
+  std::string cluster_key_file;
+  std::string generate_cluster_key;
+  std::string admin_token_file;
+  std::int64_t probe_interval_ms = 1000;
+  std::int64_t probe_timeout_ms = 500;
+  std::int64_t suspicion_multiplier = 4;
+  std::int64_t gossip_interval_ms = 200;
+  std::int64_t push_pull_interval_ms = 30'000;
 };
 
 std::size_t hardware_threads() {
@@ -65,6 +81,19 @@ bool valid_node_name(std::string_view name) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '_' || c == '.';
   });
+}
+
+bool is_ip_literal(const std::string& host) {
+  asio::error_code error;
+  auto address = asio::ip::make_address(host, error);
+  return !error && !address.is_unspecified();
+}
+
+// The port `offset` above the client port, or 0 (any) when the client port is 0 or the sum
+// leaves the port range.
+std::uint16_t derived_port(std::uint16_t client_port, int offset) {
+  int port = client_port == 0 ? 0 : client_port + offset;
+  return port > 65535 ? 0 : static_cast<std::uint16_t>(port);
 }
 
 // Validates and maps; false with `error` set.
@@ -104,6 +133,34 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
       fmt::format("--message-burst must be between 1 and 10000000, got {}", flags.message_burst));
   check.range("max-group-members", flags.max_group_members, 2, 100'000);
   check.range("max-friends", flags.max_friends, 1, 100'000);
+  std::optional<net::HostPort> gossip_listen;
+  if (!flags.gossip_listen.empty()) {
+    gossip_listen = net::parse_host_port(flags.gossip_listen);
+    check.require(gossip_listen && is_ip_literal(gossip_listen->host),
+                  fmt::format("--gossip-listen must be ip:port with a specific IP address (it is "
+                              "advertised to the other members), got '{}'",
+                              flags.gossip_listen));
+  }
+  std::optional<net::HostPort> admin_listen;
+  if (!flags.admin_listen.empty()) {
+    admin_listen = net::parse_host_port(flags.admin_listen);
+    check.require(admin_listen.has_value(),
+                  fmt::format("--admin-listen must be host:port, got '{}'", flags.admin_listen));
+  }
+  for (const std::string& seed : flags.seeds) {
+    auto parsed = net::parse_host_port(seed);
+    check.require(parsed && parsed->port != 0 && seed.size() <= 128,
+                  fmt::format("--seed must be host:port of a member's gossip address (e.g. "
+                              "10.0.0.5:7701), got '{}'",
+                              seed));
+  }
+  check.require(flags.seeds.size() <= 64, "--seed may be given at most 64 times");
+  check.range("probe-interval-ms", flags.probe_interval_ms, 10, 60'000);
+  check.range("probe-timeout-ms", flags.probe_timeout_ms, 5,
+              std::max<std::int64_t>(5, flags.probe_interval_ms));
+  check.range("suspicion-multiplier", flags.suspicion_multiplier, 1, 100);
+  check.range("gossip-interval-ms", flags.gossip_interval_ms, 5, 60'000);
+  check.range("push-pull-interval-ms", flags.push_pull_interval_ms, 100, 24 * 3600 * 1000);
   core::LogLevel log_level = core::LogLevel::info;
   check.require(
       core::parse_log_level(flags.log_level, log_level),
@@ -119,6 +176,22 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.blocking_threads = std::max<std::size_t>(2, hardware_threads());
   config.log_level = log_level;
   config.port_file = flags.port_file;
+
+  std::string derived_host = is_ip_literal(listen->host) ? listen->host : "127.0.0.1";
+  config.gossip_listen_given = gossip_listen.has_value();
+  config.gossip_listen =
+      gossip_listen ? *gossip_listen : net::HostPort{derived_host, derived_port(listen->port, 1)};
+  config.admin_listen_given = admin_listen.has_value();
+  config.admin_listen =
+      admin_listen ? *admin_listen : net::HostPort{"127.0.0.1", derived_port(listen->port, 2)};
+  config.seeds = flags.seeds;
+  config.cluster_key_file = flags.cluster_key_file;
+  config.admin_token_file = flags.admin_token_file;
+  config.swim.probe_interval_ms = flags.probe_interval_ms;
+  config.swim.probe_timeout_ms = flags.probe_timeout_ms;
+  config.swim.suspicion_multiplier = static_cast<int>(flags.suspicion_multiplier);
+  config.swim.gossip_interval_ms = flags.gossip_interval_ms;
+  config.swim.push_pull_interval_ms = flags.push_pull_interval_ms;
 
   service::Options& service = config.service;
   service.node_name = flags.node_name;
@@ -181,7 +254,32 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.add_option("--max-friends", flags.max_friends, "Friends and pending requests per user");
   app.add_option("--log-level", flags.log_level, "debug|info|warn|error");
   app.add_option("--port-file", flags.port_file,
-                 "Once listening, write the bound port here (atomically: tmp + rename)");
+                 "Once listening, write the bound ports here (atomically: tmp + rename): the "
+                 "client port on the first line, then 'gossip <port>' and 'admin <port>'");
+  app.add_option("--gossip-listen", flags.gossip_listen,
+                 "Gossip address, ip:port, UDP and TCP (default: --listen's host, port + 1)");
+  app.add_option("--seed", flags.seeds,
+                 "Gossip address of a member to join through, host:port (repeatable)")
+      ->allow_extra_args(false);
+  app.add_option("--cluster-key-file", flags.cluster_key_file,
+                 "The cluster key (64 hex chars or base64); default <data-dir>/cluster.key, "
+                 "created on first start");
+  app.add_option("--generate-cluster-key", flags.generate_cluster_key,
+                 "Write a new cluster key to this file (mode 0600) and exit");
+  app.add_option("--admin-listen", flags.admin_listen,
+                 "Admin (qimctl) address, host:port (default: 127.0.0.1, --listen's port + 2)");
+  app.add_option("--admin-token-file", flags.admin_token_file,
+                 "The admin token; default <data-dir>/admin.token, created on first start");
+  app.add_option("--probe-interval-ms", flags.probe_interval_ms,
+                 "SWIM: how often each member probes another, 10-60000");
+  app.add_option("--probe-timeout-ms", flags.probe_timeout_ms,
+                 "SWIM: how long a probe waits for an ack before indirect probes");
+  app.add_option("--suspicion-multiplier", flags.suspicion_multiplier,
+                 "SWIM: suspicion timeout = multiplier * log10(members) * probe interval");
+  app.add_option("--gossip-interval-ms", flags.gossip_interval_ms,
+                 "SWIM: how often membership updates are gossiped, 5-60000");
+  app.add_option("--push-pull-interval-ms", flags.push_pull_interval_ms,
+                 "SWIM: how often a member exchanges full state with another over TCP");
 
   try {
     app.parse(argc, argv);
@@ -191,6 +289,22 @@ ParseResult parse_command_line(int argc, char** argv) {
   } catch (const std::exception& error) {
     std::fprintf(stderr, "qimd: %s\n", error.what());
     return {std::nullopt, exit_usage};
+  }
+
+  if (!flags.generate_cluster_key.empty()) {
+    if (!auth::initialize()) {
+      std::fprintf(stderr, "qimd: libsodium failed to initialise\n");
+      return {std::nullopt, exit_failure};
+    }
+    std::string key_error;
+    if (!auth::write_key_file(flags.generate_cluster_key, auth::ClusterKey::generate(),
+                              key_error)) {
+      std::fprintf(stderr, "qimd: %s\n", key_error.c_str());
+      return {std::nullopt, exit_failure};
+    }
+    std::printf("wrote a new cluster key to %s; give every node of the cluster a copy\n",
+                flags.generate_cluster_key.c_str());
+    return {std::nullopt, exit_ok};
   }
 
   Config config;

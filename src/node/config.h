@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "cluster/swim/config.h"
 #include "core/log.h"
 #include "net/client_listener.h"
 #include "net/endpoint.h"
@@ -23,9 +25,23 @@ struct Config {
   std::size_t io_threads = 1;
   std::size_t blocking_threads = 2;
   core::LogLevel log_level = core::LogLevel::info;
-  std::string port_file;  // empty: none
+  // Once listening, "<client port>\n" then "gossip <port>\n" and "admin <port>\n" are written
+  // here (readers of the first line alone keep working). Empty: none.
+  std::string port_file;
   service::Options service;
   net::ListenerOptions listener;
+
+  // Cluster membership. When not given, the gossip and admin addresses derive from --listen
+  // (port + 1 and + 2 on the same host, admin on loopback; port 0 stays 0), and fall back to
+  // a free port with a warning when that one is taken.
+  net::HostPort gossip_listen{"127.0.0.1", 7701};
+  bool gossip_listen_given = false;
+  net::HostPort admin_listen{"127.0.0.1", 7702};
+  bool admin_listen_given = false;
+  std::vector<std::string> seeds;  // "host:port", validated
+  std::string cluster_key_file;    // empty: <data-dir>/cluster.key, created if missing
+  std::string admin_token_file;    // empty: <data-dir>/admin.token, created if missing
+  cluster::swim::Config swim;
 };
 
 struct ParseResult {
