@@ -35,6 +35,18 @@ std::string make_temp_dir(const char* prefix) {
   return buffer.data();
 }
 
+// The port of the "<label> <port>" line of a port file; 0 when there is none.
+std::uint16_t port_line(const std::string& text, const std::string& label) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(label + " ", 0) != 0) continue;
+    unsigned long value = std::strtoul(line.c_str() + label.size() + 1, nullptr, 10);
+    return value <= 65535 ? static_cast<std::uint16_t>(value) : 0;
+  }
+  return 0;
+}
+
 }  // namespace
 
 const char* qimd_path() {
@@ -42,6 +54,9 @@ const char* qimd_path() {
 }
 const char* qim_path() {
   return QIM_E2E_QIM_PATH;
+}
+const char* qimctl_path() {
+  return QIM_E2E_QIMCTL_PATH;
 }
 
 std::string read_file(const std::string& path) {
@@ -72,14 +87,20 @@ ChildProcess::~ChildProcess() {
 }
 
 bool ChildProcess::start(const std::vector<std::string>& argv, const std::string& stdin_path,
-                         const std::string& output_path, std::string& error) {
+                         const std::string& output_path, std::string& error,
+                         const std::string& error_path) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(
       &actions, STDIN_FILENO, stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_path.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  if (error_path.empty()) {
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, error_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
   std::vector<char*> args;
   for (const auto& arg : argv)
     args.push_back(const_cast<char*>(arg.c_str()));
@@ -186,6 +207,8 @@ bool ServerProcess::start(std::chrono::milliseconds timeout) {
     unsigned long value = std::strtoul(text.c_str(), nullptr, 10);
     if (value > 0 && value <= 65535) {
       port_ = static_cast<std::uint16_t>(value);
+      gossip_port_ = port_line(text, "gossip");
+      admin_port_ = port_line(text, "admin");
       return true;
     }
     std::this_thread::sleep_for(poll_interval);
@@ -215,8 +238,33 @@ bool ServerProcess::running() {
   return process_.running();
 }
 
+std::optional<int> ServerProcess::wait_exit(std::chrono::milliseconds timeout) {
+  return process_.wait(timeout);
+}
+
 std::string ServerProcess::log_text() const {
   return read_file(log_path_);
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  CommandResult result;
+  TempDir directory;
+  std::string out_path = directory.file("out");
+  std::string err_path = directory.file("err");
+  ChildProcess child;
+  std::string error;
+  if (directory.path().empty() || !child.start(argv, {}, out_path, error, err_path)) {
+    result.err = "could not start " + argv.front() + ": " + error;
+    return result;
+  }
+  result.exit_code = child.wait(timeout);
+  if (!result.exit_code && child.running()) {
+    child.send_signal(SIGKILL);
+    (void)child.wait(std::chrono::seconds(10));
+  }
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  return result;
 }
 
 }  // namespace qim::e2e

@@ -15,6 +15,7 @@ namespace qim::e2e {
 // Paths given by CMake ($<TARGET_FILE:...>).
 const char* qimd_path();
 const char* qim_path();
+const char* qimctl_path();
 
 // A spawned child with its stdin and stdout/stderr redirected to files.
 class ChildProcess {
@@ -26,8 +27,10 @@ class ChildProcess {
 
   // Starts argv[0] with stdin from `stdin_path` (or /dev/null when empty) and both output
   // streams appended to `output_path`. Returns false (with `error`) if it could not start.
+  // With `error_path`, stderr goes there instead.
   bool start(const std::vector<std::string>& argv, const std::string& stdin_path,
-             const std::string& output_path, std::string& error);
+             const std::string& output_path, std::string& error,
+             const std::string& error_path = {});
   bool running();
   // Waits for the child to exit; the exit code, or nullopt on timeout (the child keeps
   // running) or when it died of a signal (then `signal` says which).
@@ -44,6 +47,7 @@ class ChildProcess {
 struct ServerOptions {
   std::string dm_policy = "friends";
   std::string node_name = "qim-e2e";
+  // Appended to qimd's command line (e.g. --seed, --cluster-key-file, SWIM timings).
   std::vector<std::string> extra_args;
 };
 
@@ -64,11 +68,20 @@ class ServerProcess {
   // SIGKILL (a crash), then reaps.
   void kill();
   bool running();
+  // Waits for a process that is stopping on its own (e.g. after qimctl leave); its exit code,
+  // or nullopt on timeout or death by a signal.
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
   std::string host() const { return "127.0.0.1"; }
   std::uint16_t port() const { return port_; }
   std::string address() const { return host() + ":" + std::to_string(port_); }
   const std::string& data_dir() const { return data_dir_; }
+  const std::string& port_file() const { return port_file_; }
+  // From the port file of the current run (0 until start() succeeded).
+  std::uint16_t gossip_port() const { return gossip_port_; }
+  std::uint16_t admin_port() const { return admin_port_; }
+  std::string gossip_address() const { return host() + ":" + std::to_string(gossip_port_); }
+  const std::string& node_name() const { return options_.node_name; }
   const std::string& log_path() const { return log_path_; }
   std::string log_text() const;
   // Why the last start() failed.
@@ -81,6 +94,8 @@ class ServerProcess {
   std::string port_file_;
   std::string log_path_;
   std::uint16_t port_ = 0;
+  std::uint16_t gossip_port_ = 0;
+  std::uint16_t admin_port_ = 0;
   std::string error_;
   ChildProcess process_;
 };
@@ -98,6 +113,16 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A short-lived command run to completion (qimctl): its exit code (nullopt when it timed out,
+// was killed or could not start) and its output streams.
+struct CommandResult {
+  std::optional<int> exit_code;
+  std::string out;
+  std::string err;
+};
+CommandResult run_command(const std::vector<std::string>& argv,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);

@@ -1,0 +1,204 @@
+#include "admin/admin_dispatch.h"
+
+#include <algorithm>
+
+#include <fmt/core.h>
+
+#include "admin/admin_token.h"
+#include "proto/frame.h"
+#include "qim/ids.h"
+
+namespace qim::admin {
+namespace {
+
+using proto::view;
+namespace wire = admin_wire;
+
+static_assert(static_cast<int>(MemberState::left) == static_cast<int>(wire::MemberState::Left));
+static_assert(static_cast<int>(GroupRole::owner) == static_cast<int>(qim::wire::GroupRole::Owner));
+
+// A user or group id from a request: present and well formed, else the error names `field`.
+Error check_id(std::string_view id, std::string_view field) {
+  if (id.empty()) return Error{errc::invalid_argument, fmt::format("{}: missing", field)};
+  if (!is_valid_id(id)) {
+    return Error{errc::invalid_argument,
+                 fmt::format("{}: '{}' is not 1-32 characters of [a-z0-9_.-]", field,
+                             id.substr(0, max_id_length + 8))};
+  }
+  return {};
+}
+
+}  // namespace
+
+AdminDispatcher::AdminDispatcher(AdminHooks& hooks, const std::string& expected_token,
+                                 std::string_view version)
+    : hooks_(hooks), expected_token_(expected_token), version_(version) {}
+
+AdminReply AdminDispatcher::handle(std::span<const std::uint8_t> payload) {
+  Error verify_error;
+  const wire::AdminEnvelope* envelope = verify_admin_envelope(payload, verify_error);
+  if (envelope == nullptr) {
+    return error(0, verify_error.code, verify_error.message, AdminReply::After::close);
+  }
+  if (!authenticated_) {
+    if (const auto* hello_request = envelope->body_as_AdminHello()) {
+      return hello(envelope->req_id(), *hello_request);
+    }
+    return error(envelope->req_id(), errc::not_authenticated,
+                 "the first frame must be AdminHello with the admin token",
+                 AdminReply::After::close);
+  }
+  return request(*envelope);
+}
+
+AdminReply AdminDispatcher::hello(std::uint32_t req_id, const wire::AdminHello& request) {
+  if (request.token() == nullptr || request.token()->size() == 0) {
+    return error(req_id, errc::not_authenticated, "token: missing", AdminReply::After::close);
+  }
+  if (!admin_token_matches(view(request.token()), expected_token_)) {
+    return error(req_id, errc::auth_failed, "token: not this node's admin token",
+                 AdminReply::After::close);
+  }
+  authenticated_ = true;
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  auto name = fbb.CreateString(hooks_.node_name());
+  auto version = fbb.CreateString(version_);
+  return finish(req_id, wire::CreateAdminHelloOk(fbb, name, version));
+}
+
+AdminReply AdminDispatcher::request(const wire::AdminEnvelope& envelope) {
+  std::uint32_t req_id = envelope.req_id();
+  switch (envelope.body_type()) {
+    case wire::AdminBody::MembersRequest:
+      return members(req_id);
+    case wire::AdminBody::StatsRequest:
+      return stats(req_id);
+    case wire::AdminBody::OnlineRequest:
+      return online(req_id, *envelope.body_as_OnlineRequest());
+    case wire::AdminBody::UserCreate: {
+      const auto& create = *envelope.body_as_UserCreate();
+      if (Error invalid = check_id(view(create.user()), "user")) return outcome(req_id, invalid);
+      return outcome(req_id, hooks_.create_user(view(create.user()), view(create.password())));
+    }
+    case wire::AdminBody::UserSetDisabled: {
+      const auto& change = *envelope.body_as_UserSetDisabled();
+      if (Error invalid = check_id(view(change.user()), "user")) return outcome(req_id, invalid);
+      return outcome(req_id, hooks_.set_user_disabled(view(change.user()), change.disabled()));
+    }
+    case wire::AdminBody::UserKick: {
+      const auto& kick = *envelope.body_as_UserKick();
+      if (Error invalid = check_id(view(kick.user()), "user")) return outcome(req_id, invalid);
+      return outcome(req_id, hooks_.kick_user(view(kick.user())));
+    }
+    case wire::AdminBody::UserResetPassword: {
+      const auto& reset = *envelope.body_as_UserResetPassword();
+      if (Error invalid = check_id(view(reset.user()), "user")) return outcome(req_id, invalid);
+      return outcome(req_id, hooks_.reset_password(view(reset.user()), view(reset.password())));
+    }
+    case wire::AdminBody::GroupInspectRequest:
+      return group(req_id, *envelope.body_as_GroupInspectRequest());
+    case wire::AdminBody::LeaveRequest:
+      builder_.reset();
+      return finish(req_id, wire::CreateAdminOk(builder_.fbb()), AdminReply::After::leave);
+    case wire::AdminBody::AdminHello:
+      return error(req_id, errc::already_authenticated, "this connection is authenticated");
+    default:
+      return error(req_id, errc::unexpected_message,
+                   fmt::format("body: {} is not an admin request",
+                               wire::EnumNameAdminBody(envelope.body_type())));
+  }
+}
+
+AdminReply AdminDispatcher::members(std::uint32_t req_id) {
+  std::vector<MemberView> members = hooks_.members();
+  std::sort(members.begin(), members.end(),
+            [](const MemberView& a, const MemberView& b) { return a.name < b.name; });
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  std::vector<flatbuffers::Offset<wire::Member>> encoded;
+  encoded.reserve(members.size());
+  for (const MemberView& member : members) {
+    encoded.push_back(wire::CreateMemberDirect(
+        fbb, member.name.c_str(), member.gossip_address.c_str(), member.client_address.c_str(),
+        static_cast<wire::MemberState>(member.state), member.incarnation, member.state_since_ms,
+        member.time_in_state_ms, member.restart_epoch, member.is_self));
+  }
+  return finish(req_id, wire::CreateMembersResultDirect(fbb, &encoded));
+}
+
+AdminReply AdminDispatcher::stats(std::uint32_t req_id) {
+  StatsView stats = hooks_.stats();
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  flatbuffers::Offset<wire::GossipCounters> gossip;
+  if (stats.gossip) {
+    const GossipCountersView& g = *stats.gossip;
+    gossip = wire::CreateGossipCounters(fbb, g.datagrams_received, g.datagrams_unsealable,
+                                        g.datagrams_sent, g.datagrams_send_failed,
+                                        g.push_pulls_served, g.push_pulls_refused,
+                                        g.push_pulls_completed, g.push_pulls_failed);
+  }
+  auto result = wire::CreateStatsResultDirect(fbb, stats.node_name.c_str(), stats.uptime_ms,
+                                              stats.connections, stats.sessions, stats.users_online,
+                                              stats.messages_stored, stats.messages_pushed,
+                                              stats.requests, stats.store_bytes, gossip);
+  return finish(req_id, result);
+}
+
+AdminReply AdminDispatcher::online(std::uint32_t req_id, const wire::OnlineRequest& request) {
+  std::string_view after = view(request.after());
+  if (!after.empty()) {
+    if (Error invalid = check_id(after, "after")) return outcome(req_id, invalid);
+  }
+  std::uint32_t limit =
+      request.limit() == 0 ? default_online_limit : std::min(request.limit(), max_online_limit);
+  OnlineView page = hooks_.online(after, limit);
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  std::vector<flatbuffers::Offset<flatbuffers::String>> users;
+  users.reserve(page.users.size());
+  for (const std::string& user : page.users)
+    users.push_back(fbb.CreateString(user));
+  return finish(req_id, wire::CreateOnlineResultDirect(fbb, page.count, &users, page.more));
+}
+
+AdminReply AdminDispatcher::group(std::uint32_t req_id, const wire::GroupInspectRequest& request) {
+  std::string_view group_id = view(request.group());
+  if (Error invalid = check_id(group_id, "group")) return outcome(req_id, invalid);
+  GroupView group;
+  if (Error failed = hooks_.inspect_group(group_id, group)) return outcome(req_id, failed);
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  std::vector<flatbuffers::Offset<wire::GroupMemberInfo>> members;
+  members.reserve(group.members.size());
+  for (const GroupMemberView& member : group.members) {
+    members.push_back(wire::CreateGroupMemberInfoDirect(
+        fbb, member.user.c_str(), static_cast<qim::wire::GroupRole>(member.role), member.online,
+        member.joined_seq));
+  }
+  return finish(req_id, wire::CreateGroupInspectResultDirect(
+                            fbb, group.group.c_str(), group.name.c_str(), group.owner.c_str(),
+                            group.created_ms, &members));
+}
+
+AdminReply AdminDispatcher::outcome(std::uint32_t req_id, const Error& failure) {
+  if (failure) return error(req_id, failure.code, failure.message);
+  builder_.reset();
+  return finish(req_id, wire::CreateAdminOk(builder_.fbb()));
+}
+
+AdminReply AdminDispatcher::error(std::uint32_t req_id, errc code, std::string_view message,
+                                  AdminReply::After after) {
+  auto bytes = builder_.error(req_id, code, message);
+  return AdminReply{{bytes.begin(), bytes.end()}, after};
+}
+
+template <typename T>
+AdminReply AdminDispatcher::finish(std::uint32_t req_id, flatbuffers::Offset<T> body,
+                                   AdminReply::After after) {
+  auto bytes = builder_.finish(req_id, body);
+  return AdminReply{{bytes.begin(), bytes.end()}, after};
+}
+
+}  // namespace qim::admin

@@ -1,0 +1,96 @@
+#pragma once
+// What the admin dispatcher needs from the node, as plain values: the dispatcher decides and
+// encodes, the node (node/node_admin_hooks.h) carries out. Tests can implement this with fakes.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qim/errc.h"
+
+namespace qim::admin {
+
+enum class MemberState : std::uint8_t { alive = 0, suspect = 1, dead = 2, left = 3 };
+
+struct MemberView {
+  std::string name;
+  std::string gossip_address;
+  std::string client_address;
+  MemberState state = MemberState::alive;
+  std::uint32_t incarnation = 0;
+  std::int64_t state_since_ms = 0;  // the node's steady clock
+  std::uint64_t time_in_state_ms = 0;
+  std::uint64_t restart_epoch = 0;
+  bool is_self = false;
+};
+
+struct GossipCountersView {
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t datagrams_unsealable = 0;
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t datagrams_send_failed = 0;
+  std::uint64_t push_pulls_served = 0;
+  std::uint64_t push_pulls_refused = 0;
+  std::uint64_t push_pulls_completed = 0;
+  std::uint64_t push_pulls_failed = 0;
+};
+
+struct StatsView {
+  std::string node_name;
+  std::uint64_t uptime_ms = 0;
+  std::uint64_t connections = 0;
+  std::uint64_t sessions = 0;
+  std::uint64_t users_online = 0;
+  std::uint64_t messages_stored = 0;
+  std::uint64_t messages_pushed = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t store_bytes = 0;
+  std::optional<GossipCountersView> gossip;  // absent: the node does not report them
+};
+
+struct OnlineView {
+  std::uint64_t count = 0;
+  std::vector<std::string> users;
+  bool more = false;
+};
+
+enum class GroupRole : std::uint8_t { member = 0, admin = 1, owner = 2 };
+
+struct GroupMemberView {
+  std::string user;
+  GroupRole role = GroupRole::member;
+  bool online = false;
+  std::uint64_t joined_seq = 1;
+};
+
+struct GroupView {
+  std::string group;
+  std::string name;
+  std::string owner;
+  std::uint64_t created_ms = 0;
+  std::vector<GroupMemberView> members;  // sorted by user id
+};
+
+// Implemented by the node. Every method may be called from any thread (the listener runs them
+// off its own executor, since some hash passwords); each returns promptly apart from password
+// hashing. Errors carry a message for the operator that names the offending field.
+class AdminHooks {
+ public:
+  virtual ~AdminHooks() = default;
+
+  virtual std::string node_name() const = 0;
+  virtual std::vector<MemberView> members() = 0;
+  virtual StatsView stats() = 0;
+  // REQUIRES: 1 <= limit <= max_online_limit.
+  virtual OnlineView online(std::string_view after, std::uint32_t limit) = 0;
+  virtual Error create_user(std::string_view user, std::string_view password) = 0;
+  virtual Error set_user_disabled(std::string_view user, bool disabled) = 0;
+  virtual Error kick_user(std::string_view user) = 0;
+  virtual Error reset_password(std::string_view user, std::string_view password) = 0;
+  virtual Error inspect_group(std::string_view group, GroupView& view) = 0;
+  // Starts the node's graceful leave and shutdown (the SIGTERM path) and returns at once.
+  virtual void request_leave() = 0;
+};
+
+}  // namespace qim::admin

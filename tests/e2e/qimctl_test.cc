@@ -1,0 +1,235 @@
+// qimctl against a real qimd: the admin token, the tables and JSON, user administration seen
+// by real client sessions, group inspection and leave.
+#include <memory>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "cluster_process.h"
+#include "e2e_support.h"
+#include "qimctl_support.h"
+
+namespace qim::e2e {
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// qimctl with the node's admin port but the token chosen by the test.
+CommandResult qimctl_without_token(const ServerProcess& server,
+                                   const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {qimctl_path(), "--port-file", server.port_file(), "--timeout-ms",
+                                   "5000"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv);
+}
+
+// Succeeds (exit 0) or fails the test with qimctl's output.
+std::string qimctl_ok(const ServerProcess& server, const std::vector<std::string>& args) {
+  CommandResult result = qimctl(server, args);
+  INFO("qimctl stdout:\n" << result.out << "qimctl stderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  return result.out;
+}
+
+// The next DisconnectedEvent, or nullopt after the deadline.
+std::optional<DisconnectedEvent> next_disconnect(Client& client) {
+  auto event = client.wait_event(
+      [](const Event& candidate) { return std::holds_alternative<DisconnectedEvent>(candidate); },
+      event_timeout);
+  if (!event) return std::nullopt;
+  return std::get<DisconnectedEvent>(*event);
+}
+
+errc login_error(const ServerProcess& server, const std::string& user,
+                 const std::string& password) {
+  auto client = connected_client(server);
+  auto info = client->login(user, password, "dev-check");
+  return info.ok() ? errc::ok : info.error().code;
+}
+
+}  // namespace
+
+TEST_CASE("qimctl is refused without the admin token or with a wrong one", "[qimctl]") {
+  auto server = started_server();
+
+  CommandResult none = qimctl_without_token(*server, {"members"});
+  CHECK(none.exit_code == 3);
+  CHECK(contains(none.err, "refused the admin connection: no admin token given"));
+  CHECK(none.out.empty());
+
+  CommandResult wrong =
+      qimctl_without_token(*server, {"--token", "not-the-token-0123456789", "members"});
+  CHECK(wrong.exit_code == 3);
+  CHECK(contains(wrong.err, "refused the admin token"));
+  CHECK(contains(wrong.err, "auth_failed"));
+
+  TempDir directory;
+  std::string token_file = directory.file("wrong.token");
+  write_file(token_file, "another-token-abcdefghijklmnop\n");
+  CommandResult wrong_file = qimctl_without_token(*server, {"--token-file", token_file, "stats"});
+  CHECK(wrong_file.exit_code == 3);
+  CHECK(contains(wrong_file.err, "refused the admin token"));
+
+  // The right token, from the file the node created in its data directory.
+  CommandResult right = qimctl_without_token(
+      *server, {"--token-file", server->data_dir() + "/admin.token", "members"});
+  CHECK(right.exit_code == 0);
+
+  // Nothing listens on port 1: a clear failure, not a hang.
+  CommandResult unreachable = run_command(
+      {qimctl_path(), "--admin", "127.0.0.1:1", "--token", "0123456789abcdef", "members"});
+  CHECK(unreachable.exit_code == 1);
+  CHECK(contains(unreachable.err, "cannot connect to the admin endpoint 127.0.0.1:1"));
+
+  CommandResult usage = run_command({qimctl_path(), "--data-dir", server->data_dir()});
+  CHECK(usage.exit_code == 2);
+  CommandResult bad_user = qimctl(*server, {"user", "create", "Not Valid", "--password", "x"});
+  CHECK(bad_user.exit_code == 2);
+  CHECK(contains(bad_user.err, "user: 'Not Valid'"));
+}
+
+TEST_CASE("qimctl members, stats and online print tables and JSON", "[qimctl]") {
+  ServerOptions options;
+  options.node_name = "ctl-1";
+  auto server = started_server(options);
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  auto alice = logged_in_client(*server, "alice");
+
+  std::string members = qimctl_ok(*server, {"members"});
+  CHECK(contains(members, "NAME"));
+  CHECK(contains(members, "STATE"));
+  CHECK(contains(members, "IN STATE"));
+  CHECK(contains(members, "ctl-1 (self)"));
+  CHECK(contains(members, "127.0.0.1:" + std::to_string(server->gossip_port())));
+  CHECK(contains(members, "127.0.0.1:" + std::to_string(server->port())));
+  CHECK(contains(members, "alive"));
+  CHECK(contains(members, "1 members, as seen by ctl-1"));
+
+  std::string members_json = qimctl_ok(*server, {"--json", "members"});
+  CHECK(contains(members_json, R"("node":"ctl-1")"));
+  CHECK(contains(members_json, R"({"name":"ctl-1","gossip_address":"127.0.0.1:)" +
+                                   std::to_string(server->gossip_port()) + "\""));
+  CHECK(contains(members_json, R"("state":"alive")"));
+  CHECK(contains(members_json, R"("self":true)"));
+
+  std::string stats = qimctl_ok(*server, {"stats"});
+  CHECK(contains(stats, "node"));
+  CHECK(contains(stats, "ctl-1"));
+  CHECK(contains(stats, "users online"));
+  // The registrations' connections close asynchronously: poll until only alice's is left.
+  std::string stats_json;
+  CHECK(eventually(
+      [&] {
+        stats_json = qimctl_ok(*server, {"stats", "--json"});
+        return contains(stats_json, R"("sessions":1,)");
+      },
+      std::chrono::seconds(10)));
+  CHECK(contains(stats_json, R"({"node":"ctl-1","uptime_ms":)"));
+  CHECK(contains(stats_json, R"("users_online":1,)"));
+  CHECK(contains(stats_json, R"("gossip":null})"));
+
+  std::string online = qimctl_ok(*server, {"online"});
+  CHECK(contains(online, "1 users online"));
+  CHECK(contains(online, "  alice\n"));
+  CHECK(qimctl_ok(*server, {"--json", "online"}) ==
+        "{\"count\":1,\"users\":[\"alice\"],\"more\":false}\n");
+
+  auto bob = logged_in_client(*server, "bob");
+  CHECK(qimctl_ok(*server, {"--json", "online", "--limit", "1"}) ==
+        "{\"count\":2,\"users\":[\"alice\"],\"more\":true}\n");
+  CHECK(contains(qimctl_ok(*server, {"online", "--limit", "1"}), "--after alice"));
+  CHECK(qimctl_ok(*server, {"--json", "online", "--after", "alice"}) ==
+        "{\"count\":2,\"users\":[\"bob\"],\"more\":false}\n");
+}
+
+TEST_CASE("qimctl user create, disable, enable, kick and reset-password", "[qimctl]") {
+  auto server = started_server();
+
+  CHECK(qimctl_ok(*server, {"user", "create", "carol", "--password", test_password}) ==
+        "created user carol\n");
+  auto carol = logged_in_client(*server, "carol");
+  CommandResult again = qimctl(*server, {"user", "create", "carol", "--password", test_password});
+  CHECK(again.exit_code == 1);
+  CHECK(contains(again.err, "already_exists"));
+  CommandResult short_password = qimctl(*server, {"user", "create", "dave", "--password", "short"});
+  CHECK(short_password.exit_code == 1);
+  CHECK(contains(short_password.err, "password"));
+  CommandResult missing = qimctl(*server, {"user", "disable", "nobody"});
+  CHECK(missing.exit_code == 1);
+  CHECK(contains(missing.err, "not_found"));
+
+  // Disabling ends the logged-in session and refuses new logins; enabling lets them in again.
+  CHECK(qimctl_ok(*server, {"--json", "user", "disable", "carol"}) ==
+        "{\"ok\":true,\"action\":\"disable\",\"user\":\"carol\"}\n");
+  auto disconnected = next_disconnect(*carol);
+  REQUIRE(disconnected);
+  CHECK(disconnected->code == errc::kicked);
+  CHECK(login_error(*server, "carol", test_password) == errc::account_disabled);
+  CHECK(qimctl_ok(*server, {"user", "enable", "carol"}) == "enabled user carol\n");
+  carol = logged_in_client(*server, "carol");
+  std::string token = carol->token();
+  REQUIRE(!token.empty());
+
+  // A kick ends every session and revokes the tokens; the password still works.
+  CHECK(qimctl_ok(*server, {"user", "kick", "carol"}) == "ended every session of user carol\n");
+  disconnected = next_disconnect(*carol);
+  REQUIRE(disconnected);
+  CHECK(disconnected->code == errc::kicked);
+  {
+    auto client = connected_client(*server);
+    auto by_token = client->login_with_token("carol", token, "dev-1");
+    CHECK_FALSE(by_token.ok());
+  }
+  carol = logged_in_client(*server, "carol");
+
+  // A reset password replaces the old one and ends the sessions.
+  CHECK(qimctl_ok(*server, {"user", "reset-password", "carol", "--password", "brand-new-pass-2"}) ==
+        "reset the password of user carol\n");
+  disconnected = next_disconnect(*carol);
+  REQUIRE(disconnected);
+  CHECK(login_error(*server, "carol", test_password) == errc::auth_failed);
+  CHECK(login_error(*server, "carol", "brand-new-pass-2") == errc::ok);
+}
+
+TEST_CASE("qimctl group shows a group's owner, name and members with roles", "[qimctl]") {
+  auto server = started_server();
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  auto alice = logged_in_client(*server, "alice");
+  auto created = alice->group_create("team", "The team", {"bob"});
+  INFO((created.ok() ? std::string() : created.error().message));
+  REQUIRE(created.ok());
+
+  std::string table = qimctl_ok(*server, {"group", "team"});
+  CHECK(contains(table, "group    team\n"));
+  CHECK(contains(table, "name     The team\n"));
+  CHECK(contains(table, "owner    alice\n"));
+  CHECK(contains(table, "members  2\n"));
+  CHECK(contains(table, "USER   ROLE    ONLINE  JOINED SEQ\n"));
+  CHECK(contains(table, "alice  owner   yes     1\n"));
+  CHECK(contains(table, "bob    member  no      1\n"));
+
+  std::string json = qimctl_ok(*server, {"--json", "group", "team"});
+  CHECK(contains(json, R"({"group":"team","name":"The team","owner":"alice","created_ms":)"));
+  CHECK(contains(json, R"("members":[{"user":"alice","role":"owner","online":true,"joined_seq":1},)"
+                       R"({"user":"bob","role":"member","online":false,"joined_seq":1}]})"));
+
+  CommandResult missing = qimctl(*server, {"group", "nogroup"});
+  CHECK(missing.exit_code == 1);
+  CHECK(contains(missing.err, "not_found"));
+}
+
+TEST_CASE("qimctl leave stops a single node cleanly", "[qimctl]") {
+  ServerOptions options;
+  options.node_name = "solo";
+  auto server = started_server(options);
+  CHECK(qimctl_ok(*server, {"--json", "leave"}) ==
+        "{\"ok\":true,\"action\":\"leave\",\"node\":\"solo\"}\n");
+  CHECK(server->wait_exit(std::chrono::seconds(20)) == 0);
+  CHECK(contains(server->log_text(), "an administrator asked this node to leave"));
+}
+
+}  // namespace qim::e2e

@@ -1,0 +1,368 @@
+// qimctl: administers one qimd node through its admin endpoint (schemas/admin.fbs).
+//
+//   qimctl [--admin host:port | --port-file FILE] [--token-file FILE | --token TEXT |
+//           --data-dir DIR] [--json] [--timeout-ms N] <command>
+//   commands: members, stats, online [--after U] [--limit N],
+//             user create|disable|enable|kick|reset-password <user> [--password P],
+//             group <gid>, leave
+//
+// The token comes from --token, else --token-file, else $QIMCTL_TOKEN, else DIR/admin.token
+// for --data-dir. Output: aligned tables, or one JSON document on stdout with --json; errors go
+// to stderr. Exit status: 0 success, 1 failure (unreachable node, refused request), 2 bad
+// usage, 3 the node refused the admin token.
+#include <termios.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+
+#include "admin/admin_token.h"
+#include "admin_client.h"
+#include "auth/password.h"
+#include "output.h"
+#include "proto/frame.h"
+#include "qim/ids.h"
+
+namespace {
+
+using qim::ctl::AdminClient;
+using qim::ctl::AdminFailure;
+using qim::ctl::ReceivedReply;
+namespace wire = qim::admin_wire;
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+constexpr int exit_refused = 3;
+
+struct Flags {
+  std::string admin = "127.0.0.1:7702";
+  std::string port_file;
+  std::string token_file;
+  std::string token;
+  std::string data_directory;
+  bool json = false;
+  std::int64_t timeout_ms = 5000;
+  // Subcommand arguments.
+  std::string after;
+  std::int64_t limit = 0;
+  std::string user;
+  std::string password;
+  bool password_given = false;
+  std::string group;
+};
+
+struct Usage {
+  std::string message;
+};
+
+template <typename... Args>
+void complain(fmt::format_string<Args...> format, Args&&... args) {
+  std::fprintf(stderr, "qimctl: %s\n", fmt::format(format, std::forward<Args>(args)...).c_str());
+}
+
+bool parse_port(std::string_view text, std::uint16_t& port) {
+  unsigned value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) {
+    return false;
+  }
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+// "host:port" or "[v6]:port".
+bool parse_address(const std::string& text, std::string& host, std::uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return parse_port(std::string_view(text).substr(colon + 1), port);
+}
+
+// The "admin <port>" line of a qimd port file; false with `error` set.
+bool read_port_file(const std::string& path, std::uint16_t& port, std::string& error) {
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) {
+    error = fmt::format("cannot read the port file {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  char line[256];
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, file) != nullptr) {
+    std::string_view text(line);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+      text.remove_suffix(1);
+    if (text.starts_with("admin ")) found = parse_port(text.substr(6), port);
+  }
+  std::fclose(file);
+  if (!found) {
+    error = fmt::format(
+        "the port file {} has no 'admin <port>' line with a port (is the node "
+        "listening for admin connections?)",
+        path);
+  }
+  return found;
+}
+
+// The token to present, or an empty string when none was given (the node then refuses it,
+// and the message says how to give one). nullopt with `error` on a bad token source.
+std::optional<std::string> resolve_token(const Flags& flags, std::string& error) {
+  std::string parse_error;
+  if (!flags.token.empty()) {
+    auto token = qim::admin::parse_admin_token(flags.token, parse_error);
+    if (!token) error = "--token: " + parse_error;
+    return token;
+  }
+  std::string path = flags.token_file;
+  if (path.empty()) {
+    if (const char* env = std::getenv("QIMCTL_TOKEN"); env != nullptr && *env != '\0') {
+      auto token = qim::admin::parse_admin_token(env, parse_error);
+      if (!token) error = "QIMCTL_TOKEN: " + parse_error;
+      return token;
+    }
+    if (flags.data_directory.empty()) return std::string();
+    path = flags.data_directory + "/admin.token";
+  }
+  std::string warning;
+  auto token = qim::admin::read_admin_token_file(path, error, warning);
+  if (token && !warning.empty()) complain("warning: {}", warning);
+  return token;
+}
+
+// A password from --password, else one line from stdin (without echo on a terminal).
+std::optional<std::string> resolve_password(const Flags& flags) {
+  if (flags.password_given) return flags.password;
+  bool terminal = ::isatty(STDIN_FILENO) != 0;
+  termios saved{};
+  if (terminal) {
+    std::fprintf(stderr, "new password for %s: ", flags.user.c_str());
+    std::fflush(stderr);
+    ::tcgetattr(STDIN_FILENO, &saved);
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string line;
+  bool read = static_cast<bool>(std::getline(std::cin, line));
+  if (terminal) {
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+    std::fprintf(stderr, "\n");
+  }
+  if (!read) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+int report_failure(const AdminFailure& failure, const std::string& where) {
+  switch (failure.kind) {
+    case AdminFailure::Kind::refused:
+      complain(
+          "the node at {} refused the admin token ({}: {}); give the node's token with "
+          "--token-file, --token, QIMCTL_TOKEN or --data-dir",
+          where, qim::errc_name(failure.code), failure.message);
+      return exit_refused;
+    case AdminFailure::Kind::rejected:
+      complain("{} ({})", failure.message, qim::errc_name(failure.code));
+      return exit_failure;
+    case AdminFailure::Kind::unreachable:
+    case AdminFailure::Kind::protocol:
+      complain("{}", failure.message);
+      return exit_failure;
+  }
+  return exit_failure;
+}
+
+// Runs the chosen command against the node. Returns the exit status.
+int run(const Flags& flags, const std::string& command, const std::string& user_action) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (!parse_address(flags.admin, host, port)) {
+    complain("--admin must be host:port (e.g. 127.0.0.1:7702), got '{}'", flags.admin);
+    return exit_usage;
+  }
+  std::string error;
+  if (!flags.port_file.empty() && !read_port_file(flags.port_file, port, error)) {
+    complain("{}", error);
+    return exit_failure;
+  }
+  auto token = resolve_token(flags, error);
+  if (!token) {
+    complain("{}", error);
+    return exit_usage;
+  }
+  std::optional<std::string> password;
+  if (user_action == "create" || user_action == "reset-password") {
+    password = resolve_password(flags);
+    if (!password) {
+      complain("no password: give --password or one line on standard input");
+      return exit_usage;
+    }
+  }
+  if (!qim::auth::initialize()) {
+    complain("libsodium failed to initialise");
+    return exit_failure;
+  }
+
+  std::string where = fmt::format("{}:{}", host, port);
+  AdminClient client{std::chrono::milliseconds(flags.timeout_ms)};
+  AdminFailure failure;
+  std::string node_name, version;
+  if (!client.connect(host, port, *token, node_name, version, failure)) {
+    if (failure.kind == AdminFailure::Kind::refused && token->empty()) {
+      complain(
+          "the node at {} refused the admin connection: no admin token given (use "
+          "--token-file, --token, QIMCTL_TOKEN or --data-dir)",
+          where);
+      return exit_refused;
+    }
+    return report_failure(failure, where);
+  }
+
+  qim::admin::AdminFrameBuilder builder;
+  auto& fbb = builder.fbb();
+  std::uint32_t req_id = client.next_req_id();
+  std::span<const std::uint8_t> request;
+  if (command == "members") {
+    request = builder.finish(req_id, wire::CreateMembersRequest(fbb));
+  } else if (command == "stats") {
+    request = builder.finish(req_id, wire::CreateStatsRequest(fbb));
+  } else if (command == "online") {
+    request = builder.finish(
+        req_id, wire::CreateOnlineRequestDirect(fbb, flags.after.c_str(),
+                                                static_cast<std::uint32_t>(flags.limit)));
+  } else if (command == "group") {
+    request =
+        builder.finish(req_id, wire::CreateGroupInspectRequestDirect(fbb, flags.group.c_str()));
+  } else if (command == "leave") {
+    request = builder.finish(req_id, wire::CreateLeaveRequest(fbb));
+  } else if (user_action == "create") {
+    request = builder.finish(
+        req_id, wire::CreateUserCreateDirect(fbb, flags.user.c_str(), password->c_str()));
+  } else if (user_action == "disable" || user_action == "enable") {
+    request = builder.finish(req_id, wire::CreateUserSetDisabledDirect(fbb, flags.user.c_str(),
+                                                                       user_action == "disable"));
+  } else if (user_action == "kick") {
+    request = builder.finish(req_id, wire::CreateUserKickDirect(fbb, flags.user.c_str()));
+  } else {
+    request = builder.finish(
+        req_id, wire::CreateUserResetPasswordDirect(fbb, flags.user.c_str(), password->c_str()));
+  }
+
+  ReceivedReply reply;
+  if (!client.call(request, reply, failure)) return report_failure(failure, where);
+  const wire::AdminEnvelope& envelope = *reply.envelope;
+  std::string text;
+  if (const auto* members = envelope.body_as_MembersResult()) {
+    text = qim::ctl::render_members(*members, node_name, flags.json);
+  } else if (const auto* stats = envelope.body_as_StatsResult()) {
+    text = qim::ctl::render_stats(*stats, flags.json);
+  } else if (const auto* online = envelope.body_as_OnlineResult()) {
+    text = qim::ctl::render_online(*online, flags.json);
+  } else if (const auto* group = envelope.body_as_GroupInspectResult()) {
+    text = qim::ctl::render_group(*group, flags.json);
+  } else if (envelope.body_as_AdminOk() != nullptr && command == "leave") {
+    text = qim::ctl::render_done(
+        "leave", "node", node_name,
+        fmt::format("node {} is leaving the cluster and shutting down", node_name), flags.json);
+  } else if (envelope.body_as_AdminOk() != nullptr && command == "user") {
+    static constexpr std::pair<std::string_view, std::string_view> done[] = {
+        {"create", "created user"},
+        {"disable", "disabled user"},
+        {"enable", "enabled user"},
+        {"kick", "ended every session of user"},
+        {"reset-password", "reset the password of user"}};
+    std::string summary;
+    for (const auto& [action, words] : done) {
+      if (action == user_action) summary = fmt::format("{} {}", words, flags.user);
+    }
+    text = qim::ctl::render_done(user_action, "user", flags.user, summary, flags.json);
+  } else {
+    complain("the node answered with an unexpected {}",
+             wire::EnumNameAdminBody(envelope.body_type()));
+    return exit_failure;
+  }
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return std::fflush(stdout) == 0 ? exit_ok : exit_failure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  CLI::App app{"qimctl: administer a qimd node through its admin endpoint", "qimctl"};
+  app.option_defaults()->always_capture_default();
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.add_option("--admin", flags.admin, "The node's admin address, host:port");
+  app.add_option("--port-file", flags.port_file,
+                 "Take the admin port from this qimd port file ('admin <port>' line)");
+  app.add_option("--token-file", flags.token_file, "File holding the node's admin token");
+  app.add_option("--token", flags.token, "The admin token itself (visible in ps: prefer a file)");
+  app.add_option("--data-dir", flags.data_directory,
+                 "The node's data directory: read DIR/admin.token");
+  app.add_flag("--json", flags.json, "Print one JSON document instead of a table");
+  app.add_option("--timeout-ms", flags.timeout_ms,
+                 "Give up on a connection or an answer after this long")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
+
+  app.add_subcommand("members", "Members of the cluster as this node sees them");
+  app.add_subcommand("stats", "The node's counters");
+  auto* online = app.add_subcommand("online", "Users online on this node");
+  online->add_option("--after", flags.after, "Start after this user id (paging)");
+  online->add_option("--limit", flags.limit, "Users per page, 1-1000 (default 100)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
+  auto* user = app.add_subcommand("user", "Create, disable, enable, kick a user; reset a password");
+  user->require_subcommand(1);
+  for (const char* action : {"create", "disable", "enable", "kick", "reset-password"}) {
+    auto* sub = user->add_subcommand(action);
+    sub->add_option("user", flags.user, "User id")->required();
+    if (std::string_view(action) == "create" || std::string_view(action) == "reset-password") {
+      sub->add_option("--password", flags.password,
+                      "The password (default: one line read from standard input)");
+    }
+  }
+  user->get_subcommand("create")->description("Create a user");
+  user->get_subcommand("disable")->description("Disable a user: end their sessions, refuse logins");
+  user->get_subcommand("enable")->description("Enable a disabled user");
+  user->get_subcommand("kick")->description("End every session of a user and revoke their tokens");
+  user->get_subcommand("reset-password")
+      ->description("Set a new password; revokes tokens and ends sessions");
+  auto* group = app.add_subcommand("group", "Inspect a group: owner, name, members and roles");
+  group->add_option("group", flags.group, "Group id")->required();
+  app.add_subcommand("leave", "Make the node leave the cluster gracefully and stop");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? exit_ok : exit_usage;
+  }
+
+  std::string command = app.get_subcommands().front()->get_name();
+  std::string user_action;
+  if (command == "user") {
+    user_action = user->get_subcommands().front()->get_name();
+    if (user_action == "create" || user_action == "reset-password") {
+      flags.password_given = user->get_subcommands().front()->count("--password") > 0;
+    }
+  }
+  if (!flags.user.empty() && !qim::is_valid_id(flags.user)) {
+    complain("user: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.user);
+    return exit_usage;
+  }
+  if (command == "group" && !qim::is_valid_id(flags.group)) {
+    complain("group: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.group);
+    return exit_usage;
+  }
+  return run(flags, command, user_action);
+}

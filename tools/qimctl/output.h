@@ -1,0 +1,28 @@
+#pragma once
+// qimctl's output: each verified reply as an aligned human table, or as one JSON document
+// (--json). Pure formatting: strings out, nothing printed here.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "admin/admin_frame.h"
+
+namespace qim::ctl {
+
+// "850ms", "12s", "3m12s", "2h5m", "3d4h".
+std::string format_duration(std::uint64_t milliseconds);
+// "1.5 MiB" style sizes.
+std::string format_bytes(std::uint64_t bytes);
+
+// Each returns the whole text to print (ending in a newline). `node` is the answering node.
+std::string render_members(const admin_wire::MembersResult& result, std::string_view node,
+                           bool json);
+std::string render_stats(const admin_wire::StatsResult& result, bool json);
+std::string render_online(const admin_wire::OnlineResult& result, bool json);
+std::string render_group(const admin_wire::GroupInspectResult& result, bool json);
+// For requests answered with AdminOk: `summary` for humans ("disabled user alice"), and a JSON
+// object {"ok":true,"action":...,"user"/"node":...}.
+std::string render_done(std::string_view action, std::string_view subject_key,
+                        std::string_view subject, std::string_view summary, bool json);
+
+}  // namespace qim::ctl
