@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proto/frame.h"
+#include "proto/peer_frame.h"
 
 namespace {
 
@@ -218,5 +219,47 @@ int main(int argc, char** argv) {
   }
   append(b.finish(6, wire::CreateLogout(f, true)));
   write(directory, "stream-session", stream);
+
+  // Peer link seeds for qim_fuzz_peer_frame: a path byte, then length-prefixed plaintexts
+  // (see peer_frame_fuzz.cc). 0: a hello from member "a", then session frames; 1: the answer
+  // of node "b", then session frames.
+  proto::PeerFrameBuilder peer;
+  auto& pf = peer.fbb();
+  auto peer_stream = [&](std::uint8_t path, std::vector<std::vector<std::uint8_t>> frames) {
+    std::vector<std::uint8_t> bytes{path};
+    for (const auto& frame : frames) {
+      std::uint8_t header[proto::frame_header_bytes];
+      proto::encode_frame_length(static_cast<std::uint32_t>(frame.size()), header);
+      bytes.insert(bytes.end(), header, header + sizeof header);
+      bytes.insert(bytes.end(), frame.begin(), frame.end());
+    }
+    return bytes;
+  };
+  std::vector<std::uint8_t> challenge(proto::peer_challenge_bytes, 0xaa);
+  peer.reset();
+  std::vector<std::uint8_t> hello;
+  {
+    auto name = pf.CreateString("a");
+    auto bytes = pf.CreateVector(challenge);
+    auto address = pf.CreateString("127.0.0.1:7703");
+    hello = peer.finish_owned(
+        0, peer_wire::PeerKind::Request,
+        peer_wire::CreatePeerHello(pf, name, 1, proto::peer_protocol_version, bytes, address));
+  }
+  peer.reset();
+  std::vector<std::uint8_t> hello_ok;
+  {
+    auto name = pf.CreateString("b");
+    auto bytes = pf.CreateVector(std::vector<std::uint8_t>(proto::peer_challenge_bytes, 0xbb));
+    hello_ok = peer.finish_owned(
+        0, peer_wire::PeerKind::Reply,
+        peer_wire::CreatePeerHelloOk(pf, name, 2, proto::peer_protocol_version, bytes));
+  }
+  auto error = peer.error(9, peer_wire::PeerKind::Reply, errc::not_member, "not a member");
+  auto ping = peer.ping(1);
+  auto pong = peer.pong(1);
+  write(directory, "peer-accept", peer_stream(0, {hello, ping, error, pong}));
+  write(directory, "peer-dial", peer_stream(1, {hello_ok, pong, error, ping}));
+  write(directory, "peer-refused", peer_stream(1, {error}));
   return 0;
 }
