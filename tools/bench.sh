@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# The standard qim benchmark: builds Release in build-bench, runs qimd pinned to core 0 and
+# qim-bench pinned to core 1, runs each workload several times and prints the median and
+# min..max of each figure. Not part of the test suite.
+#
+#   tools/bench.sh                 # the standard set, 3 runs each (about 8 minutes)
+#   tools/bench.sh --quick         # 1 run each, 3 s measured (about 2 minutes)
+#   tools/bench.sh --only o2o,idle --runs 5 --duration 5
+#
+# Workloads: o2o, o2o-rate (o2o --rate 20000), fanout, fanout-rate (fanout --rate 100),
+# idle (18000 connections), login.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir="$root/build-bench"
+runs=3
+duration=10
+warmup=2
+only="o2o,o2o-rate,fanout,fanout-rate,idle,login"
+build=1
+idle_connections=18000
+server_core=0
+generator_core=1
+keep_json=""
+
+usage() {
+  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  cat <<EOF
+Flags:
+  --runs N              runs per workload (default $runs)
+  --duration S          measured seconds per run (default $duration; login runs 2 x S)
+  --warmup S            unmeasured seconds before (default $warmup)
+  --only LIST           comma-separated workloads (default all)
+  --idle-connections N  (default $idle_connections)
+  --quick               --runs 1 --duration 3 --warmup 1 --idle-connections 5000
+  --no-build            use the binaries already in build-bench
+  --keep-json FILE      also append every run's JSON to FILE
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --runs) runs="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --idle-connections) idle_connections="$2"; shift 2 ;;
+    --quick) runs=1; duration=3; warmup=1; idle_connections=5000; shift ;;
+    --no-build) build=0; shift ;;
+    --keep-json) keep_json="$2"; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench.sh: unknown flag '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "bench.sh: --runs must be a positive integer" >&2; exit 2; }
+
+if [[ $build -eq 1 ]]; then
+  # BENCH_CMAKE_ARGS: extra configure arguments, e.g. -DCMAKE_CXX_FLAGS=...
+  # shellcheck disable=SC2086
+  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQIM_BUILD_TESTS=OFF \
+    ${BENCH_CMAKE_ARGS:-} >/dev/null
+  cmake --build "$build_dir" -j2 --target qimd qim-bench
+fi
+qimd="$build_dir/src/node/qimd"
+bench="$build_dir/tools/qim-bench/qim-bench"
+for binary in "$qimd" "$bench"; do
+  [[ -x "$binary" ]] || { echo "bench.sh: $binary is missing (build first)" >&2; exit 1; }
+done
+
+work=$(mktemp -d -t qim-bench.XXXXXX)
+results="$work/results.jsonl"
+: >"$results"
+server_pid=""
+
+stop_server() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  server_pid=""
+}
+cleanup() {
+  stop_server
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A fresh qimd (new data directory), pinned to the server core.
+start_server() {
+  local name="$1"
+  local data="$work/data-$name"
+  mkdir -p "$data"
+  (
+    ulimit -n "$(ulimit -Hn)"
+    exec taskset -c "$server_core" "$qimd" --listen 127.0.0.1:0 --port-file "$data/port" \
+      --data-dir "$data/db" --threads 1 --pwhash-cost min --dm-policy anyone \
+      --messages-per-second 1000000 --message-burst 10000000 --max-connections 100000 \
+      --log-level warn
+  ) >"$data/qimd.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    [[ -s "$data/port" ]] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ ! -s "$data/port" ]]; then
+    echo "bench.sh: qimd did not start; its log:" >&2
+    cat "$data/qimd.log" >&2
+    exit 1
+  fi
+  server_port=$(head -n 1 "$data/port")
+}
+
+run_workload() {
+  local name="$1"
+  shift
+  local args=("$@")
+  local seconds="$duration"
+  echo "== $name: qim-bench ${args[*]} (${runs} runs, a fresh qimd each)" >&2
+  for run in $(seq 1 "$runs"); do
+    # A fresh server per run: freed memory is not returned to the OS, so a reused server
+    # would under-report the idle workload's memory, and data from earlier runs would skew
+    # the others.
+    start_server "$name-$run"
+    local out="$work/$name-$run.json"
+    local status=0
+    ulimit -n "$(ulimit -Hn)"
+    timeout $((120 + 4 * ${seconds%.*})) taskset -c "$generator_core" "$bench" "${args[@]}" \
+      --server "127.0.0.1:$server_port" --server-pid "$server_pid" \
+      --duration "$duration" --warmup "$warmup" --json >"$out" || status=$?
+    stop_server
+    rm -rf "$work/data-$name-$run"
+    if [[ $status -ne 0 && $status -ne 3 ]]; then
+      echo "bench.sh: $name run $run failed (exit $status)" >&2
+      continue
+    fi
+    [[ $status -eq 3 ]] && echo "bench.sh: $name run $run: correctness checks FAILED" >&2
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["bench_name"]=sys.argv[2]; print(json.dumps(d))' \
+      "$out" "$name" >>"$results"
+    [[ -n "$keep_json" ]] && tail -n 1 "$results" >>"$keep_json"
+    echo "   run $run done" >&2
+  done
+}
+
+IFS=',' read -r -a selected <<<"$only"
+for name in "${selected[@]}"; do
+  case "$name" in
+    o2o) run_workload o2o o2o ;;
+    o2o-rate) run_workload o2o-rate o2o --rate 20000 ;;
+    fanout) run_workload fanout fanout ;;
+    fanout-rate) run_workload fanout-rate fanout --rate 100 ;;
+    idle) run_workload idle idle --connections "$idle_connections" ;;
+    login) run_workload login login ;;
+    *) echo "bench.sh: unknown workload '$name'" >&2; exit 2 ;;
+  esac
+done
+
+echo
+echo "load average during the set: $(cut -d' ' -f1-3 /proc/loadavg) (other processes share these cores)"
+python3 - "$results" <<'EOF'
+import json, statistics, sys
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+# workload -> [(figure, target)]
+figures = {
+    "o2o": [("deliveries_per_second", ">= 150000"), ("latency_p50_us", ""),
+            ("latency_p99_us", ""), ("latency_p999_us", ""), ("latency_max_us", ""),
+            ("ack_latency_p99_us", ""), ("deliveries_per_server_cpu_second", ""),
+            ("server_cpu_percent", ""), ("generator_cpu_percent", ""),
+            ("server_run_queue_wait_percent", "")],
+    "o2o-rate": [("deliveries_per_second", "20000"), ("latency_p50_us", ""),
+                 ("latency_p99_us", "<= 1000"), ("latency_p999_us", "<= 3000"),
+                 ("latency_max_us", ""), ("skipped", "0"), ("unacked", "0"),
+                 ("server_cpu_percent", ""), ("generator_cpu_percent", ""),
+            ("server_run_queue_wait_percent", "")],
+    "fanout": [("deliveries_per_second", ">= 1000000"), ("sends_per_second", ""),
+               ("latency_p50_us", ""), ("latency_p99_us", ""),
+               ("latency_p999_us", ""), ("deliveries_per_server_cpu_second", ""),
+               ("server_cpu_percent", ""), ("generator_cpu_percent", ""),
+            ("server_run_queue_wait_percent", "")],
+    "fanout-rate": [("deliveries_per_second", "49900"), ("latency_p50_us", ""),
+                    ("latency_p99_us", "<= 5000"), ("latency_p999_us", ""),
+                    ("latency_max_us", ""), ("server_cpu_percent", ""),
+                    ("generator_cpu_percent", ""),
+            ("server_run_queue_wait_percent", "")],
+    "idle": [("server_rss_per_connection_bytes", "<= 1024"), ("connections_open", ""),
+             ("server_rss_after_bytes", ""), ("server_cpu_percent", ""),
+             ("server_run_queue_wait_percent", "")],
+    "login": [("password_logins_per_second", ""), ("password_login_latency_p50_us", ""),
+              ("password_login_latency_p99_us", ""), ("token_logins_per_second", ""),
+              ("token_login_latency_p50_us", ""), ("token_login_latency_p99_us", ""),
+              ("password_server_cpu_percent", ""), ("token_server_cpu_percent", ""),
+              ("password_server_run_queue_wait_percent", "")],
+}
+checks = ["lost", "duplicated", "out_of_order", "misrouted", "connections_closed_by_server"]
+
+def fmt(value):
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+print(f"{'workload':<12} {'figure':<34} {'median':>12} {'min..max':>27} {'target':>12}")
+for workload, wanted in figures.items():
+    runs = [r for r in rows if r.get("bench_name") == workload]
+    if not runs:
+        continue
+    for figure, target in wanted:
+        values = [r[figure] for r in runs if isinstance(r.get(figure), (int, float))]
+        if not values:
+            continue
+        low, high = min(values), max(values)
+        print(f"{workload:<12} {figure:<34} {fmt(statistics.median(values)):>12} "
+              f"{fmt(low) + '..' + fmt(high):>27} {target:>12}")
+    bad = {c: sum(r.get(c, 0) or 0 for r in runs) for c in checks}
+    errors = sorted({r.get(k) for r in runs for k in ("request_errors", "error_frames", "login_failures")
+                     if r.get(k) not in (None, "none")})
+    verdict = "all zero" if not any(bad.values()) else ", ".join(f"{k}={v}" for k, v in bad.items() if v)
+    print(f"{workload:<12} {'checks (' + str(len(runs)) + ' runs)':<34} {verdict:>12}"
+          + (f"   errors: {'; '.join(errors)}" if errors else ""))
+EOF
