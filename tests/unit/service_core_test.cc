@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "service/cluster_queries.h"
 #include "service/keys.h"
 #include "service/login_limiter.h"
 #include "service/records.h"
@@ -93,7 +94,9 @@ TEST_CASE("service: prune_dedup forgets old client_msg_ids after the retention",
   CHECK(world.service.prune_dedup(world.clock.wall_ms()) == 0);
   // id 1 is forgotten: a new message; id 2 is still a duplicate.
   CHECK(alice->send_to_user("bob", 1, "a").envelope->body_as_SendAck()->seq() == 3);
-  const auto* duplicate = alice->send_to_user("bob", 2, "b").envelope->body_as_SendAck();
+  auto reply = alice->send_to_user("bob", 2, "b");  // owns the bytes `duplicate` points into
+  const auto* duplicate = reply.envelope->body_as_SendAck();
+  REQUIRE(duplicate != nullptr);
   CHECK(duplicate->duplicate());
   CHECK(duplicate->seq() == 2);
 }
@@ -111,4 +114,23 @@ TEST_CASE("service: a corrupted log entry is an Internal error, not a crash",
   REQUIRE_FALSE(world.kv.write(batch, false));
   CHECK(bob->pull("d:alice:bob", 0, 0).error_code() == errc::internal);
   CHECK(bob->history("d:alice:bob", 0, 0).error_code() == errc::internal);
+}
+
+TEST_CASE("service: cluster-wide online pages merge sorted, distinct and bounded",
+          "[service][cluster]") {
+  std::vector<service::OnlinePage> pages(3);
+  pages[0] = {2, {"bob", "dave"}, false};
+  pages[1] = {3, {"alice", "carol", "erin"}, true};
+  pages[2] = {1, {"bob"}, false};  // a user moving between nodes, briefly on two
+  auto merged = service::merge_online_pages(pages, 10);
+  CHECK(merged.total == 6);
+  CHECK(merged.users == std::vector<std::string>{"alice", "bob", "carol", "dave", "erin"});
+  CHECK(merged.more);  // node 1 has more after erin
+  auto first = service::merge_online_pages(pages, 2);
+  CHECK(first.users == std::vector<std::string>{"alice", "bob"});
+  CHECK(first.more);
+  auto none = service::merge_online_pages({}, 5);
+  CHECK(none.total == 0);
+  CHECK(none.users.empty());
+  CHECK_FALSE(none.more);
 }
