@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -132,6 +133,12 @@ std::optional<std::vector<std::uint8_t>> ClusterKey::open(
   }
   plaintext.resize(static_cast<std::size_t>(plaintext_length));
   return plaintext;
+}
+
+void ClusterKey::derive(std::string_view context, std::span<std::uint8_t> out) const {
+  assert(out.size() >= crypto_generichash_BYTES_MIN && out.size() <= crypto_generichash_BYTES_MAX);
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(context.data()),
+                     context.size(), bytes_.data(), bytes_.size());
 }
 
 std::string ClusterKey::to_hex() const {

@@ -49,6 +49,11 @@ class ClusterKey {
   std::optional<std::vector<std::uint8_t>> open(
       std::span<const std::uint8_t> sealed, std::span<const std::uint8_t> associated_data) const;
 
+  // Fills `out` (16 to 64 bytes) with a value derived from the key and `context` (BLAKE2b keyed
+  // with the cluster key): per-purpose secrets that every member computes alike, such as the
+  // ring's hash seed, without a second shared secret to distribute.
+  void derive(std::string_view context, std::span<std::uint8_t> out) const;
+
   // The key as 64 lowercase hex characters (the key file format written by write_key_file).
   std::string to_hex() const;
 

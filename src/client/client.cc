@@ -282,6 +282,8 @@ class Client::Impl {
       reconnect_timer_.cancel();
       set_logged_in(false);
       drop_connection();
+      seed_host_ = host;
+      seed_port_ = port;
       co_return co_await open_connection(host, port);
     });
   }
@@ -293,6 +295,22 @@ class Client::Impl {
       set_logged_in(false);
       drop_connection();
       co_return true;
+    });
+  }
+
+  // Registration happens at the user's home, so it follows redirects like login does.
+  Result<void> register_user(std::string user, std::string password) {
+    return run<void>([this, user, password]() -> asio::awaitable<Result<void>> {
+      FrameWriter writer = [&user, &password](proto::FrameBuilder& builder, std::uint32_t id) {
+        auto& fbb = builder.fbb();
+        auto user_offset = fbb.CreateString(user);
+        auto password_offset = fbb.CreateString(password);
+        return builder.finish(id, wire::CreateRegister(fbb, user_offset, password_offset));
+      };
+      std::uint32_t redirects = 0;
+      auto reply = co_await call_following_redirects(writer, redirects);
+      if (!reply) co_return reply.error();
+      co_return expect_ok(reply.value());
     });
   }
 
@@ -459,64 +477,73 @@ class Client::Impl {
     co_return opened;
   }
 
-  asio::awaitable<Result<LoginInfo>> login_flow(const std::string& user, const std::string& secret,
-                                                bool use_token, const std::string& device) {
+  // One request that a node may answer with Redirect (Register, Login): follows up to
+  // max_redirects of them, connecting to each target in turn; `redirects` counts them.
+  // REQUIRES: `writer` is a named object that outlives the awaited call.
+  asio::awaitable<Result<Frame>> call_following_redirects(const FrameWriter& writer,
+                                                          std::uint32_t& redirects) {
     std::string host = host_;
     std::uint16_t port = port_;
-    std::uint32_t redirects = 0;
     for (;;) {
       if (!connection_ || !connection_->is_open()) {
         if (host.empty()) co_return Error{errc::unavailable, "not connected: connect() first"};
         auto opened = co_await open_connection(host, port);
         if (!opened) co_return opened.error();
       }
-      FrameWriter login = [user, secret, use_token, device](proto::FrameBuilder& builder,
-                                                            std::uint32_t id) {
-        auto& fbb = builder.fbb();
-        auto user_offset = fbb.CreateString(user);
-        auto password = use_token ? 0 : fbb.CreateString(secret);
-        auto token = use_token ? fbb.CreateString(secret) : 0;
-        auto device_offset = fbb.CreateString(device);
-        return builder.finish(id,
-                              wire::CreateLogin(fbb, user_offset, password, token, device_offset));
-      };
-      auto reply = co_await call(login);
+      auto reply = co_await call(writer);
       if (!reply) co_return reply.error();
-      const Frame& frame = reply.value();
-      if (const auto* redirect = frame.envelope->body_as_Redirect()) {
-        if (redirects >= options_.max_redirects) {
-          drop_connection();
-          co_return Error{errc::unavailable,
-                          fmt::format("gave up after {} redirects", options_.max_redirects)};
-        }
-        ++redirects;
-        host = proto::view(redirect->host());
-        port = redirect->port();
-        emit(RedirectedEvent{host, port, std::string(proto::view(redirect->node()))});
+      const auto* redirect = reply->envelope->body_as_Redirect();
+      if (redirect == nullptr) co_return reply;
+      if (redirects >= options_.max_redirects) {
         drop_connection();
-        continue;
+        co_return Error{errc::unavailable,
+                        fmt::format("gave up after {} redirects", options_.max_redirects)};
       }
-      const auto* ok = frame.envelope->body_as_LoginOk();
-      if (ok == nullptr) co_return unexpected_reply(frame, "LoginOk");
-      LoginInfo info;
-      info.user = proto::view(ok->user());
-      info.device = proto::view(ok->device());
-      info.token = proto::view(ok->token());
-      info.node = proto::view(ok->node());
-      info.server_time_ms = ok->server_time_ms();
-      info.redirects = redirects;
-      // Some servers leave fields out; fall back to what we asked for.
-      if (info.user.empty()) info.user = user;
-      if (info.device.empty()) info.device = device;
-      if (info.token.empty() && use_token) info.token = secret;
-      if (info.node.empty() && connection_) info.node = connection_->server().node;
-      {
-        std::lock_guard lock(summary_mutex_);
-        summary_ = {info.user, info.device, info.token, info.node};
-      }
-      set_logged_in(true);
-      co_return info;
+      ++redirects;
+      host = proto::view(redirect->host());
+      port = redirect->port();
+      emit(RedirectedEvent{host, port, std::string(proto::view(redirect->node()))});
+      drop_connection();  // ends any session this connection had
+      set_logged_in(false);
     }
+  }
+
+  asio::awaitable<Result<LoginInfo>> login_flow(const std::string& user, const std::string& secret,
+                                                bool use_token, const std::string& device) {
+    FrameWriter login = [user, secret, use_token, device](proto::FrameBuilder& builder,
+                                                          std::uint32_t id) {
+      auto& fbb = builder.fbb();
+      auto user_offset = fbb.CreateString(user);
+      auto password = use_token ? 0 : fbb.CreateString(secret);
+      auto token = use_token ? fbb.CreateString(secret) : 0;
+      auto device_offset = fbb.CreateString(device);
+      return builder.finish(id,
+                            wire::CreateLogin(fbb, user_offset, password, token, device_offset));
+    };
+    std::uint32_t redirects = 0;
+    auto reply = co_await call_following_redirects(login, redirects);
+    if (!reply) co_return reply.error();
+    const Frame& frame = reply.value();
+    const auto* ok = frame.envelope->body_as_LoginOk();
+    if (ok == nullptr) co_return unexpected_reply(frame, "LoginOk");
+    LoginInfo info;
+    info.user = proto::view(ok->user());
+    info.device = proto::view(ok->device());
+    info.token = proto::view(ok->token());
+    info.node = proto::view(ok->node());
+    info.server_time_ms = ok->server_time_ms();
+    info.redirects = redirects;
+    // Some servers leave fields out; fall back to what we asked for.
+    if (info.user.empty()) info.user = user;
+    if (info.device.empty()) info.device = device;
+    if (info.token.empty() && use_token) info.token = secret;
+    if (info.node.empty() && connection_) info.node = connection_->server().node;
+    {
+      std::lock_guard lock(summary_mutex_);
+      summary_ = {info.user, info.device, info.token, info.node};
+    }
+    set_logged_in(true);
+    co_return info;
   }
 
   void on_push(const Frame& frame) {
@@ -549,6 +576,14 @@ class Client::Impl {
         emit(GroupEvent{
             std::string(proto::view(event->group())), static_cast<GroupEventKind>(event->kind()),
             std::string(proto::view(event->user())), std::string(proto::view(event->by()))});
+        return;
+      }
+      case wire::Body::Redirect: {
+        // The user's home moved; the node closes this session next. Reconnect there first.
+        const auto* redirect = envelope.body_as_Redirect();
+        host_ = proto::view(redirect->host());
+        port_ = redirect->port();
+        emit(RedirectedEvent{host_, port_, std::string(proto::view(redirect->node()))});
         return;
       }
       default:
@@ -606,6 +641,12 @@ class Client::Impl {
       std::error_code ignored;
       co_await reconnect_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       if (generation != reconnect_generation_ || stopping_) co_return;
+      // Every other attempt goes back to the address connect() was given: the last home may
+      // be the node that died, and any live node redirects to the user's new home.
+      if (attempt % 2 == 1 && !seed_host_.empty()) {
+        host_ = seed_host_;
+        port_ = seed_port_;
+      }
       auto login = co_await login_flow(session.user, session.token, true, session.device);
       if (generation != reconnect_generation_ || stopping_) co_return;
       if (login) {
@@ -704,7 +745,9 @@ class Client::Impl {
   // I/O thread state.
   std::shared_ptr<AsyncConnection> connection_;
   std::shared_ptr<AsyncConnection> opening_;
-  std::string host_;
+  std::string host_;       // the node of the current or last connection
+  std::string seed_host_;  // what connect() was given
+  std::uint16_t seed_port_ = 0;
   std::uint16_t port_ = 0;
   bool stopping_ = false;
   std::uint64_t reconnect_generation_ = 0;
@@ -746,13 +789,7 @@ bool Client::logged_in() const {
 }
 
 Result<void> Client::register_user(std::string_view user, std::string_view password) {
-  return impl_->blocking_ok([user = std::string(user), password = std::string(password)](
-                                proto::FrameBuilder& builder, std::uint32_t id) {
-    auto& fbb = builder.fbb();
-    auto user_offset = fbb.CreateString(user);
-    auto password_offset = fbb.CreateString(password);
-    return builder.finish(id, wire::CreateRegister(fbb, user_offset, password_offset));
-  });
+  return impl_->register_user(std::string(user), std::string(password));
 }
 
 Result<LoginInfo> Client::login(std::string_view user, std::string_view password,

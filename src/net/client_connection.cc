@@ -127,27 +127,41 @@ void ClientConnection::close_after_flush() {
   close_bell_.try_send(asio::error_code(), true);
 }
 
-void ClientConnection::run_blocking(std::function<void()> work, std::function<void()> then) {
-  if (closing_.load(std::memory_order_relaxed)) return;
+bool ClientConnection::reserve_job() {
+  if (closing_.load(std::memory_order_relaxed)) return false;
   if (blocking_jobs_ >= options_.max_blocking_jobs) {
-    logger_.warn("net", "closing {}: more than {} blocking jobs in flight", remote_host_,
-                 options_.max_blocking_jobs);
+    logger_.warn("net", "closing {}: more than {} requests in flight off the I/O thread",
+                 remote_host_, options_.max_blocking_jobs);
     fail(errc::rate_limited, "too many requests in flight; wait for the answers");
-    return;
+    return false;
   }
   ++blocking_jobs_;
+  return true;
+}
+
+void ClientConnection::finish_job(std::function<void()> then) {
+  asio::post(socket_.get_executor(), [this, then = std::move(then)] {
+    --blocking_jobs_;
+    if (blocking_jobs_ == 0) blocking_jobs_done_.cancel();
+    if (!closing_.load(std::memory_order_relaxed)) then();
+  });
+}
+
+void ClientConnection::run_blocking(std::function<void()> work, std::function<void()> then) {
+  if (!reserve_job()) return;
   asio::post(blocking_pool_, [this, work = std::move(work), then = std::move(then)]() mutable {
     try {
       work();
     } catch (const std::exception& exception) {
       logger_.error("net", "blocking job for {} threw: {}", remote_host_, exception.what());
     }
-    asio::post(socket_.get_executor(), [this, then = std::move(then)] {
-      --blocking_jobs_;
-      if (blocking_jobs_ == 0) blocking_jobs_done_.cancel();
-      if (!closing_.load(std::memory_order_relaxed)) then();
-    });
+    finish_job(std::move(then));
   });
+}
+
+session::Connection::Completion ClientConnection::begin_async() {
+  if (!reserve_job()) return {};
+  return [this](std::function<void()> then) { finish_job(std::move(then)); };
 }
 
 void ClientConnection::close_with_error(errc code, std::string_view message) {

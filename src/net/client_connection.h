@@ -90,6 +90,7 @@ class ClientConnection final : public session::Connection {
   void close_after_flush() override;
   const std::string& remote_host() const override { return remote_host_; }
   void run_blocking(std::function<void()> work, std::function<void()> then) override;
+  Completion begin_async() override;
 
   // Shutdown, step 1 (on the executor): a connection that is not closing yet gets
   // Error{code, message} and close_after_flush().
@@ -111,6 +112,11 @@ class ClientConnection final : public session::Connection {
   bool dispatch_frames();
   // Reads and discards until EOF or the linger bounds.
   asio::awaitable<void> drain();
+  // Counts one job whose continuation comes back later (run() waits for all of them); false
+  // (and the connection closing) when closing or over max_blocking_jobs.
+  bool reserve_job();
+  // Any thread: runs `then` on the connection's executor unless closing, and uncounts the job.
+  void finish_job(std::function<void()> then);
 
   // Executor only: notes that a close was requested and starts the flush bound.
   void observe_close();
@@ -157,7 +163,8 @@ class ClientConnection final : public session::Connection {
   bool reader_done_ = false;
   bool writer_done_ = false;
 
-  std::size_t blocking_jobs_ = 0;  // run_blocking() jobs whose `then` has not come back yet
+  // run_blocking() jobs and begin_async() completions whose continuation has not come back yet
+  std::size_t blocking_jobs_ = 0;
   asio::steady_timer blocking_jobs_done_;
 
   std::optional<session::Session> session_;

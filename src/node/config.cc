@@ -43,6 +43,7 @@ struct RawFlags {
   std::string port_file;
   std::string gossip_listen;  // empty: derived from --listen
   std::string admin_listen;   // empty: derived from --listen
+  std::string peer_listen;    // empty: derived from --listen
   std::vector<std::string> seeds;
   std::string cluster_key_file;
   std::string generate_cluster_key;
@@ -52,6 +53,7 @@ struct RawFlags {
   std::int64_t suspicion_multiplier = 4;
   std::int64_t gossip_interval_ms = 200;
   std::int64_t push_pull_interval_ms = 30'000;
+  std::int64_t vnodes = 128;
 };
 
 std::size_t hardware_threads() {
@@ -141,6 +143,14 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
                               "advertised to the other members), got '{}'",
                               flags.gossip_listen));
   }
+  std::optional<net::HostPort> peer_listen;
+  if (!flags.peer_listen.empty()) {
+    peer_listen = net::parse_host_port(flags.peer_listen);
+    check.require(peer_listen && is_ip_literal(peer_listen->host),
+                  fmt::format("--peer-listen must be ip:port with a specific IP address (it is "
+                              "advertised to the other members), got '{}'",
+                              flags.peer_listen));
+  }
   std::optional<net::HostPort> admin_listen;
   if (!flags.admin_listen.empty()) {
     admin_listen = net::parse_host_port(flags.admin_listen);
@@ -161,6 +171,7 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   check.range("suspicion-multiplier", flags.suspicion_multiplier, 1, 100);
   check.range("gossip-interval-ms", flags.gossip_interval_ms, 5, 60'000);
   check.range("push-pull-interval-ms", flags.push_pull_interval_ms, 100, 24 * 3600 * 1000);
+  check.range("vnodes", flags.vnodes, 1, 4096);
   core::LogLevel log_level = core::LogLevel::info;
   check.require(
       core::parse_log_level(flags.log_level, log_level),
@@ -181,6 +192,9 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.gossip_listen_given = gossip_listen.has_value();
   config.gossip_listen =
       gossip_listen ? *gossip_listen : net::HostPort{derived_host, derived_port(listen->port, 1)};
+  config.peer_listen_given = peer_listen.has_value();
+  config.peer_listen =
+      peer_listen ? *peer_listen : net::HostPort{derived_host, derived_port(listen->port, 3)};
   config.admin_listen_given = admin_listen.has_value();
   config.admin_listen =
       admin_listen ? *admin_listen : net::HostPort{"127.0.0.1", derived_port(listen->port, 2)};
@@ -192,6 +206,7 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.swim.suspicion_multiplier = static_cast<int>(flags.suspicion_multiplier);
   config.swim.gossip_interval_ms = flags.gossip_interval_ms;
   config.swim.push_pull_interval_ms = flags.push_pull_interval_ms;
+  config.vnodes_per_member = static_cast<std::uint32_t>(flags.vnodes);
 
   service::Options& service = config.service;
   service.node_name = flags.node_name;
@@ -258,6 +273,9 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "client port on the first line, then 'gossip <port>' and 'admin <port>'");
   app.add_option("--gossip-listen", flags.gossip_listen,
                  "Gossip address, ip:port, UDP and TCP (default: --listen's host, port + 1)");
+  app.add_option("--peer-listen", flags.peer_listen,
+                 "Peer link address (node <-> node TCP), ip:port (default: --listen's host, "
+                 "port + 3)");
   app.add_option("--seed", flags.seeds,
                  "Gossip address of a member to join through, host:port (repeatable)")
       ->allow_extra_args(false);
@@ -280,6 +298,8 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "SWIM: how often membership updates are gossiped, 5-60000");
   app.add_option("--push-pull-interval-ms", flags.push_pull_interval_ms,
                  "SWIM: how often a member exchanges full state with another over TCP");
+  app.add_option("--vnodes", flags.vnodes,
+                 "Ring: virtual nodes per member, 1-4096; every member must use the same value");
 
   try {
     app.parse(argc, argv);

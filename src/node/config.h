@@ -38,10 +38,15 @@ struct Config {
   bool gossip_listen_given = false;
   net::HostPort admin_listen{"127.0.0.1", 7702};
   bool admin_listen_given = false;
+  // Peer links (node <-> node TCP): advertised to the other members, so a specific IP.
+  // Default: --listen's host, port + 3 (port 0 stays 0).
+  net::HostPort peer_listen{"127.0.0.1", 7703};
+  bool peer_listen_given = false;
   std::vector<std::string> seeds;  // "host:port", validated
   std::string cluster_key_file;    // empty: <data-dir>/cluster.key, created if missing
   std::string admin_token_file;    // empty: <data-dir>/admin.token, created if missing
   cluster::swim::Config swim;
+  std::uint32_t vnodes_per_member = 128;  // ring tokens per member
 };
 
 struct ParseResult {

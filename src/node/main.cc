@@ -7,9 +7,11 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -19,15 +21,22 @@
 #include <string>
 #include <system_error>
 
+#include "admin/admin_token.h"
 #include "auth/cluster_key.h"
 #include "auth/password.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "net/admin_listener.h"
 #include "net/client_listener.h"
 #include "net/endpoint.h"
 #include "net/io_pool.h"
+#include "net/peer_links.h"
+#include "node/cluster_peers.h"
 #include "node/config.h"
 #include "node/membership_node.h"
+#include "node/node_admin_hooks.h"
+#include "node/placement_tracker.h"
+#include "node/rebalancer.h"
 #include "service/im_service.h"
 #include "store/rocks_kv.h"
 
@@ -37,22 +46,26 @@ namespace {
 using asio::experimental::as_tuple;
 constexpr auto use_nothrow = as_tuple(asio::use_awaitable);
 constexpr std::chrono::minutes prune_interval{10};
+// A graceful leave hands everything off first, for at most this long.
+constexpr std::chrono::seconds drain_timeout{30};
 
 struct BoundPorts {
   std::uint16_t client = 0;
   std::uint16_t gossip = 0;
   std::uint16_t admin = 0;
+  std::uint16_t peer = 0;
 };
 
 // Writes "<client port>\n" (all a reader of the first line needs), then "gossip <port>\n" and
-// "admin <port>\n", to `path` atomically (a reader never sees a partial file).
+// "admin <port>\n" and "peer <port>\n", to `path` atomically (a reader never sees a partial file).
 bool write_port_file(const std::string& path, const BoundPorts& ports, std::string& error) {
   std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
     out << ports.client << '\n'
         << "gossip " << ports.gossip << '\n'
-        << "admin " << ports.admin << '\n';
+        << "admin " << ports.admin << '\n'
+        << "peer " << ports.peer << '\n';
     out.flush();
     if (!out) {
       error = fmt::format("cannot write port file {}", temporary);
@@ -99,24 +112,64 @@ asio::awaitable<int> wait_for_signal(asio::signal_set& signals) {
   co_return error ? 0 : signal_number;
 }
 
-// Runs until SIGINT or SIGTERM, then leaves the cluster (so peers see "left", not "dead"),
-// shuts the client listener down and stops the membership shell. After the first signal the
-// default disposition is restored, so a second one ends the process at once.
+// An administrator's LeaveRequest (qimctl leave): a timer that never expires until
+// request_leave() moves its expiry into the past, which also completes a wait that starts
+// later. Then the node shuts down exactly as on SIGTERM.
+class AdminLeaveRequest {
+ public:
+  explicit AdminLeaveRequest(asio::any_io_executor control)
+      : control_(control), timer_(control, asio::steady_timer::time_point::max()) {}
+  // Any thread.
+  void request_leave() {
+    asio::post(control_, [this] { timer_.expires_at(asio::steady_timer::time_point::min()); });
+  }
+  // Control executor.
+  asio::awaitable<void> wait() { co_await timer_.async_wait(use_nothrow); }
+
+ private:
+  asio::any_io_executor control_;
+  asio::steady_timer timer_;
+};
+
+// Runs until SIGINT, SIGTERM or an administrator's leave request, then leaves the cluster (so
+// peers see "left", not "dead"), shuts the client and admin listeners down and stops the
+// membership shell. After the first signal the default disposition is restored, so a second
+// one ends the process at once.
 // REQUIRES: `signals` (SIGINT, SIGTERM) lives on the control executor.
-asio::awaitable<void> supervise(asio::signal_set& signals, net::ClientListener& listener,
-                                MembershipNode& membership, service::ImService& service,
+// The parts of a running node that supervise() stops, in order.
+struct RunningNode {
+  net::ClientListener& listener;
+  net::AdminListener& admin_listener;
+  MembershipNode& membership;
+  PlacementTracker& placement;
+  Rebalancer& rebalancer;
+  net::PeerLinks& peers;
+};
+
+asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& leave_request,
+                                RunningNode node, service::ImService& service,
                                 const core::Clock& clock, net::IoPool& pool, core::Logger& logger) {
   using namespace asio::experimental::awaitable_operators;
-  auto outcome = co_await (wait_for_signal(signals) ||
+  auto outcome = co_await (wait_for_signal(signals) || leave_request.wait() ||
                            run_maintenance(service, clock, pool.blocking_pool(), logger));
-  int signal_number = outcome.index() == 0 ? std::get<0>(outcome) : 0;
   asio::error_code ignored;
   signals.clear(ignored);
-  logger.info("node", "signal {} received, shutting down (a second signal forces exit)",
-              signal_number);
-  co_await membership.leave();
-  co_await listener.stop();
-  co_await membership.stop();
+  if (outcome.index() == 1) {
+    logger.info("node", "an administrator asked this node to leave, shutting down");
+  } else {
+    logger.info("node", "signal {} received, shutting down (a second signal forces exit)",
+                outcome.index() == 0 ? std::get<0>(outcome) : 0);
+  }
+  // Leave first, so the others route around this node by the time its clients, redirected
+  // to their new homes by drain(), get there.
+  co_await node.membership.leave();
+  node.placement.drain();
+  co_await node.rebalancer.drain(drain_timeout);
+  co_await node.listener.stop();
+  co_await node.admin_listener.stop();
+  co_await node.rebalancer.stop();
+  co_await node.peers.stop();
+  co_await node.membership.stop();
 }
 
 // Binds the membership's gossip sockets. An address derived from --listen (not given
@@ -136,9 +189,45 @@ bool bind_gossip(const Config& config, MembershipOptions& options,
   return membership->bind(error);
 }
 
+// Every member derives the ring's hash seed from the cluster key, so all agree on placement
+// and outsiders cannot aim user ids at one node.
+cluster::RingOptions ring_options(const Config& config, const auth::ClusterKey& cluster_key) {
+  std::array<std::uint8_t, 16> seed{};
+  cluster_key.derive("qim-ring-seed/1", seed);
+  cluster::RingOptions options;
+  options.vnodes_per_member = config.vnodes_per_member;
+  std::memcpy(&options.hash_key.k0, seed.data(), 8);
+  std::memcpy(&options.hash_key.k1, seed.data() + 8, 8);
+  return options;
+}
+
+// Binds the peer link listener, falling back to a free port like bind_gossip.
+bool bind_peers(const Config& config, net::PeerLinks& peers, core::Logger& logger,
+                std::string& error) {
+  if (peers.bind(config.peer_listen, error)) return true;
+  if (config.peer_listen_given || config.peer_listen.port == 0) return false;
+  logger.warn("node", "{}; listening for peer links on a free port instead", error);
+  error.clear();
+  return peers.bind(net::HostPort{config.peer_listen.host, 0}, error);
+}
+
+// Binds the admin listener. Like bind_gossip: a derived address that is taken falls back to a
+// free port (the port file tells qimctl which); an explicit one must bind.
+bool bind_admin(const Config& config, net::AdminListener& admin_listener, core::Logger& logger,
+                std::string& error) {
+  asio::ip::tcp::endpoint endpoint;
+  if (!net::resolve_listen_endpoint(config.admin_listen, endpoint, error)) return false;
+  if (admin_listener.listen(endpoint, error)) return true;
+  if (config.admin_listen_given || endpoint.port() == 0) return false;
+  logger.warn("node", "{}; listening for admin connections on a free port instead", error);
+  error.clear();
+  endpoint.port(0);
+  return admin_listener.listen(endpoint, error);
+}
+
 // From an open store to a stopped server. Returns the exit code.
 int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_key,
-          std::uint64_t restart_epoch, core::Logger& logger) {
+          const std::string& admin_token, std::uint64_t restart_epoch, core::Logger& logger) {
   core::SystemClock clock;
   service::ImService service(kv, clock, logger, config.service);
   net::IoPool pool(config.io_threads, config.blocking_threads, logger);
@@ -156,10 +245,27 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   }
   auto bound = listener.local_endpoint();
 
+  // Routing follows membership from the first event on; until then every key is ours.
+  PlacementTracker placement(route::NodeInfo{config.service.node_name, bound.address().to_string(),
+                                             bound.port(), std::string()},
+                             ring_options(config, cluster_key), logger);
+  service.use_placement(placement);
+  net::PeerLinks peers(control.get_executor(), cluster_key, placement, logger, restart_epoch);
+  if (!bind_peers(config, peers, logger, error)) {
+    logger.error("node", "{}", error);
+    return exit_failure;
+  }
+  ClusterPeers cluster(control.get_executor(), peers, placement, service, kv, logger);
+  service.use_cluster(cluster);
+  Rebalancer rebalancer(control.get_executor(), pool.blocking_pool().get_executor(), kv, peers,
+                        placement, service, logger);
+  placement.set_change_listener([&rebalancer] { rebalancer.placement_changed(); });
+
   MembershipOptions membership_options;
   membership_options.node_name = config.service.node_name;
   membership_options.gossip_listen = config.gossip_listen;
   membership_options.client_address = net::format_address(bound.address(), bound.port());
+  membership_options.peer_address = peers.local_address();
   membership_options.seeds = config.seeds;
   membership_options.swim = config.swim;
   std::unique_ptr<MembershipNode> membership;
@@ -172,10 +278,23 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
     logger.error("node", "{}", error);
     return exit_failure;
   }
+  membership->set_change_listener(
+      [&placement](const std::vector<MemberSnapshot>& members) { placement.update(members); });
+
+  AdminLeaveRequest leave_request(control.get_executor());
+  NodeAdminHooks admin_hooks(service, kv, *membership, listener,
+                             [&leave_request] { leave_request.request_leave(); });
+  net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
+                                    admin_token, logger);
+  if (!bind_admin(config, admin_listener, logger, error)) {
+    logger.error("node", "{}", error);
+    return exit_failure;
+  }
 
   // The sockets are bound (the kernel queues connections and datagrams) before the port file
   // appears.
-  BoundPorts ports{bound.port(), membership->gossip_port(), 0};
+  BoundPorts ports{bound.port(), membership->gossip_port(), admin_listener.local_endpoint().port(),
+                   peers.local_port()};
   if (!config.port_file.empty() && !write_port_file(config.port_file, ports, error)) {
     logger.error("node", "{}", error);
     return exit_failure;
@@ -184,19 +303,28 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   pool.start();
   listener.start();
   logger.info("node", "listening on {}:{}", bound.address().to_string(), bound.port());
+  peers.start(cluster);
   membership->start();
+  admin_listener.start();
+  logger.info("node", "admin endpoint on {}:{}",
+              admin_listener.local_endpoint().address().to_string(),
+              admin_listener.local_endpoint().port());
 
   int exit_code = exit_ok;
-  asio::co_spawn(control, supervise(signals, listener, *membership, service, clock, pool, logger),
-                 [&](std::exception_ptr exception) {
-                   if (!exception) return;
-                   exit_code = exit_failure;
-                   try {
-                     std::rethrow_exception(exception);
-                   } catch (const std::exception& failure) {
-                     logger.error("node", "shutdown failed: {}", failure.what());
-                   }
-                 });
+  asio::co_spawn(
+      control,
+      supervise(signals, leave_request,
+                RunningNode{listener, admin_listener, *membership, placement, rebalancer, peers},
+                service, clock, pool, logger),
+      [&](std::exception_ptr exception) {
+        if (!exception) return;
+        exit_code = exit_failure;
+        try {
+          std::rethrow_exception(exception);
+        } catch (const std::exception& failure) {
+          logger.error("node", "shutdown failed: {}", failure.what());
+        }
+      });
   control.run();  // returns when supervise() and the accept loop have finished
   pool.stop();
   pool.join();
@@ -233,6 +361,17 @@ int run(const Config& config) {
     return exit_failure;
   }
   if (!key_warning.empty()) logger.warn("node", "{}", key_warning);
+  bool default_token = config.admin_token_file.empty();
+  std::string token_path =
+      default_token ? config.data_directory + "/admin.token" : config.admin_token_file;
+  std::string token_error, token_warning;
+  auto admin_token =
+      admin::load_or_create_admin_token(token_path, default_token, token_error, token_warning);
+  if (!admin_token) {
+    logger.error("node", "{}", token_error);
+    return exit_failure;
+  }
+  if (!token_warning.empty()) logger.warn("node", "{}", token_warning);
   std::uint64_t restart_epoch = 0;
   std::string epoch_error;
   if (!next_restart_epoch(config.data_directory, core::SystemClock().wall_ms(), restart_epoch,
@@ -240,7 +379,7 @@ int run(const Config& config) {
     logger.error("node", "{}", epoch_error);
     return exit_failure;
   }
-  int exit_code = serve(config, *kv, *cluster_key, restart_epoch, logger);
+  int exit_code = serve(config, *kv, *cluster_key, *admin_token, restart_epoch, logger);
   if (Error flushed = kv->flush()) {
     logger.error("node", "flushing the store failed: {}", flushed.message);
     exit_code = exit_failure;

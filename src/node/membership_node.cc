@@ -57,7 +57,7 @@ bool MembershipNode::bind(std::string& error) {
 void MembershipNode::start() {
   swim::NodeMeta meta;
   meta.client_address = options_.client_address;
-  meta.peer_address = transport_.local_address();  // peer links will get their own port later
+  meta.peer_address = options_.peer_address;
   meta.protocol_version = 1;
   std::int64_t now = now_ms();
   membership_.emplace(
@@ -250,11 +250,12 @@ void MembershipNode::refresh_snapshot(std::int64_t now) {
     tracked.emplace(member.name, entry);
     members.push_back(MemberSnapshot{member.name, member.address, member.meta.client_address,
                                      member.state, member.incarnation, member.restart_epoch,
-                                     entry.since_ms});
+                                     entry.since_ms, member.meta.peer_address});
   });
   tracked_ = std::move(tracked);
   std::sort(members.begin(), members.end(),
             [](const MemberSnapshot& a, const MemberSnapshot& b) { return a.name < b.name; });
+  if (change_listener_) change_listener_(members);
   std::lock_guard lock(snapshot_mutex_);
   snapshot_ = std::move(members);
 }

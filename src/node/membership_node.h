@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -29,6 +30,9 @@ struct MembershipOptions {
   net::HostPort gossip_listen{"127.0.0.1", 7701};
   // Advertised to the cluster in the member's metadata.
   std::string client_address;
+  // "ip:port" of this node's peer link listener (net::PeerLinks::local_address()), advertised
+  // in the member's metadata; other nodes dial it. Empty: no peer links.
+  std::string peer_address;
   // "host:port" gossip addresses of existing members to join through; empty: start alone.
   std::vector<std::string> seeds;
   cluster::swim::Config swim;
@@ -51,6 +55,7 @@ struct MemberSnapshot {
   std::uint64_t restart_epoch = 0;
   // Monotonic time (steady clock, ms) since which this node has seen the member in `state`.
   std::int64_t state_since_ms = 0;
+  std::string peer_address;
 };
 
 // Owned by main. Runs on the control executor given at construction (one thread): the core,
@@ -82,6 +87,11 @@ class MembershipNode final : public net::GossipHandler {
 
   // Thread-safe: the member list as of the latest change (ourselves included).
   std::vector<MemberSnapshot> snapshot() const;
+  // Called on the control executor with the member list after each membership event (and on
+  // periodic refreshes). REQUIRES: set before start().
+  void set_change_listener(std::function<void(const std::vector<MemberSnapshot>&)> listener) {
+    change_listener_ = std::move(listener);
+  }
 
   // net::GossipHandler (control executor).
   void on_gossip_datagram(std::string_view from_address,
@@ -127,6 +137,7 @@ class MembershipNode final : public net::GossipHandler {
 
   std::unordered_map<std::string, Tracked> tracked_;  // control executor only
   std::int64_t tracked_refresh_ms_ = 0;
+  std::function<void(const std::vector<MemberSnapshot>&)> change_listener_;
   mutable std::mutex snapshot_mutex_;
   std::vector<MemberSnapshot> snapshot_;  // GUARDED_BY(snapshot_mutex_)
 };

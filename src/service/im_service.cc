@@ -5,6 +5,8 @@
 #include "auth/password.h"
 #include "proto/frame.h"
 #include "qim/ids.h"
+#include "route/moves.h"
+#include "service/push_frames.h"
 
 namespace qim::service {
 
@@ -46,6 +48,31 @@ void ImService::take_offline(std::uint64_t session_id, std::string_view user) {
 
 void ImService::close_all_sessions(errc code, std::string_view message) {
   registry_.close_all(proto::make_error_frame(0, code, message));
+}
+
+std::optional<route::NodeInfo> ImService::home_elsewhere(std::string_view user) const {
+  if (placement_source_ == nullptr) return std::nullopt;
+  auto placement = placement_source_->placement();
+  const route::NodeInfo& home = placement->home_of(user);
+  if (home.name == placement->self_name()) return std::nullopt;
+  return home;
+}
+
+std::size_t ImService::redirect_moved_sessions(
+    const std::function<bool(std::string_view user)>& ready) {
+  if (placement_source_ == nullptr) return 0;
+  auto placement = placement_source_->placement();
+  auto moves = route::sessions_to_move(*placement, registry_.online_users());
+  std::erase_if(moves, [&ready](const route::SessionMove& move) { return !ready(move.user); });
+  proto::FrameBuilder builder(256);
+  for (const route::SessionMove& move : moves) {
+    auto redirect = encode_redirect(builder, 0, *move.new_home);
+    std::lock_guard lock(presence_locks_.mutex_for(move.user));
+    if (registry_.kick_others(move.user, 0, redirect) > 0) {
+      friends_.announce_presence(move.user, false);
+    }
+  }
+  return moves.size();
 }
 
 Error ImService::validate_registration(std::string_view user, std::string_view password) {
@@ -158,10 +185,13 @@ std::size_t ImService::prune_dedup(std::int64_t now_ms) {
   return conversations_.prune_dedup(now_ms);
 }
 
+std::uint32_t ImService::online_page_limit(std::uint32_t requested) const {
+  std::uint32_t page = requested == 0 ? default_online_page : requested;
+  return std::min(page, std::max<std::uint32_t>(1, options_.max_online_page));
+}
+
 OnlinePage ImService::online_users(std::string_view after, std::uint32_t limit) const {
-  std::uint32_t page = limit == 0 ? default_online_page : limit;
-  page = std::min(page, std::max<std::uint32_t>(1, options_.max_online_page));
-  return registry_.online_page(after, page);
+  return registry_.online_page(after, online_page_limit(limit));
 }
 
 ImService::Stats ImService::stats() const {

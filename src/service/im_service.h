@@ -8,6 +8,8 @@
 // conversations.h for the stripes and the lock ordering).
 // Methods marked BLOCKING hash or verify passwords: run them off the I/O threads.
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -16,11 +18,13 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "service/accounts.h"
+#include "service/cluster_queries.h"
 #include "service/conversations.h"
 #include "service/counters.h"
 #include "service/friends.h"
 #include "service/groups.h"
 #include "service/options.h"
+#include "service/placement_source.h"
 #include "service/session_registry.h"
 #include "service/striped_mutex.h"
 #include "service/types.h"
@@ -47,6 +51,21 @@ class ImService {
 
   // Pushes Error{code, message} to every session and asks each connection to close.
   void close_all_sessions(errc code, std::string_view message);
+
+  // --- Cluster -------------------------------------------------------------------------------
+  // REQUIRES: called once, before any session attaches; `source` outlives the service.
+  void use_placement(const PlacementSource& source) { placement_source_ = &source; }
+  // REQUIRES: as for use_placement.
+  void use_cluster(ClusterQueries& cluster) { cluster_ = &cluster; }
+  // nullptr on a node without peers to ask.
+  ClusterQueries* cluster() { return cluster_; }
+  // The user's home when that is another node (sessions and registrations for `user` belong
+  // there); nullopt when it is this one.
+  std::optional<route::NodeInfo> home_elsewhere(std::string_view user) const;
+  // After a placement change: every session of a user whose home is now another node, and for
+  // whom `ready` holds (the records are there), gets a Redirect to it and is closed (the client
+  // logs in again there and syncs from its cursors). Returns how many users were moved.
+  std::size_t redirect_moved_sessions(const std::function<bool(std::string_view user)>& ready);
 
   // --- Accounts ------------------------------------------------------------------------------
   static Error validate_registration(std::string_view user, std::string_view password);
@@ -75,8 +94,9 @@ class ImService {
   // --- Friends, groups, presence -------------------------------------------------------------
   Friends& friends() { return friends_; }
   Groups& groups() { return groups_; }
-  // limit 0 means 100; larger than max_online_page is clamped.
+  // This node's online users. limit 0 means 100; larger than max_online_page is clamped.
   OnlinePage online_users(std::string_view after, std::uint32_t limit) const;
+  std::uint32_t online_page_limit(std::uint32_t requested) const;
 
   // --- Introspection -------------------------------------------------------------------------
   struct Stats {
@@ -106,6 +126,8 @@ class ImService {
   // Serialises one user's online/offline transitions with their announcements, so friends
   // see them in order. Lock ordering: presence stripe -> registry shard (leaf).
   StripedMutex<256> presence_locks_;
+  const PlacementSource* placement_source_ = nullptr;  // null: every key is local
+  ClusterQueries* cluster_ = nullptr;                  // null: no other node to ask
 };
 
 }  // namespace qim::service

@@ -58,4 +58,13 @@ std::span<const std::uint8_t> encode_group_event(proto::FrameBuilder& builder,
                                 by_name));
 }
 
+std::span<const std::uint8_t> encode_redirect(proto::FrameBuilder& builder, std::uint32_t req_id,
+                                              const route::NodeInfo& home) {
+  builder.reset();
+  auto& fbb = builder.fbb();
+  auto host = fbb.CreateString(home.client_host);
+  auto node = fbb.CreateString(home.name);
+  return builder.finish(req_id, wire::CreateRedirect(fbb, host, home.client_port, node));
+}
+
 }  // namespace qim::service

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "proto/frame.h"
+#include "route/placement.h"
 #include "service/types.h"
 
 namespace qim::service {
@@ -19,6 +20,11 @@ std::span<const std::uint8_t> encode_friend_event(proto::FrameBuilder& builder,
 std::span<const std::uint8_t> encode_group_event(proto::FrameBuilder& builder,
                                                  std::string_view group, GroupEventKind kind,
                                                  std::string_view user, std::string_view by);
+
+// Redirect to `home`: the reply to a Login or Register for a user homed elsewhere (req_id of
+// the request), or a push (req_id 0) to a session whose user's home moved.
+std::span<const std::uint8_t> encode_redirect(proto::FrameBuilder& builder, std::uint32_t req_id,
+                                              const route::NodeInfo& home);
 
 // Wire form of a Message table (shared by Deliver and the session's MessageBatch).
 flatbuffers::Offset<wire::Message> build_message(flatbuffers::FlatBufferBuilder& fbb,

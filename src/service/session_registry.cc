@@ -134,6 +134,17 @@ OnlinePage SessionRegistry::online_page(std::string_view after, std::size_t limi
   return page;
 }
 
+std::vector<std::string> SessionRegistry::online_users() const {
+  std::vector<std::string> users;
+  users.reserve(users_online());
+  for (const UserShard& shard : user_shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (const auto& [user, sessions] : shard.users)
+      users.push_back(user);
+  }
+  return users;
+}
+
 void SessionRegistry::close_all(std::span<const std::uint8_t> frame) {
   for (ConnectionShard& shard : connection_shards_) {
     std::lock_guard lock(shard.mutex);

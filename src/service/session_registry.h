@@ -59,6 +59,9 @@ class SessionRegistry {
   // Online users in id order, after `after`. REQUIRES: limit >= 1.
   OnlinePage online_page(std::string_view after, std::size_t limit) const;
 
+  // Every online user, unordered. O(users online): for rare whole-node sweeps only.
+  std::vector<std::string> online_users() const;
+
   // Sends `frame` to every attached connection and asks each to close.
   void close_all(std::span<const std::uint8_t> frame);
 

@@ -31,6 +31,14 @@ class Connection {
   // on the connection's executor. If the connection closes meanwhile, `then` is dropped
   // without being called; the Session is still alive whenever `then` runs.
   virtual void run_blocking(std::function<void()> work, std::function<void()> then) = 0;
+
+  // For work that completes elsewhere (a query to other nodes): returns a completion that must
+  // be called exactly once, from any thread, with the continuation to run on the connection's
+  // executor (dropped if the connection has closed by then). The connection stays alive until
+  // the completion is called. Counts against the same bound as run_blocking(); returns an
+  // empty function when the connection is closing or over that bound (it is then closed).
+  using Completion = std::function<void(std::function<void()>)>;
+  virtual Completion begin_async() = 0;
 };
 
 }  // namespace qim::session

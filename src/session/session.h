@@ -64,6 +64,9 @@ class Session {
   void on_hello(std::uint32_t req_id, const wire::Hello& request);
   void on_register(std::uint32_t req_id, const wire::Register& request);
   void on_login(std::uint32_t req_id, const wire::Login& request);
+  // Answers Redirect when `user`'s home is another node; false when it is this one.
+  bool redirect_if_elsewhere(std::uint32_t req_id, std::string_view user);
+  void send_online_page(std::uint32_t req_id, const service::OnlinePage& page);
   void on_logout(std::uint32_t req_id, const wire::Logout& request);
   void on_change_password(std::uint32_t req_id, const wire::ChangePassword& request);
   void on_ping(std::uint32_t req_id, const wire::Ping& request);

@@ -1,6 +1,7 @@
 // Session set-up: Hello, Register, Login, Logout, ChangePassword, Ping.
 #include <memory>
 
+#include "service/push_frames.h"
 #include "session/session.h"
 
 namespace qim::session {
@@ -41,6 +42,7 @@ void Session::on_register(std::uint32_t req_id, const wire::Register& request) {
   if (Error error = service::ImService::validate_registration(user, password)) {
     return send_error(req_id, error);
   }
+  if (redirect_if_elsewhere(req_id, user)) return;
   auth_in_flight_ = true;
   auto outcome = std::make_shared<Error>();  // shared by the two halves of one operation
   service::ImService& service = service_;
@@ -78,6 +80,7 @@ void Session::on_login(std::uint32_t req_id, const wire::Login& request) {
   if (Error error = service::ImService::validate_login(login_request(*operation))) {
     return send_error(req_id, error);
   }
+  if (redirect_if_elsewhere(req_id, operation->user)) return;
   auth_in_flight_ = true;
   service::ImService& service = service_;
   connection_.run_blocking(
@@ -104,6 +107,14 @@ void Session::on_login(std::uint32_t req_id, const wire::Login& request) {
         // After LoginOk, so the client sees it before any push to the new session.
         service_.bring_online(caller(), connection_);
       });
+}
+
+bool Session::redirect_if_elsewhere(std::uint32_t req_id, std::string_view user) {
+  // Checked before any password work: a node spends no hashing on users it does not serve.
+  auto home = service_.home_elsewhere(user);
+  if (!home) return false;
+  send_frame(service::encode_redirect(builder_, req_id, *home));
+  return true;
 }
 
 void Session::on_logout(std::uint32_t req_id, const wire::Logout& request) {

@@ -137,7 +137,26 @@ void Session::on_my_groups(std::uint32_t req_id) {
 }
 
 void Session::on_online_users(std::uint32_t req_id, const wire::OnlineUsers& request) {
-  service::OnlinePage page = service_.online_users(proto::view(request.after()), request.limit());
+  std::string after(proto::view(request.after()));
+  std::uint32_t limit = service_.online_page_limit(request.limit());
+  service::OnlinePage here = service_.online_users(after, limit);
+  service::ClusterQueries* cluster = service_.cluster();
+  if (cluster == nullptr) return send_online_page(req_id, here);
+  auto complete = connection_.begin_async();
+  if (!complete) return;
+  // The connection, and so this Session, lives until `complete` has been called.
+  cluster->online_elsewhere(
+      std::move(after), limit,
+      [this, req_id, limit, complete,
+       here = std::move(here)](std::vector<service::OnlinePage> pages) mutable {
+        pages.push_back(std::move(here));
+        complete([this, req_id, merged = service::merge_online_pages(pages, limit)] {
+          send_online_page(req_id, merged);
+        });
+      });
+}
+
+void Session::send_online_page(std::uint32_t req_id, const service::OnlinePage& page) {
   auto& fbb = builder_.fbb();
   builder_.reset();
   std::vector<flatbuffers::Offset<flatbuffers::String>> users;

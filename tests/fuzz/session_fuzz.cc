@@ -28,6 +28,11 @@ class NullConnection final : public qim::session::Connection {
     work();
     if (!closed) then();
   }
+  Completion begin_async() override {
+    return [this](std::function<void()> then) {
+      if (!closed) then();
+    };
+  }
   std::size_t sent_bytes = 0;
   bool closed = false;
   std::string host = "192.0.2.7";

@@ -62,6 +62,11 @@ class FakeConnection final : public session::Connection {
     work();
     if (!closed) then();
   }
+  Completion begin_async() override {
+    return [this](std::function<void()> then) {
+      if (!closed) then();
+    };
+  }
 
   std::vector<Frame> frames;
   bool closed = false;
