@@ -74,6 +74,8 @@ AdminReply AdminDispatcher::request(const wire::AdminEnvelope& envelope) {
       return members(req_id);
     case wire::AdminBody::StatsRequest:
       return stats(req_id);
+    case wire::AdminBody::RingRequest:
+      return ring(req_id);
     case wire::AdminBody::OnlineRequest:
       return online(req_id, *envelope.body_as_OnlineRequest());
     case wire::AdminBody::UserCreate: {
@@ -125,6 +127,22 @@ AdminReply AdminDispatcher::members(std::uint32_t req_id) {
         member.time_in_state_ms, member.restart_epoch, member.is_self));
   }
   return finish(req_id, wire::CreateMembersResultDirect(fbb, &encoded));
+}
+
+AdminReply AdminDispatcher::ring(std::uint32_t req_id) {
+  RingView ring = hooks_.ring();
+  std::sort(ring.members.begin(), ring.members.end(),
+            [](const RingMemberView& a, const RingMemberView& b) { return a.name < b.name; });
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  std::vector<flatbuffers::Offset<wire::RingMember>> encoded;
+  encoded.reserve(ring.members.size());
+  for (const RingMemberView& member : ring.members) {
+    encoded.push_back(wire::CreateRingMemberDirect(
+        fbb, member.name.c_str(), member.client_address.c_str(), member.share, member.is_self));
+  }
+  return finish(req_id,
+                wire::CreateRingResultDirect(fbb, ring.version, ring.vnodes_per_member, &encoded));
 }
 
 AdminReply AdminDispatcher::stats(std::uint32_t req_id) {

@@ -72,6 +72,19 @@ struct GroupView {
   std::vector<GroupMemberView> members;  // sorted by user id
 };
 
+struct RingMemberView {
+  std::string name;
+  std::string client_address;
+  double share = 0;  // fraction of the key space, 0..1
+  bool is_self = false;
+};
+
+struct RingView {
+  std::uint64_t version = 0;
+  std::uint32_t vnodes_per_member = 0;
+  std::vector<RingMemberView> members;
+};
+
 // Implemented by the node. Every method may be called from any thread (the listener runs them
 // off its own executor, since some hash passwords); each returns promptly apart from password
 // hashing. Errors carry a message for the operator that names the offending field.
@@ -81,6 +94,7 @@ class AdminHooks {
 
   virtual std::string node_name() const = 0;
   virtual std::vector<MemberView> members() = 0;
+  virtual RingView ring() = 0;
   virtual StatsView stats() = 0;
   // REQUIRES: 1 <= limit <= max_online_limit.
   virtual OnlineView online(std::string_view after, std::uint32_t limit) = 0;

@@ -4,6 +4,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <exception>
 #include <utility>
@@ -141,6 +142,7 @@ bool ClientConnection::reserve_job() {
 
 void ClientConnection::finish_job(std::function<void()> then) {
   asio::post(socket_.get_executor(), [this, then = std::move(then)] {
+    assert(blocking_jobs_ > 0 && "a job finished twice");
     --blocking_jobs_;
     if (blocking_jobs_ == 0) blocking_jobs_done_.cancel();
     if (!closing_.load(std::memory_order_relaxed)) then();

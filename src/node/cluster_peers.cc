@@ -85,8 +85,14 @@ void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEn
 void ClusterPeers::online_elsewhere(std::string after, std::uint32_t limit,
                                     std::function<void(std::vector<service::OnlinePage>)> done) {
   auto placement = placement_.placement();
-  // Ask every other node at once; each call ends by its deadline, so `done` always runs. The
-  // calls complete on the links' executor, one at a time, so the gather needs no lock.
+  std::vector<std::string> targets;
+  for (const route::NodeInfo& node : placement->members()) {
+    if (node.name != placement->self_name()) targets.push_back(node.name);
+  }
+  if (targets.empty()) return done({});
+  // Ask every other node at once; each call ends by its deadline, so `done` runs exactly once.
+  // `outstanding` is set before any call starts, and only the calls touch the gather after
+  // that, one at a time on the links' executor, so it needs no lock.
   struct Gather {
     std::vector<service::OnlinePage> pages;
     std::size_t outstanding = 0;
@@ -94,17 +100,16 @@ void ClusterPeers::online_elsewhere(std::string after, std::uint32_t limit,
   };
   auto gather = std::make_shared<Gather>();
   gather->done = std::move(done);
+  gather->outstanding = targets.size();
   proto::PeerFrameBuilder builder;
-  for (const route::NodeInfo& node : placement->members()) {
-    if (node.name == placement->self_name()) continue;
+  for (std::string& name : targets) {
     builder.reset();
     auto after_offset = builder.fbb().CreateString(after);
     auto request = builder.finish_owned(
         0, PeerKind::Request, peer_wire::CreateOnlineQuery(builder.fbb(), after_offset, limit));
-    ++gather->outstanding;
     asio::co_spawn(
         executor_,
-        [this, gather, name = node.name,
+        [this, gather, name = std::move(name),
          request = std::move(request)]() mutable -> asio::awaitable<void> {
           auto reply = co_await links_.call(name, std::move(request), query_timeout_);
           const peer_wire::OnlineQueryResult* result =
@@ -126,7 +131,6 @@ void ClusterPeers::online_elsewhere(std::string after, std::uint32_t limit,
         },
         asio::detached);
   }
-  if (gather->outstanding == 0) gather->done({});
 }
 
 }  // namespace qim::node

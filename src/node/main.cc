@@ -282,7 +282,7 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
       [&placement](const std::vector<MemberSnapshot>& members) { placement.update(members); });
 
   AdminLeaveRequest leave_request(control.get_executor());
-  NodeAdminHooks admin_hooks(service, kv, *membership, listener,
+  NodeAdminHooks admin_hooks(service, kv, *membership, placement, listener,
                              [&leave_request] { leave_request.request_leave(); });
   net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
                                     admin_token, logger);

@@ -51,11 +51,13 @@ Error end_sessions(service::ImService& service, std::string_view user) {
 
 NodeAdminHooks::NodeAdminHooks(service::ImService& service, store::Kv& kv,
                                const MembershipNode& membership,
+                               const service::PlacementSource& placement,
                                const net::ClientListener& listener,
                                std::function<void()> request_leave)
     : service_(service),
       kv_(kv),
       membership_(membership),
+      placement_(placement),
       listener_(listener),
       request_leave_(std::move(request_leave)),
       started_(std::chrono::steady_clock::now()) {}
@@ -83,6 +85,18 @@ std::vector<admin::MemberView> NodeAdminHooks::members() {
     members.push_back(std::move(view));
   }
   return members;
+}
+
+admin::RingView NodeAdminHooks::ring() {
+  auto placement = placement_.placement();
+  admin::RingView view;
+  view.version = placement->version();
+  view.vnodes_per_member = placement->ring().options().vnodes_per_member;
+  for (const route::NodeInfo& node : placement->members()) {
+    view.members.push_back({node.name, fmt::format("{}:{}", node.client_host, node.client_port),
+                            placement->share_of(node.name), node.name == placement->self_name()});
+  }
+  return view;
 }
 
 admin::StatsView NodeAdminHooks::stats() {

@@ -9,6 +9,7 @@
 #include "net/client_listener.h"
 #include "node/membership_node.h"
 #include "service/im_service.h"
+#include "service/placement_source.h"
 #include "store/kv.h"
 
 namespace qim::node {
@@ -20,10 +21,12 @@ class NodeAdminHooks final : public admin::AdminHooks {
  public:
   // `request_leave` must be callable from any thread and return at once.
   NodeAdminHooks(service::ImService& service, store::Kv& kv, const MembershipNode& membership,
-                 const net::ClientListener& listener, std::function<void()> request_leave);
+                 const service::PlacementSource& placement, const net::ClientListener& listener,
+                 std::function<void()> request_leave);
 
   std::string node_name() const override;
   std::vector<admin::MemberView> members() override;
+  admin::RingView ring() override;
   admin::StatsView stats() override;
   admin::OnlineView online(std::string_view after, std::uint32_t limit) override;
   Error create_user(std::string_view user, std::string_view password) override;
@@ -37,6 +40,7 @@ class NodeAdminHooks final : public admin::AdminHooks {
   service::ImService& service_;
   store::Kv& kv_;
   const MembershipNode& membership_;
+  const service::PlacementSource& placement_;
   const net::ClientListener& listener_;
   const std::function<void()> request_leave_;
   const std::chrono::steady_clock::time_point started_;

@@ -3,6 +3,7 @@
 // are redirected to the new home and log in there by themselves.
 #include <map>
 #include <memory>
+#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -97,6 +98,28 @@ TEST_CASE("logins go to the user's home from any node, and follow it when nodes 
   std::vector<ServerProcess*> three = {r1.get(), r2.get(), r3.get()};
   REQUIRE(eventually([&] { return all_see(three, {"r1", "r2", "r3"}); }, convergence_timeout));
 
+  // qimctl ring: three nodes, shares of the key space that add up to all of it.
+  {
+    CommandResult ring = qimctl(*r2, {"--json", "ring"});
+    INFO(ring.out << ring.err);
+    REQUIRE(ring.exit_code == 0);
+    static const std::regex share_pattern(R"re("share":([0-9.]+))re");
+    double total = 0;
+    int nodes_listed = 0;
+    for (std::sregex_iterator it(ring.out.begin(), ring.out.end(), share_pattern), end; it != end;
+         ++it) {
+      double share = std::stod((*it)[1]);
+      CHECK(share > 0.15);  // 128 vnodes each: no node far from a third
+      total += share;
+      ++nodes_listed;
+    }
+    CHECK(nodes_listed == 3);
+    CHECK(total == Approx(1.0).epsilon(0.001));
+    CommandResult table = qimctl(*r2, {"ring"});
+    CHECK(table.exit_code == 0);
+    CHECK_THAT(table.out, Catch::Contains("r2 (self)") && Catch::Contains("3 nodes"));
+  }
+
   // Registration through one node lands each account at its home.
   std::vector<std::string> users;
   for (int i = 0; i < user_count; ++i)
@@ -133,15 +156,18 @@ TEST_CASE("logins go to the user's home from any node, and follow it when nodes 
   {
     auto& asker = *sessions[users.front()];
     auto everyone = asker.online_users("", 100);
+    INFO((everyone ? std::string() : everyone.error().message));
     REQUIRE(everyone);
     CHECK(everyone->total == static_cast<std::uint64_t>(user_count));
     CHECK(everyone->users.size() == static_cast<std::size_t>(user_count));
     CHECK_FALSE(everyone->more);
     auto first = asker.online_users("", 10);
+    INFO((first ? std::string() : first.error().message));
     REQUIRE(first);
     CHECK(first->users.size() == 10);
     CHECK(first->more);
     auto rest = asker.online_users(first->users.back(), 100);
+    INFO((rest ? std::string() : rest.error().message));
     REQUIRE(rest);
     CHECK(rest->users.size() == static_cast<std::size_t>(user_count - 10));
   }

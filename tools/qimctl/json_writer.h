@@ -22,6 +22,8 @@ class JsonWriter {
   JsonWriter& value(std::int64_t number);
   JsonWriter& value(std::uint32_t number) { return value(static_cast<std::uint64_t>(number)); }
   JsonWriter& value(bool flag);
+  // Finite numbers only; six decimals are plenty for shares and rates.
+  JsonWriter& value(double number);
   JsonWriter& null();
 
   // key(name).value(v) in one call.

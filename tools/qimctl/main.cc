@@ -2,7 +2,7 @@
 //
 //   qimctl [--admin host:port | --port-file FILE] [--token-file FILE | --token TEXT |
 //           --data-dir DIR] [--json] [--timeout-ms N] <command>
-//   commands: members, stats, online [--after U] [--limit N],
+//   commands: members, ring, stats, online [--after U] [--limit N],
 //             user create|disable|enable|kick|reset-password <user> [--password P],
 //             group <gid>, leave
 //
@@ -236,6 +236,8 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
     request = builder.finish(req_id, wire::CreateMembersRequest(fbb));
   } else if (command == "stats") {
     request = builder.finish(req_id, wire::CreateStatsRequest(fbb));
+  } else if (command == "ring") {
+    request = builder.finish(req_id, wire::CreateRingRequest(fbb));
   } else if (command == "online") {
     request = builder.finish(
         req_id, wire::CreateOnlineRequestDirect(fbb, flags.after.c_str(),
@@ -264,6 +266,8 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
   std::string text;
   if (const auto* members = envelope.body_as_MembersResult()) {
     text = qim::ctl::render_members(*members, node_name, flags.json);
+  } else if (const auto* ring = envelope.body_as_RingResult()) {
+    text = qim::ctl::render_ring(*ring, node_name, flags.json);
   } else if (const auto* stats = envelope.body_as_StatsResult()) {
     text = qim::ctl::render_stats(*stats, flags.json);
   } else if (const auto* online = envelope.body_as_OnlineResult()) {
@@ -316,6 +320,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
 
   app.add_subcommand("members", "Members of the cluster as this node sees them");
+  app.add_subcommand("ring", "Each node's share of the keys, as this node routes them");
   app.add_subcommand("stats", "The node's counters");
   auto* online = app.add_subcommand("online", "Users online on this node");
   online->add_option("--after", flags.after, "Start after this user id (paging)");

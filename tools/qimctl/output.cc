@@ -131,6 +131,43 @@ std::string render_members(const wire::MembersResult& result, std::string_view n
   return table.render() + fmt::format("{} members, as seen by {}\n", count, node);
 }
 
+std::string render_ring(const wire::RingResult& result, std::string_view node, bool json) {
+  if (json) {
+    JsonWriter out;
+    out.begin_object()
+        .field("node", node)
+        .field("version", result.version())
+        .field("vnodes_per_member", result.vnodes_per_member())
+        .key("members")
+        .begin_array();
+    if (result.members()) {
+      for (const wire::RingMember* member : *result.members()) {
+        out.begin_object()
+            .field("name", view(member->name()))
+            .field("client_address", view(member->client_address()))
+            .field("share", member->share())
+            .field("self", member->is_self())
+            .end_object();
+      }
+    }
+    out.end_array().end_object();
+    return out.text() + "\n";
+  }
+  Table table({"NAME", "CLIENT", "SHARE"});
+  std::size_t count = 0;
+  if (result.members()) {
+    for (const wire::RingMember* member : *result.members()) {
+      ++count;
+      std::string name(view(member->name()));
+      if (member->is_self()) name += " (self)";
+      table.add({name, std::string(view(member->client_address())),
+                 fmt::format("{:.1f}%", 100.0 * member->share())});
+    }
+  }
+  return table.render() + fmt::format("{} nodes, {} vnodes each, placement {} as routed by {}\n",
+                                      count, result.vnodes_per_member(), result.version(), node);
+}
+
 std::string render_stats(const wire::StatsResult& result, bool json) {
   const wire::GossipCounters* gossip = result.gossip();
   if (json) {

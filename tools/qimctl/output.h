@@ -18,6 +18,7 @@ std::string format_bytes(std::uint64_t bytes);
 std::string render_members(const admin_wire::MembersResult& result, std::string_view node,
                            bool json);
 std::string render_stats(const admin_wire::StatsResult& result, bool json);
+std::string render_ring(const admin_wire::RingResult& result, std::string_view node, bool json);
 std::string render_online(const admin_wire::OnlineResult& result, bool json);
 std::string render_group(const admin_wire::GroupInspectResult& result, bool json);
 // For requests answered with AdminOk: `summary` for humans ("disabled user alice"), and a JSON
