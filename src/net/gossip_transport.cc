@@ -6,7 +6,7 @@
 #include <exception>
 #include <utility>
 
-#include "proto/frame.h"
+#include "net/prefixed_message.h"
 
 namespace qim::net {
 
@@ -183,35 +183,6 @@ void GossipTransport::send_datagram(std::string_view address,
 
 // --- push-pull -------------------------------------------------------------------------------
 
-namespace {
-
-// One length-prefixed message each way. The prefix counts the sealed bytes.
-asio::awaitable<bool> write_message(asio::ip::tcp::socket& socket,
-                                    std::span<const std::uint8_t> sealed) {
-  std::uint8_t header[proto::frame_header_bytes];
-  proto::encode_frame_length(static_cast<std::uint32_t>(sealed.size()), header);
-  std::array<asio::const_buffer, 2> buffers{asio::buffer(header),
-                                            asio::buffer(sealed.data(), sealed.size())};
-  auto [error, count] = co_await asio::async_write(socket, buffers, use_nothrow);
-  co_return !error;
-}
-
-asio::awaitable<std::optional<std::vector<std::uint8_t>>> read_message(
-    asio::ip::tcp::socket& socket, std::size_t max_bytes) {
-  std::uint8_t header[proto::frame_header_bytes];
-  auto [error, count] = co_await asio::async_read(socket, asio::buffer(header), use_nothrow);
-  if (error) co_return std::nullopt;
-  std::uint32_t length = proto::decode_frame_length(header);
-  if (length == 0 || length > max_bytes) co_return std::nullopt;  // checked before allocating
-  std::vector<std::uint8_t> sealed(length);
-  auto [body_error, body_count] =
-      co_await asio::async_read(socket, asio::buffer(sealed), use_nothrow);
-  if (body_error) co_return std::nullopt;
-  co_return sealed;
-}
-
-}  // namespace
-
 template <typename Exchange>
 asio::awaitable<std::optional<std::vector<std::uint8_t>>> GossipTransport::with_deadline(
     asio::ip::tcp::socket& socket, Exchange exchange) {
@@ -266,14 +237,14 @@ asio::awaitable<void> GossipTransport::serve_push_pull(asio::ip::tcp::socket soc
       endpoint_error ? std::string("unknown") : format_address(remote.address(), remote.port());
   auto answered = co_await with_deadline(
       socket, [&]() -> asio::awaitable<std::optional<std::vector<std::uint8_t>>> {
-        auto sealed = co_await read_message(socket, options_.max_push_pull_bytes);
+        auto sealed = co_await read_prefixed_message(socket, options_.max_push_pull_bytes);
         if (!sealed) co_return std::nullopt;
         auto request = key_.open(*sealed, label_bytes(push_pull_label));
         if (!request || stopping_) co_return std::nullopt;
         auto reply = handler_->on_push_pull_request(from, *request);
         if (!reply) co_return std::nullopt;
         auto sealed_reply = key_.seal(*reply, label_bytes(push_pull_label));
-        if (!co_await write_message(socket, sealed_reply)) co_return std::nullopt;
+        if (!co_await write_prefixed_message(socket, sealed_reply)) co_return std::nullopt;
         co_return std::move(*reply);
       });
   if (answered) {
@@ -312,8 +283,8 @@ asio::awaitable<std::optional<std::vector<std::uint8_t>>> GossipTransport::push_
         asio::error_code ignored;
         socket.set_option(asio::ip::tcp::no_delay(true), ignored);
         auto sealed = key_.seal(state, label_bytes(push_pull_label));
-        if (!co_await write_message(socket, sealed)) co_return std::nullopt;
-        auto sealed_reply = co_await read_message(socket, options_.max_push_pull_bytes);
+        if (!co_await write_prefixed_message(socket, sealed)) co_return std::nullopt;
+        auto sealed_reply = co_await read_prefixed_message(socket, options_.max_push_pull_bytes);
         if (!sealed_reply) co_return std::nullopt;
         co_return key_.open(*sealed_reply, label_bytes(push_pull_label));
       });

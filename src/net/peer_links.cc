@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "net/gossip_transport.h"  // format_address
+#include "net/prefixed_message.h"
 #include "proto/frame.h"
 
 namespace qim::net {
@@ -36,33 +37,6 @@ std::optional<asio::ip::address> parse_ip(std::string_view host) {
   auto address = asio::ip::make_address(std::string(host), error);
   if (error) return std::nullopt;
   return address;
-}
-
-// One handshake message: u32 LE length || sealed bytes.
-asio::awaitable<bool> write_handshake(asio::ip::tcp::socket& socket,
-                                      std::span<const std::uint8_t> sealed) {
-  std::uint8_t header[proto::frame_header_bytes];
-  proto::encode_frame_length(static_cast<std::uint32_t>(sealed.size()), header);
-  std::array<asio::const_buffer, 2> buffers{asio::buffer(header),
-                                            asio::buffer(sealed.data(), sealed.size())};
-  auto [error, count] = co_await asio::async_write(socket, buffers, use_nothrow);
-  co_return !error;
-}
-
-// nullopt when the socket fails or the length is 0 or over `max_bytes` (checked before
-// allocating).
-asio::awaitable<std::optional<std::vector<std::uint8_t>>> read_handshake(
-    asio::ip::tcp::socket& socket, std::size_t max_bytes) {
-  std::uint8_t header[proto::frame_header_bytes];
-  auto [error, count] = co_await asio::async_read(socket, asio::buffer(header), use_nothrow);
-  if (error) co_return std::nullopt;
-  std::uint32_t length = proto::decode_frame_length(header);
-  if (length == 0 || length > max_bytes) co_return std::nullopt;
-  std::vector<std::uint8_t> sealed(length);
-  auto [body_error, body_count] =
-      co_await asio::async_read(socket, asio::buffer(sealed), use_nothrow);
-  if (body_error) co_return std::nullopt;
-  co_return sealed;
 }
 
 PeerHandshakeResult handshake_failure(errc code, std::string message) {
@@ -515,10 +489,10 @@ asio::awaitable<std::optional<PeerLinks::Dialed>> PeerLinks::dial(std::string no
     asio::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     auto hello = make_peer_hello(key_, local, challenge_a);
-    if (!co_await write_handshake(socket, hello)) {
+    if (!co_await write_prefixed_message(socket, hello)) {
       co_return handshake_failure(peer_unavailable, "hello could not be written");
     }
-    auto answer = co_await read_handshake(socket, options_.max_handshake_bytes);
+    auto answer = co_await read_prefixed_message(socket, options_.max_handshake_bytes);
     if (!answer) {
       co_return handshake_failure(errc::auth_failed,
                                   "the peer closed the connection instead of answering "
@@ -593,13 +567,13 @@ asio::awaitable<void> PeerLinks::serve_inbound(asio::ip::tcp::socket socket) {
   Challenge challenge_b = random_challenge();
   PeerIdentity local{directory_.local_name(), restart_epoch_, local_address_};
   auto exchange = [&]() -> asio::awaitable<PeerHandshakeResult> {
-    auto hello = co_await read_handshake(socket, options_.max_handshake_bytes);
+    auto hello = co_await read_prefixed_message(socket, options_.max_handshake_bytes);
     if (!hello) {
       co_return handshake_failure(errc::malformed,
                                   "no hello (closed, or a length of 0 or over the limit)");
     }
     auto result = answer_peer_hello(key_, directory_, local, challenge_b, *hello);
-    if (!result.answer.empty() && !co_await write_handshake(socket, result.answer)) {
+    if (!result.answer.empty() && !co_await write_prefixed_message(socket, result.answer)) {
       result.cipher.reset();
       result.error = {peer_unavailable, "the answer could not be written"};
     }

@@ -14,7 +14,6 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <random>
@@ -31,6 +30,7 @@
 #include "net/endpoint.h"
 #include "net/io_pool.h"
 #include "net/peer_links.h"
+#include "node/atomic_file.h"
 #include "node/cluster_peers.h"
 #include "node/config.h"
 #include "node/membership_node.h"
@@ -59,26 +59,10 @@ struct BoundPorts {
 // Writes "<client port>\n" (all a reader of the first line needs), then "gossip <port>\n" and
 // "admin <port>\n" and "peer <port>\n", to `path` atomically (a reader never sees a partial file).
 bool write_port_file(const std::string& path, const BoundPorts& ports, std::string& error) {
-  std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << ports.client << '\n'
-        << "gossip " << ports.gossip << '\n'
-        << "admin " << ports.admin << '\n'
-        << "peer " << ports.peer << '\n';
-    out.flush();
-    if (!out) {
-      error = fmt::format("cannot write port file {}", temporary);
-      return false;
-    }
-  }
-  std::error_code code;
-  std::filesystem::rename(temporary, path, code);
-  if (code) {
-    error = fmt::format("cannot rename {} to {}: {}", temporary, path, code.message());
-    return false;
-  }
-  return true;
+  return write_file_atomically(path,
+                               fmt::format("{}\ngossip {}\nadmin {}\npeer {}\n", ports.client,
+                                           ports.gossip, ports.admin, ports.peer),
+                               error);
 }
 
 asio::awaitable<void> prune_once(service::ImService& service, std::int64_t now_ms) {

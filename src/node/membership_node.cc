@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <utility>
 
 #include "cluster/swim/codec.h"
+#include "node/atomic_file.h"
 
 namespace qim::node {
 
@@ -307,23 +307,7 @@ bool next_restart_epoch(const std::string& data_directory, std::int64_t wall_ms,
   }
   epoch = std::max<std::uint64_t>(
       static_cast<std::uint64_t>(std::max<std::int64_t>(wall_ms, 0)) << 16, previous + 1);
-  std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << epoch << '\n';
-    out.flush();
-    if (!out) {
-      error = fmt::format("cannot write {}", temporary);
-      return false;
-    }
-  }
-  std::error_code code;
-  std::filesystem::rename(temporary, path, code);
-  if (code) {
-    error = fmt::format("cannot rename {} to {}: {}", temporary, path, code.message());
-    return false;
-  }
-  return true;
+  return write_file_atomically(path, fmt::format("{}\n", epoch), error);
 }
 
 }  // namespace qim::node
