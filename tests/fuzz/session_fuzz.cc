@@ -41,7 +41,7 @@ class NullConnection final : public qim::session::Connection {
 // Feeds one frame payload through an aligned buffer, as the I/O shell does.
 void feed(qim::session::Session& session, std::span<const std::uint8_t> payload) {
   std::vector<std::uint64_t> aligned((payload.size() + 7) / 8);
-  std::memcpy(aligned.data(), payload.data(), payload.size());
+  if (!payload.empty()) std::memcpy(aligned.data(), payload.data(), payload.size());
   session.on_frame({reinterpret_cast<const std::uint8_t*>(aligned.data()), payload.size()});
 }
 
