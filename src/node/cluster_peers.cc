@@ -11,13 +11,14 @@ using peer_wire::PeerKind;
 
 ClusterPeers::ClusterPeers(asio::any_io_executor executor, net::PeerLinks& links,
                            const service::PlacementSource& placement, service::ImService& service,
-                           store::Kv& kv, core::Logger& logger,
+                           store::Kv& kv, HandoffReceiver& handoff, core::Logger& logger,
                            std::chrono::milliseconds query_timeout)
     : executor_(std::move(executor)),
       links_(links),
       placement_(placement),
       service_(service),
       kv_(kv),
+      handoff_(handoff),
       logger_(logger),
       query_timeout_(query_timeout) {}
 
@@ -36,45 +37,12 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
         0, PeerKind::Reply, peer_wire::CreateOnlineQueryResult(fbb, page.total, vector, page.more));
   }
   if (const auto* handoff = request.body_as_Handoff()) {
-    co_return accept_handoff(from_node, *handoff);
+    co_return handoff_.accept(from_node, *handoff);
   }
   logger_.debug("peer", "{} sent a request this node does not serve (body {})", from_node,
                 static_cast<int>(request.body_type()));
   co_return builder.error(0, PeerKind::Reply, errc::unexpected_message,
                           "body: a request this node does not serve");
-}
-
-std::vector<std::uint8_t> ClusterPeers::accept_handoff(std::string_view from_node,
-                                                       const peer_wire::Handoff& handoff) {
-  proto::PeerFrameBuilder builder;
-  auto refuse = [&](std::string_view message) {
-    logger_.warn("peer", "refused a handoff from {}: {}", from_node, message);
-    return builder.error(0, PeerKind::Reply, errc::invalid_argument, message);
-  };
-  store::WriteBatch batch;
-  std::uint32_t count = 0;
-  if (handoff.records() != nullptr) {
-    for (const auto* record : *handoff.records()) {
-      auto column = static_cast<store::Column>(record->column());
-      bool user_keyed = column == store::Column::accounts || column == store::Column::friends ||
-                        column == store::Column::convs || column == store::Column::cursors;
-      if (!user_keyed) return refuse("records.column: only user-keyed columns are handed off");
-      auto key = proto::view(record->key());
-      auto value = proto::view(record->value());
-      if (key.empty() || key.size() > 1024) return refuse("records.key: 1 to 1024 bytes");
-      batch.put(column, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
-                std::string_view(reinterpret_cast<const char*>(value.data()), value.size()));
-      ++count;
-    }
-  }
-  // Durable before the ack: the sender deletes its copy when it gets one.
-  if (Error error = kv_.write(batch, true)) {
-    logger_.error("peer", "writing a handoff from {} failed: {}", from_node, error.message);
-    return builder.error(0, PeerKind::Reply, errc::internal, "the store refused the records");
-  }
-  logger_.info("peer", "took over {} record(s) from {}", count, from_node);
-  auto& fbb = builder.fbb();
-  return builder.finish_owned(0, PeerKind::Reply, peer_wire::CreateHandoffAck(fbb, count));
 }
 
 void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {

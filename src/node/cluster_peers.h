@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "net/peer_links.h"
+#include "node/handoff_receiver.h"
 #include "service/cluster_queries.h"
 #include "service/im_service.h"
 #include "service/placement_source.h"
@@ -27,7 +28,7 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
  public:
   ClusterPeers(asio::any_io_executor executor, net::PeerLinks& links,
                const service::PlacementSource& placement, service::ImService& service,
-               store::Kv& kv, core::Logger& logger,
+               store::Kv& kv, HandoffReceiver& handoff, core::Logger& logger,
                std::chrono::milliseconds query_timeout = std::chrono::milliseconds(2'000));
 
   // net::PeerHandler
@@ -40,14 +41,12 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
                         std::function<void(std::vector<service::OnlinePage>)> done) override;
 
  private:
-  std::vector<std::uint8_t> accept_handoff(std::string_view from_node,
-                                           const peer_wire::Handoff& handoff);
-
   asio::any_io_executor executor_;
   net::PeerLinks& links_;
   const service::PlacementSource& placement_;
   service::ImService& service_;
   store::Kv& kv_;
+  HandoffReceiver& handoff_;
   core::Logger& logger_;
   const std::chrono::milliseconds query_timeout_;
 };

@@ -239,7 +239,9 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
     logger.error("node", "{}", error);
     return exit_failure;
   }
-  ClusterPeers cluster(control.get_executor(), peers, placement, service, kv, logger);
+  HandoffReceiver handoff_receiver(kv, logger);
+  ClusterPeers cluster(control.get_executor(), peers, placement, service, kv, handoff_receiver,
+                       logger);
   service.use_cluster(cluster);
   Rebalancer rebalancer(control.get_executor(), pool.blocking_pool().get_executor(), kv, peers,
                         placement, service, logger);
