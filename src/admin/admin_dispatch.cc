@@ -28,6 +28,15 @@ Error check_id(std::string_view id, std::string_view field) {
   return {};
 }
 
+// A member name as qimd accepts it (--node-name): 1-64 characters of [A-Za-z0-9_.-].
+bool is_member_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+  });
+}
+
 }  // namespace
 
 AdminDispatcher::AdminDispatcher(AdminHooks& hooks, const std::string& expected_token,
@@ -73,7 +82,7 @@ AdminReply AdminDispatcher::request(const wire::AdminEnvelope& envelope) {
     case wire::AdminBody::MembersRequest:
       return members(req_id);
     case wire::AdminBody::StatsRequest:
-      return stats(req_id);
+      return stats(req_id, *envelope.body_as_StatsRequest());
     case wire::AdminBody::RingRequest:
       return ring(req_id);
     case wire::AdminBody::OnlineRequest:
@@ -124,7 +133,7 @@ AdminReply AdminDispatcher::members(std::uint32_t req_id) {
     encoded.push_back(wire::CreateMemberDirect(
         fbb, member.name.c_str(), member.gossip_address.c_str(), member.client_address.c_str(),
         static_cast<wire::MemberState>(member.state), member.incarnation, member.state_since_ms,
-        member.time_in_state_ms, member.restart_epoch, member.is_self));
+        member.time_in_state_ms, member.restart_epoch, member.is_self, member.vnodes));
   }
   return finish(req_id, wire::CreateMembersResultDirect(fbb, &encoded));
 }
@@ -145,22 +154,45 @@ AdminReply AdminDispatcher::ring(std::uint32_t req_id) {
                 wire::CreateRingResultDirect(fbb, ring.version, ring.vnodes_per_member, &encoded));
 }
 
-AdminReply AdminDispatcher::stats(std::uint32_t req_id) {
-  StatsView stats = hooks_.stats();
+AdminReply AdminDispatcher::stats(std::uint32_t req_id, const wire::StatsRequest& request) {
+  StatsScope scope{request.cluster(), std::string(view(request.node()))};
+  if (!scope.node.empty() && !is_member_name(scope.node)) {
+    return error(req_id, errc::invalid_argument,
+                 fmt::format("node: '{}' is not 1-64 characters of [A-Za-z0-9_.-]",
+                             scope.node.substr(0, 72)));
+  }
+  StatsView stats;
+  if (Error failed = hooks_.stats(scope, stats)) return outcome(req_id, failed);
+  std::sort(
+      stats.nodes.begin(), stats.nodes.end(),
+      [](const NodeStatsView& a, const NodeStatsView& b) { return a.node_name < b.node_name; });
   builder_.reset();
   auto& fbb = builder_.fbb();
-  flatbuffers::Offset<wire::GossipCounters> gossip;
-  if (stats.gossip) {
-    const GossipCountersView& g = *stats.gossip;
-    gossip = wire::CreateGossipCounters(fbb, g.datagrams_received, g.datagrams_unsealable,
-                                        g.datagrams_sent, g.datagrams_send_failed,
-                                        g.push_pulls_served, g.push_pulls_refused,
-                                        g.push_pulls_completed, g.push_pulls_failed);
+  auto encode_gossip = [&fbb](const std::optional<GossipCountersView>& counters) {
+    if (!counters) return flatbuffers::Offset<wire::GossipCounters>();
+    const GossipCountersView& g = *counters;
+    return wire::CreateGossipCounters(fbb, g.datagrams_received, g.datagrams_unsealable,
+                                      g.datagrams_sent, g.datagrams_send_failed,
+                                      g.push_pulls_served, g.push_pulls_refused,
+                                      g.push_pulls_completed, g.push_pulls_failed);
+  };
+  std::vector<flatbuffers::Offset<wire::NodeStats>> rows;
+  rows.reserve(stats.nodes.size());
+  for (const NodeStatsView& node : stats.nodes) {
+    auto gossip = encode_gossip(node.gossip);
+    rows.push_back(wire::CreateNodeStatsDirect(
+        fbb, node.node_name.c_str(), node.is_self, node.answered, node.error.c_str(),
+        node.uptime_ms, node.connections, node.sessions, node.users_online, node.messages_stored,
+        node.messages_pushed, node.requests, node.store_bytes, node.messages_in_per_s,
+        node.messages_out_per_s, node.peer_queued_frames, node.peer_queued_bytes,
+        node.peer_links_connected, node.peer_frames_dropped, gossip));
   }
-  auto result = wire::CreateStatsResultDirect(fbb, stats.node_name.c_str(), stats.uptime_ms,
-                                              stats.connections, stats.sessions, stats.users_online,
-                                              stats.messages_stored, stats.messages_pushed,
-                                              stats.requests, stats.store_bytes, gossip);
+  const NodeStatsView& self = stats.self;
+  auto gossip = encode_gossip(self.gossip);
+  auto result = wire::CreateStatsResultDirect(
+      fbb, self.node_name.c_str(), self.uptime_ms, self.connections, self.sessions,
+      self.users_online, self.messages_stored, self.messages_pushed, self.requests,
+      self.store_bytes, gossip, &rows, stats.nodes_live);
   return finish(req_id, result);
 }
 
@@ -171,14 +203,15 @@ AdminReply AdminDispatcher::online(std::uint32_t req_id, const wire::OnlineReque
   }
   std::uint32_t limit =
       request.limit() == 0 ? default_online_limit : std::min(request.limit(), max_online_limit);
-  OnlineView page = hooks_.online(after, limit);
+  OnlineView page = hooks_.online(after, limit, request.cluster());
   builder_.reset();
   auto& fbb = builder_.fbb();
   std::vector<flatbuffers::Offset<flatbuffers::String>> users;
   users.reserve(page.users.size());
   for (const std::string& user : page.users)
     users.push_back(fbb.CreateString(user));
-  return finish(req_id, wire::CreateOnlineResultDirect(fbb, page.count, &users, page.more));
+  return finish(req_id, wire::CreateOnlineResultDirect(fbb, page.count, &users, page.more,
+                                                       page.nodes_answered, page.nodes_live));
 }
 
 AdminReply AdminDispatcher::group(std::uint32_t req_id, const wire::GroupInspectRequest& request) {

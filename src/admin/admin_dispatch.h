@@ -48,7 +48,7 @@ class AdminDispatcher {
   AdminReply request(const admin_wire::AdminEnvelope& envelope);
   AdminReply members(std::uint32_t req_id);
   AdminReply ring(std::uint32_t req_id);
-  AdminReply stats(std::uint32_t req_id);
+  AdminReply stats(std::uint32_t req_id, const admin_wire::StatsRequest& request);
   AdminReply online(std::uint32_t req_id, const admin_wire::OnlineRequest& request);
   AdminReply group(std::uint32_t req_id, const admin_wire::GroupInspectRequest& request);
   // AdminOk, or AdminError when `error` is set.

@@ -23,6 +23,7 @@ struct MemberView {
   std::uint64_t time_in_state_ms = 0;
   std::uint64_t restart_epoch = 0;
   bool is_self = false;
+  std::uint32_t vnodes = 0;  // its virtual nodes on the ring; 0 when it is not on the ring
 };
 
 struct GossipCountersView {
@@ -36,8 +37,13 @@ struct GossipCountersView {
   std::uint64_t push_pulls_failed = 0;
 };
 
-struct StatsView {
+// One node's counters. A node that did not answer has answered == false, `error` saying why
+// and zeros elsewhere.
+struct NodeStatsView {
   std::string node_name;
+  bool is_self = false;
+  bool answered = true;
+  std::string error;
   std::uint64_t uptime_ms = 0;
   std::uint64_t connections = 0;
   std::uint64_t sessions = 0;
@@ -46,13 +52,33 @@ struct StatsView {
   std::uint64_t messages_pushed = 0;
   std::uint64_t requests = 0;
   std::uint64_t store_bytes = 0;
+  double messages_in_per_s = 0;   // recent growth of messages_stored
+  double messages_out_per_s = 0;  // recent growth of messages_pushed
+  std::uint64_t peer_queued_frames = 0;
+  std::uint64_t peer_queued_bytes = 0;
+  std::uint64_t peer_links_connected = 0;
+  std::uint64_t peer_frames_dropped = 0;
   std::optional<GossipCountersView> gossip;  // absent: the node does not report them
+};
+
+// Which nodes a stats request asks about.
+struct StatsScope {
+  bool cluster = false;  // every live member
+  std::string node;      // only this live member (overrides `cluster`)
+};
+
+struct StatsView {
+  NodeStatsView self;                // the answering node
+  std::vector<NodeStatsView> nodes;  // the nodes asked, sorted by name
+  std::uint32_t nodes_live = 0;      // live members in the answering node's placement
 };
 
 struct OnlineView {
   std::uint64_t count = 0;
   std::vector<std::string> users;
   bool more = false;
+  std::uint32_t nodes_answered = 1;  // nodes counted
+  std::uint32_t nodes_live = 1;      // nodes asked
 };
 
 enum class GroupRole : std::uint8_t { member = 0, admin = 1, owner = 2 };
@@ -87,7 +113,8 @@ struct RingView {
 
 // Implemented by the node. Every method may be called from any thread (the listener runs them
 // off its own executor, since some hash passwords); each returns promptly apart from password
-// hashing. Errors carry a message for the operator that names the offending field.
+// hashing and asking other nodes (bounded by a deadline). Errors carry a message for the
+// operator that names the offending field.
 class AdminHooks {
  public:
   virtual ~AdminHooks() = default;
@@ -95,9 +122,12 @@ class AdminHooks {
   virtual std::string node_name() const = 0;
   virtual std::vector<MemberView> members() = 0;
   virtual RingView ring() = 0;
-  virtual StatsView stats() = 0;
+  // NotFound when scope.node is not a live member.
+  virtual Error stats(const StatsScope& scope, StatsView& view) = 0;
+  // This node's online users, or with `cluster` every live member's (merged).
   // REQUIRES: 1 <= limit <= max_online_limit.
-  virtual OnlineView online(std::string_view after, std::uint32_t limit) = 0;
+  virtual OnlineView online(std::string_view after, std::uint32_t limit, bool cluster) = 0;
+  // User and group operations are carried out at the key's home node, wherever asked.
   virtual Error create_user(std::string_view user, std::string_view password) = 0;
   virtual Error set_user_disabled(std::string_view user, bool disabled) = 0;
   virtual Error kick_user(std::string_view user) = 0;

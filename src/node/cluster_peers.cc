@@ -2,6 +2,9 @@
 
 #include <memory>
 
+#include "node/user_parts_codec.h"
+#include "session/detached.h"
+
 #include "proto/frame.h"
 #include "proto/peer_frame.h"
 
@@ -9,18 +12,20 @@ namespace qim::node {
 
 using peer_wire::PeerKind;
 
-ClusterPeers::ClusterPeers(asio::any_io_executor executor, net::PeerLinks& links,
-                           const service::PlacementSource& placement, service::ImService& service,
-                           store::Kv& kv, HandoffReceiver& handoff, core::Logger& logger,
-                           std::chrono::milliseconds query_timeout)
+ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor blocking,
+                           net::PeerLinks& links, const service::PlacementSource& placement,
+                           service::ImService& service, HandoffReceiver& handoff, AdminRelay& admin,
+                           core::Logger& logger, std::chrono::milliseconds query_timeout)
     : executor_(std::move(executor)),
+      blocking_(blocking),
       links_(links),
       placement_(placement),
       service_(service),
-      kv_(kv),
       handoff_(handoff),
+      admin_(admin),
       logger_(logger),
-      query_timeout_(query_timeout) {}
+      query_timeout_(query_timeout),
+      serial_(asio::make_strand(blocking)) {}
 
 asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
     std::string_view from_node, const peer_wire::PeerEnvelope& request) {
@@ -36,8 +41,48 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
     co_return builder.finish_owned(
         0, PeerKind::Reply, peer_wire::CreateOnlineQueryResult(fbb, page.total, vector, page.more));
   }
+  if (const auto* forward = request.body_as_Forward()) {
+    co_return co_await serve_forward(from_node, *forward);
+  }
+  if (const auto* facts = request.body_as_UserFacts()) {
+    service::UserTally tally = service_.tally_here(proto::view(facts->user()));
+    co_return builder.finish_owned(
+        0, PeerKind::Reply,
+        peer_wire::CreateUserFactsResult(builder.fbb(), tally.exists, tally.disabled, tally.friends,
+                                         tally.groups));
+  }
+  if (const auto* parts = request.body_as_UserParts()) {
+    co_return answer_parts(*parts);
+  }
+  if (const auto* head = request.body_as_ConvHead()) {
+    auto state = service_.conversation_head_here(proto::view(head->user()),
+                                                 proto::view(head->conversation()));
+    if (!state.ok()) {
+      co_return builder.error(0, PeerKind::Reply, state.error.code, state.error.message);
+    }
+    co_return builder.finish_owned(0, PeerKind::Reply,
+                                   peer_wire::CreateConvHeadResult(
+                                       builder.fbb(), state.value.head_seq, state.value.first_seq));
+  }
+  if (const auto* among = request.body_as_OnlineAmong()) {
+    std::vector<std::string> users;
+    if (among->users() != nullptr) {
+      users.reserve(among->users()->size());
+      for (const auto* user : *among->users())
+        users.emplace_back(proto::view(user));
+    }
+    std::vector<std::string> online = service_.online_among(users);
+    auto& fbb = builder.fbb();
+    auto vector = fbb.CreateVectorOfStrings(online);
+    co_return builder.finish_owned(0, PeerKind::Reply,
+                                   peer_wire::CreateOnlineAmongResult(fbb, vector));
+  }
+  if (const auto* stats = request.body_as_NodeStatsQuery()) co_return co_await admin_.serve(*stats);
+  if (const auto* op = request.body_as_AdminUserOp()) co_return co_await admin_.serve(*op);
+  if (const auto* group = request.body_as_AdminGroupQuery())
+    co_return co_await admin_.serve(*group);
   if (const auto* handoff = request.body_as_Handoff()) {
-    co_return handoff_.accept(from_node, *handoff);
+    co_return co_await handoff_.accept(from_node, *handoff);
   }
   logger_.debug("peer", "{} sent a request this node does not serve (body {})", from_node,
                 static_cast<int>(request.body_type()));
@@ -45,7 +90,67 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
                           "body: a request this node does not serve");
 }
 
+asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forward(
+    std::string_view from_node, const peer_wire::Forward& forward) {
+  auto strand = forward_strands_.find(std::string(from_node));
+  if (strand == forward_strands_.end()) {
+    strand = forward_strands_.emplace(std::string(from_node), asio::make_strand(blocking_)).first;
+  }
+  std::string user(proto::view(forward.user())), device(proto::view(forward.device()));
+  auto bytes = proto::view(forward.request());
+  std::vector<std::uint8_t> request(bytes.begin(), bytes.end());
+  service::Caller caller{user, device, forward.session_id()};
+  // Posted to the strand now, before this coroutine yields, so requests from one node run in
+  // the order they arrived.
+  std::vector<std::uint8_t> frame = co_await asio::co_spawn(
+      strand->second,
+      [this, &caller, &request]() -> asio::awaitable<std::vector<std::uint8_t>> {
+        co_return session::serve_detached(service_, caller, request);
+      },
+      asio::use_awaitable);
+  proto::PeerFrameBuilder builder(frame.size() + 64);
+  auto& fbb = builder.fbb();
+  auto vector = fbb.CreateVector(frame);
+  co_return builder.finish_owned(0, PeerKind::Reply, peer_wire::CreateForwardResult(fbb, vector));
+}
+
+std::vector<std::uint8_t> ClusterPeers::answer_parts(const peer_wire::UserParts& query) {
+  auto part = static_cast<std::uint8_t>(query.part());
+  if (part > static_cast<std::uint8_t>(service::UserPart::groups)) {
+    proto::PeerFrameBuilder builder;
+    return builder.error(0, PeerKind::Reply, errc::invalid_argument, "part: unknown");
+  }
+  auto parts = service_.parts_here(proto::view(query.user()), static_cast<service::UserPart>(part));
+  if (!parts.ok()) {
+    proto::PeerFrameBuilder builder;
+    return builder.error(0, PeerKind::Reply, parts.error.code, parts.error.message);
+  }
+  return encode_user_parts(parts.value);
+}
+
 void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {
+  if (const auto* push = message.body_as_PushBatch()) {
+    service::PushTarget target;
+    if (push->users() != nullptr) {
+      target.users.reserve(push->users()->size());
+      for (const auto* user : *push->users())
+        target.users.emplace_back(proto::view(user));
+    }
+    target.except_user.assign(proto::view(push->except_user()));
+    target.except_session = push->except_session();
+    auto frame = proto::view(push->frame());
+    // A frame must at least carry its own length prefix; the sessions' clients verify the rest.
+    if (frame.size() < 8) {
+      logger_.debug("peer", "{} sent an empty push", from_node);
+      return;
+    }
+    service_.push_here(frame, target);
+    return;
+  }
+  if (const auto* done = message.body_as_HandoffDone()) {
+    handoff_.done(from_node, *done);
+    return;
+  }
   logger_.debug("peer", "{} sent a one-way message this node does not handle (body {})", from_node,
                 static_cast<int>(message.body_type()));
 }
@@ -55,7 +160,7 @@ void ClusterPeers::online_elsewhere(std::string after, std::uint32_t limit,
   auto placement = placement_.placement();
   std::vector<std::string> targets;
   for (const route::NodeInfo& node : placement->members()) {
-    if (node.name != placement->self_name()) targets.push_back(node.name);
+    if (node.name != placement->self_name() && node.up) targets.push_back(node.name);
   }
   if (targets.empty()) return done({});
   // Ask every other node at once; each call ends by its deadline, so `done` runs exactly once.

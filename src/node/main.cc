@@ -30,6 +30,7 @@
 #include "net/endpoint.h"
 #include "net/io_pool.h"
 #include "net/peer_links.h"
+#include "node/admin_relay.h"
 #include "node/atomic_file.h"
 #include "node/cluster_peers.h"
 #include "node/config.h"
@@ -232,20 +233,25 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   // Routing follows membership from the first event on; until then every key is ours.
   PlacementTracker placement(route::NodeInfo{config.service.node_name, bound.address().to_string(),
                                              bound.port(), std::string()},
-                             ring_options(config, cluster_key), logger);
+                             ring_options(config, cluster_key), control.get_executor(), logger);
   service.use_placement(placement);
   net::PeerLinks peers(control.get_executor(), cluster_key, placement, logger, restart_epoch);
   if (!bind_peers(config, peers, logger, error)) {
     logger.error("node", "{}", error);
     return exit_failure;
   }
-  HandoffReceiver handoff_receiver(kv, logger);
-  ClusterPeers cluster(control.get_executor(), peers, placement, service, kv, handoff_receiver,
-                       logger);
+  HandoffReceiver handoff_receiver(kv, pool.blocking_pool().get_executor(), placement, logger);
+  AdminRelay admin_relay(control.get_executor(), pool.blocking_pool().get_executor(), peers,
+                         service, kv, listener, logger);
+  ClusterPeers cluster(control.get_executor(), pool.blocking_pool().get_executor(), peers,
+                       placement, service, handoff_receiver, admin_relay, logger);
   service.use_cluster(cluster);
   Rebalancer rebalancer(control.get_executor(), pool.blocking_pool().get_executor(), kv, peers,
                         placement, service, logger);
   placement.set_change_listener([&rebalancer] { rebalancer.placement_changed(); });
+  handoff_receiver.set_stray_listener([&rebalancer] { rebalancer.placement_changed(); });
+  handoff_receiver.set_written_listener(
+      [&service](std::string_view placement_key) { service.forget_cached(placement_key); });
 
   MembershipOptions membership_options;
   membership_options.node_name = config.service.node_name;
@@ -268,7 +274,8 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
       [&placement](const std::vector<MemberSnapshot>& members) { placement.update(members); });
 
   AdminLeaveRequest leave_request(control.get_executor());
-  NodeAdminHooks admin_hooks(service, kv, *membership, placement, listener,
+  admin_relay.use_membership(*membership);
+  NodeAdminHooks admin_hooks(admin_relay, service, *membership, placement,
                              [&leave_request] { leave_request.request_leave(); });
   net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
                                     admin_token, logger);

@@ -87,6 +87,9 @@ class MembershipNode final : public net::GossipHandler {
 
   // Thread-safe: the member list as of the latest change (ourselves included).
   std::vector<MemberSnapshot> snapshot() const;
+  // The gossip transport's counters. Control executor only (the admin endpoint reads them
+  // there).
+  const net::GossipTransportCounters& transport_counters() const { return transport_.counters(); }
   // Called on the control executor with the member list after each membership event (and on
   // periodic refreshes). REQUIRES: set before start().
   void set_change_listener(std::function<void(const std::vector<MemberSnapshot>&)> listener) {

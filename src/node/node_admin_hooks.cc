@@ -1,16 +1,21 @@
 #include "node/node_admin_hooks.h"
 
 #include <algorithm>
+#include <chrono>
+#include <future>
+#include <memory>
 #include <utility>
 
 #include <fmt/core.h>
 
-#include "auth/password.h"
-#include "service/keys.h"
-#include "service/records.h"
+#include "qim/ids.h"
 
 namespace qim::node {
 namespace {
+
+// How long `online` waits for the other nodes' pages (each of their calls has its own,
+// shorter deadline: this only bounds a stopped executor).
+constexpr std::chrono::milliseconds online_wait{5'000};
 
 std::int64_t steady_ms(std::chrono::steady_clock::time_point time) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
@@ -30,45 +35,41 @@ admin::MemberState to_admin(cluster::swim::MemberState state) {
   return admin::MemberState::dead;
 }
 
-// User records live at the user's home node (the ring decides); an administrative change made
-// elsewhere would miss them, so it is refused with the node to ask instead.
-Error check_home(const service::ImService& service, std::string_view user) {
-  auto home = service.home_elsewhere(user);
-  if (!home) return {};
-  return Error{errc::wrong_node,
-               fmt::format("user: {}'s home is node {} (clients at {}:{}); run this against that "
-                           "node's admin endpoint",
-                           user, home->name, home->client_host, home->client_port)};
-}
-
-// Closes every session of `user` and revokes their tokens (the Logout-on-all-devices path, with
-// no session of ours to spare).
-Error end_sessions(service::ImService& service, std::string_view user) {
-  return service.logout(service::Caller{user, {}, 0}, true, auth::TokenDigest{});
-}
-
 }  // namespace
 
-NodeAdminHooks::NodeAdminHooks(service::ImService& service, store::Kv& kv,
+NodeAdminHooks::NodeAdminHooks(AdminRelay& relay, service::ImService& service,
                                const MembershipNode& membership,
                                const service::PlacementSource& placement,
-                               const net::ClientListener& listener,
                                std::function<void()> request_leave)
-    : service_(service),
-      kv_(kv),
+    : relay_(relay),
+      service_(service),
       membership_(membership),
       placement_(placement),
-      listener_(listener),
-      request_leave_(std::move(request_leave)),
-      started_(std::chrono::steady_clock::now()) {}
+      request_leave_(std::move(request_leave)) {}
 
 std::string NodeAdminHooks::node_name() const {
   return service_.options().node_name;
 }
 
+std::vector<std::string> NodeAdminHooks::live_members() const {
+  std::vector<std::string> names;
+  for (const MemberSnapshot& member : membership_.snapshot()) {
+    if (cluster::swim::is_live(member.state)) names.push_back(member.name);
+  }
+  // The snapshot includes this node from start(); a node that has left lists itself as left,
+  // but it still answers for itself.
+  if (std::find(names.begin(), names.end(), node_name()) == names.end()) {
+    names.push_back(node_name());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 std::vector<admin::MemberView> NodeAdminHooks::members() {
   // The snapshot's times are the membership runner's steady-clock milliseconds.
   std::int64_t now_ms = steady_ms(std::chrono::steady_clock::now());
+  auto placement = placement_.placement();
+  std::uint32_t vnodes = placement->ring().options().vnodes_per_member;
   std::vector<admin::MemberView> members;
   for (const MemberSnapshot& member : membership_.snapshot()) {
     admin::MemberView view;
@@ -82,6 +83,9 @@ std::vector<admin::MemberView> NodeAdminHooks::members() {
         static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ms - member.state_since_ms));
     view.restart_epoch = member.restart_epoch;
     view.is_self = member.name == service_.options().node_name;
+    // Every member places the same number of virtual nodes (--vnodes, agreed cluster-wide);
+    // a member this node does not route to has none.
+    view.vnodes = placement->find(member.name) != nullptr ? vnodes : 0;
     members.push_back(std::move(view));
   }
   return members;
@@ -99,96 +103,107 @@ admin::RingView NodeAdminHooks::ring() {
   return view;
 }
 
-admin::StatsView NodeAdminHooks::stats() {
-  service::ImService::Stats stats = service_.stats();
-  admin::StatsView view;
-  view.node_name = service_.options().node_name;
-  view.uptime_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                  std::chrono::steady_clock::now() - started_)
-                                                  .count());
-  view.connections = listener_.connection_count();
-  view.sessions = stats.sessions;
-  view.users_online = stats.users_online;
-  view.messages_stored = stats.messages_stored;
-  view.messages_pushed = stats.messages_pushed;
-  view.requests = stats.requests;
-  view.store_bytes = stats.store_bytes;
-  // The gossip transport's counters live on the control thread inside MembershipNode, which
-  // does not publish them yet; the reply says so by leaving them out.
-  return view;
+Error NodeAdminHooks::stats(const admin::StatsScope& scope, admin::StatsView& view) {
+  std::vector<std::string> live = live_members();
+  view.nodes_live = static_cast<std::uint32_t>(live.size());
+  view.self = relay_.local().stats();
+  view.self.is_self = true;
+  std::vector<std::string> asked;
+  if (!scope.node.empty()) {
+    if (std::find(live.begin(), live.end(), scope.node) == live.end()) {
+      return Error{errc::not_found,
+                   fmt::format("node: {} is not a live member (see qimctl members)", scope.node)};
+    }
+    asked.push_back(scope.node);
+  } else if (scope.cluster) {
+    asked = live;
+  } else {
+    asked.push_back(node_name());
+  }
+  std::vector<std::string> others;
+  for (const std::string& name : asked) {
+    if (name != node_name()) others.push_back(name);
+  }
+  view.nodes = relay_.stats_of(others);
+  if (others.size() < asked.size()) view.nodes.push_back(view.self);
+  return {};
 }
 
-admin::OnlineView NodeAdminHooks::online(std::string_view after, std::uint32_t limit) {
-  service::OnlinePage page = service_.online_users(after, limit);
-  return admin::OnlineView{page.total, std::move(page.users), page.more};
+admin::OnlineView NodeAdminHooks::online(std::string_view after, std::uint32_t limit,
+                                         bool cluster) {
+  service::OnlinePage here = service_.online_users(after, limit);
+  service::ClusterQueries* queries = service_.cluster();
+  if (!cluster || queries == nullptr) {
+    return admin::OnlineView{here.total, std::move(here.users), here.more, 1, 1};
+  }
+  std::uint32_t live = static_cast<std::uint32_t>(live_members().size());
+  // Every other node is asked at once (ClusterQueries::online_elsewhere); its callback runs
+  // exactly once, by the calls' deadlines.
+  auto answered = std::make_shared<std::promise<std::vector<service::OnlinePage>>>();
+  std::future<std::vector<service::OnlinePage>> pages_future = answered->get_future();
+  queries->online_elsewhere(std::string(after), limit,
+                            [answered](std::vector<service::OnlinePage> pages) {
+                              answered->set_value(std::move(pages));
+                            });
+  std::vector<service::OnlinePage> pages;
+  if (pages_future.wait_for(online_wait) == std::future_status::ready) {
+    try {
+      pages = pages_future.get();
+    } catch (const std::future_error&) {  // the links stopped before answering
+    }
+  }
+  pages.push_back(std::move(here));
+  service::OnlinePage merged = service::merge_online_pages(pages, limit);
+  return admin::OnlineView{merged.total, std::move(merged.users), merged.more,
+                           static_cast<std::uint32_t>(pages.size()), std::max(live, 1u)};
+}
+
+Error NodeAdminHooks::on_home(UserAction action, std::string_view user, std::string_view password) {
+  auto placement = placement_.placement();
+  const route::NodeInfo& home = placement->home_of(user);
+  if (home.name != placement->self_name()) {
+    return relay_.user_op(home.name, action, user, password);
+  }
+  LocalAdmin& local = relay_.local();
+  switch (action) {
+    case UserAction::create:
+      return local.create_user(user, password);
+    case UserAction::disable:
+      return local.set_user_disabled(user, true);
+    case UserAction::enable:
+      return local.set_user_disabled(user, false);
+    case UserAction::kick:
+      return local.kick_user(user);
+    case UserAction::reset_password:
+      return local.reset_password(user, password);
+  }
+  return Error{errc::invalid_argument, "action: unknown"};
 }
 
 Error NodeAdminHooks::create_user(std::string_view user, std::string_view password) {
-  if (Error elsewhere = check_home(service_, user)) return elsewhere;
-  return service_.register_account(user, password);
+  // Checked before anything travels: the home would refuse it the same way.
+  if (Error invalid = service::ImService::validate_registration(user, password)) return invalid;
+  return on_home(UserAction::create, user, password);
 }
 
 Error NodeAdminHooks::set_user_disabled(std::string_view user, bool disabled) {
-  if (Error elsewhere = check_home(service_, user)) return elsewhere;
-  return service_.set_account_disabled(user, disabled);
+  return on_home(disabled ? UserAction::disable : UserAction::enable, user, {});
 }
 
 Error NodeAdminHooks::kick_user(std::string_view user) {
-  if (Error elsewhere = check_home(service_, user)) return elsewhere;
-  return end_sessions(service_, user);
+  return on_home(UserAction::kick, user, {});
 }
 
 Error NodeAdminHooks::reset_password(std::string_view user, std::string_view password) {
   if (Error invalid = service::ImService::validate_registration(user, password)) return invalid;
-  if (Error elsewhere = check_home(service_, user)) return elsewhere;
-  std::string key = service::keys::account(user);
-  std::string value;
-  if (Error error = kv_.get(store::Column::accounts, key, value)) {
-    if (error.code == errc::not_found) return Error{errc::not_found, "user: no such user"};
-    return Error{errc::internal, "reading the account failed: " + error.message};
-  }
-  service::AccountRecord account;
-  if (!service::decode(value, account)) {
-    return Error{errc::internal, "the account record is corrupted"};
-  }
-  auto hash = auth::hash_password(password, service_.options().password_cost);
-  if (!hash) return Error{errc::internal, "hashing the password failed (out of memory)"};
-  // The service has no administrative password change, so the record is rewritten here.
-  // A login racing with this write could re-add a token it issued under the old password;
-  // end_sessions() below revokes every token again through the service's own locking.
-  account.password_hash = std::move(*hash);
-  account.tokens.clear();
-  account.hlc = std::max(account.hlc + 1, static_cast<std::uint64_t>(service_.clock().wall_ms()));
-  store::WriteBatch batch;
-  batch.put(store::Column::accounts, key, service::encode(account));
-  bool sync = service_.options().durability == service::Durability::fsync;
-  if (Error error = kv_.write(batch, sync)) {
-    return Error{errc::internal, "storing the account failed: " + error.message};
-  }
-  return end_sessions(service_, user);
+  return on_home(UserAction::reset_password, user, password);
 }
 
 Error NodeAdminHooks::inspect_group(std::string_view group, admin::GroupView& view) {
-  // Groups::members() answers members only; the owner is one, so ask as the owner.
-  std::string value;
-  if (Error error = kv_.get(store::Column::groups, service::keys::group(group), value)) {
-    if (error.code == errc::not_found) return Error{errc::not_found, "group: no such group"};
-    return Error{errc::internal, "reading the group failed: " + error.message};
-  }
-  service::GroupRecord record;
-  if (!service::decode(value, record)) return Error{errc::internal, "the group is corrupted"};
-  auto page = service_.groups().members(service::Caller{record.owner, {}, 0}, group);
-  if (!page.ok()) return page.error;
-  view.group = page.value.info.group;
-  view.name = page.value.info.name;
-  view.owner = page.value.info.owner;
-  view.created_ms = page.value.info.created_ms;
-  view.members.clear();
-  for (const service::GroupMemberEntry& member : page.value.members) {
-    view.members.push_back(admin::GroupMemberView{
-        member.user, static_cast<admin::GroupRole>(member.role), member.online, member.joined_seq});
-  }
-  return {};
+  auto placement = placement_.placement();
+  const route::NodeInfo& home = placement->home_of(group_conversation(group));
+  if (home.name != placement->self_name()) return relay_.inspect_group(home.name, group, view);
+  return relay_.local().inspect_group(group, view);
 }
 
 void NodeAdminHooks::request_leave() {

@@ -1,34 +1,33 @@
 #pragma once
-// The node's side of the admin endpoint: admin::AdminHooks over the IM service, the store, the
-// membership runner and the client listener.
-#include <chrono>
+// The node's side of the admin endpoint: admin::AdminHooks over the membership runner, the
+// placement, and the administrative operations here (LocalAdmin) and at other nodes
+// (AdminRelay). qimctl may talk to any node: counters and online users are gathered from every
+// live member, and user and group operations are carried out at the key's home.
 #include <functional>
 #include <string>
 
 #include "admin/admin_hooks.h"
-#include "net/client_listener.h"
+#include "node/admin_relay.h"
 #include "node/membership_node.h"
 #include "service/im_service.h"
 #include "service/placement_source.h"
-#include "store/kv.h"
 
 namespace qim::node {
 
 // Owned by main; constructed after everything it refers to and destroyed before them.
-// Thread-safe (every method may run on the blocking pool): it only calls thread-safe methods
-// of the service, the store, MembershipNode::snapshot() and ClientListener::connection_count().
+// Thread-safe. Methods that ask other nodes block (bounded by deadlines): the admin listener
+// runs them on the blocking pool.
 class NodeAdminHooks final : public admin::AdminHooks {
  public:
   // `request_leave` must be callable from any thread and return at once.
-  NodeAdminHooks(service::ImService& service, store::Kv& kv, const MembershipNode& membership,
-                 const service::PlacementSource& placement, const net::ClientListener& listener,
-                 std::function<void()> request_leave);
+  NodeAdminHooks(AdminRelay& relay, service::ImService& service, const MembershipNode& membership,
+                 const service::PlacementSource& placement, std::function<void()> request_leave);
 
   std::string node_name() const override;
   std::vector<admin::MemberView> members() override;
   admin::RingView ring() override;
-  admin::StatsView stats() override;
-  admin::OnlineView online(std::string_view after, std::uint32_t limit) override;
+  Error stats(const admin::StatsScope& scope, admin::StatsView& view) override;
+  admin::OnlineView online(std::string_view after, std::uint32_t limit, bool cluster) override;
   Error create_user(std::string_view user, std::string_view password) override;
   Error set_user_disabled(std::string_view user, bool disabled) override;
   Error kick_user(std::string_view user) override;
@@ -37,13 +36,16 @@ class NodeAdminHooks final : public admin::AdminHooks {
   void request_leave() override;
 
  private:
+  // The live members (alive or suspect) by the membership runner, sorted; this node included.
+  std::vector<std::string> live_members() const;
+  // Runs a user operation here when `user`'s home is this node, else relays it there.
+  Error on_home(UserAction action, std::string_view user, std::string_view password);
+
+  AdminRelay& relay_;
   service::ImService& service_;
-  store::Kv& kv_;
   const MembershipNode& membership_;
   const service::PlacementSource& placement_;
-  const net::ClientListener& listener_;
   const std::function<void()> request_leave_;
-  const std::chrono::steady_clock::time_point started_;
 };
 
 }  // namespace qim::node

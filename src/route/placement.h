@@ -1,7 +1,8 @@
 #pragma once
 // Placement: an immutable snapshot of where every key lives, as one node sees the cluster at
-// one moment. Built from the live members (alive or suspect: a suspect may still be serving,
-// and moving its keys on every suspicion would churn) and the ring over their names.
+// one moment. Built from the members that have not left (alive or suspect: a suspect may still
+// be serving, and moving its keys on every suspicion would churn; dead: its keys wait for it,
+// see NodeInfo::up) and the ring over their names.
 //
 // Homes: a user's records live at owner(user id); a conversation's at owner(conversation id).
 // User ids ([a-z0-9_.-]) never contain ':' and conversation ids always do ("d:a:b", "g:id"),
@@ -27,6 +28,10 @@ struct NodeInfo {
   std::string client_host;  // where clients are redirected to
   std::uint16_t client_port = 0;
   std::string peer_address;  // "host:port" of its peer link listener
+  // False for a member SWIM has declared dead: it keeps its place on the ring (its keys do not
+  // move to nodes that do not have their records), and requests for its keys are refused
+  // (Unavailable) until it comes back or its tombstone is reaped.
+  bool up = true;
 
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };

@@ -1,15 +1,45 @@
 #pragma once
-// Questions the service answers with the help of the other nodes. The node implements this
-// over peer links; without one (a single node, unit tests) every answer is this node's own.
+// What the service asks of the other nodes. The node implements this over peer links
+// (node/cluster_peers.h); without one (a single node, unit tests) every key is local and none
+// of it is called.
+//
+// BLOCKING methods wait for the answer (bounded by the node's query timeout): call them only
+// from the blocking pool, never from an I/O thread or the peer links' executor.
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "service/types.h"
 
 namespace qim::service {
+
+// What one node holds about a user whose records are spread over the cluster.
+struct UserTally {
+  bool exists = false;  // the account is there (only the user's home has it)
+  bool disabled = false;
+  std::uint32_t friends = 0;  // friend records (pending or accepted) held there
+  std::uint32_t groups = 0;   // group memberships held there
+};
+
+enum class UserPart : std::uint8_t { conversations = 0, friends = 1, groups = 2 };
+
+// One node's part of a user's conversation, friend or group list.
+struct UserParts {
+  std::vector<ConversationState> conversations;  // read_seq 0: cursors live at the user's home
+  std::vector<FriendEntry> friends;              // online false: presence lives at homes
+  std::vector<GroupInfo> groups;
+};
+
+// Where a push goes at the users' home: every session of each user, except one session of
+// `except_user` (the sender's own session, which got the reply instead).
+struct PushTarget {
+  std::vector<std::string> users;
+  std::string except_user;
+  std::uint64_t except_session = 0;
+};
 
 class ClusterQueries {
  public:
@@ -19,6 +49,38 @@ class ClusterQueries {
   // thread. Thread-safe.
   virtual void online_elsewhere(std::string after, std::uint32_t limit,
                                 std::function<void(std::vector<OnlinePage>)> done) = 0;
+
+  // Runs `request` (a verified client Envelope) at `node` as `caller`; `done` gets the client
+  // frame to relay, or the failure (Unavailable when the node cannot be reached in time).
+  // Requests forwarded from one session to one node run there in the order they were sent.
+  // `done` is called exactly once, from any thread.
+  virtual void forward(const std::string& node, const Caller& caller,
+                       std::span<const std::uint8_t> request,
+                       std::function<void(Result<std::vector<std::uint8_t>>)> done) = 0;
+
+  // One-way: pushes `frame` (a whole client frame) to `target`'s sessions at `node`, their
+  // home. Pushes to one node arrive in the order they were made. Never blocks; a push that
+  // cannot be queued is dropped (the users' clients resync by seq).
+  virtual void push_to(const std::string& node, std::span<const std::uint8_t> frame,
+                       PushTarget target) = 0;
+
+  // Runs `work` on the blocking pool, one at a time in submission order (presence
+  // announcements, which gather a user's friends from every node).
+  virtual void run_serially(std::function<void()> work) = 0;
+
+  // BLOCKING: what `node` holds about `user`.
+  virtual Result<UserTally> user_tally(const std::string& node, std::string_view user) = 0;
+  // BLOCKING: the parts of `user`'s list that every other live node holds, asked at once.
+  // A node that does not answer is left out (and logged): a list is better partial than
+  // missing while a node is down.
+  virtual std::vector<UserParts> user_parts_elsewhere(std::string_view user, UserPart part) = 0;
+  // BLOCKING: which of `users` (homed at `node`) have a session there.
+  virtual Result<std::vector<std::string>> online_among(const std::string& node,
+                                                        std::vector<std::string> users) = 0;
+  // BLOCKING: the head of `conversation` and the first seq `user` may read there.
+  virtual Result<ConversationState> conversation_head(const std::string& node,
+                                                      std::string_view user,
+                                                      std::string_view conversation) = 0;
 };
 
 // One cluster-wide page from per-node pages: the first `limit` distinct users (a user moving

@@ -29,9 +29,9 @@ const RosterEntry* Roster::find(std::string_view user) const {
   return it != members.end() && it->user == user ? &*it : nullptr;
 }
 
-Conversations::Conversations(store::Kv& kv, const core::Clock& clock, SessionRegistry& registry,
+Conversations::Conversations(store::Kv& kv, const core::Clock& clock, Reach& reach,
                              const Options& options, Counters& counters)
-    : kv_(kv), clock_(clock), registry_(registry), options_(options), counters_(counters) {}
+    : kv_(kv), clock_(clock), reach_(reach), options_(options), counters_(counters) {}
 
 std::uint32_t Conversations::page_limit(std::uint32_t requested) const {
   if (requested == 0) return std::max<std::uint32_t>(1, options_.default_page_messages);
@@ -122,6 +122,13 @@ void Conversations::forget_roster(Lock& lock, std::string_view group) {
   stripe.rosters.erase(it);
 }
 
+void Conversations::forget(std::string_view conversation) {
+  Lock lock(*this, conversation);
+  lock.stripe().heads.erase(std::string(conversation));
+  auto ref = parse_conversation(conversation);
+  if (ref && ref->kind == ConversationRef::Kind::group) forget_roster(lock, ref->first);
+}
+
 Result<SendResult> Conversations::append_direct(const Caller& caller, std::string_view peer,
                                                 std::uint64_t client_msg_id,
                                                 std::string_view body) {
@@ -196,14 +203,16 @@ Result<SendResult> Conversations::append_locked(Lock& lock, const Caller& caller
   // order. Encoded once; the same bytes go to every session.
   proto::FrameBuilder builder(256 + body.size() + conversation.size());
   auto frame = encode_deliver(builder, message);
+  // Users homed elsewhere get it through one batch per home node, queued in this order too.
   std::size_t pushed = 0;
   if (roster) {
-    for (const RosterEntry& member : roster->members) {
-      pushed += registry_.push(member.user, frame, caller.session_id);
-    }
+    pushed = reach_.push_each(
+        roster->members, [](const RosterEntry& member) { return std::string_view(member.user); },
+        frame, caller.user, caller.session_id);
   } else {
-    pushed += registry_.push(peer, frame);
-    pushed += registry_.push(caller.user, frame, caller.session_id);
+    std::string_view participants[] = {peer, caller.user};
+    pushed = reach_.push_each(std::span<const std::string_view>(participants), frame, caller.user,
+                              caller.session_id);
   }
   Counters::bump(counters_.messages_pushed, pushed);
 
@@ -323,15 +332,31 @@ Result<MessagePage> Conversations::history(const Caller& caller, std::string_vie
   return R::success(std::move(page));
 }
 
-Error Conversations::ack(const Caller& caller, std::string_view conversation, std::uint64_t seq) {
-  std::uint64_t first_seq = 1;
-  if (Error error = first_readable_seq(caller.user, conversation, first_seq)) return error;
-  std::uint64_t head_seq = 0;
-  {
-    Lock lock(*this, conversation);
-    if (Error error = head(lock, conversation, head_seq)) return error;
+Result<ConversationState> Conversations::head_here(std::string_view user,
+                                                   std::string_view conversation) {
+  using R = Result<ConversationState>;
+  ConversationState state;
+  state.conversation.assign(conversation);
+  if (Error error = first_readable_seq(user, conversation, state.first_seq)) {
+    return R::failure(std::move(error));
   }
-  if (seq > head_seq) {
+  Lock lock(*this, conversation);
+  if (Error error = head(lock, conversation, state.head_seq)) return R::failure(std::move(error));
+  return R::success(std::move(state));
+}
+
+Error Conversations::ack(const Caller& caller, std::string_view conversation, std::uint64_t seq) {
+  if (!parse_conversation(conversation)) {
+    return Error{errc::invalid_argument, "conversation: not a valid conversation id"};
+  }
+  // The cursor lives at the caller's home (here); the head at the conversation's home.
+  auto placement = reach_.cluster_placement();
+  auto state = !placement || placement->is_local(conversation)
+                   ? head_here(caller.user, conversation)
+                   : reach_.cluster()->conversation_head(placement->home_of(conversation).name,
+                                                         caller.user, conversation);
+  if (!state.ok()) return state.error;
+  if (seq > state.value.head_seq) {
     return Error{errc::invalid_argument, "seq: beyond the conversation's last message"};
   }
   std::string key = keys::cursor(caller.user, conversation, caller.device);
@@ -356,10 +381,10 @@ Error Conversations::ack(const Caller& caller, std::string_view conversation, st
   return {};
 }
 
-Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller) {
+Result<std::vector<ConversationState>> Conversations::sync_here(std::string_view user) {
   using R = Result<std::vector<ConversationState>>;
   std::vector<ConversationState> states;
-  std::string prefix = keys::convs_prefix(caller.user);
+  std::string prefix = keys::convs_prefix(user);
   std::size_t budget = page_budget_bytes(), used = 0;
   bool corrupt = false;
   // Collected first: the store is not re-entered from inside a scan.
@@ -383,15 +408,41 @@ Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller)
   if (error) return R::failure(internal("reading conversations failed: " + error.message));
   if (corrupt) return R::failure(internal("a conversation record is corrupted"));
   for (ConversationState& state : states) {
-    {
-      Lock lock(*this, state.conversation);
-      if (Error head_error = head(lock, state.conversation, state.head_seq)) {
-        return R::failure(std::move(head_error));
-      }
+    Lock lock(*this, state.conversation);
+    if (Error head_error = head(lock, state.conversation, state.head_seq)) {
+      return R::failure(std::move(head_error));
     }
+  }
+  return R::success(std::move(states));
+}
+
+Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller) {
+  using R = Result<std::vector<ConversationState>>;
+  auto states = sync_here(caller.user);
+  if (!states.ok()) return states;
+  if (reach_.cluster_placement()) {
+    for (UserParts& part :
+         reach_.cluster()->user_parts_elsewhere(caller.user, UserPart::conversations)) {
+      for (ConversationState& state : part.conversations)
+        states.value.push_back(std::move(state));
+    }
+    // A conversation being handed between nodes may briefly be on both: keep the newer head.
+    std::sort(states.value.begin(), states.value.end(),
+              [](const ConversationState& a, const ConversationState& b) {
+                return a.conversation != b.conversation ? a.conversation < b.conversation
+                                                        : a.head_seq > b.head_seq;
+              });
+    states.value.erase(std::unique(states.value.begin(), states.value.end(),
+                                   [](const ConversationState& a, const ConversationState& b) {
+                                     return a.conversation == b.conversation;
+                                   }),
+                       states.value.end());
+  }
+  // The device's cursors are here, at the caller's home.
+  for (ConversationState& state : states.value) {
     std::string value;
-    error = kv_.get(store::Column::cursors,
-                    keys::cursor(caller.user, state.conversation, caller.device), value);
+    Error error = kv_.get(store::Column::cursors,
+                          keys::cursor(caller.user, state.conversation, caller.device), value);
     if (!error) {
       if (!decode_cursor(value, state.read_seq)) {
         return R::failure(internal("a read cursor is corrupted"));
@@ -400,7 +451,7 @@ Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller)
       return R::failure(internal("reading a read cursor failed: " + error.message));
     }
   }
-  return R::success(std::move(states));
+  return states;
 }
 
 std::size_t Conversations::prune_dedup(std::int64_t now_ms) {

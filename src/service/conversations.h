@@ -24,8 +24,8 @@
 #include "core/clock.h"
 #include "service/counters.h"
 #include "service/options.h"
+#include "service/reach.h"
 #include "service/records.h"
-#include "service/session_registry.h"
 #include "service/striped_mutex.h"
 #include "service/types.h"
 #include "store/kv.h"
@@ -56,8 +56,8 @@ class Conversations {
   // Dedup entries examined per prune_dedup call.
   static constexpr std::size_t max_prune_visits = 10'000;
 
-  Conversations(store::Kv& kv, const core::Clock& clock, SessionRegistry& registry,
-                const Options& options, Counters& counters);
+  Conversations(store::Kv& kv, const core::Clock& clock, Reach& reach, const Options& options,
+                Counters& counters);
 
   struct Stripe {
     std::mutex mutex;
@@ -86,6 +86,9 @@ class Conversations {
   Error roster(Lock& lock, std::string_view group, const Roster*& roster);
   // Drops the cached roster after its records changed. REQUIRES: as for roster().
   void forget_roster(Lock& lock, std::string_view group);
+  // Drops what is cached of `conversation` (its head, and its roster for a group) after its
+  // records were written or deleted outside the service (a handoff between nodes).
+  void forget(std::string_view conversation);
 
   // Appends a direct message from caller to `peer` (policy already checked) and pushes it.
   Result<SendResult> append_direct(const Caller& caller, std::string_view peer,
@@ -100,10 +103,17 @@ class Conversations {
   // The messages just before before_seq (0: the newest), returned oldest first.
   Result<MessagePage> history(const Caller& caller, std::string_view conversation,
                               std::uint64_t before_seq, std::uint32_t limit);
-  // Moves this device's read cursor forward (never backwards). REQUIRES: seq <= head.
+  // Moves this device's read cursor (kept here, at the caller's home) forward, never
+  // backwards; seq must not pass the head. BLOCKING in a cluster when the conversation's home
+  // is another node.
   Error ack(const Caller& caller, std::string_view conversation, std::uint64_t seq);
-  // Every conversation of the caller with its head, this device's cursor and first seq.
+  // Every conversation of the caller with its head, this device's cursor and first seq,
+  // gathered from every node in a cluster (BLOCKING there).
   Result<std::vector<ConversationState>> sync(const Caller& caller);
+  // For the other nodes: this node's part of user's conversations (read_seq 0), and one
+  // conversation's head with the first seq user may read (an error when they may not).
+  Result<std::vector<ConversationState>> sync_here(std::string_view user);
+  Result<ConversationState> head_here(std::string_view user, std::string_view conversation);
 
   // Deletes dedup entries older than the retention, examining at most max_prune_visits
   // entries; successive calls walk the whole column. Returns how many were deleted.
@@ -127,7 +137,7 @@ class Conversations {
 
   store::Kv& kv_;
   const core::Clock& clock_;
-  SessionRegistry& registry_;
+  Reach& reach_;
   const Options& options_;
   Counters& counters_;
   std::array<Stripe, stripe_count> stripes_;

@@ -1,5 +1,7 @@
 #include "service/friends.h"
 
+#include <algorithm>
+
 #include "qim/ids.h"
 #include "service/keys.h"
 #include "service/push_frames.h"
@@ -14,9 +16,8 @@ Error internal(std::string message) {
 
 }  // namespace
 
-Friends::Friends(store::Kv& kv, const core::Clock& clock, SessionRegistry& registry,
-                 Accounts& accounts, const Options& options)
-    : kv_(kv), clock_(clock), registry_(registry), accounts_(accounts), options_(options) {}
+Friends::Friends(store::Kv& kv, const core::Clock& clock, Reach& reach, const Options& options)
+    : kv_(kv), clock_(clock), reach_(reach), options_(options) {}
 
 Result<FriendState> Friends::state(std::string_view user, std::string_view other) {
   using R = Result<FriendState>;
@@ -29,12 +30,20 @@ Result<FriendState> Friends::state(std::string_view user, std::string_view other
   return R::success(record.state);
 }
 
-Result<std::size_t> Friends::count(std::string_view user, std::size_t stop_at) {
+Result<std::size_t> Friends::count_here(std::string_view user, std::size_t stop_at) {
   std::size_t found = 0;
   Error error = kv_.scan(store::Column::friends, keys::friends_prefix(user), {}, false,
                          [&](std::string_view, std::string_view) { return ++found < stop_at; });
   if (error) return Result<std::size_t>::failure(internal("counting friends failed"));
   return Result<std::size_t>::success(found);
+}
+
+Result<std::size_t> Friends::count(std::string_view user, std::size_t stop_at) {
+  auto here = count_here(user, stop_at);
+  if (!here.ok()) return here;
+  auto elsewhere = reach_.tally_elsewhere(user);
+  if (!elsewhere.ok()) return Result<std::size_t>::failure(std::move(elsewhere.error));
+  return Result<std::size_t>::success(here.value + elsewhere.value.friends);
 }
 
 Error Friends::write_pair(std::string_view a, std::string_view b, FriendState a_state,
@@ -61,12 +70,12 @@ Error Friends::erase_pair(std::string_view a, std::string_view b) {
 
 void Friends::push_event(std::string_view to, std::string_view about, FriendEventKind kind) {
   proto::FrameBuilder builder(128);
-  registry_.push(to, encode_friend_event(builder, about, kind));
+  reach_.push(to, encode_friend_event(builder, about, kind));
 }
 
 void Friends::push_presence(std::string_view to, std::string_view about, bool online) {
   proto::FrameBuilder builder(96);
-  registry_.push(to, encode_presence(builder, about, online));
+  reach_.push(to, encode_presence(builder, about, online));
 }
 
 Error Friends::check_other(const Caller& caller, std::string_view other) {
@@ -79,7 +88,10 @@ Error Friends::check_other(const Caller& caller, std::string_view other) {
 
 Error Friends::request(const Caller& caller, std::string_view other) {
   if (Error error = check_other(caller, other)) return error;
-  if (Error error = accounts_.exists(other)) return error;
+  if (Error error = reach_.exists(other)) {
+    if (error.code == errc::not_found) error.message = "user: no such user";
+    return error;
+  }
   StripedMutex<1024>::PairLock lock(locks_, caller.user, other);
   auto current = state(caller.user, other);
   if (!current.ok()) return current.error;
@@ -127,8 +139,8 @@ Error Friends::accept_locked(const Caller& caller, std::string_view other) {
   }
   push_event(other, caller.user, FriendEventKind::accepted);
   // Now friends: each learns whether the other is online.
-  if (registry_.is_online(other)) push_presence(caller.user, other, true);
-  if (registry_.is_online(caller.user)) push_presence(other, caller.user, true);
+  if (reach_.is_online(other)) push_presence(caller.user, other, true);
+  if (reach_.is_online(caller.user)) push_presence(other, caller.user, true);
   return {};
 }
 
@@ -158,10 +170,10 @@ Error Friends::remove(const Caller& caller, std::string_view other) {
   return {};
 }
 
-Result<std::vector<FriendEntry>> Friends::list(const Caller& caller) {
+Result<std::vector<FriendEntry>> Friends::list_here(std::string_view user) {
   using R = Result<std::vector<FriendEntry>>;
   std::vector<FriendEntry> entries;
-  std::string prefix = keys::friends_prefix(caller.user);
+  std::string prefix = keys::friends_prefix(user);
   bool corrupt = false;
   // Bounded: max_friends records per user, with slack for concurrent requests.
   std::size_t cap = static_cast<std::size_t>(options_.max_friends) * 2 + 16;
@@ -177,28 +189,51 @@ Result<std::vector<FriendEntry>> Friends::list(const Caller& caller) {
       });
   if (error) return R::failure(internal("reading friends failed: " + error.message));
   if (corrupt) return R::failure(internal("a friend record is corrupted"));
-  for (FriendEntry& entry : entries) {
-    entry.online = entry.state == FriendState::accepted && registry_.is_online(entry.user);
-  }
   return R::success(std::move(entries));
 }
 
+Result<std::vector<FriendEntry>> Friends::gather(std::string_view user) {
+  auto entries = list_here(user);
+  if (!entries.ok() || !reach_.cluster_placement()) return entries;
+  for (UserParts& part : reach_.cluster()->user_parts_elsewhere(user, UserPart::friends)) {
+    for (FriendEntry& entry : part.friends)
+      entries.value.push_back(std::move(entry));
+  }
+  // A pair being handed between nodes may briefly be on both.
+  auto by_user = [](const FriendEntry& a, const FriendEntry& b) { return a.user < b.user; };
+  std::sort(entries.value.begin(), entries.value.end(), by_user);
+  entries.value.erase(
+      std::unique(entries.value.begin(), entries.value.end(),
+                  [](const FriendEntry& a, const FriendEntry& b) { return a.user == b.user; }),
+      entries.value.end());
+  return entries;
+}
+
+Result<std::vector<FriendEntry>> Friends::list(const Caller& caller) {
+  auto entries = gather(caller.user);
+  if (!entries.ok()) return entries;
+  std::vector<std::string> accepted;
+  for (const FriendEntry& entry : entries.value) {
+    if (entry.state == FriendState::accepted) accepted.push_back(entry.user);
+  }
+  std::vector<bool> online = reach_.online(accepted);
+  std::size_t next = 0;
+  for (FriendEntry& entry : entries.value) {
+    if (entry.state == FriendState::accepted) entry.online = online[next++];
+  }
+  return entries;
+}
+
 void Friends::announce_presence(std::string_view user, bool online) {
-  std::vector<std::string> friends;
-  std::string prefix = keys::friends_prefix(user);
-  kv_.scan(store::Column::friends, prefix, {}, false,
-           [&](std::string_view key, std::string_view bytes) {
-             FriendRecord record;
-             if (decode(bytes, record) && record.state == FriendState::accepted) {
-               friends.emplace_back(keys::suffix(key, prefix));
-             }
-             return friends.size() < static_cast<std::size_t>(options_.max_friends) * 2 + 16;
-           });
+  auto entries = gather(user);
+  if (!entries.ok()) return;
+  std::vector<std::string_view> friends;
+  for (const FriendEntry& entry : entries.value) {
+    if (entry.state == FriendState::accepted) friends.push_back(entry.user);
+  }
   if (friends.empty()) return;
   proto::FrameBuilder builder(96);
-  auto frame = encode_presence(builder, user, online);
-  for (const std::string& name : friends)
-    registry_.push(name, frame);
+  reach_.push_each(friends, encode_presence(builder, user, online), {}, 0);
 }
 
 }  // namespace qim::service

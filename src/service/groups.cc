@@ -42,16 +42,19 @@ Error load_as_member(Conversations& conversations, Lock& lock, std::string_view 
 
 }  // namespace
 
-Groups::Groups(store::Kv& kv, const core::Clock& clock, SessionRegistry& registry,
-               Accounts& accounts, Conversations& conversations, const Options& options)
-    : kv_(kv),
-      clock_(clock),
-      registry_(registry),
-      accounts_(accounts),
-      conversations_(conversations),
-      options_(options) {}
+Groups::Groups(store::Kv& kv, const core::Clock& clock, Reach& reach, Conversations& conversations,
+               const Options& options)
+    : kv_(kv), clock_(clock), reach_(reach), conversations_(conversations), options_(options) {}
 
 Result<std::size_t> Groups::count_groups(std::string_view user, std::size_t stop_at) {
+  auto here = count_here(user, stop_at);
+  if (!here.ok()) return here;
+  auto elsewhere = reach_.tally_elsewhere(user);
+  if (!elsewhere.ok()) return Result<std::size_t>::failure(std::move(elsewhere.error));
+  return Result<std::size_t>::success(here.value + elsewhere.value.groups);
+}
+
+Result<std::size_t> Groups::count_here(std::string_view user, std::size_t stop_at) {
   std::size_t found = 0;
   Error error = kv_.scan(store::Column::convs, keys::group_convs_prefix(user), {}, false,
                          [&](std::string_view, std::string_view) { return ++found < stop_at; });
@@ -65,13 +68,14 @@ Error Groups::write(store::WriteBatch& batch) {
   return {};
 }
 
-void Groups::push_event(const std::vector<std::string>& to, std::uint64_t except_session_id,
+void Groups::push_event(const std::vector<std::string>& to, const Caller& caller,
                         std::string_view group, GroupEventKind kind, std::string_view user,
                         std::string_view by) {
   proto::FrameBuilder builder(192);
   auto frame = encode_group_event(builder, group, kind, user, by);
-  for (const std::string& member : to)
-    registry_.push(member, frame, except_session_id);
+  reach_.push_each(
+      to, [](const std::string& member) { return std::string_view(member); }, frame, caller.user,
+      caller.session_id);
 }
 
 Error Groups::check_new_members(const std::vector<std::string_view>& candidates,
@@ -93,7 +97,7 @@ Error Groups::check_new_members(const std::vector<std::string_view>& candidates,
                                            std::to_string(options_.max_group_members) + " members"};
   }
   for (const std::string& user : accepted) {
-    Error error = accounts_.exists(user);
+    Error error = reach_.exists(user);
     if (error.code == errc::not_found) {
       return Error{errc::not_found, prefix + ": no such user " + user};
     }
@@ -151,7 +155,7 @@ Error Groups::create(const Caller& caller, std::string_view group, std::string_v
   conversations_.forget_roster(lock, group);
 
   for (const std::string& user : added) {
-    push_event({user}, caller.session_id, group, GroupEventKind::added, user, caller.user);
+    push_event({user}, caller, group, GroupEventKind::added, user, caller.user);
   }
   return {};
 }
@@ -194,7 +198,7 @@ Error Groups::add(const Caller& caller, std::string_view group,
 
   audience.insert(audience.end(), added.begin(), added.end());
   for (const std::string& user : added) {
-    push_event(audience, caller.session_id, group, GroupEventKind::added, user, caller.user);
+    push_event(audience, caller, group, GroupEventKind::added, user, caller.user);
   }
   return {};
 }
@@ -231,7 +235,7 @@ Error Groups::remove(const Caller& caller, std::string_view group, std::string_v
   std::vector<std::string> audience = users_of(*roster);  // the removed user included
   if (Error error = write(batch)) return error;
   conversations_.forget_roster(lock, group);
-  push_event(audience, caller.session_id, group, GroupEventKind::removed, user, caller.user);
+  push_event(audience, caller, group, GroupEventKind::removed, user, caller.user);
   return {};
 }
 
@@ -271,7 +275,7 @@ Error Groups::set_role(const Caller& caller, std::string_view group, std::string
   std::vector<std::string> audience = users_of(*roster);
   if (Error write_error = write(batch)) return write_error;
   conversations_.forget_roster(lock, group);
-  push_event(audience, caller.session_id, group, GroupEventKind::role_changed, user, caller.user);
+  push_event(audience, caller, group, GroupEventKind::role_changed, user, caller.user);
   return {};
 }
 
@@ -298,7 +302,7 @@ Error Groups::leave(const Caller& caller, std::string_view group) {
   std::vector<std::string> audience = users_of(*roster);  // the leaver's other devices too
   if (Error error = write(batch)) return error;
   conversations_.forget_roster(lock, group);
-  push_event(audience, caller.session_id, group, GroupEventKind::left, caller.user, caller.user);
+  push_event(audience, caller, group, GroupEventKind::left, caller.user, caller.user);
   return {};
 }
 
@@ -324,7 +328,7 @@ Error Groups::dissolve(const Caller& caller, std::string_view group) {
   std::vector<std::string> audience = users_of(*roster);
   if (Error error = write(batch)) return error;
   conversations_.forget_roster(lock, group);
-  push_event(audience, caller.session_id, group, GroupEventKind::dissolved, {}, caller.user);
+  push_event(audience, caller, group, GroupEventKind::dissolved, {}, caller.user);
   return {};
 }
 
@@ -347,13 +351,36 @@ Result<GroupMembersPage> Groups::members(const Caller& caller, std::string_view 
       page.members.push_back(GroupMemberEntry{entry.user, entry.role, false, entry.joined_seq});
     }
   }
-  for (GroupMemberEntry& member : page.members)
-    member.online = registry_.is_online(member.user);
+  std::vector<std::string> users;
+  users.reserve(page.members.size());
+  for (const GroupMemberEntry& member : page.members)
+    users.push_back(member.user);
+  std::vector<bool> online = reach_.online(users);
+  for (std::size_t i = 0; i < page.members.size(); ++i)
+    page.members[i].online = online[i];
   return R::success(std::move(page));
 }
 
 Result<std::vector<GroupInfo>> Groups::my_groups(const Caller& caller) {
+  auto infos = my_groups_here(caller.user);
+  if (!infos.ok() || !reach_.cluster_placement()) return infos;
+  for (UserParts& part : reach_.cluster()->user_parts_elsewhere(caller.user, UserPart::groups)) {
+    for (GroupInfo& info : part.groups)
+      infos.value.push_back(std::move(info));
+  }
+  // A group being handed between nodes may briefly be on both.
+  std::sort(infos.value.begin(), infos.value.end(),
+            [](const GroupInfo& a, const GroupInfo& b) { return a.group < b.group; });
+  infos.value.erase(
+      std::unique(infos.value.begin(), infos.value.end(),
+                  [](const GroupInfo& a, const GroupInfo& b) { return a.group == b.group; }),
+      infos.value.end());
+  return infos;
+}
+
+Result<std::vector<GroupInfo>> Groups::my_groups_here(std::string_view user) {
   using R = Result<std::vector<GroupInfo>>;
+  Caller caller{user, {}, 0};
   std::vector<std::string> groups;
   std::string prefix = keys::convs_prefix(caller.user);
   std::size_t cap = static_cast<std::size_t>(options_.max_groups_per_user) * 2 + 16;

@@ -6,7 +6,9 @@
 #include "proto/frame.h"
 #include "qim/ids.h"
 #include "route/moves.h"
+#include "service/keys.h"
 #include "service/push_frames.h"
+#include "service/records.h"
 
 namespace qim::service {
 
@@ -18,9 +20,10 @@ ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logg
       logger_(logger),
       options_(std::move(options)),
       accounts_(kv, clock, options_),
-      conversations_(kv, clock, registry_, options_, counters_),
-      friends_(kv, clock, registry_, accounts_, options_),
-      groups_(kv, clock, registry_, accounts_, conversations_, options_) {
+      reach_(registry_, accounts_),
+      conversations_(kv, clock, reach_, options_, counters_),
+      friends_(kv, clock, reach_, options_),
+      groups_(kv, clock, reach_, conversations_, options_) {
   if (!auth::initialize()) logger_.error("service", "libsodium failed to initialise");
 }
 
@@ -37,25 +40,114 @@ void ImService::bring_online(const Caller& caller, session::Connection& connecti
   auto kick = proto::make_error_frame(0, errc::kicked, "replaced by a newer login of this device");
   std::lock_guard lock(presence_locks_.mutex_for(caller.user));
   if (registry_.add(caller.user, caller.device, caller.session_id, connection, kick)) {
-    friends_.announce_presence(caller.user, true);
+    announce(caller.user, true);
   }
 }
 
 void ImService::take_offline(std::uint64_t session_id, std::string_view user) {
   std::lock_guard lock(presence_locks_.mutex_for(user));
-  if (registry_.remove(user, session_id)) friends_.announce_presence(user, false);
+  if (registry_.remove(user, session_id)) announce(user, false);
+}
+
+void ImService::announce(std::string_view user, bool online) {
+  // In a cluster a user's friends are gathered from every node, which may wait: announcements
+  // run one at a time off the I/O threads, in the order they were made (callers hold the
+  // user's presence stripe, so one user's come in order).
+  if (reach_.cluster_placement()) {
+    cluster_->run_serially(
+        [this, user = std::string(user), online] { friends_.announce_presence(user, online); });
+  } else {
+    friends_.announce_presence(user, online);
+  }
 }
 
 void ImService::close_all_sessions(errc code, std::string_view message) {
   registry_.close_all(proto::make_error_frame(0, code, message));
 }
 
-std::optional<route::NodeInfo> ImService::home_elsewhere(std::string_view user) const {
+void ImService::use_cluster(ClusterQueries& cluster) {
+  cluster_ = &cluster;
+  if (placement_source_ != nullptr) reach_.use_cluster(*placement_source_, cluster);
+}
+
+std::optional<route::NodeInfo> ImService::home_elsewhere(std::string_view key) const {
   if (placement_source_ == nullptr) return std::nullopt;
   auto placement = placement_source_->placement();
-  const route::NodeInfo& home = placement->home_of(user);
+  const route::NodeInfo& home = placement->home_of(key);
   if (home.name == placement->self_name()) return std::nullopt;
   return home;
+}
+
+bool ImService::ready(std::string_view key) const {
+  return placement_source_ == nullptr || placement_source_->ready(key);
+}
+
+UserTally ImService::tally_here(std::string_view user) {
+  UserTally tally;
+  std::string value;
+  if (!kv_.get(store::Column::accounts, keys::account(user), value)) {
+    tally.exists = true;
+    AccountRecord account;
+    tally.disabled = decode(value, account) && account.disabled;
+  }
+  auto friends = friends_.count_here(user, options_.max_friends + 1);
+  if (friends.ok()) tally.friends = static_cast<std::uint32_t>(friends.value);
+  auto groups = groups_.count_here(user, options_.max_groups_per_user + 1);
+  if (groups.ok()) tally.groups = static_cast<std::uint32_t>(groups.value);
+  return tally;
+}
+
+Result<UserParts> ImService::parts_here(std::string_view user, UserPart part) {
+  using R = Result<UserParts>;
+  UserParts parts;
+  switch (part) {
+    case UserPart::conversations: {
+      auto states = conversations_.sync_here(user);
+      if (!states.ok()) return R::failure(std::move(states.error));
+      parts.conversations = std::move(states.value);
+      break;
+    }
+    case UserPart::friends: {
+      auto entries = friends_.list_here(user);
+      if (!entries.ok()) return R::failure(std::move(entries.error));
+      parts.friends = std::move(entries.value);
+      break;
+    }
+    case UserPart::groups: {
+      auto infos = groups_.my_groups_here(user);
+      if (!infos.ok()) return R::failure(std::move(infos.error));
+      parts.groups = std::move(infos.value);
+      break;
+    }
+  }
+  return R::success(std::move(parts));
+}
+
+Result<ConversationState> ImService::conversation_head_here(std::string_view user,
+                                                            std::string_view conversation) {
+  return conversations_.head_here(user, conversation);
+}
+
+std::vector<std::string> ImService::online_among(std::span<const std::string> users) const {
+  std::vector<std::string> online;
+  for (const std::string& user : users) {
+    if (registry_.is_online(user)) online.push_back(user);
+  }
+  return online;
+}
+
+void ImService::forget_cached(std::string_view placement_key) {
+  // User keys have nothing cached; conversation ids always contain ':'.
+  if (placement_key.find(':') != std::string_view::npos) conversations_.forget(placement_key);
+}
+
+std::size_t ImService::push_here(std::span<const std::uint8_t> frame, const PushTarget& target) {
+  std::size_t pushed = 0;
+  for (const std::string& user : target.users) {
+    pushed += registry_.push(user, frame, user == target.except_user ? target.except_session : 0);
+  }
+  Counters::bump(counters_.messages_pushed, pushed);
+  return pushed;
 }
 
 std::size_t ImService::redirect_moved_sessions(
@@ -63,13 +155,16 @@ std::size_t ImService::redirect_moved_sessions(
   if (placement_source_ == nullptr) return 0;
   auto placement = placement_source_->placement();
   auto moves = route::sessions_to_move(*placement, registry_.online_users());
-  std::erase_if(moves, [&ready](const route::SessionMove& move) { return !ready(move.user); });
+  // Never toward a node that is down: the client could not log in there.
+  std::erase_if(moves, [&ready](const route::SessionMove& move) {
+    return !move.new_home->up || !ready(move.user);
+  });
   proto::FrameBuilder builder(256);
   for (const route::SessionMove& move : moves) {
     auto redirect = encode_redirect(builder, 0, *move.new_home);
     std::lock_guard lock(presence_locks_.mutex_for(move.user));
     if (registry_.kick_others(move.user, 0, redirect) > 0) {
-      friends_.announce_presence(move.user, false);
+      announce(move.user, false);
     }
   }
   return moves.size();
@@ -111,7 +206,7 @@ Error ImService::set_account_disabled(std::string_view user, bool disabled) {
   if (disabled) {
     auto kick = proto::make_error_frame(0, errc::kicked, "the account was disabled");
     std::lock_guard lock(presence_locks_.mutex_for(user));
-    if (registry_.kick_others(user, 0, kick) > 0) friends_.announce_presence(user, false);
+    if (registry_.kick_others(user, 0, kick) > 0) announce(user, false);
   }
   return {};
 }
@@ -151,7 +246,7 @@ Result<SendResult> ImService::send(const Caller& caller, const SendRequest& requ
   }
   // An accepted friend exists; anyone else is looked up.
   if (!accepted_friend) {
-    Error error = accounts_.exists(request.to_user);
+    Error error = reach_.exists(request.to_user);
     if (error.code == errc::not_found) {
       return R::failure(errc::not_found, "to_user: no such user");
     }

@@ -25,6 +25,7 @@
 #include "service/groups.h"
 #include "service/options.h"
 #include "service/placement_source.h"
+#include "service/reach.h"
 #include "service/session_registry.h"
 #include "service/striped_mutex.h"
 #include "service/types.h"
@@ -55,13 +56,29 @@ class ImService {
   // --- Cluster -------------------------------------------------------------------------------
   // REQUIRES: called once, before any session attaches; `source` outlives the service.
   void use_placement(const PlacementSource& source) { placement_source_ = &source; }
-  // REQUIRES: as for use_placement.
-  void use_cluster(ClusterQueries& cluster) { cluster_ = &cluster; }
+  // REQUIRES: as for use_placement, and after it.
+  void use_cluster(ClusterQueries& cluster);
   // nullptr on a node without peers to ask.
   ClusterQueries* cluster() { return cluster_; }
-  // The user's home when that is another node (sessions and registrations for `user` belong
-  // there); nullopt when it is this one.
-  std::optional<route::NodeInfo> home_elsewhere(std::string_view user) const;
+  // Whether other nodes share the keys now (requests may then be forwarded or wait on them).
+  bool clustered() const { return reach_.cluster_placement() != nullptr; }
+  // The home of `key` (a user id or a placement key: service/placement_keys.h) when that is
+  // another node; nullopt when it is this one.
+  std::optional<route::NodeInfo> home_elsewhere(std::string_view key) const;
+  // Whether this node may serve `key` now (PlacementSource::ready).
+  bool ready(std::string_view key) const;
+
+  // --- Answers for the other nodes (their gathers and pushes) --------------------------------
+  UserTally tally_here(std::string_view user);
+  Result<UserParts> parts_here(std::string_view user, UserPart part);
+  Result<ConversationState> conversation_head_here(std::string_view user,
+                                                   std::string_view conversation);
+  std::vector<std::string> online_among(std::span<const std::string> users) const;
+  // After a handoff wrote or deleted records of `placement_key` here: drops what the service
+  // caches of them (a conversation's head, a group's roster).
+  void forget_cached(std::string_view placement_key);
+  // Pushes a frame another node produced to the sessions here; returns how many.
+  std::size_t push_here(std::span<const std::uint8_t> frame, const PushTarget& target);
   // After a placement change: every session of a user whose home is now another node, and for
   // whom `ready` holds (the records are there), gets a Redirect to it and is closed (the client
   // logs in again there and syncs from its cursors). Returns how many users were moved.
@@ -112,6 +129,8 @@ class ImService {
 
  private:
   void take_offline(std::uint64_t session_id, std::string_view user);
+  // Tells user's online friends; REQUIRES: the user's presence stripe is held.
+  void announce(std::string_view user, bool online);
 
   store::Kv& kv_;
   const core::Clock& clock_;
@@ -120,6 +139,7 @@ class ImService {
   Counters counters_;
   SessionRegistry registry_;
   Accounts accounts_;
+  Reach reach_;
   Conversations conversations_;
   Friends friends_;
   Groups groups_;

@@ -12,6 +12,17 @@ Session::Session(service::ImService& service, Connection& connection)
                     std::max(service.options().message_burst, 1.0),
                     service.clock().monotonic_ms()) {}
 
+Session::Session(service::ImService& service, Connection& connection, const service::Caller& caller)
+    : service_(service),
+      connection_(connection),
+      session_id_(caller.session_id),
+      detached_(true),
+      state_(State::open),
+      user_(caller.user),
+      device_(caller.device),
+      // The session that sent the request already spent its budget on it.
+      write_budget_(1.0, 1.0, service.clock().monotonic_ms()) {}
+
 Session::~Session() {
   // The shell calls on_close first; this keeps the registry clean if it did not.
   if (!closed_) on_close();
@@ -21,7 +32,7 @@ void Session::on_close() {
   if (closed_) return;
   closed_ = true;
   state_ = State::closing;
-  service_.detach(session_id_, user_);
+  if (!detached_) service_.detach(session_id_, user_);
 }
 
 void Session::send_frame(std::span<const std::uint8_t> frame) {
@@ -59,6 +70,8 @@ bool Session::require_login(std::uint32_t req_id) {
 }
 
 bool Session::take_write_budget(std::uint32_t req_id) {
+  // A detached session serves a request whose own session already paid for it.
+  if (detached_) return true;
   if (write_budget_.try_take(service_.clock().monotonic_ms())) return true;
   send_error(req_id, errc::rate_limited, "too many requests on this session; slow down");
   return false;
@@ -82,7 +95,16 @@ void Session::on_frame(std::span<const std::uint8_t> payload) {
     on_hello(req_id, *envelope->body_as_Hello());
     return;
   }
+  current_payload_ = payload;
   dispatch(req_id, *envelope);
+  current_payload_ = {};
+}
+
+void Session::on_detached_frame(std::span<const std::uint8_t> payload) {
+  Error error;
+  const wire::Envelope* envelope = proto::verify_envelope(payload, error);
+  if (!envelope) return send_error(0, errc::malformed, error.message);
+  dispatch(envelope->req_id(), *envelope);
 }
 
 void Session::dispatch(std::uint32_t req_id, const wire::Envelope& envelope) {
@@ -125,6 +147,7 @@ void Session::dispatch(std::uint32_t req_id, const wire::Envelope& envelope) {
       return send_error(req_id, errc::unexpected_message, "body: not a request this node accepts");
   }
   if (!require_login(req_id)) return;
+  if (routed_elsewhere(req_id, envelope)) return;
   switch (type) {
     case Body::Logout:
       return on_logout(req_id, *envelope.body_as_Logout());

@@ -8,8 +8,10 @@
 // Password hashing runs through Connection::run_blocking; its continuation runs on the
 // executor while the session is alive, or not at all.
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "auth/token.h"
 #include "core/token_bucket.h"
@@ -24,6 +26,9 @@ inline constexpr std::string_view server_version = "qimd 0.1.0";
 class Session {
  public:
   Session(service::ImService& service, Connection& connection);
+  // A session that serves requests of `caller`, logged in at another node or on another
+  // thread of this one (session/detached.h): not registered, never forwards again.
+  Session(service::ImService& service, Connection& connection, const service::Caller& caller);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -31,6 +36,9 @@ class Session {
   // One frame payload (the bytes after the u32 length prefix), not yet verified.
   // REQUIRES: payload.data() is 8-byte aligned.
   void on_frame(std::span<const std::uint8_t> payload);
+  // One request of a detached session (no Hello, already logged in).
+  // REQUIRES: payload.data() is 8-byte aligned.
+  void on_detached_frame(std::span<const std::uint8_t> payload);
   // The connection is gone (or going); called exactly once before destruction. Unregisters
   // the session (and takes the user offline if this was their last session).
   void on_close();
@@ -44,6 +52,20 @@ class Session {
 
   service::Caller caller() const { return {user_, device_, session_id_}; }
   void dispatch(std::uint32_t req_id, const wire::Envelope& envelope);
+
+  // Cluster routing (session_cluster.cc). Where a request runs: here on this thread, here on
+  // the blocking pool (it may wait for other nodes), or at the home of `key`.
+  struct Route {
+    std::string key;  // a placement key; empty when the request has none
+    bool blocking = false;
+  };
+  Route route_of(const wire::Envelope& envelope) const;
+  // In a cluster: forwards the request, queues it for the blocking pool, or refuses it
+  // (Unavailable); true when it did one of those and the handler must not run here.
+  bool routed_elsewhere(std::uint32_t req_id, const wire::Envelope& envelope);
+  void forward(std::uint32_t req_id, const std::string& node);
+  // Requests queued for the blocking pool run one at a time, in arrival order.
+  void run_next_blocking();
   // False (after replying) when the session is not logged in.
   bool require_login(std::uint32_t req_id);
   // False (after replying RateLimited) when the write budget is spent.
@@ -93,6 +115,16 @@ class Session {
   service::ImService& service_;
   Connection& connection_;
   const std::uint64_t session_id_;
+  const bool detached_ = false;
+  // The frame being dispatched (what a forwarded request carries to the key's home).
+  std::span<const std::uint8_t> current_payload_;
+  struct Queued {
+    std::uint32_t req_id;
+    std::vector<std::uint8_t> payload;
+  };
+  static constexpr std::size_t max_queued_blocking = 64;
+  std::deque<Queued> blocking_queue_;
+  bool blocking_busy_ = false;
   State state_ = State::awaiting_hello;
   bool closed_ = false;  // on_close ran
   // A Register, Login or ChangePassword is hashing off-thread; others wait for it.

@@ -113,6 +113,11 @@ bool Session::redirect_if_elsewhere(std::uint32_t req_id, std::string_view user)
   // Checked before any password work: a node spends no hashing on users it does not serve.
   auto home = service_.home_elsewhere(user);
   if (!home) return false;
+  if (!home->up) {
+    send_error(req_id, errc::unavailable,
+               "user: their home node " + home->name + " is down; retry later");
+    return true;
+  }
   send_frame(service::encode_redirect(builder_, req_id, *home));
   return true;
 }

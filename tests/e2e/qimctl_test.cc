@@ -102,10 +102,12 @@ TEST_CASE("qimctl members, stats and online print tables and JSON", "[qimctl]") 
   CHECK(contains(members, "NAME"));
   CHECK(contains(members, "STATE"));
   CHECK(contains(members, "IN STATE"));
+  CHECK(contains(members, "VNODES"));
   CHECK(contains(members, "ctl-1 (self)"));
   CHECK(contains(members, "127.0.0.1:" + std::to_string(server->gossip_port())));
   CHECK(contains(members, "127.0.0.1:" + std::to_string(server->port())));
   CHECK(contains(members, "alive"));
+  CHECK(contains(members, "  128  "));  // qimd's default --vnodes
   CHECK(contains(members, "1 members, as seen by ctl-1"));
 
   std::string members_json = qimctl_ok(*server, {"--json", "members"});
@@ -113,12 +115,18 @@ TEST_CASE("qimctl members, stats and online print tables and JSON", "[qimctl]") 
   CHECK(contains(members_json, R"({"name":"ctl-1","gossip_address":"127.0.0.1:)" +
                                    std::to_string(server->gossip_port()) + "\""));
   CHECK(contains(members_json, R"("state":"alive")"));
-  CHECK(contains(members_json, R"("self":true)"));
+  CHECK(contains(members_json, R"("self":true,"vnodes":128})"));
 
   std::string stats = qimctl_ok(*server, {"stats"});
-  CHECK(contains(stats, "node"));
-  CHECK(contains(stats, "ctl-1"));
-  CHECK(contains(stats, "users online"));
+  CHECK(contains(stats, "NODE"));
+  CHECK(contains(stats, "IN/S"));
+  CHECK(contains(stats, "PEER QUEUE"));
+  CHECK(contains(stats, "ctl-1 (self)"));
+  CHECK(contains(stats, "1 of 1 nodes answered (1 live), as asked of ctl-1"));
+  std::string local = qimctl_ok(*server, {"stats", "--local"});
+  CHECK(contains(local, "users online"));
+  CHECK(contains(local, "messages in/s"));
+  CHECK(contains(local, "gossip datagrams sent"));  // read on the control thread
   // The registrations' connections close asynchronously: poll until only alice's is left.
   std::string stats_json;
   CHECK(eventually(
@@ -127,22 +135,33 @@ TEST_CASE("qimctl members, stats and online print tables and JSON", "[qimctl]") 
         return contains(stats_json, R"("sessions":1,)");
       },
       std::chrono::seconds(10)));
-  CHECK(contains(stats_json, R"({"node":"ctl-1","uptime_ms":)"));
+  CHECK(contains(stats_json,
+                 R"({"node":"ctl-1","nodes_live":1,"nodes_asked":1,"nodes_answered":1,"nodes":[)"
+                 R"({"node":"ctl-1","self":true,"answered":true,"uptime_ms":)"));
   CHECK(contains(stats_json, R"("users_online":1,)"));
-  CHECK(contains(stats_json, R"("gossip":null})"));
+  CHECK(contains(stats_json, R"("messages_in_per_s":)"));
+  CHECK(contains(stats_json, R"("peer_queued_frames":0,)"));
+  CHECK(contains(stats_json, R"("gossip":{"datagrams_received":)"));
+  CommandResult no_such_node = qimctl(*server, {"stats", "--node", "ctl-9"});
+  CHECK(no_such_node.exit_code == 1);
+  CHECK(contains(no_such_node.err, "ctl-9 is not a live member"));
 
   std::string online = qimctl_ok(*server, {"online"});
-  CHECK(contains(online, "1 users online"));
+  CHECK(contains(online, "1 users online (1 of 1 live nodes answered)"));
   CHECK(contains(online, "  alice\n"));
+  CHECK(contains(qimctl_ok(*server, {"online", "--local"}), "1 users online on node ctl-1\n"));
   CHECK(qimctl_ok(*server, {"--json", "online"}) ==
-        "{\"count\":1,\"users\":[\"alice\"],\"more\":false}\n");
+        "{\"count\":1,\"users\":[\"alice\"],\"more\":false,\"nodes_answered\":1,"
+        "\"nodes_live\":1}\n");
 
   auto bob = logged_in_client(*server, "bob");
   CHECK(qimctl_ok(*server, {"--json", "online", "--limit", "1"}) ==
-        "{\"count\":2,\"users\":[\"alice\"],\"more\":true}\n");
+        "{\"count\":2,\"users\":[\"alice\"],\"more\":true,\"nodes_answered\":1,"
+        "\"nodes_live\":1}\n");
   CHECK(contains(qimctl_ok(*server, {"online", "--limit", "1"}), "--after alice"));
   CHECK(qimctl_ok(*server, {"--json", "online", "--after", "alice"}) ==
-        "{\"count\":2,\"users\":[\"bob\"],\"more\":false}\n");
+        "{\"count\":2,\"users\":[\"bob\"],\"more\":false,\"nodes_answered\":1,"
+        "\"nodes_live\":1}\n");
 }
 
 TEST_CASE("qimctl user create, disable, enable, kick and reset-password", "[qimctl]") {

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "cluster_process.h"
+#include "cluster_support.h"
 #include "e2e_support.h"
 #include "qimctl_support.h"
 
@@ -18,40 +19,6 @@ namespace qim::e2e {
 namespace {
 
 constexpr int user_count = 24;
-constexpr auto convergence_timeout = std::chrono::seconds(20);
-
-std::vector<std::string> cluster_args(const std::string& key_file) {
-  return {"--cluster-key-file",      key_file, "--probe-interval-ms",  "200",
-          "--probe-timeout-ms",      "100",    "--gossip-interval-ms", "50",
-          "--push-pull-interval-ms", "2000"};
-}
-
-std::unique_ptr<ServerProcess> start_node(const std::string& name, const std::string& key_file,
-                                          const ServerProcess* seed) {
-  ServerOptions options;
-  options.node_name = name;
-  options.dm_policy = "anyone";
-  options.extra_args = cluster_args(key_file);
-  if (seed != nullptr) {
-    options.extra_args.push_back("--seed");
-    options.extra_args.push_back(seed->gossip_address());
-  }
-  return started_server(std::move(options));
-}
-
-// True once every node in `nodes` lists exactly `alive` as its alive members.
-bool all_see(const std::vector<ServerProcess*>& nodes, const std::set<std::string>& alive) {
-  for (ServerProcess* node : nodes) {
-    auto states = member_states(*node);
-    if (!states) return false;
-    std::set<std::string> seen;
-    for (const auto& [name, state] : *states) {
-      if (state == "alive") seen.insert(name);
-    }
-    if (seen != alive) return false;
-  }
-  return true;
-}
 
 // Where a fresh login through `entry` lands for `user`.
 std::string home_via(const ServerProcess& entry, const std::string& user) {
@@ -60,14 +27,6 @@ std::string home_via(const ServerProcess& entry, const std::string& user) {
   INFO(user << ": " << (login ? "" : login.error().message));
   REQUIRE(login);
   return login->node;
-}
-
-ClientOptions reconnecting_options() {
-  ClientOptions options = test_client_options();
-  options.auto_reconnect = true;
-  options.reconnect_backoff_initial = std::chrono::milliseconds(50);
-  options.reconnect_backoff_max = std::chrono::milliseconds(500);
-  return options;
 }
 
 // Drains `client`'s events until it has logged in again on `node`, or the deadline.

@@ -1,10 +1,14 @@
-// qimctl: administers one qimd node through its admin endpoint (schemas/admin.fbs).
+// qimctl: administers a qimd cluster through one node's admin endpoint (schemas/admin.fbs).
 //
 //   qimctl [--admin host:port | --port-file FILE] [--token-file FILE | --token TEXT |
 //           --data-dir DIR] [--json] [--timeout-ms N] <command>
-//   commands: members, ring, stats, online [--after U] [--limit N],
+//   commands: members, ring, stats [--node NAME | --local],
+//             online [--after U] [--limit N] [--local],
 //             user create|disable|enable|kick|reset-password <user> [--password P],
 //             group <gid>, leave
+//
+// stats and online cover every live member (the node asked gathers them); user and group
+// commands are carried out at the key's home node, whichever node is asked.
 //
 // The token comes from --token, else --token-file, else $QIMCTL_TOKEN, else DIR/admin.token
 // for --data-dir. Output: aligned tables, or one JSON document on stdout with --json; errors go
@@ -57,6 +61,8 @@ struct Flags {
   std::string password;
   bool password_given = false;
   std::string group;
+  std::string stats_node;
+  bool local = false;  // stats, online: only the node asked
 };
 
 struct Usage {
@@ -235,13 +241,16 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
   if (command == "members") {
     request = builder.finish(req_id, wire::CreateMembersRequest(fbb));
   } else if (command == "stats") {
-    request = builder.finish(req_id, wire::CreateStatsRequest(fbb));
+    // --local names the node asked, so the answer is its row alone.
+    std::string only = flags.local ? node_name : flags.stats_node;
+    request =
+        builder.finish(req_id, wire::CreateStatsRequestDirect(fbb, only.empty(), only.c_str()));
   } else if (command == "ring") {
     request = builder.finish(req_id, wire::CreateRingRequest(fbb));
   } else if (command == "online") {
-    request = builder.finish(
-        req_id, wire::CreateOnlineRequestDirect(fbb, flags.after.c_str(),
-                                                static_cast<std::uint32_t>(flags.limit)));
+    request = builder.finish(req_id, wire::CreateOnlineRequestDirect(
+                                         fbb, flags.after.c_str(),
+                                         static_cast<std::uint32_t>(flags.limit), !flags.local));
   } else if (command == "group") {
     request =
         builder.finish(req_id, wire::CreateGroupInspectRequestDirect(fbb, flags.group.c_str()));
@@ -269,9 +278,10 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
   } else if (const auto* ring = envelope.body_as_RingResult()) {
     text = qim::ctl::render_ring(*ring, node_name, flags.json);
   } else if (const auto* stats = envelope.body_as_StatsResult()) {
-    text = qim::ctl::render_stats(*stats, flags.json);
+    bool one_node = flags.local || !flags.stats_node.empty();
+    text = qim::ctl::render_stats(*stats, node_name, one_node, flags.json);
   } else if (const auto* online = envelope.body_as_OnlineResult()) {
-    text = qim::ctl::render_online(*online, flags.json);
+    text = qim::ctl::render_online(*online, node_name, !flags.local, flags.json);
   } else if (const auto* group = envelope.body_as_GroupInspectResult()) {
     text = qim::ctl::render_group(*group, flags.json);
   } else if (envelope.body_as_AdminOk() != nullptr && command == "leave") {
@@ -303,7 +313,7 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
 
 int main(int argc, char** argv) {
   Flags flags;
-  CLI::App app{"qimctl: administer a qimd node through its admin endpoint", "qimctl"};
+  CLI::App app{"qimctl: administer a qimd cluster through a node's admin endpoint", "qimctl"};
   app.option_defaults()->always_capture_default();
   app.fallthrough();
   app.require_subcommand(1);
@@ -319,10 +329,15 @@ int main(int argc, char** argv) {
                  "Give up on a connection or an answer after this long")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{3'600'000}));
 
-  app.add_subcommand("members", "Members of the cluster as this node sees them");
+  app.add_subcommand("members", "Members of the cluster as the node asked sees them");
   app.add_subcommand("ring", "Each node's share of the keys, as this node routes them");
-  app.add_subcommand("stats", "The node's counters");
-  auto* online = app.add_subcommand("online", "Users online on this node");
+  auto* stats = app.add_subcommand("stats", "Each live node's counters, a row per node");
+  auto* stats_node =
+      stats->add_option("--node", flags.stats_node, "Only this node, its counters one per line");
+  stats->add_flag("--local", flags.local, "Only the node asked, its counters one per line")
+      ->excludes(stats_node);
+  auto* online = app.add_subcommand("online", "Users online in the cluster");
+  online->add_flag("--local", flags.local, "Only the users online on the node asked");
   online->add_option("--after", flags.after, "Start after this user id (paging)");
   online->add_option("--limit", flags.limit, "Users per page, 1-1000 (default 100)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));

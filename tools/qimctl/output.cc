@@ -76,6 +76,86 @@ std::string format_time_utc(std::uint64_t wall_ms) {
                      parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
 }
 
+// One node's counters as a JSON object (only its name and the reason when it did not answer).
+void write_node_stats(JsonWriter& out, const wire::NodeStats& row) {
+  out.begin_object()
+      .field("node", view(row.node_name()))
+      .field("self", row.is_self())
+      .field("answered", row.answered());
+  if (!row.answered()) {
+    out.field("error", view(row.error())).end_object();
+    return;
+  }
+  out.field("uptime_ms", row.uptime_ms())
+      .field("connections", row.connections())
+      .field("sessions", row.sessions())
+      .field("users_online", row.users_online())
+      .field("messages_stored", row.messages_stored())
+      .field("messages_pushed", row.messages_pushed())
+      .field("requests", row.requests())
+      .field("store_bytes", row.store_bytes())
+      .field("messages_in_per_s", row.messages_in_per_s())
+      .field("messages_out_per_s", row.messages_out_per_s())
+      .field("peer_queued_frames", row.peer_queued_frames())
+      .field("peer_queued_bytes", row.peer_queued_bytes())
+      .field("peer_links_connected", row.peer_links_connected())
+      .field("peer_frames_dropped", row.peer_frames_dropped())
+      .key("gossip");
+  if (const wire::GossipCounters* gossip = row.gossip()) {
+    out.begin_object()
+        .field("datagrams_received", gossip->datagrams_received())
+        .field("datagrams_unsealable", gossip->datagrams_unsealable())
+        .field("datagrams_sent", gossip->datagrams_sent())
+        .field("datagrams_send_failed", gossip->datagrams_send_failed())
+        .field("push_pulls_served", gossip->push_pulls_served())
+        .field("push_pulls_refused", gossip->push_pulls_refused())
+        .field("push_pulls_completed", gossip->push_pulls_completed())
+        .field("push_pulls_failed", gossip->push_pulls_failed())
+        .end_object();
+  } else {
+    out.null();
+  }
+  out.end_object();
+}
+
+// One node's counters, one per line.
+std::string render_node_detail(const wire::NodeStats& row) {
+  Table table({"STAT", "VALUE"});
+  std::string name(view(row.node_name()));
+  table.add({"node", row.is_self() ? name + " (self)" : name});
+  if (!row.answered()) {
+    table.add({"answered", "no: " + std::string(view(row.error()))});
+    return table.render();
+  }
+  table.add({"uptime", format_duration(row.uptime_ms())});
+  table.add({"connections", std::to_string(row.connections())});
+  table.add({"sessions", std::to_string(row.sessions())});
+  table.add({"users online", std::to_string(row.users_online())});
+  table.add({"messages stored", std::to_string(row.messages_stored())});
+  table.add({"messages pushed", std::to_string(row.messages_pushed())});
+  table.add({"messages in/s", fmt::format("{:.2f}", row.messages_in_per_s())});
+  table.add({"messages out/s", fmt::format("{:.2f}", row.messages_out_per_s())});
+  table.add({"requests", std::to_string(row.requests())});
+  table.add({"store size", format_bytes(row.store_bytes())});
+  table.add({"peer queue", fmt::format("{} frames, {}", row.peer_queued_frames(),
+                                       format_bytes(row.peer_queued_bytes()))});
+  table.add({"peer links connected", std::to_string(row.peer_links_connected())});
+  table.add({"peer frames dropped", std::to_string(row.peer_frames_dropped())});
+  if (const wire::GossipCounters* gossip = row.gossip()) {
+    table.add({"gossip datagrams received", std::to_string(gossip->datagrams_received())});
+    table.add({"gossip datagrams unsealable", std::to_string(gossip->datagrams_unsealable())});
+    table.add({"gossip datagrams sent", std::to_string(gossip->datagrams_sent())});
+    table.add({"gossip datagrams send failed", std::to_string(gossip->datagrams_send_failed())});
+    table.add({"push-pulls served", std::to_string(gossip->push_pulls_served())});
+    table.add({"push-pulls refused", std::to_string(gossip->push_pulls_refused())});
+    table.add({"push-pulls completed", std::to_string(gossip->push_pulls_completed())});
+    table.add({"push-pulls failed", std::to_string(gossip->push_pulls_failed())});
+  } else {
+    table.add({"gossip counters", "not reported by this node"});
+  }
+  return table.render();
+}
+
 }  // namespace
 
 std::string format_duration(std::uint64_t milliseconds) {
@@ -109,13 +189,14 @@ std::string render_members(const wire::MembersResult& result, std::string_view n
             .field("time_in_state_ms", member->time_in_state_ms())
             .field("restart_epoch", member->restart_epoch())
             .field("self", member->is_self())
+            .field("vnodes", member->vnodes())
             .end_object();
       }
     }
     out.end_array().end_object();
     return out.text() + "\n";
   }
-  Table table({"NAME", "GOSSIP", "CLIENT", "STATE", "INCARNATION", "IN STATE"});
+  Table table({"NAME", "GOSSIP", "CLIENT", "STATE", "INCARNATION", "VNODES", "IN STATE"});
   std::size_t count = 0;
   if (result.members()) {
     for (const wire::Member* member : *result.members()) {
@@ -124,7 +205,7 @@ std::string render_members(const wire::MembersResult& result, std::string_view n
       if (member->is_self()) name += " (self)";
       table.add({name, std::string(view(member->gossip_address())),
                  std::string(view(member->client_address())), state_name(member->state()),
-                 std::to_string(member->incarnation()),
+                 std::to_string(member->incarnation()), std::to_string(member->vnodes()),
                  format_duration(member->time_in_state_ms())});
     }
   }
@@ -168,64 +249,63 @@ std::string render_ring(const wire::RingResult& result, std::string_view node, b
                                       count, result.vnodes_per_member(), result.version(), node);
 }
 
-std::string render_stats(const wire::StatsResult& result, bool json) {
-  const wire::GossipCounters* gossip = result.gossip();
+std::string render_stats(const wire::StatsResult& result, std::string_view node, bool detail,
+                         bool json) {
+  std::size_t answered = 0, listed = 0;
+  if (result.nodes()) {
+    for (const wire::NodeStats* row : *result.nodes()) {
+      ++listed;
+      if (row->answered()) ++answered;
+    }
+  }
   if (json) {
     JsonWriter out;
     out.begin_object()
-        .field("node", view(result.node_name()))
-        .field("uptime_ms", result.uptime_ms())
-        .field("connections", result.connections())
-        .field("sessions", result.sessions())
-        .field("users_online", result.users_online())
-        .field("messages_stored", result.messages_stored())
-        .field("messages_pushed", result.messages_pushed())
-        .field("requests", result.requests())
-        .field("store_bytes", result.store_bytes())
-        .key("gossip");
-    if (gossip) {
-      out.begin_object()
-          .field("datagrams_received", gossip->datagrams_received())
-          .field("datagrams_unsealable", gossip->datagrams_unsealable())
-          .field("datagrams_sent", gossip->datagrams_sent())
-          .field("datagrams_send_failed", gossip->datagrams_send_failed())
-          .field("push_pulls_served", gossip->push_pulls_served())
-          .field("push_pulls_refused", gossip->push_pulls_refused())
-          .field("push_pulls_completed", gossip->push_pulls_completed())
-          .field("push_pulls_failed", gossip->push_pulls_failed())
-          .end_object();
-    } else {
-      out.null();
+        .field("node", node)
+        .field("nodes_live", result.nodes_live())
+        .field("nodes_asked", static_cast<std::uint64_t>(listed))
+        .field("nodes_answered", static_cast<std::uint64_t>(answered))
+        .key("nodes")
+        .begin_array();
+    if (result.nodes()) {
+      for (const wire::NodeStats* row : *result.nodes())
+        write_node_stats(out, *row);
     }
-    out.end_object();
+    out.end_array().end_object();
     return out.text() + "\n";
   }
-  Table table({"STAT", "VALUE"});
-  table.add({"node", std::string(view(result.node_name()))});
-  table.add({"uptime", format_duration(result.uptime_ms())});
-  table.add({"connections", std::to_string(result.connections())});
-  table.add({"sessions", std::to_string(result.sessions())});
-  table.add({"users online", std::to_string(result.users_online())});
-  table.add({"messages stored", std::to_string(result.messages_stored())});
-  table.add({"messages pushed", std::to_string(result.messages_pushed())});
-  table.add({"requests", std::to_string(result.requests())});
-  table.add({"store size", format_bytes(result.store_bytes())});
-  if (gossip) {
-    table.add({"gossip datagrams received", std::to_string(gossip->datagrams_received())});
-    table.add({"gossip datagrams unsealable", std::to_string(gossip->datagrams_unsealable())});
-    table.add({"gossip datagrams sent", std::to_string(gossip->datagrams_sent())});
-    table.add({"gossip datagrams send failed", std::to_string(gossip->datagrams_send_failed())});
-    table.add({"push-pulls served", std::to_string(gossip->push_pulls_served())});
-    table.add({"push-pulls refused", std::to_string(gossip->push_pulls_refused())});
-    table.add({"push-pulls completed", std::to_string(gossip->push_pulls_completed())});
-    table.add({"push-pulls failed", std::to_string(gossip->push_pulls_failed())});
-  } else {
-    table.add({"gossip counters", "not reported by this node"});
+  if (detail && result.nodes() && result.nodes()->size() == 1) {
+    return render_node_detail(*result.nodes()->Get(0));
   }
-  return table.render();
+  Table table({"NODE", "UPTIME", "CONNS", "SESSIONS", "ONLINE", "STORED", "PUSHED", "IN/S", "OUT/S",
+               "PEER QUEUE", "STORE"});
+  std::string problems;
+  if (result.nodes()) {
+    for (const wire::NodeStats* row : *result.nodes()) {
+      std::string name(view(row->node_name()));
+      if (row->is_self()) name += " (self)";
+      if (!row->answered()) {
+        table.add({name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "no answer"});
+        problems += fmt::format("{}: no answer: {}\n", view(row->node_name()), view(row->error()));
+        continue;
+      }
+      table.add({name, format_duration(row->uptime_ms()), std::to_string(row->connections()),
+                 std::to_string(row->sessions()), std::to_string(row->users_online()),
+                 std::to_string(row->messages_stored()), std::to_string(row->messages_pushed()),
+                 fmt::format("{:.1f}", row->messages_in_per_s()),
+                 fmt::format("{:.1f}", row->messages_out_per_s()),
+                 fmt::format("{} / {}", row->peer_queued_frames(),
+                             format_bytes(row->peer_queued_bytes())),
+                 format_bytes(row->store_bytes())});
+    }
+  }
+  return table.render() + problems +
+         fmt::format("{} of {} nodes answered ({} live), as asked of {}\n", answered, listed,
+                     result.nodes_live(), node);
 }
 
-std::string render_online(const wire::OnlineResult& result, bool json) {
+std::string render_online(const wire::OnlineResult& result, std::string_view node, bool cluster,
+                          bool json) {
   if (json) {
     JsonWriter out;
     out.begin_object().field("count", result.count()).key("users").begin_array();
@@ -233,10 +313,17 @@ std::string render_online(const wire::OnlineResult& result, bool json) {
       for (const flatbuffers::String* user : *result.users())
         out.value(view(user));
     }
-    out.end_array().field("more", result.more()).end_object();
+    out.end_array()
+        .field("more", result.more())
+        .field("nodes_answered", result.nodes_answered())
+        .field("nodes_live", result.nodes_live())
+        .end_object();
     return out.text() + "\n";
   }
-  std::string text = fmt::format("{} users online\n", result.count());
+  std::string text = cluster
+                         ? fmt::format("{} users online ({} of {} live nodes answered)\n",
+                                       result.count(), result.nodes_answered(), result.nodes_live())
+                         : fmt::format("{} users online on node {}\n", result.count(), node);
   std::string last;
   if (result.users()) {
     for (const flatbuffers::String* user : *result.users()) {

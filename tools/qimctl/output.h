@@ -17,9 +17,13 @@ std::string format_bytes(std::uint64_t bytes);
 // Each returns the whole text to print (ending in a newline). `node` is the answering node.
 std::string render_members(const admin_wire::MembersResult& result, std::string_view node,
                            bool json);
-std::string render_stats(const admin_wire::StatsResult& result, bool json);
+// A row per node, or with `detail` (one node asked) that node's counters one per line.
+std::string render_stats(const admin_wire::StatsResult& result, std::string_view node, bool detail,
+                         bool json);
 std::string render_ring(const admin_wire::RingResult& result, std::string_view node, bool json);
-std::string render_online(const admin_wire::OnlineResult& result, bool json);
+// `cluster`: the request asked every live member (the text says how many answered).
+std::string render_online(const admin_wire::OnlineResult& result, std::string_view node,
+                          bool cluster, bool json);
 std::string render_group(const admin_wire::GroupInspectResult& result, bool json);
 // For requests answered with AdminOk: `summary` for humans ("disabled user alice"), and a JSON
 // object {"ok":true,"action":...,"user"/"node":...}.

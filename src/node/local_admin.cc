@@ -1,0 +1,184 @@
+#include "node/local_admin.h"
+
+#include <algorithm>
+#include <future>
+#include <memory>
+#include <utility>
+
+#include <fmt/core.h>
+
+#include "auth/password.h"
+#include "qim/ids.h"
+#include "service/keys.h"
+#include "service/records.h"
+
+namespace qim::node {
+namespace {
+
+// How long a stats request waits for the control thread to read the gossip counters; past
+// it they are left out (the control thread is busy or stopping).
+constexpr std::chrono::milliseconds gossip_read_timeout{500};
+
+// True on the thread that runs `executor` (when it is an io_context's, as the control one is).
+bool running_on(const asio::any_io_executor& executor) {
+  const auto* context = executor.target<asio::io_context::executor_type>();
+  return context != nullptr && context->running_in_this_thread();
+}
+
+admin::GossipCountersView to_view(const net::GossipTransportCounters& c) {
+  return admin::GossipCountersView{
+      c.datagrams_received, c.datagrams_unsealable, c.datagrams_sent,       c.datagrams_send_failed,
+      c.push_pulls_served,  c.push_pulls_refused,   c.push_pulls_completed, c.push_pulls_failed};
+}
+
+// Closes every session of `user` and revokes their tokens (the Logout-on-all-devices path, with
+// no session of ours to spare).
+Error end_sessions(service::ImService& service, std::string_view user) {
+  return service.logout(service::Caller{user, {}, 0}, true, auth::TokenDigest{});
+}
+
+}  // namespace
+
+LocalAdmin::LocalAdmin(service::ImService& service, store::Kv& kv,
+                       const net::ClientListener& listener, const net::PeerLinks& links,
+                       asio::any_io_executor control)
+    : service_(service),
+      kv_(kv),
+      listener_(listener),
+      links_(links),
+      control_(std::move(control)),
+      started_(std::chrono::steady_clock::now()),
+      in_rate_(started_),
+      out_rate_(started_) {}
+
+admin::NodeStatsView LocalAdmin::stats() {
+  service::ImService::Stats stats = service_.stats();
+  net::PeerLinkStats peers = links_.stats();
+  auto now = std::chrono::steady_clock::now();
+  admin::NodeStatsView view;
+  view.node_name = node_name();
+  view.uptime_ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count());
+  view.connections = listener_.connection_count();
+  view.sessions = stats.sessions;
+  view.users_online = stats.users_online;
+  view.messages_stored = stats.messages_stored;
+  view.messages_pushed = stats.messages_pushed;
+  view.requests = stats.requests;
+  view.store_bytes = stats.store_bytes;
+  {
+    std::lock_guard lock(rates_mutex_);
+    view.messages_in_per_s = in_rate_.sample(now, stats.messages_stored);
+    view.messages_out_per_s = out_rate_.sample(now, stats.messages_pushed);
+  }
+  view.peer_queued_frames = peers.queued_frames;
+  view.peer_queued_bytes = peers.queued_bytes;
+  view.peer_links_connected = peers.outbound_connected;
+  view.peer_frames_dropped = peers.frames_dropped;
+  view.gossip = gossip();
+  return view;
+}
+
+std::optional<admin::GossipCountersView> LocalAdmin::gossip() {
+  const MembershipNode* membership = membership_;
+  if (membership == nullptr) return std::nullopt;
+  if (running_on(control_)) return to_view(membership->transport_counters());
+  auto promise = std::make_shared<std::promise<admin::GossipCountersView>>();
+  std::future<admin::GossipCountersView> counters = promise->get_future();
+  asio::post(control_, [promise, membership] {
+    promise->set_value(to_view(membership->transport_counters()));
+  });
+  if (counters.wait_for(gossip_read_timeout) != std::future_status::ready) return std::nullopt;
+  try {
+    return counters.get();
+  } catch (const std::future_error&) {  // the control thread stopped before reading them
+    return std::nullopt;
+  }
+}
+
+Error LocalAdmin::check_home(std::string_view key, std::string_view what) const {
+  if (auto home = service_.home_elsewhere(key)) {
+    return Error{errc::wrong_node,
+                 fmt::format("{}'s home is node {}, not {} (the cluster is changing; retry)", what,
+                             home->name, service_.options().node_name)};
+  }
+  if (!service_.ready(key)) {
+    return Error{errc::unavailable,
+                 fmt::format("{}'s records are being handed over to node {}; retry shortly", what,
+                             service_.options().node_name)};
+  }
+  return {};
+}
+
+Error LocalAdmin::create_user(std::string_view user, std::string_view password) {
+  if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
+  return service_.register_account(user, password);
+}
+
+Error LocalAdmin::set_user_disabled(std::string_view user, bool disabled) {
+  if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
+  return service_.set_account_disabled(user, disabled);
+}
+
+Error LocalAdmin::kick_user(std::string_view user) {
+  if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
+  return end_sessions(service_, user);
+}
+
+Error LocalAdmin::reset_password(std::string_view user, std::string_view password) {
+  if (Error invalid = service::ImService::validate_registration(user, password)) return invalid;
+  if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
+  std::string key = service::keys::account(user);
+  std::string value;
+  if (Error error = kv_.get(store::Column::accounts, key, value)) {
+    if (error.code == errc::not_found) return Error{errc::not_found, "user: no such user"};
+    return Error{errc::internal, "reading the account failed: " + error.message};
+  }
+  service::AccountRecord account;
+  if (!service::decode(value, account)) {
+    return Error{errc::internal, "the account record is corrupted"};
+  }
+  auto hash = auth::hash_password(password, service_.options().password_cost);
+  if (!hash) return Error{errc::internal, "hashing the password failed (out of memory)"};
+  // The service has no administrative password change, so the record is rewritten here.
+  // A login racing with this write could re-add a token it issued under the old password;
+  // end_sessions() below revokes every token again through the service's own locking.
+  account.password_hash = std::move(*hash);
+  account.tokens.clear();
+  account.hlc = std::max(account.hlc + 1, static_cast<std::uint64_t>(service_.clock().wall_ms()));
+  store::WriteBatch batch;
+  batch.put(store::Column::accounts, key, service::encode(account));
+  bool sync = service_.options().durability == service::Durability::fsync;
+  if (Error error = kv_.write(batch, sync)) {
+    return Error{errc::internal, "storing the account failed: " + error.message};
+  }
+  return end_sessions(service_, user);
+}
+
+Error LocalAdmin::inspect_group(std::string_view group, admin::GroupView& view) {
+  if (Error elsewhere = check_home(group_conversation(group), fmt::format("group {}", group))) {
+    return elsewhere;
+  }
+  // Groups::members() answers members only; the owner is one, so ask as the owner.
+  std::string value;
+  if (Error error = kv_.get(store::Column::groups, service::keys::group(group), value)) {
+    if (error.code == errc::not_found) return Error{errc::not_found, "group: no such group"};
+    return Error{errc::internal, "reading the group failed: " + error.message};
+  }
+  service::GroupRecord record;
+  if (!service::decode(value, record)) return Error{errc::internal, "the group is corrupted"};
+  auto page = service_.groups().members(service::Caller{record.owner, {}, 0}, group);
+  if (!page.ok()) return page.error;
+  view.group = page.value.info.group;
+  view.name = page.value.info.name;
+  view.owner = page.value.info.owner;
+  view.created_ms = page.value.info.created_ms;
+  view.members.clear();
+  for (const service::GroupMemberEntry& member : page.value.members) {
+    view.members.push_back(admin::GroupMemberView{
+        member.user, static_cast<admin::GroupRole>(member.role), member.online, member.joined_seq});
+  }
+  return {};
+}
+
+}  // namespace qim::node

@@ -1,0 +1,74 @@
+#include "service/reach.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace qim::service {
+
+std::shared_ptr<const route::Placement> Reach::cluster_placement() const {
+  if (placement_ == nullptr || cluster_ == nullptr) return nullptr;
+  auto placement = placement_->placement();
+  if (placement->members().size() <= 1 && placement->find(placement->self_name()) != nullptr)
+    return nullptr;
+  return placement;
+}
+
+Error Reach::exists(std::string_view user) {
+  auto placement = cluster_placement();
+  if (!placement || placement->is_local(user)) return accounts_.exists(user);
+  const route::NodeInfo& home = placement->home_of(user);
+  if (!home.up) {
+    return Error{errc::unavailable, "the home node of " + std::string(user) + " (" + home.name +
+                                        ") is down; retry later"};
+  }
+  auto tally = cluster_->user_tally(home.name, user);
+  if (!tally.ok()) return tally.error;
+  if (!tally.value.exists) return Error{errc::not_found, "no such user"};
+  return {};
+}
+
+Result<UserTally> Reach::tally_elsewhere(std::string_view user) {
+  UserTally sum;
+  auto placement = cluster_placement();
+  if (!placement) return Result<UserTally>::success(sum);
+  for (const route::NodeInfo& node : placement->members()) {
+    // A down node's part is unknown; the limits it feeds are enforced with what is reachable.
+    if (node.name == placement->self_name() || !node.up) continue;
+    auto tally = cluster_->user_tally(node.name, user);
+    if (!tally.ok()) return tally;
+    sum.exists = sum.exists || tally.value.exists;
+    sum.disabled = sum.disabled || tally.value.disabled;
+    sum.friends += tally.value.friends;
+    sum.groups += tally.value.groups;
+  }
+  return Result<UserTally>::success(sum);
+}
+
+std::vector<bool> Reach::online(std::span<const std::string> users) {
+  std::vector<bool> flags(users.size(), false);
+  auto placement = cluster_placement();
+  // Users homed elsewhere, grouped by home, with their positions in `users`.
+  std::unordered_map<std::string, std::vector<std::size_t>> remote;
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    if (!placement || placement->is_local(users[i])) {
+      flags[i] = registry_.is_online(users[i]);
+    } else if (const route::NodeInfo& home = placement->home_of(users[i]); home.up) {
+      remote[home.name].push_back(i);
+    }
+  }
+  for (auto& [node, positions] : remote) {
+    std::vector<std::string> asked;
+    asked.reserve(positions.size());
+    for (std::size_t i : positions)
+      asked.push_back(users[i]);
+    auto answer = cluster_->online_among(node, asked);
+    if (!answer.ok()) continue;  // unknown counts as offline
+    std::sort(answer.value.begin(), answer.value.end());
+    for (std::size_t i : positions) {
+      flags[i] = std::binary_search(answer.value.begin(), answer.value.end(), users[i]);
+    }
+  }
+  return flags;
+}
+
+}  // namespace qim::service

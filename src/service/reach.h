@@ -1,0 +1,112 @@
+#pragma once
+// Reaching users wherever they are homed: pushes to their sessions, whether they exist, whether
+// they are online, and how many friends and groups they have across the cluster. On a single
+// node (or before the cluster is wired) it is the session registry and the accounts; in a
+// cluster, users homed elsewhere are reached over the peer protocol, with pushes batched per
+// home node.
+//
+// Thread-safety: every method may be called from any thread. Methods marked BLOCKING may wait
+// for another node in a cluster: call them from the blocking pool only (the session layer runs
+// such requests there when the node is clustered).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "service/accounts.h"
+#include "service/cluster_queries.h"
+#include "service/placement_source.h"
+#include "service/session_registry.h"
+
+namespace qim::service {
+
+class Reach {
+ public:
+  Reach(SessionRegistry& registry, Accounts& accounts) : registry_(registry), accounts_(accounts) {}
+
+  // REQUIRES: called once, before any session attaches; both outlive the service.
+  void use_cluster(const PlacementSource& placement, ClusterQueries& cluster) {
+    placement_ = &placement;
+    cluster_ = &cluster;
+  }
+  ClusterQueries* cluster() const { return cluster_; }
+  // The placement, when this node has others to talk to; nullptr when every key is local.
+  std::shared_ptr<const route::Placement> cluster_placement() const;
+
+  // Pushes `frame` to every session of `user`, except session `except_session` of
+  // `except_user`. Returns the sessions it was handed to on this node.
+  std::size_t push(std::string_view user, std::span<const std::uint8_t> frame,
+                   std::string_view except_user = {}, std::uint64_t except_session = 0) {
+    std::string_view one[] = {user};
+    return push_each(std::span<const std::string_view>(one), frame, except_user, except_session);
+  }
+
+  // The same for every user of `items` (user_of(item) gives the id): users homed here are
+  // pushed at once, the others in one batch per home node.
+  template <class Range, class UserOf>
+  std::size_t push_each(const Range& items, UserOf user_of, std::span<const std::uint8_t> frame,
+                        std::string_view except_user, std::uint64_t except_session);
+  std::size_t push_each(std::span<const std::string_view> users,
+                        std::span<const std::uint8_t> frame, std::string_view except_user,
+                        std::uint64_t except_session) {
+    return push_each(
+        users, [](std::string_view user) { return user; }, frame, except_user, except_session);
+  }
+
+  // ok when the account exists, not_found when it does not. BLOCKING.
+  Error exists(std::string_view user);
+  // Sums over every other live node (this node's own part is the caller's to add);
+  // Unavailable when one of them does not answer. BLOCKING.
+  Result<UserTally> tally_elsewhere(std::string_view user);
+  // For each of `users`, whether it has a session at its home. BLOCKING.
+  std::vector<bool> online(std::span<const std::string> users);
+  bool is_online(std::string_view user) {
+    std::string one[] = {std::string(user)};
+    return online(one)[0];
+  }
+
+ private:
+  std::size_t push_local(std::string_view user, std::span<const std::uint8_t> frame,
+                         std::string_view except_user, std::uint64_t except_session) {
+    return registry_.push(user, frame, user == except_user ? except_session : 0);
+  }
+
+  SessionRegistry& registry_;
+  Accounts& accounts_;
+  const PlacementSource* placement_ = nullptr;
+  ClusterQueries* cluster_ = nullptr;
+};
+
+template <class Range, class UserOf>
+std::size_t Reach::push_each(const Range& items, UserOf user_of,
+                             std::span<const std::uint8_t> frame, std::string_view except_user,
+                             std::uint64_t except_session) {
+  std::size_t pushed = 0;
+  auto placement = cluster_placement();
+  if (!placement) {
+    for (const auto& item : items)
+      pushed += push_local(user_of(item), frame, except_user, except_session);
+    return pushed;
+  }
+  std::map<std::string_view, PushTarget> outbox;  // by home node name
+  for (const auto& item : items) {
+    std::string_view user = user_of(item);
+    const route::NodeInfo& home = placement->home_of(user);
+    if (home.name == placement->self_name()) {
+      pushed += push_local(user, frame, except_user, except_session);
+    } else if (home.up) {
+      outbox[home.name].users.emplace_back(user);
+    }  // a down home has no sessions to push to
+  }
+  for (auto& [node, target] : outbox) {
+    target.except_user.assign(except_user);
+    target.except_session = except_session;
+    cluster_->push_to(std::string(node), frame, std::move(target));
+  }
+  return pushed;
+}
+
+}  // namespace qim::service

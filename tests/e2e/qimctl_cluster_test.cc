@@ -1,0 +1,265 @@
+// qimctl against a three-node cluster: whichever node it talks to, it sees the whole cluster
+// (members with their vnodes, online users and counters of every node) and user and group
+// operations are carried out at the key's home.
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "cluster_process.h"
+#include "cluster_support.h"
+#include "e2e_support.h"
+#include "qimctl_support.h"
+
+namespace qim::e2e {
+namespace {
+
+constexpr int user_count = 12;
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::string qimctl_ok(const ServerProcess& server, const std::vector<std::string>& args) {
+  CommandResult result = qimctl(server, args);
+  INFO("qimctl " << server.node_name() << " stdout:\n" << result.out << "stderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  return result.out;
+}
+
+// One node's row of `qimctl --json stats`, by the fields the tests read.
+struct StatsRow {
+  bool self = false;
+  bool answered = false;
+  std::uint64_t users_online = 0;
+  std::uint64_t messages_stored = 0;
+  double messages_in_per_s = 0;
+  bool has_gossip = false;
+};
+
+// node -> row from qimctl's own compact JSON (each row starts with {"node":...).
+std::map<std::string, StatsRow> stats_rows(const std::string& json) {
+  static const std::regex row_start(
+      R"re(\{"node":"([^"]+)","self":(true|false),"answered":(true|false))re");
+  static const std::regex users(R"re("users_online":([0-9]+))re");
+  static const std::regex stored(R"re("messages_stored":([0-9]+))re");
+  static const std::regex in_rate(R"re("messages_in_per_s":([0-9.]+))re");
+  std::map<std::string, StatsRow> rows;
+  auto nodes = json.find(R"("nodes":[)");
+  if (nodes == std::string::npos) return rows;
+  std::string rest = json.substr(nodes);
+  std::vector<std::pair<std::string, std::size_t>> starts;
+  for (std::sregex_iterator it(rest.begin(), rest.end(), row_start), end; it != end; ++it) {
+    starts.emplace_back((*it)[1], static_cast<std::size_t>(it->position()));
+    StatsRow& row = rows[(*it)[1]];
+    row.self = (*it)[2] == "true";
+    row.answered = (*it)[3] == "true";
+  }
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    std::size_t stop = i + 1 < starts.size() ? starts[i + 1].second : rest.size();
+    std::string text = rest.substr(starts[i].second, stop - starts[i].second);
+    StatsRow& row = rows[starts[i].first];
+    std::smatch match;
+    if (std::regex_search(text, match, users)) row.users_online = std::stoull(match[1]);
+    if (std::regex_search(text, match, stored)) row.messages_stored = std::stoull(match[1]);
+    if (std::regex_search(text, match, in_rate)) row.messages_in_per_s = std::stod(match[1]);
+    row.has_gossip = contains(text, R"("gossip":{"datagrams_received":)");
+  }
+  return rows;
+}
+
+std::optional<DisconnectedEvent> next_disconnect(Client& client) {
+  auto event = client.wait_event(
+      [](const Event& candidate) { return std::holds_alternative<DisconnectedEvent>(candidate); },
+      event_timeout);
+  if (!event) return std::nullopt;
+  return std::get<DisconnectedEvent>(*event);
+}
+
+}  // namespace
+
+TEST_CASE("qimctl sees and administers the whole cluster through any node", "[qimctl][cluster]") {
+  TempDir keys;
+  std::string key_file = generated_cluster_key(keys.file("cluster.key"));
+  auto c1 = start_node("c1", key_file, nullptr);
+  auto c2 = start_node("c2", key_file, c1.get());
+  auto c3 = start_node("c3", key_file, c1.get());
+  std::vector<ServerProcess*> nodes = {c1.get(), c2.get(), c3.get()};
+  REQUIRE(eventually([&] { return all_see(nodes, {"c1", "c2", "c3"}); }, convergence_timeout));
+
+  // members: every live member is on the ring with the node's --vnodes (the default, 128).
+  {
+    std::string json = qimctl_ok(*c2, {"--json", "members"});
+    static const std::regex vnodes_pattern(R"re("name":"(c[123])"[^{}]*"vnodes":([0-9]+)\})re");
+    std::map<std::string, std::string> vnodes;
+    for (std::sregex_iterator it(json.begin(), json.end(), vnodes_pattern), end; it != end; ++it)
+      vnodes[(*it)[1]] = (*it)[2];
+    CHECK(vnodes ==
+          std::map<std::string, std::string>{{"c1", "128"}, {"c2", "128"}, {"c3", "128"}});
+    std::string table = qimctl_ok(*c2, {"members"});
+    CHECK(contains(table, "VNODES"));
+    CHECK(contains(table, "3 members, as seen by c2"));
+  }
+
+  // Users created through c1 land at their homes: those homed elsewhere are relayed there.
+  std::vector<std::string> users;
+  for (int i = 0; i < user_count; ++i) {
+    users.push_back("ctl" + std::to_string(i));
+    CHECK(qimctl_ok(*c1, {"user", "create", users.back(), "--password", test_password}) ==
+          "created user " + users.back() + "\n");
+  }
+  // Logged in through c1, each session ends up at its user's home.
+  std::map<std::string, std::unique_ptr<Client>> sessions;
+  std::map<std::string, std::string> home;
+  std::set<std::string> homes_used;
+  for (const std::string& user : users) {
+    sessions[user] = logged_in_client(*c1, user);
+    home[user] = sessions[user]->node();
+    homes_used.insert(home[user]);
+  }
+  INFO("homes used: " << homes_used.size());
+  REQUIRE(homes_used.size() >= 2);
+  std::string away;  // a user whose home is not c1: its creation above was relayed
+  for (const std::string& user : users) {
+    if (home[user] != "c1") away = user;
+  }
+  REQUIRE(!away.empty());
+  // Relayed errors keep their code: the account exists at its home.
+  {
+    CommandResult again = qimctl(*c1, {"user", "create", away, "--password", test_password});
+    CHECK(again.exit_code == 1);
+    CHECK(contains(again.err, "already_exists"));
+    CHECK(contains(again.err, "the home of user " + away));
+  }
+
+  // online: every node counts every session in the cluster, wherever it is.
+  for (ServerProcess* node : nodes) {
+    std::string json;
+    bool all_counted = eventually(
+        [&] {
+          json = qimctl_ok(*node, {"--json", "online"});
+          return contains(json, "{\"count\":" + std::to_string(user_count) + ",");
+        },
+        convergence_timeout);
+    INFO(node->node_name() << ": " << json);
+    CHECK(all_counted);
+    CHECK(contains(json, R"("more":false,"nodes_answered":3,"nodes_live":3})"));
+    for (const std::string& user : users)
+      CHECK(contains(json, "\"" + user + "\""));
+  }
+  {
+    std::string page = qimctl_ok(*c3, {"online", "--limit", "5"});
+    CHECK(
+        contains(page, std::to_string(user_count) + " users online (3 of 3 live nodes answered)"));
+    CHECK(contains(page, "(more: run again with --after"));
+    // --local: only c3's own sessions.
+    std::size_t on_c3 = 0;
+    for (const std::string& user : users)
+      on_c3 += home[user] == "c3" ? 1 : 0;
+    CHECK(contains(qimctl_ok(*c3, {"online", "--local"}),
+                   std::to_string(on_c3) + " users online on node c3\n"));
+  }
+
+  // A few messages, so the counters and rates move.
+  {
+    const std::string& from = users[0];
+    const std::string& to = users[1];
+    for (int i = 0; i < 5; ++i) {
+      auto sent = sessions[from]->send_to_user(to, "hello " + std::to_string(i));
+      INFO((sent ? std::string() : sent.error().message));
+      REQUIRE(sent);
+    }
+  }
+
+  // stats: a row for every live node, from any node.
+  for (ServerProcess* node : nodes) {
+    std::string json = qimctl_ok(*node, {"--json", "stats"});
+    INFO(node->node_name() << ": " << json);
+    CHECK(contains(json, "{\"node\":\"" + node->node_name() +
+                             R"(","nodes_live":3,"nodes_asked":3,"nodes_answered":3,)"));
+    auto rows = stats_rows(json);
+    REQUIRE(rows.size() == 3);
+    std::uint64_t online = 0, stored = 0;
+    double in_rate = 0;
+    for (const auto& [name, row] : rows) {
+      CHECK(row.answered);
+      CHECK(row.self == (name == node->node_name()));
+      CHECK(row.has_gossip);
+      online += row.users_online;
+      stored += row.messages_stored;
+      in_rate += row.messages_in_per_s;
+    }
+    CHECK(online == static_cast<std::uint64_t>(user_count));
+    CHECK(stored >= 5);
+    CHECK(in_rate > 0);
+  }
+  {
+    std::string table = qimctl_ok(*c1, {"stats"});
+    CHECK(contains(table, "c1 (self)"));
+    CHECK(contains(table, "\nc2  "));
+    CHECK(contains(table, "\nc3  "));
+    CHECK(contains(table, "3 of 3 nodes answered (3 live), as asked of c1"));
+    std::string one = qimctl_ok(*c1, {"stats", "--node", "c3"});
+    CHECK(contains(one, "node                          c3\n"));
+    CHECK(contains(one, "peer links connected"));
+  }
+
+  // kick, disable and enable through a node that is not the user's home.
+  {
+    ServerProcess* not_home = home[away] == "c2" ? c3.get() : c2.get();
+    CHECK(qimctl_ok(*not_home, {"user", "kick", away}) ==
+          "ended every session of user " + away + "\n");
+    auto disconnected = next_disconnect(*sessions[away]);
+    REQUIRE(disconnected);
+    CHECK(disconnected->code == errc::kicked);
+    CHECK(qimctl_ok(*not_home, {"user", "disable", away}) == "disabled user " + away + "\n");
+    {
+      auto client = connected_client(*not_home);
+      auto login = client->login(away, test_password, "dev-2");
+      REQUIRE_FALSE(login.ok());
+      CHECK(login.error().code == errc::account_disabled);
+    }
+    CHECK(qimctl_ok(*not_home, {"user", "enable", away}) == "enabled user " + away + "\n");
+    CHECK(qimctl_ok(*not_home, {"user", "reset-password", away, "--password", "another-pass-9"}) ==
+          "reset the password of user " + away + "\n");
+    auto client = connected_client(*not_home);
+    auto login = client->login(away, "another-pass-9", "dev-2");
+    INFO((login ? std::string() : login.error().message));
+    CHECK(login.ok());
+    CommandResult missing = qimctl(*not_home, {"user", "disable", "nobody-here"});
+    CHECK(missing.exit_code == 1);
+    CHECK(contains(missing.err, "not_found"));
+  }
+
+  // group: the same answer from every node, two of which relay to the group's home.
+  {
+    auto created = sessions[users[0]]->group_create("crew", "The crew", {users[1], users[2]});
+    INFO((created ? std::string() : created.error().message));
+    REQUIRE(created);
+    std::string first;
+    for (ServerProcess* node : nodes) {
+      std::string json = qimctl_ok(*node, {"--json", "group", "crew"});
+      CHECK(contains(json, R"({"group":"crew","name":"The crew","owner":")" + users[0] + "\""));
+      CHECK(contains(json, "{\"user\":\"" + users[1] + "\",\"role\":\"member\",\"online\":true"));
+      if (first.empty()) first = json;
+      CHECK(json == first);
+      CommandResult missing = qimctl(*node, {"group", "nogroup"});
+      CHECK(missing.exit_code == 1);
+      CHECK(contains(missing.err, "not_found"));
+    }
+  }
+
+  // The token is still required on every node.
+  for (ServerProcess* node : nodes) {
+    CommandResult none = run_command(
+        {qimctl_path(), "--port-file", node->port_file(), "--timeout-ms", "5000", "stats"});
+    CHECK(none.exit_code == 3);
+    CHECK(none.out.empty());
+  }
+}
+
+}  // namespace qim::e2e

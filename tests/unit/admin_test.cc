@@ -1,0 +1,285 @@
+// The admin protocol without I/O: the message-rate meter, and the dispatcher's encoding of the
+// cluster-wide answers (members' vnodes, per-node stats, online counts) over fake hooks.
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "admin/admin_dispatch.h"
+#include "admin/rate_meter.h"
+#include "proto/frame.h"
+
+namespace qim::admin {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = RateMeter::Clock;
+
+TEST_CASE("RateMeter: the first sample averages since start", "[admin]") {
+  Clock::time_point start{};
+  RateMeter meter(start);
+  CHECK(meter.sample(start + 4s, 100) == Approx(25.0));
+}
+
+TEST_CASE("RateMeter: frequent samples cover about the last window", "[admin]") {
+  Clock::time_point start{};
+  RateMeter meter(start, 0, 10s, 11);  // samples kept 1 s apart
+  std::uint64_t value = 0;
+  // 100/s for a minute, sampled every second.
+  for (int second = 1; second <= 60; ++second) {
+    value += 100;
+    CHECK(meter.sample(start + std::chrono::seconds(second), value) == Approx(100.0));
+  }
+  // Then 10/s: after one second the window still mostly holds the old rate...
+  value += 10;
+  CHECK(meter.sample(start + 61s, value) == Approx((900.0 + 10.0) / 10.0));
+  // ...and ten seconds later only the new one.
+  for (int second = 62; second <= 71; ++second) {
+    value += 10;
+    meter.sample(start + std::chrono::seconds(second), value);
+  }
+  CHECK(meter.sample(start + 71s, value) == Approx(10.0));
+  CHECK(meter.samples() <= 11);
+}
+
+TEST_CASE("RateMeter: rare samples cover the time since the previous one", "[admin]") {
+  Clock::time_point start{};
+  RateMeter meter(start, 0, 10s);
+  CHECK(meter.sample(start + 60s, 600) == Approx(10.0));
+  CHECK(meter.sample(start + 120s, 600 + 60 * 30) == Approx(30.0));
+}
+
+TEST_CASE("RateMeter: bursts of samples are not kept one by one", "[admin]") {
+  Clock::time_point start{};
+  RateMeter meter(start, 0, 10s, 4);
+  std::uint64_t value = 0;
+  for (int ms = 1; ms <= 1000; ++ms) {
+    value += 1;
+    CHECK(meter.sample(start + std::chrono::milliseconds(ms), value) == Approx(1000.0));
+  }
+  CHECK(meter.samples() <= 4);
+}
+
+TEST_CASE("RateMeter: no elapsed time is rate 0, a counter going down starts over", "[admin]") {
+  Clock::time_point start{};
+  RateMeter meter(start);
+  CHECK(meter.sample(start, 0) == 0.0);
+  CHECK(meter.sample(start + 2s, 20) == Approx(10.0));
+  CHECK(meter.sample(start + 3s, 5) == 0.0);  // reset: history starts again here
+  CHECK(meter.sample(start + 4s, 15) == Approx(10.0));
+  CHECK(meter.sample(start + 1s, 15) == 0.0);  // time went back: starts again too
+  CHECK(meter.samples() == 1);
+}
+
+// Hooks that answer canned values and record what they were asked.
+class FakeHooks final : public AdminHooks {
+ public:
+  std::string node_name() const override { return "n2"; }
+  std::vector<MemberView> members() override {
+    MemberView dead;
+    dead.name = "n3";
+    dead.state = MemberState::dead;
+    MemberView self;
+    self.name = "n2";
+    self.is_self = true;
+    self.vnodes = 64;
+    return {dead, self};
+  }
+  RingView ring() override { return {}; }
+  Error stats(const StatsScope& scope, StatsView& view) override {
+    asked_scope = scope;
+    if (scope.node == "gone") return Error{errc::not_found, "node: gone is not a live member"};
+    NodeStatsView self;
+    self.node_name = "n2";
+    self.is_self = true;
+    self.sessions = 7;
+    self.messages_in_per_s = 2.5;
+    self.peer_queued_frames = 3;
+    self.gossip = GossipCountersView{1, 2, 3, 4, 5, 6, 7, 8};
+    NodeStatsView silent;
+    silent.node_name = "n3";
+    silent.answered = false;
+    silent.error = "no reply";
+    NodeStatsView first;
+    first.node_name = "n1";
+    first.sessions = 4;
+    view.self = self;
+    view.nodes = {silent, self, first};  // unsorted: the dispatcher sorts
+    view.nodes_live = 3;
+    return {};
+  }
+  OnlineView online(std::string_view after, std::uint32_t limit, bool cluster) override {
+    asked_after = after;
+    asked_limit = limit;
+    asked_cluster = cluster;
+    return OnlineView{5, {"a", "b"}, true, 2, 3};
+  }
+  Error create_user(std::string_view, std::string_view) override {
+    return Error{errc::already_exists, "user: already taken (at node n1)"};
+  }
+  Error set_user_disabled(std::string_view, bool) override { return {}; }
+  Error kick_user(std::string_view) override { return {}; }
+  Error reset_password(std::string_view, std::string_view) override { return {}; }
+  Error inspect_group(std::string_view, GroupView&) override {
+    return Error{errc::unavailable, "no reply"};
+  }
+  void request_leave() override {}
+
+  StatsScope asked_scope;
+  std::string asked_after;
+  std::uint32_t asked_limit = 0;
+  bool asked_cluster = false;
+};
+
+constexpr char token[] = "unit-test-admin-token-0123";
+
+// A reply frame's payload, 8-byte aligned, and its verified envelope.
+struct Decoded {
+  std::vector<std::uint64_t> storage;
+  const admin_wire::AdminEnvelope* envelope = nullptr;
+};
+
+Decoded decode(const AdminReply& reply) {
+  Decoded decoded;
+  REQUIRE(reply.frame.size() > proto::frame_header_bytes);
+  std::size_t length = reply.frame.size() - proto::frame_header_bytes;
+  decoded.storage.assign((length + 7) / 8, 0);
+  std::memcpy(decoded.storage.data(), reply.frame.data() + proto::frame_header_bytes, length);
+  Error error;
+  decoded.envelope = verify_admin_envelope(
+      {reinterpret_cast<const std::uint8_t*>(decoded.storage.data()), length}, error);
+  REQUIRE(decoded.envelope != nullptr);
+  return decoded;
+}
+
+// Sends one request frame (built by `build`) to the dispatcher.
+template <typename Build>
+Decoded exchange(AdminDispatcher& dispatcher, Build build) {
+  AdminFrameBuilder builder;
+  std::span<const std::uint8_t> frame = build(builder);
+  std::size_t length = frame.size() - proto::frame_header_bytes;
+  std::vector<std::uint64_t> aligned((length + 7) / 8, 0);
+  std::memcpy(aligned.data(), frame.data() + proto::frame_header_bytes, length);
+  return decode(dispatcher.handle({reinterpret_cast<const std::uint8_t*>(aligned.data()), length}));
+}
+
+struct Connected {
+  FakeHooks hooks;
+  std::string expected = token;
+  AdminDispatcher dispatcher{hooks, expected, "qimd test"};
+  Connected() {
+    auto hello = exchange(dispatcher, [](AdminFrameBuilder& builder) {
+      return builder.finish(1, admin_wire::CreateAdminHelloDirect(builder.fbb(), token));
+    });
+    REQUIRE(hello.envelope->body_as_AdminHelloOk() != nullptr);
+  }
+};
+
+TEST_CASE("AdminDispatcher: members carry their vnodes", "[admin]") {
+  Connected c;
+  auto reply = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(2, admin_wire::CreateMembersRequest(builder.fbb()));
+  });
+  const auto* result = reply.envelope->body_as_MembersResult();
+  REQUIRE(result != nullptr);
+  REQUIRE(result->members()->size() == 2);
+  CHECK(proto::view(result->members()->Get(0)->name()) == "n2");
+  CHECK(result->members()->Get(0)->vnodes() == 64);
+  CHECK(result->members()->Get(1)->vnodes() == 0);
+}
+
+TEST_CASE("AdminDispatcher: stats rows are sorted, failures kept with their reason", "[admin]") {
+  Connected c;
+  auto reply = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(
+        3, admin_wire::CreateStatsRequestDirect(builder.fbb(), /*cluster=*/true, ""));
+  });
+  CHECK(c.hooks.asked_scope.cluster);
+  CHECK(c.hooks.asked_scope.node.empty());
+  const auto* result = reply.envelope->body_as_StatsResult();
+  REQUIRE(result != nullptr);
+  CHECK(reply.envelope->req_id() == 3);
+  // The top-level fields are the answering node's, as before.
+  CHECK(proto::view(result->node_name()) == "n2");
+  CHECK(result->sessions() == 7);
+  REQUIRE(result->gossip() != nullptr);
+  CHECK(result->gossip()->push_pulls_failed() == 8);
+  CHECK(result->nodes_live() == 3);
+  REQUIRE(result->nodes()->size() == 3);
+  const auto* n1 = result->nodes()->Get(0);
+  const auto* n2 = result->nodes()->Get(1);
+  const auto* n3 = result->nodes()->Get(2);
+  CHECK(proto::view(n1->node_name()) == "n1");
+  CHECK(n1->answered());
+  CHECK(n1->sessions() == 4);
+  CHECK(n1->gossip() == nullptr);
+  CHECK(n2->is_self());
+  CHECK(n2->messages_in_per_s() == 2.5);
+  CHECK(n2->peer_queued_frames() == 3);
+  REQUIRE(n2->gossip() != nullptr);
+  CHECK(n2->gossip()->datagrams_sent() == 3);
+  CHECK_FALSE(n3->answered());
+  CHECK(proto::view(n3->error()) == "no reply");
+}
+
+TEST_CASE("AdminDispatcher: stats for one node, checked before the hooks", "[admin]") {
+  Connected c;
+  auto bad = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(4, admin_wire::CreateStatsRequestDirect(builder.fbb(), false, "no way!"));
+  });
+  REQUIRE(bad.envelope->body_as_AdminError() != nullptr);
+  CHECK(bad.envelope->body_as_AdminError()->code() == qim::wire::ErrorCode::InvalidArgument);
+  CHECK(c.hooks.asked_scope.node.empty());  // not asked
+
+  auto gone = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(5, admin_wire::CreateStatsRequestDirect(builder.fbb(), false, "gone"));
+  });
+  REQUIRE(gone.envelope->body_as_AdminError() != nullptr);
+  CHECK(gone.envelope->body_as_AdminError()->code() == qim::wire::ErrorCode::NotFound);
+  CHECK(c.hooks.asked_scope.node == "gone");
+}
+
+TEST_CASE("AdminDispatcher: online asks the cluster when told, and says who answered", "[admin]") {
+  Connected c;
+  auto reply = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(6, admin_wire::CreateOnlineRequestDirect(builder.fbb(), "", 0, true));
+  });
+  CHECK(c.hooks.asked_cluster);
+  CHECK(c.hooks.asked_limit == default_online_limit);
+  const auto* result = reply.envelope->body_as_OnlineResult();
+  REQUIRE(result != nullptr);
+  CHECK(result->count() == 5);
+  CHECK(result->more());
+  CHECK(result->nodes_answered() == 2);
+  CHECK(result->nodes_live() == 3);
+
+  exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(7, admin_wire::CreateOnlineRequestDirect(builder.fbb(), "a", 5000));
+  });
+  CHECK_FALSE(c.hooks.asked_cluster);  // an older qimctl: this node only
+  CHECK(c.hooks.asked_after == "a");
+  CHECK(c.hooks.asked_limit == max_online_limit);
+}
+
+TEST_CASE("AdminDispatcher: a relayed failure keeps its code and message", "[admin]") {
+  Connected c;
+  auto create = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(
+        8, admin_wire::CreateUserCreateDirect(builder.fbb(), "carol", "long-enough-pass"));
+  });
+  const auto* error = create.envelope->body_as_AdminError();
+  REQUIRE(error != nullptr);
+  CHECK(error->code() == qim::wire::ErrorCode::AlreadyExists);
+  CHECK(proto::view(error->message()) == "user: already taken (at node n1)");
+
+  auto group = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(9, admin_wire::CreateGroupInspectRequestDirect(builder.fbb(), "crew"));
+  });
+  REQUIRE(group.envelope->body_as_AdminError() != nullptr);
+  CHECK(group.envelope->body_as_AdminError()->code() == qim::wire::ErrorCode::Unavailable);
+}
+
+}  // namespace
+}  // namespace qim::admin
