@@ -1,30 +1,78 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds qim, and runs one qimd node in the foreground: the embedded
-# default (loopback, data in ./qim-data). Stop it with Ctrl-C.
+# Installs dependencies, builds qim, and runs a local cluster of three qimd nodes on loopback
+# (client ports 7700, 7710, 7720; data, logs and the cluster key under ./qim-cluster) until
+# Ctrl-C, which makes every node leave gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQIM_BUILD_TESTS=OFF >/dev/null
-cmake --build build --target qimd qim
+cmake --build build --target qimd qim qimctl
+
+root=qim-cluster
+mkdir -p "$root"
+[ -f "$root/cluster.key" ] || ./build/src/node/qimd --generate-cluster-key "$root/cluster.key"
+
+pids=()
+# One at a time, newest first: each hands its data to the nodes still running.
+stop_all() {
+  trap - EXIT INT TERM
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+}
+trap stop_all EXIT INT TERM
+
+# start_node NAME PORT [SEED]: one node in the background, logging to $root/NAME.log.
+start_node() {
+  local name=$1 port=$2 seed=${3:-}
+  local args=(--node-name "$name" --listen "127.0.0.1:$port" --data-dir "$root/$name"
+              --cluster-key-file "$root/cluster.key" --port-file "$root/$name.port")
+  [ -n "$seed" ] && args+=(--seed "$seed")
+  rm -f "$root/$name.port"
+  ./build/src/node/qimd "${args[@]}" >"$root/$name.log" 2>&1 &
+  pids+=($!)
+  # The port file appears once the node serves.
+  for _ in $(seq 1 100); do
+    [ -s "$root/$name.port" ] && return 0
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$root/$name.log"; exit 1; }
+    sleep 0.1
+  done
+  echo "qimd $name did not start; see $root/$name.log" >&2
+  exit 1
+}
+
+start_node n1 7700
+start_node n2 7710 127.0.0.1:7701
+start_node n3 7720 127.0.0.1:7701
 
 cat <<TEXT
 
-qimd is starting on 127.0.0.1:7700 with its data in ./qim-data.
-Open two more terminals in $(pwd) and chat:
+A cluster of three qimd nodes is running (logs in $root/n1.log, n2.log, n3.log):
+  n1 127.0.0.1:7700   n2 127.0.0.1:7710   n3 127.0.0.1:7720
 
-  terminal 1:  ./build/tools/qim/qim
+Open two more terminals in $(pwd) and chat; each user is served by its home node, whichever
+node the client connects to, and the two may well be on different nodes:
+
+  terminal 1:  ./build/tools/qim/qim --server 127.0.0.1:7700
                register alice secret-pass-1
                login -u alice -p secret-pass-1
                fadd bob
 
-  terminal 2:  ./build/tools/qim/qim
+  terminal 2:  ./build/tools/qim/qim --server 127.0.0.1:7720
                register bob secret-pass-2
                login -u bob -p secret-pass-2
                faccept alice
                send -r alice -m hello alice      (or: alice;;hello alice)
 
-Type 'help' in qim for every command. Ctrl-C here stops the node.
+Cluster state:  ./build/tools/qimctl/qimctl --data-dir $root/n1 members   (also: ring, online, stats)
+Add a fourth node (in another terminal):
+  ./build/src/node/qimd --node-name n4 --listen 127.0.0.1:7730 --data-dir $root/n4 \\
+      --cluster-key-file $root/cluster.key --seed 127.0.0.1:7701
+
+Type 'help' in qim for every command. Ctrl-C here stops the three nodes (each leaves
+gracefully, handing its data to the others).
 
 TEXT
-exec ./build/src/node/qimd
+wait "${pids[@]}"
