@@ -8,7 +8,9 @@
 #   tools/bench.sh --only o2o,idle --runs 5 --duration 5
 #
 # Workloads: o2o, o2o-rate (o2o --rate 20000), fanout, fanout-rate (fanout --rate 100),
-# idle (18000 connections), login.
+# idle (18000 connections), login, cluster-o2o and cluster-fanout (the same against three
+# nodes, all on the server core, users spread over them; compare their deliveries per server
+# CPU-second with o2o's and fanout's).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +18,7 @@ build_dir="$root/build-bench"
 runs=3
 duration=10
 warmup=2
-only="o2o,o2o-rate,fanout,fanout-rate,idle,login"
+only="o2o,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout"
 build=1
 idle_connections=18000
 server_core=0
@@ -59,30 +61,36 @@ if [[ $build -eq 1 ]]; then
   # shellcheck disable=SC2086
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQIM_BUILD_TESTS=OFF \
     ${BENCH_CMAKE_ARGS:-} >/dev/null
-  cmake --build "$build_dir" -j2 --target qimd qim-bench
+  cmake --build "$build_dir" -j2 --target qimd qim-bench qimctl
 fi
 qimd="$build_dir/src/node/qimd"
 bench="$build_dir/tools/qim-bench/qim-bench"
-for binary in "$qimd" "$bench"; do
+qimctl="$build_dir/tools/qimctl/qimctl"
+for binary in "$qimd" "$bench" "$qimctl"; do
   [[ -x "$binary" ]] || { echo "bench.sh: $binary is missing (build first)" >&2; exit 1; }
 done
 
 work=$(mktemp -d -t qim-bench.XXXXXX)
 results="$work/results.jsonl"
 : >"$results"
-server_pid=""
+server_pids=()
+server_ports=()
 
 stop_server() {
-  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
+  local pid
+  for pid in "${server_pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${server_pids[@]}"; do
     for _ in $(seq 1 100); do
-      kill -0 "$server_pid" 2>/dev/null || break
+      kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
-    if kill -0 "$server_pid" 2>/dev/null; then kill -KILL "$server_pid" 2>/dev/null || true; fi
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  server_pid=""
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+  done
+  server_pids=()
+  server_ports=()
 }
 cleanup() {
   stop_server
@@ -91,9 +99,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A fresh qimd (new data directory), pinned to the server core.
-start_server() {
+# A fresh qimd (new data directory), pinned to the server core. Extra arguments go to qimd.
+start_node() {
   local name="$1"
+  shift
   local data="$work/data-$name"
   mkdir -p "$data"
   (
@@ -101,12 +110,13 @@ start_server() {
     exec taskset -c "$server_core" "$qimd" --listen 127.0.0.1:0 --port-file "$data/port" \
       --data-dir "$data/db" --threads 1 --pwhash-cost min --dm-policy anyone \
       --messages-per-second 1000000 --message-burst 10000000 --max-connections 100000 \
-      --log-level warn
+      --log-level warn "$@"
   ) >"$data/qimd.log" 2>&1 &
-  server_pid=$!
+  local pid=$!
+  server_pids+=("$pid")
   for _ in $(seq 1 100); do
     [[ -s "$data/port" ]] && break
-    kill -0 "$server_pid" 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
   if [[ ! -s "$data/port" ]]; then
@@ -114,12 +124,45 @@ start_server() {
     cat "$data/qimd.log" >&2
     exit 1
   fi
-  server_port=$(head -n 1 "$data/port")
+  server_ports+=("$(head -n 1 "$data/port")")
+}
+
+start_server() {
+  start_node "$1"
+}
+
+# Three nodes sharing a cluster key, polled until every one sees all three alive.
+start_cluster() {
+  local name="$1"
+  local key="$work/cluster-$name.key"
+  "$qimd" --generate-cluster-key "$key" >/dev/null
+  start_node "$name-n1" --node-name n1 --cluster-key-file "$key"
+  local seed
+  seed="127.0.0.1:$(sed -n 's/^gossip //p' "$work/data-$name-n1/port")"
+  start_node "$name-n2" --node-name n2 --cluster-key-file "$key" --seed "$seed"
+  start_node "$name-n3" --node-name n3 --cluster-key-file "$key" --seed "$seed"
+  local node alive
+  for _ in $(seq 1 300); do
+    alive=0
+    for node in n1 n2 n3; do
+      if [[ $("$qimctl" --port-file "$work/data-$name-$node/port" \
+                --data-dir "$work/data-$name-$node/db" members --json 2>/dev/null |
+              grep -o '"state":"alive"' | wc -l) -eq 3 ]]; then
+        alive=$((alive + 1))
+      fi
+    done
+    [[ $alive -eq 3 ]] && return 0
+    sleep 0.1
+  done
+  echo "bench.sh: the three nodes did not converge" >&2
+  exit 1
 }
 
 run_workload() {
   local name="$1"
   shift
+  local nodes=1
+  if [[ "$name" == cluster-* ]]; then nodes=3; fi
   local args=("$@")
   local seconds="$duration"
   echo "== $name: qim-bench ${args[*]} (${runs} runs, a fresh qimd each)" >&2
@@ -127,15 +170,19 @@ run_workload() {
     # A fresh server per run: freed memory is not returned to the OS, so a reused server
     # would under-report the idle workload's memory, and data from earlier runs would skew
     # the others.
-    start_server "$name-$run"
+    if [[ $nodes -eq 3 ]]; then start_cluster "$name-$run"; else start_server "$name-$run"; fi
+    local targets=()
+    local port pid
+    for port in "${server_ports[@]}"; do targets+=(--server "127.0.0.1:$port"); done
+    for pid in "${server_pids[@]}"; do targets+=(--server-pid "$pid"); done
     local out="$work/$name-$run.json"
     local status=0
     ulimit -n "$(ulimit -Hn)"
     timeout $((120 + 4 * ${seconds%.*})) taskset -c "$generator_core" "$bench" "${args[@]}" \
-      --server "127.0.0.1:$server_port" --server-pid "$server_pid" \
+      "${targets[@]}" \
       --duration "$duration" --warmup "$warmup" --json >"$out" || status=$?
     stop_server
-    rm -rf "$work/data-$name-$run"
+    rm -rf "$work/data-$name-$run" "$work"/data-"$name-$run"-n?
     if [[ $status -ne 0 && $status -ne 3 ]]; then
       echo "bench.sh: $name run $run failed (exit $status)" >&2
       continue
@@ -157,6 +204,8 @@ for name in "${selected[@]}"; do
     fanout-rate) run_workload fanout-rate fanout --rate 100 ;;
     idle) run_workload idle idle --connections "$idle_connections" ;;
     login) run_workload login login ;;
+    cluster-o2o) run_workload cluster-o2o o2o ;;
+    cluster-fanout) run_workload cluster-fanout fanout ;;
     *) echo "bench.sh: unknown workload '$name'" >&2; exit 2 ;;
   esac
 done
@@ -192,6 +241,12 @@ figures = {
     "idle": [("server_rss_per_connection_bytes", "<= 1024"), ("connections_open", ""),
              ("server_rss_after_bytes", ""), ("server_cpu_percent", ""),
              ("server_run_queue_wait_percent", "")],
+    "cluster-o2o": [("deliveries_per_second", ""), ("deliveries_per_server_cpu_second", ""),
+                    ("latency_p50_us", ""), ("latency_p99_us", ""), ("server_cpu_percent", ""),
+                    ("generator_cpu_percent", "")],
+    "cluster-fanout": [("deliveries_per_second", ""), ("deliveries_per_server_cpu_second", ""),
+                       ("latency_p50_us", ""), ("latency_p99_us", ""),
+                       ("server_cpu_percent", ""), ("generator_cpu_percent", "")],
     "login": [("password_logins_per_second", ""), ("password_login_latency_p50_us", ""),
               ("password_login_latency_p99_us", ""), ("token_logins_per_second", ""),
               ("token_login_latency_p50_us", ""), ("token_login_latency_p99_us", ""),
@@ -225,4 +280,17 @@ for workload, wanted in figures.items():
     verdict = "all zero" if not any(bad.values()) else ", ".join(f"{k}={v}" for k, v in bad.items() if v)
     print(f"{workload:<12} {'checks (' + str(len(runs)) + ' runs)':<34} {verdict:>12}"
           + (f"   errors: {'; '.join(errors)}" if errors else ""))
+
+# The price of the cluster: deliveries per CPU-second of all three nodes against one node's.
+def median_of(workload, figure):
+    values = [r[figure] for r in rows if r.get("bench_name") == workload
+              and isinstance(r.get(figure), (int, float))]
+    return statistics.median(values) if values else None
+
+for single, cluster in (("o2o", "cluster-o2o"), ("fanout", "cluster-fanout")):
+    one = median_of(single, "deliveries_per_server_cpu_second")
+    three = median_of(cluster, "deliveries_per_server_cpu_second")
+    if one and three:
+        print(f"{cluster:<12} {'per CPU-second vs ' + single:<34} {three / one:>12.2f} "
+              f"{'':>27} {'>= 0.60':>12}")
 EOF

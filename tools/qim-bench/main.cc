@@ -67,8 +67,23 @@ struct Window {
 
 struct Samplers {
   const Options& options;
+  // The sum over every server process; nullopt when there is none or one is gone.
   std::optional<ProcessSample> server() const {
-    return options.server_pid ? sample_process(*options.server_pid) : std::nullopt;
+    if (options.server_pids.empty()) return std::nullopt;
+    ProcessSample sum;
+    sum.run_queue_wait_seconds = 0.0;
+    for (int pid : options.server_pids) {
+      auto sample = sample_process(pid);
+      if (!sample) return std::nullopt;
+      sum.cpu_seconds += sample->cpu_seconds;
+      sum.rss_bytes += sample->rss_bytes;
+      if (sample->run_queue_wait_seconds && sum.run_queue_wait_seconds) {
+        *sum.run_queue_wait_seconds += *sample->run_queue_wait_seconds;
+      } else {
+        sum.run_queue_wait_seconds.reset();
+      }
+    }
+    return sum;
   }
   Window begin() const { return Window{server(), std::nullopt, sample_self(), std::nullopt, 0}; }
   void end(Window& window, std::uint64_t seconds_ns) const {

@@ -72,7 +72,7 @@ ParsedOptions parse_options(int argc, char** argv) {
   std::vector<std::string> servers;
   double duration_s = 10, warmup_s = 2, drain_s = 5;
   std::int64_t connect_timeout_ms = 5'000, request_timeout_ms = 10'000;
-  int server_pid = 0;
+  std::vector<int> server_pids;
 
   CLI::App app{
       "qim-bench: load generator for qimd (one process, non-blocking sockets).\n"
@@ -112,8 +112,9 @@ ParsedOptions parse_options(int argc, char** argv) {
   app.add_option("--prefix", options.prefix,
                  "User and group id prefix, 1-16 of [a-z0-9_.-] (default: unique per run)");
   app.add_option("--password", options.password, "Password of the generated users (8-128 bytes)");
-  app.add_option("--server-pid", server_pid,
-                 "qimd's PID (same host): report its CPU seconds and RSS");
+  app.add_option("--server-pid", server_pids,
+                 "qimd's PID (same host): report its CPU seconds and RSS; repeat it for every "
+                 "node of a cluster to report their sums");
   app.add_flag("--json", options.json, "Print one JSON object instead of the summary");
   app.add_option("--connect-timeout-ms", connect_timeout_ms, "Per connection attempt")
       ->check(CLI::Range(10, 600'000));
@@ -160,10 +161,10 @@ ParsedOptions parse_options(int argc, char** argv) {
   if (options.threads > 1 && options.workload == Workload::o2o &&
       options.users / options.threads < 2)
     return fail("--users must give every thread at least 2 users");
-  if (app.count("--server-pid") > 0) {
-    if (server_pid <= 0) return fail("--server-pid must be a positive PID");
-    options.server_pid = server_pid;
+  for (int pid : server_pids) {
+    if (pid <= 0) return fail("--server-pid must be a positive PID");
   }
+  options.server_pids = std::move(server_pids);
   auto ms = [](double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
   };

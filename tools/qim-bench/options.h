@@ -32,7 +32,7 @@ struct Options {
   std::uint32_t threads = 1;
   std::string prefix;  // user and group id prefix; generated when not given
   std::string password = "bench-password";
-  std::optional<int> server_pid;
+  std::vector<int> server_pids;  // CPU and RSS are summed over them (a cluster)
   bool json = false;
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds request_timeout{10'000};
