@@ -31,7 +31,8 @@ start_node() {
               --cluster-key-file "$root/cluster.key" --port-file "$root/$name.port")
   [ -n "$seed" ] && args+=(--seed "$seed")
   rm -f "$root/$name.port"
-  ./build/src/node/qimd "${args[@]}" >"$root/$name.log" 2>&1 &
+  # A session of its own: Ctrl-C reaches this script only, which stops the nodes one by one.
+  setsid ./build/src/node/qimd "${args[@]}" >"$root/$name.log" 2>&1 &
   pids+=($!)
   # The port file appears once the node serves.
   for _ in $(seq 1 100); do
