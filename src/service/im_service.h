@@ -60,8 +60,11 @@ class ImService {
   void use_cluster(ClusterQueries& cluster);
   // nullptr on a node without peers to ask.
   ClusterQueries* cluster() { return cluster_; }
-  // Whether other nodes share the keys now (requests may then be forwarded or wait on them).
-  bool clustered() const { return reach_.cluster_placement() != nullptr; }
+  // The placement when other nodes share the keys now (requests may then be forwarded or wait
+  // on them), else nullptr. One snapshot serves a whole routing decision.
+  std::shared_ptr<const route::Placement> cluster_placement() const {
+    return reach_.cluster_placement();
+  }
   // The home of `key` (a user id or a placement key: service/placement_keys.h) when that is
   // another node; nullopt when it is this one.
   std::optional<route::NodeInfo> home_elsewhere(std::string_view key) const;

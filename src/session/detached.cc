@@ -35,11 +35,14 @@ class CapturingConnection final : public Connection {
 
 std::vector<std::uint8_t> serve_detached(service::ImService& service, const service::Caller& caller,
                                          std::span<const std::uint8_t> payload) {
-  // Verification needs 8-byte alignment; a payload cut from a peer frame may not have it.
-  std::unique_ptr<std::uint64_t[]> aligned(new std::uint64_t[(payload.size() + 7) / 8 + 1]);
-  if (!payload.empty()) std::memcpy(aligned.get(), payload.data(), payload.size());
-  std::span<const std::uint8_t> copy(reinterpret_cast<const std::uint8_t*>(aligned.get()),
-                                     payload.size());
+  // Verification needs 8-byte alignment; copied only when the caller's buffer lacks it.
+  std::unique_ptr<std::uint64_t[]> aligned;
+  std::span<const std::uint8_t> copy = payload;
+  if (reinterpret_cast<std::uintptr_t>(payload.data()) % 8 != 0) {
+    aligned.reset(new std::uint64_t[(payload.size() + 7) / 8 + 1]);
+    std::memcpy(aligned.get(), payload.data(), payload.size());
+    copy = {reinterpret_cast<const std::uint8_t*>(aligned.get()), payload.size()};
+  }
   CapturingConnection connection;
   {
     Session session(service, connection, caller);

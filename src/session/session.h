@@ -59,7 +59,7 @@ class Session {
     std::string key;  // a placement key; empty when the request has none
     bool blocking = false;
   };
-  Route route_of(const wire::Envelope& envelope) const;
+  Route route_of(const wire::Envelope& envelope, const route::Placement& placement) const;
   // In a cluster: forwards the request, queues it for the blocking pool, or refuses it
   // (Unavailable); true when it did one of those and the handler must not run here.
   bool routed_elsewhere(std::uint32_t req_id, const wire::Envelope& envelope);

@@ -51,7 +51,9 @@ bool spends_write_budget(wire::Body type) {
 
 }  // namespace
 
-Session::Route Session::route_of(const wire::Envelope& envelope) const {
+Session::Route Session::route_of(const wire::Envelope& envelope,
+                                 const route::Placement& placement) const {
+  auto elsewhere = [&placement](std::string_view key) { return !placement.is_local(key); };
   using wire::Body;
   switch (envelope.body_type()) {
     case Body::Send: {
@@ -62,7 +64,7 @@ Session::Route Session::route_of(const wire::Envelope& envelope) const {
       if (send->to_user() != nullptr && send->to_group() == nullptr) {
         // A direct message to a user homed elsewhere may look the user up there.
         std::string key = pair_key(user_, send->to_user());
-        bool blocking = !key.empty() && service_.home_elsewhere(proto::view(send->to_user()));
+        bool blocking = !key.empty() && elsewhere(proto::view(send->to_user()));
         return {std::move(key), blocking};
       }
       return {};
@@ -74,7 +76,7 @@ Session::Route Session::route_of(const wire::Envelope& envelope) const {
     case Body::Ack: {
       // The cursor is the caller's (here); the head may have to be asked for.
       std::string key = conversation_key(envelope.body_as_Ack()->conversation());
-      return {{}, !key.empty() && service_.home_elsewhere(key).has_value()};
+      return {{}, !key.empty() && elsewhere(key)};
     }
     case Body::Sync:
     case Body::FriendList:
@@ -108,11 +110,14 @@ Session::Route Session::route_of(const wire::Envelope& envelope) const {
 }
 
 bool Session::routed_elsewhere(std::uint32_t req_id, const wire::Envelope& envelope) {
-  if (!service_.clustered()) return false;
-  Route route = route_of(envelope);
+  // One placement for the whole decision (and nothing but this snapshot on a single node).
+  auto placement = service_.cluster_placement();
+  if (!placement) return false;
+  Route route = route_of(envelope, *placement);
   bool spends = !detached_ && spends_write_budget(envelope.body_type());
   if (!route.key.empty()) {
-    if (auto home = service_.home_elsewhere(route.key)) {
+    if (const route::NodeInfo* home = &placement->home_of(route.key);
+        home->name != placement->self_name()) {
       if (spends && !take_write_budget(req_id)) return true;
       if (!home->up) {
         send_error(
