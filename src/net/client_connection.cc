@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "proto/frame.h"
+#include "service/im_service.h"
 
 namespace qim::net {
 
@@ -329,6 +330,15 @@ asio::awaitable<void> ClientConnection::writer() {
       auto [error, rang] = co_await doorbell_.async_receive(use_nothrow);
       if (error) break;
       continue;
+    }
+    // Group commit: these bytes may reveal store writes still in the WAL buffer (SendAcks,
+    // pushes); the first writer after a burst writes them all out, the others find it done.
+    if (Error durable = service_.make_durable()) {
+      logger_.error("net", "not writing to {}: {}", remote_host_, durable.message);
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+      write_failed = true;
+      break;
     }
     auto [error, count] = co_await asio::async_write(socket_, asio::buffer(writing_), use_nothrow);
     writing_.clear();

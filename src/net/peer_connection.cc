@@ -118,6 +118,7 @@ asio::awaitable<void> PeerConnection::writer() {
     }
     batch.clear();
     if (buffer.empty()) continue;
+    if (!links_.before_write()) break;
     auto [error, count] = co_await asio::async_write(socket_, asio::buffer(buffer), use_nothrow);
     if (error) break;
     PeerLinkCounters::add(counters.frames_sent, frames);

@@ -96,6 +96,10 @@ class PeerHandler {
       std::string_view from_node, const peer_wire::PeerEnvelope& request) = 0;
   // A one-way message; nothing is answered.
   virtual void on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) = 0;
+  // Called by each link before it writes a batch of frames, which may reveal store writes
+  // that are not durable yet (group commit). False: they could not be made durable, and the
+  // link closes without writing them.
+  virtual bool before_write() { return true; }
 };
 
 // The registry of a node's peer links. Owned by the node and passed by reference.
@@ -196,6 +200,8 @@ class PeerLinks {
   // The writer is about to write request `request_id` on `connection`: false when its caller
   // has given up (the frame is then skipped).
   bool claim_request(PeerConnection& connection, std::uint32_t request_id);
+  // PeerHandler::before_write, or true before start().
+  bool before_write() { return handler_ == nullptr || handler_->before_write(); }
   bool still_member(const std::string& node) const;
   void note_bad_frame(const PeerConnection& connection, std::string_view why);
   // Rate-limits warnings about misbehaving or unreachable peers: at most one warning per

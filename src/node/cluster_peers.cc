@@ -128,6 +128,12 @@ std::vector<std::uint8_t> ClusterPeers::answer_parts(const peer_wire::UserParts&
   return encode_user_parts(parts.value);
 }
 
+bool ClusterPeers::before_write() {
+  Error error = service_.make_durable();
+  if (error) logger_.error("store", "cannot make writes durable: {}", error.message);
+  return !error;
+}
+
 void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {
   if (const auto* push = message.body_as_PushBatch()) {
     service::PushTarget target;

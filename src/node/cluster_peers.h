@@ -43,6 +43,8 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   asio::awaitable<std::vector<std::uint8_t>> on_request(
       std::string_view from_node, const peer_wire::PeerEnvelope& request) override;
   void on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) override;
+  // Group commit: pushes, forwarded replies and handoff acks may reveal buffered writes.
+  bool before_write() override;
 
   // service::ClusterQueries
   void online_elsewhere(std::string after, std::uint32_t limit,

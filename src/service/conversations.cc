@@ -194,7 +194,10 @@ Result<SendResult> Conversations::append_locked(Lock& lock, const Caller& caller
     membership.peer.assign(caller.user);
     batch.put(store::Column::convs, keys::conv(peer, conversation), encode(membership));
   }
-  error = kv_.write(batch, options_.durability == Durability::fsync);
+  // Buffered: the reply and the pushes below leave the process only after the connections'
+  // writers have made it durable (ImService::make_durable), so a burst of sends shares one
+  // WAL write (and one fsync with --durability fsync).
+  error = kv_.write_buffered(batch);
   if (error) return R::failure(internal("storing the message failed: " + error.message));
   lock.stripe().heads[std::string(conversation)] = message.seq;
   Counters::bump(counters_.messages_stored);
@@ -376,7 +379,7 @@ Error Conversations::ack(const Caller& caller, std::string_view conversation, st
   if (seq == 0) return {};
   store::WriteBatch batch;
   batch.put(store::Column::cursors, key, encode_cursor(seq));
-  error = kv_.write(batch, false);
+  error = kv_.write_buffered(batch);  // made durable before the reply leaves
   if (error) return internal("storing the read cursor failed: " + error.message);
   return {};
 }

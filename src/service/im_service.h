@@ -126,6 +126,12 @@ class ImService {
   Stats stats() const;
   void count_request() { Counters::bump(counters_.requests); }
 
+  // The group commit barrier: call before bytes leave the process that may reveal a store
+  // write (a client reply or push, a peer message). Returns when every write made so far is
+  // as durable as --durability promises; an error means it is not, and nothing that depends
+  // on it may be sent.
+  Error make_durable() { return kv_.make_durable(options_.durability == Durability::fsync); }
+
   const Options& options() const { return options_; }
   const core::Clock& clock() const { return clock_; }
   core::Logger& logger() { return logger_; }

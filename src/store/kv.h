@@ -85,6 +85,16 @@ class Kv {
   // page cache, which survives a process crash (kill -9) but not a power loss.
   virtual Error write(const WriteBatch& batch, bool sync) = 0;
 
+  // Group commit. Applies the batch atomically like write(batch, false) and readers see it at
+  // once, but its write-ahead log record may stay in the process's buffer, where a crash
+  // loses it. Whatever reveals such a write outside the process (a reply, a push, a peer
+  // message) must first call make_durable(), which writes out every record buffered so far
+  // in one go: many writes, one system call (and one fsync with `sync`).
+  virtual Error write_buffered(const WriteBatch& batch) { return write(batch, false); }
+  // Every write made before the call is then in the WAL in the OS page cache (and on disk
+  // with `sync`). Cheap when nothing is buffered.
+  virtual Error make_durable(bool /*sync*/) { return {}; }
+
   // Forward: keys that start with `prefix` and are >= `start` (an empty start means the
   // first key with the prefix), ascending. Reverse: keys with `prefix` that are < `start`
   // (an empty start means from the last key with the prefix), descending.

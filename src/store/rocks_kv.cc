@@ -47,6 +47,14 @@ std::string prefix_upper_bound(std::string_view prefix) {
   return upper;
 }
 
+// Counters that only grow, raised from several threads.
+void raise_to(std::atomic<std::uint64_t>& counter, std::uint64_t value) {
+  std::uint64_t seen = counter.load(std::memory_order_relaxed);
+  while (seen < value && !counter.compare_exchange_weak(seen, value, std::memory_order_release,
+                                                        std::memory_order_relaxed)) {
+  }
+}
+
 rocksdb::Slice slice(std::string_view text) {
   return {text.data(), text.size()};
 }
@@ -117,6 +125,9 @@ std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptio
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = options.background_jobs;
   db_options.enable_pipelined_write = true;  // concurrent writers overlap WAL and memtable work
+  // WAL records wait in RocksDB's buffer until make_durable() (or write() itself) writes them
+  // out: the group commit of write_buffered().
+  db_options.manual_wal_flush = true;
   db_options.keep_log_file_num = 4;
   db_options.max_total_wal_size = 256 << 20;
 
@@ -183,7 +194,7 @@ Error RocksKv::get(Column column, std::string_view key, std::string& value) {
   return {};
 }
 
-Error RocksKv::write(const WriteBatch& batch, bool sync) {
+Error RocksKv::apply(const WriteBatch& batch) {
   rocksdb::WriteBatch rocks_batch;
   for (const auto& op : batch.ops()) {
     auto status = op.erase
@@ -191,10 +202,31 @@ Error RocksKv::write(const WriteBatch& batch, bool sync) {
                       : rocks_batch.Put(impl_->handle(op.column), slice(op.key), slice(op.value));
     if (!status.ok()) return status_error(status, "batch");
   }
-  rocksdb::WriteOptions options;
-  options.sync = sync;
-  auto status = impl_->db->Write(options, &rocks_batch);
+  auto status = impl_->db->Write(rocksdb::WriteOptions(), &rocks_batch);
   if (!status.ok()) return status_error(status, "write");
+  applied_.fetch_add(1, std::memory_order_release);
+  return {};
+}
+
+Error RocksKv::write(const WriteBatch& batch, bool sync) {
+  if (Error error = apply(batch)) return error;
+  return make_durable(sync);
+}
+
+Error RocksKv::write_buffered(const WriteBatch& batch) {
+  return apply(batch);
+}
+
+Error RocksKv::make_durable(bool sync) {
+  // Read before flushing: every write counted here already has its record in the buffer, so
+  // one FlushWAL covers them all (and possibly more, which is harmless).
+  std::uint64_t applied = applied_.load(std::memory_order_acquire);
+  auto& done = sync ? synced_ : flushed_;
+  if (done.load(std::memory_order_acquire) >= applied) return {};
+  auto status = impl_->db->FlushWAL(sync);
+  if (!status.ok()) return status_error(status, sync ? "sync wal" : "flush wal");
+  raise_to(flushed_, applied);
+  if (sync) raise_to(synced_, applied);
   return {};
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // The production Kv: RocksDB with one column family per store::Column. RocksDB types stay in
 // rocks_kv.cc so nothing above the store compiles against them.
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -29,6 +31,8 @@ class RocksKv final : public Kv {
 
   Error get(Column column, std::string_view key, std::string& value) override;
   Error write(const WriteBatch& batch, bool sync) override;
+  Error write_buffered(const WriteBatch& batch) override;
+  Error make_durable(bool sync) override;
   Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
              const ScanVisitor& visit) override;
   std::uint64_t approximate_size_bytes() const override;
@@ -37,7 +41,14 @@ class RocksKv final : public Kv {
  private:
   struct Impl;  // RocksDB handles; defined in rocks_kv.cc
   explicit RocksKv(std::unique_ptr<Impl> impl);
+  // Applies the batch; its WAL record is then in RocksDB's buffer (manual_wal_flush).
+  Error apply(const WriteBatch& batch);
   std::unique_ptr<Impl> impl_;
+  // Group commit bookkeeping: writes applied so far, and how many of them are known to be in
+  // the OS (flushed_) and on disk (synced_). Counters only grow.
+  std::atomic<std::uint64_t> applied_{0};
+  std::atomic<std::uint64_t> flushed_{0};
+  std::atomic<std::uint64_t> synced_{0};
 };
 
 }  // namespace qim::store

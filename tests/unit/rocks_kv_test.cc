@@ -94,6 +94,69 @@ TEST_CASE("rocks kv: data survives close and reopen; column families are separat
   CHECK_FALSE(kv->flush());
 }
 
+namespace {
+
+// What a kill -9 leaves: the database directory as the OS has it, while the process still runs.
+void copy_as_crashed(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+}
+
+bool has(Kv& kv, std::string_view key) {
+  std::string value;
+  Error error = kv.get(Column::log, key, value);
+  REQUIRE((!error || error.code == errc::not_found));
+  return !error;
+}
+
+}  // namespace
+
+TEST_CASE("rocks kv: buffered writes are visible at once and survive a crash once made durable",
+          "[store]") {
+  TempDir dir;
+  auto kv = open_or_fail(dir.path / "db");
+  WriteBatch batch;
+  batch.put(Column::log, "plain", "1");
+  REQUIRE_FALSE(kv->write(batch, false));
+  batch.clear();
+  batch.put(Column::log, "durable", "2");
+  REQUIRE_FALSE(kv->write_buffered(batch));
+  REQUIRE_FALSE(kv->make_durable(false));
+  batch.clear();
+  batch.put(Column::log, "buffered", "3");
+  REQUIRE_FALSE(kv->write_buffered(batch));
+  CHECK(has(*kv, "buffered"));  // readers see it before it is durable
+
+  copy_as_crashed(dir.path / "db", dir.path / "crash1");
+  {
+    auto recovered = open_or_fail(dir.path / "crash1");
+    CHECK(has(*recovered, "plain"));
+    CHECK(has(*recovered, "durable"));
+    // Still in the process's buffer: this is what makes a burst share one WAL write, and why
+    // nothing may reveal it before make_durable().
+    CHECK_FALSE(has(*recovered, "buffered"));
+  }
+  REQUIRE_FALSE(kv->make_durable(true));
+  REQUIRE_FALSE(kv->make_durable(true));  // nothing new: no-op
+  copy_as_crashed(dir.path / "db", dir.path / "crash2");
+  auto recovered = open_or_fail(dir.path / "crash2");
+  CHECK(has(*recovered, "buffered"));
+}
+
+TEST_CASE("rocks kv: a plain write also writes out the records buffered before it", "[store]") {
+  TempDir dir;
+  auto kv = open_or_fail(dir.path / "db");
+  WriteBatch batch;
+  batch.put(Column::log, "buffered", "1");
+  REQUIRE_FALSE(kv->write_buffered(batch));
+  batch.clear();
+  batch.put(Column::log, "plain", "2");
+  REQUIRE_FALSE(kv->write(batch, false));
+  copy_as_crashed(dir.path / "db", dir.path / "crash");
+  auto recovered = open_or_fail(dir.path / "crash");
+  CHECK(has(*recovered, "buffered"));
+  CHECK(has(*recovered, "plain"));
+}
+
 TEST_CASE("rocks kv: a database of a newer format is refused", "[store]") {
   TempDir dir;
   {
