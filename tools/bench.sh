@@ -10,7 +10,8 @@
 # Workloads: o2o, o2o-rate (o2o --rate 20000), fanout, fanout-rate (fanout --rate 100),
 # idle (18000 connections), login, cluster-o2o and cluster-fanout (the same against three
 # nodes, all on the server core, users spread over them; compare their deliveries per server
-# CPU-second with o2o's and fanout's).
+# CPU-second with o2o's and fanout's), ceilings (qim-service-bench on the server core: the
+# send path without sockets, and the bare store writes of o2o's records).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +19,7 @@ build_dir="$root/build-bench"
 runs=3
 duration=10
 warmup=2
-only="o2o,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout"
+only="o2o,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout,ceilings"
 build=1
 idle_connections=18000
 server_core=0
@@ -61,8 +62,9 @@ if [[ $build -eq 1 ]]; then
   # shellcheck disable=SC2086
   cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQIM_BUILD_TESTS=OFF \
     ${BENCH_CMAKE_ARGS:-} >/dev/null
-  cmake --build "$build_dir" -j2 --target qimd qim-bench qimctl
+  cmake --build "$build_dir" -j2 --target qimd qim-bench qimctl qim-service-bench
 fi
+service_bench="$build_dir/tools/service-bench/qim-service-bench"
 qimd="$build_dir/src/node/qimd"
 bench="$build_dir/tools/qim-bench/qim-bench"
 qimctl="$build_dir/tools/qimctl/qimctl"
@@ -195,6 +197,27 @@ run_workload() {
   done
 }
 
+# The same sends without the network, in one process on the server core.
+run_ceilings() {
+  echo "== ceilings: qim-service-bench (${runs} runs)" >&2
+  [[ -x "$service_bench" ]] || { echo "bench.sh: $service_bench is missing" >&2; return; }
+  local run name args
+  for run in $(seq 1 "$runs"); do
+    for name in store-o2o service-o2o service-fanout; do
+      case "$name" in
+        store-o2o) args=(--workload o2o --layer store --messages 100000) ;;
+        service-o2o) args=(--workload o2o --layer service --messages 100000) ;;
+        service-fanout) args=(--workload fanout --layer service --messages 10000) ;;
+      esac
+      taskset -c "$server_core" "$service_bench" "${args[@]}" --json |
+        python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); d["bench_name"]=sys.argv[1]; print(json.dumps(d))' \
+          "$name" >>"$results" || echo "bench.sh: $name run $run failed" >&2
+      [[ -n "$keep_json" ]] && tail -n 1 "$results" >>"$keep_json"
+    done
+    echo "   run $run done" >&2
+  done
+}
+
 IFS=',' read -r -a selected <<<"$only"
 for name in "${selected[@]}"; do
   case "$name" in
@@ -206,6 +229,7 @@ for name in "${selected[@]}"; do
     login) run_workload login login ;;
     cluster-o2o) run_workload cluster-o2o o2o ;;
     cluster-fanout) run_workload cluster-fanout fanout ;;
+    ceilings) run_ceilings ;;
     *) echo "bench.sh: unknown workload '$name'" >&2; exit 2 ;;
   esac
 done
@@ -252,8 +276,11 @@ figures = {
               ("token_login_latency_p50_us", ""), ("token_login_latency_p99_us", ""),
               ("password_server_cpu_percent", ""), ("token_server_cpu_percent", ""),
               ("password_server_run_queue_wait_percent", "")],
+    "store-o2o": [("messages_per_second", ""), ("cpu_microseconds_per_message", "")],
+    "service-o2o": [("messages_per_second", ""), ("cpu_microseconds_per_message", "")],
+    "service-fanout": [("messages_per_second", ""), ("cpu_microseconds_per_message", "")],
 }
-checks = ["lost", "duplicated", "out_of_order", "misrouted", "connections_closed_by_server"]
+checks = ["lost", "duplicated", "out_of_order", "misrouted", "connections_closed_by_server", "failed"]
 
 def fmt(value):
     if value is None:
@@ -286,6 +313,13 @@ def median_of(workload, figure):
     values = [r[figure] for r in rows if r.get("bench_name") == workload
               and isinstance(r.get(figure), (int, float))]
     return statistics.median(values) if values else None
+
+# What the network and the protocol cost: the full o2o against the same sends in process.
+full = median_of("o2o", "deliveries_per_server_cpu_second")
+for layer in ("service-o2o", "store-o2o"):
+    bound = median_of(layer, "messages_per_cpu_second")
+    if full and bound:
+        print(f"{'o2o':<12} {'per CPU-second vs ' + layer:<34} {full / bound:>12.2f}")
 
 for single, cluster in (("o2o", "cluster-o2o"), ("fanout", "cluster-fanout")):
     one = median_of(single, "deliveries_per_server_cpu_second")
