@@ -157,21 +157,34 @@ Result<SendResult> Conversations::append_locked(Lock& lock, const Caller& caller
                                                 std::string_view peer, std::uint64_t client_msg_id,
                                                 std::string_view body, const Roster* roster) {
   using R = Result<SendResult>;
-  // A retry of a message already stored gets the original seq and is not pushed again.
   std::string dedup_key = keys::dedup(conversation, caller.user, client_msg_id);
   std::string value;
-  Error error = kv_.get(store::Column::dedup, dedup_key, value);
-  if (!error) {
-    DedupRecord record;
-    if (!decode(value, record)) return R::failure(internal("a dedup record is corrupted"));
-    return R::success(SendResult{std::string(conversation), record.seq, record.server_time_ms,
-                                 client_msg_id, true});
+  Error error;
+  // A direct conversation's memberships are written with its first message, so without them
+  // the conversation is empty: no retry can be stored and the head is 0. One point lookup
+  // (bloom-filtered) then replaces the dedup lookup and the log seek, an iterator over every
+  // level, on the first message of each chat.
+  bool empty = false;
+  if (roster == nullptr && !lock.stripe().heads.contains(std::string(conversation))) {
+    error = kv_.get(store::Column::convs, keys::conv(caller.user, conversation), value);
+    if (error && error.code != errc::not_found)
+      return R::failure(internal("membership lookup failed: " + error.message));
+    empty = error.code == errc::not_found;
   }
-  if (error.code != errc::not_found)
-    return R::failure(internal("dedup lookup failed: " + error.message));
-
   std::uint64_t head_seq = 0;
-  if (Error head_error = head(lock, conversation, head_seq)) return R::failure(head_error);
+  if (!empty) {
+    // A retry of a message already stored gets the original seq and is not pushed again.
+    error = kv_.get(store::Column::dedup, dedup_key, value);
+    if (!error) {
+      DedupRecord record;
+      if (!decode(value, record)) return R::failure(internal("a dedup record is corrupted"));
+      return R::success(SendResult{std::string(conversation), record.seq, record.server_time_ms,
+                                   client_msg_id, true});
+    }
+    if (error.code != errc::not_found)
+      return R::failure(internal("dedup lookup failed: " + error.message));
+    if (Error head_error = head(lock, conversation, head_seq)) return R::failure(head_error);
+  }
 
   Message message;
   message.conversation.assign(conversation);

@@ -88,9 +88,10 @@ rocksdb::ColumnFamilyOptions family_options(std::string_view name, const RocksOp
       family.compression = rocksdb::kLZ4Compression;
     }
     if (compression_supported(rocksdb::kZSTD)) family.bottommost_compression = rocksdb::kZSTD;
-  } else if (name == column_name(Column::dedup)) {
-    // Every send looks up its dedup key, and almost all of them miss: a whole-key bloom
-    // filter on the memtable answers those misses without touching the skiplist.
+  } else if (name == column_name(Column::dedup) || name == column_name(Column::convs)) {
+    // Every send looks up its dedup key (or, for a new chat, its membership), and almost all
+    // of them miss: a whole-key bloom filter on the memtable answers those misses without
+    // touching the skiplist.
     family.memtable_prefix_bloom_size_ratio = 0.05;
     family.memtable_whole_key_filtering = true;
   }
