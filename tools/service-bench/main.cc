@@ -2,9 +2,10 @@
 // process (dedup, seq, policy and membership checks, the store batch, the Deliver encoding;
 // no session is online, so pushes go nowhere), `store` writes only the records a send
 // stores (log, dedup, and the two memberships of a new direct conversation) after the same
-// dedup lookup and head seek. Both group-commit every --commit-every sends, as a busy node's
-// writers do. The gap between these figures and qim-bench's says what the sockets and the
-// protocol cost; `store` is the ceiling for any send path on this machine and store.
+// lookups (membership, then dedup and head seek when the conversation has messages). Both
+// group-commit every --commit-every sends, as a busy node's writers do. The gap between these
+// figures and qim-bench's says what the sockets and the protocol cost; `store` is the ceiling for
+// any send path on this machine and store.
 //
 //   qim-service-bench --workload o2o --layer store
 //   qim-service-bench --workload o2o --layer service
@@ -64,14 +65,18 @@ bool store_send(store::Kv& kv, std::string_view sender, std::string_view peer,
   std::string conversation = qim::direct_conversation(sender, peer);
   std::string dedup_key = service::keys::dedup(conversation, sender, client_msg_id);
   std::string value;
-  if (kv.get(store::Column::dedup, dedup_key, value).code != errc::not_found) return false;
   std::uint64_t head = 0;
-  std::string prefix = service::keys::log_prefix(conversation);
-  Error error = kv.scan(store::Column::log, prefix, {}, true, [&](std::string_view key, auto) {
-    head = service::keys::log_seq(key, prefix).value_or(0);
-    return false;
-  });
-  if (error) return false;
+  // As Conversations does: no membership yet means an empty conversation.
+  Error error = kv.get(store::Column::convs, service::keys::conv(sender, conversation), value);
+  if (!error) {
+    if (kv.get(store::Column::dedup, dedup_key, value).code != errc::not_found) return false;
+    std::string prefix = service::keys::log_prefix(conversation);
+    error = kv.scan(store::Column::log, prefix, {}, true, [&](std::string_view key, auto) {
+      head = service::keys::log_seq(key, prefix).value_or(0);
+      return false;
+    });
+  }
+  if (error && error.code != errc::not_found) return false;
   service::Message message;
   message.conversation = conversation;
   message.seq = head + 1;
