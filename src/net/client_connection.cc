@@ -1,12 +1,16 @@
 #include "net/client_connection.h"
 
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <exception>
+#include <system_error>
 #include <utility>
 
 #include "proto/frame.h"
@@ -16,124 +20,159 @@ namespace qim::net {
 
 namespace {
 
-using asio::experimental::as_tuple;
-constexpr auto use_nothrow = as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
 
-// Buffers beyond these sizes are released once empty, so an idle connection holds little
-// memory whatever burst it saw.
-constexpr std::size_t retained_output_bytes = 64 * 1024;
-constexpr std::size_t initial_input_bytes = 4 * 1024;
-constexpr std::size_t retained_input_bytes = 16 * 1024;
-
-std::string peer_address(const asio::ip::tcp::socket& socket) {
-  asio::error_code error;
-  auto endpoint = socket.remote_endpoint(error);
-  return error ? std::string("unknown") : endpoint.address().to_string();
-}
+// The shard's read buffer. A frame that does not fit is finished in a buffer of its own.
+constexpr std::size_t scratch_bytes = 64 * 1024;
+// Readiness events taken from the set per wake-up.
+constexpr int max_events = 128;
+// Capacity of a connection's first output buffer, so a burst of replies does not grow it
+// byte by byte; released with the buffer when the output is written.
+constexpr std::size_t initial_output_bytes = 4 * 1024;
 
 std::size_t words_for(std::size_t bytes) {
   return (bytes + sizeof(std::uint64_t) - 1) / sizeof(std::uint64_t);
 }
 
+bool would_block(int error) {
+  return error == EAGAIN || error == EWOULDBLOCK;
+}
+
+std::string describe(int error) {
+  return std::error_code(error, std::system_category()).message();
+}
+
+// Owns an accepted socket until a shard adopts it (a hand-over that never runs closes it).
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  OwnedFd(OwnedFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  OwnedFd& operator=(OwnedFd&&) = delete;
+  ~OwnedFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
 }  // namespace
 
-ClientConnection::ClientConnection(asio::ip::tcp::socket socket, service::ImService& service,
-                                   asio::thread_pool& blocking_pool, core::Logger& logger,
-                                   const ConnectionOptions& options)
-    : socket_(std::move(socket)),
-      service_(service),
-      blocking_pool_(blocking_pool),
-      logger_(logger),
-      options_(options),
-      remote_host_(peer_address(socket_)),
-      doorbell_(socket_.get_executor(), 1),
-      close_bell_(socket_.get_executor(), 1),
-      timer_(socket_.get_executor()),
-      last_frame_time_(Clock::now()),
-      blocking_jobs_done_(socket_.get_executor()) {}
+// Exists while the connection has output queued or being written.
+struct ClientConnection::Outbound {
+  std::vector<std::uint8_t> pending;  // GUARDED_BY(mutex_)
+  std::size_t in_flight = 0;          // GUARDED_BY(mutex_): bytes of `writing`
+  std::vector<std::uint8_t> writing;  // I/O thread only: the batch being written
+  std::size_t written = 0;            // I/O thread only: bytes of `writing` already sent
+};
+
+// The incomplete frame at the end of what was read: the length prefix while it is incomplete,
+// then the payload in an 8-byte-aligned buffer of its exact length.
+struct ClientConnection::PartialFrame {
+  std::uint8_t header[proto::frame_header_bytes];
+  std::uint32_t header_bytes = 0;
+  std::uint32_t length = 0;  // of the payload, once the header is complete
+  std::uint32_t filled = 0;  // payload bytes received
+  std::unique_ptr<std::uint64_t[]> payload;
+
+  std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(payload.get()); }
+};
+
+// --- ClientConnection ------------------------------------------------------------------------
+
+ClientConnection::ClientConnection(ConnectionShard& shard, int fd, std::string remote_host,
+                                   bool rejected)
+    : shard_(shard),
+      remote_host_(std::move(remote_host)),
+      fd_(fd),
+      rejected_(rejected),
+      interest_(EPOLLIN),
+      mark_(Clock::now()) {}
 
 ClientConnection::~ClientConnection() {
+  if (fd_ >= 0) ::close(fd_);
   if (session_ && !session_closed_) {
     session_closed_ = true;
     session_->on_close();
   }
 }
 
-asio::awaitable<void> ClientConnection::run(std::optional<Error> reject) {
-  using namespace asio::experimental::awaitable_operators;
+void ClientConnection::start(const std::optional<Error>& reject) {
   if (reject) {
     fail(reject->code, reject->message);
   } else {
-    session_.emplace(service_, *this);
+    session_.emplace(shard_.service_, *this);
   }
-
-  co_await (reader() && writer() && watchdog());
-
-  {
-    std::lock_guard lock(mutex_);
-    closing_ = true;  // send() refuses from now on
-    pending_.clear();
-  }
-  asio::error_code ignored;
-  socket_.close(ignored);
-  if (session_) {
-    session_closed_ = true;
-    session_->on_close();
-  }
-  // Outstanding blocking jobs hold `this`: wait for their completions (which drop `then`,
-  // since the connection is closing) before the Session and this object go away.
-  while (blocking_jobs_ > 0) {
-    blocking_jobs_done_.expires_at(Clock::time_point::max());
-    co_await blocking_jobs_done_.async_wait(use_nothrow);
-  }
-  session_.reset();
 }
 
 bool ClientConnection::send(std::span<const std::uint8_t> frame) {
-  bool ring = false;
+  bool wake = false;
   bool overflow = false;
   {
     std::lock_guard lock(mutex_);
     if (closing_.load(std::memory_order_relaxed)) return false;
-    if (pending_.size() + in_flight_bytes_ + frame.size() <= options_.session_queue_bytes) {
-      ring = pending_.empty();
-      pending_.insert(pending_.end(), frame.begin(), frame.end());
+    if (!out_) out_ = std::make_unique<Outbound>();
+    Outbound& out = *out_;
+    // Only the first frame of a batch wakes the I/O thread: until it has taken the batch, or
+    // while it is writing or waiting for the socket, it comes back for what is pending.
+    wake = out.pending.empty() && !wake_posted_;
+    if (out.pending.size() + out.in_flight + frame.size() <= shard_.options_.session_queue_bytes) {
+      if (out.pending.capacity() == 0) {
+        out.pending.reserve(std::max(frame.size(), initial_output_bytes));
+      }
+      out.pending.insert(out.pending.end(), frame.begin(), frame.end());
     } else {
       // Slow consumer: one Error frame beyond the cap, then close. The peer resyncs by seq.
       auto error = proto::make_error_frame(0, errc::slow_consumer,
                                            "outbound queue overflowed; reconnect and sync");
-      pending_.insert(pending_.end(), error.begin(), error.end());
+      out.pending.insert(out.pending.end(), error.begin(), error.end());
       closing_ = true;
       overflow = true;
+      wake = !wake_posted_;
     }
+    if (wake) wake_posted_ = true;
   }
   if (overflow) {
-    logger_.info("net", "closing slow consumer {}: more than {} bytes queued", remote_host_,
-                 options_.session_queue_bytes);
-    doorbell_.try_send(asio::error_code(), true);
-    close_bell_.try_send(asio::error_code(), true);
-    return false;
+    shard_.logger_.info("net", "closing slow consumer {}: more than {} bytes queued", remote_host_,
+                        shard_.options_.session_queue_bytes);
   }
-  if (ring) doorbell_.try_send(asio::error_code(), true);
-  return true;
+  if (wake) post_wake();
+  return !overflow;
 }
 
 void ClientConnection::close_after_flush() {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (closing_.load(std::memory_order_relaxed)) return;
     closing_ = true;
+    wake = !wake_posted_;
+    wake_posted_ = true;
   }
-  doorbell_.try_send(asio::error_code(), true);
-  close_bell_.try_send(asio::error_code(), true);
+  if (wake) post_wake();
+}
+
+void ClientConnection::post_wake() {
+  // wake_posted_ keeps this object alive until the handler has run.
+  asio::post(shard_.context_, [this] { on_wake(); });
+}
+
+void ClientConnection::on_wake() {
+  {
+    std::lock_guard lock(mutex_);
+    wake_posted_ = false;
+  }
+  if (phase_ == Phase::done) return maybe_free();
+  if (closing_.load(std::memory_order_relaxed)) observe_close();
+  flush();
 }
 
 bool ClientConnection::reserve_job() {
   if (closing_.load(std::memory_order_relaxed)) return false;
-  if (blocking_jobs_ >= options_.max_blocking_jobs) {
-    logger_.warn("net", "closing {}: more than {} requests in flight off the I/O thread",
-                 remote_host_, options_.max_blocking_jobs);
+  if (blocking_jobs_ >= shard_.options_.max_blocking_jobs) {
+    shard_.logger_.warn("net", "closing {}: more than {} requests in flight off the I/O thread",
+                        remote_host_, shard_.options_.max_blocking_jobs);
     fail(errc::rate_limited, "too many requests in flight; wait for the answers");
     return false;
   }
@@ -142,21 +181,29 @@ bool ClientConnection::reserve_job() {
 }
 
 void ClientConnection::finish_job(std::function<void()> then) {
-  asio::post(socket_.get_executor(), [this, then = std::move(then)] {
+  // The count keeps this object alive until the handler has run.
+  asio::post(shard_.context_, [this, then = std::move(then)] {
     assert(blocking_jobs_ > 0 && "a job finished twice");
     --blocking_jobs_;
-    if (blocking_jobs_ == 0) blocking_jobs_done_.cancel();
-    if (!closing_.load(std::memory_order_relaxed)) then();
+    if (phase_ == Phase::done) return maybe_free();
+    if (closing_.load(std::memory_order_relaxed)) return;
+    try {
+      then();
+    } catch (const std::exception& exception) {
+      shard_.logger_.error("net", "session of {} threw: {}", remote_host_, exception.what());
+      fail(errc::internal, "internal error");
+    }
   });
 }
 
 void ClientConnection::run_blocking(std::function<void()> work, std::function<void()> then) {
   if (!reserve_job()) return;
-  asio::post(blocking_pool_, [this, work = std::move(work), then = std::move(then)]() mutable {
+  asio::post(shard_.blocking_pool_, [this, work = std::move(work),
+                                     then = std::move(then)]() mutable {
     try {
       work();
     } catch (const std::exception& exception) {
-      logger_.error("net", "blocking job for {} threw: {}", remote_host_, exception.what());
+      shard_.logger_.error("net", "blocking job for {} threw: {}", remote_host_, exception.what());
     }
     finish_job(std::move(then));
   });
@@ -174,9 +221,7 @@ void ClientConnection::close_with_error(errc code, std::string_view message) {
 
 void ClientConnection::abort() {
   close_after_flush();
-  asio::error_code ignored;
-  socket_.close(ignored);  // completes the pending read and write with errors
-  timer_.cancel();
+  finish();
 }
 
 void ClientConnection::fail(errc code, std::string_view message) {
@@ -185,229 +230,451 @@ void ClientConnection::fail(errc code, std::string_view message) {
   close_after_flush();
 }
 
+void ClientConnection::idle_out() {
+  shard_.logger_.debug("net", "{} idle for {} ms", remote_host_,
+                       shard_.options_.idle_timeout.count());
+  fail(errc::idle_timeout,
+       fmt::format("no frame received for {} ms; reconnect", shard_.options_.idle_timeout.count()));
+  observe_close();
+}
+
 void ClientConnection::observe_close() {
   if (phase_ != Phase::open) return;
   phase_ = Phase::flushing;
-  flush_deadline_ = Clock::now() + options_.flush_timeout;
-  timer_.cancel();  // the watchdog re-arms with the flush deadline
+  mark_ = Clock::now() + shard_.options_.flush_timeout;
+  partial_.reset();  // no frame is handed over any more
+  shard_.to_closing(*this);
 }
 
-Clock::time_point ClientConnection::deadline() const {
-  switch (phase_) {
-    case Phase::open:
-      return last_frame_time_ + options_.idle_timeout;
-    case Phase::flushing:
-      return flush_deadline_;
-    case Phase::lingering:
-      return linger_deadline_;
+void ClientConnection::update_interest() {
+  std::uint8_t wanted = 0;
+  if (reading_) wanted |= EPOLLIN;
+  if (write_blocked_) wanted |= EPOLLOUT;
+  if (wanted == interest_ || fd_ < 0) return;
+  epoll_event event{};
+  event.events = wanted;
+  event.data.ptr = this;
+  if (::epoll_ctl(shard_.epoll_fd_, EPOLL_CTL_MOD, fd_, &event) != 0) {
+    shard_.logger_.warn("net", "cannot watch {}: {}", remote_host_, describe(errno));
+    return finish();
   }
-  return flush_deadline_;
+  interest_ = wanted;
 }
 
-// --- reader ----------------------------------------------------------------------------------
-
-asio::awaitable<void> ClientConnection::reader() {
-  input_.resize(words_for(initial_input_bytes));
-  try {
-    while (!closing_.load(std::memory_order_relaxed)) {
-      if (!co_await read_more()) break;
-      if (!dispatch_frames()) break;
-    }
-  } catch (const std::exception& exception) {
-    // The Session threw: a bug, but one connection's, so only it goes.
-    logger_.error("net", "session of {} threw: {}", remote_host_, exception.what());
-    fail(errc::internal, "internal error");
+void ClientConnection::on_io(std::uint32_t events) {
+  if (phase_ == Phase::done) return;
+  bool failed = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  if (write_blocked_ && (failed || (events & EPOLLOUT))) {
+    write_blocked_ = false;
+    flush();
+    update_interest();  // stops waiting for output unless the socket is full again
   }
-  if (closing_.load(std::memory_order_relaxed) && socket_.is_open()) {
-    observe_close();
-    co_await drain();
-  } else {
-    close_after_flush();  // EOF or a socket error: flush what we can, then finish
-    observe_close();
-  }
-  reader_done_ = true;
-  if (writer_done_) timer_.cancel();
+  if (phase_ == Phase::done) return;
+  if (reading_ && (failed || (events & EPOLLIN))) on_readable();
+  // An error or hang-up that neither reading nor writing will take up.
+  if (phase_ != Phase::done && failed && !reading_ && !write_blocked_) finish();
 }
 
-asio::awaitable<bool> ClientConnection::read_more() {
-  std::size_t capacity = input_.size() * sizeof(std::uint64_t);
-  if (input_begin_ == input_end_) {
-    input_begin_ = input_end_ = 0;
-    if (capacity > retained_input_bytes) {
-      input_.assign(words_for(initial_input_bytes), 0);
-      input_.shrink_to_fit();
-      capacity = input_.size() * sizeof(std::uint64_t);
+// --- reading ---------------------------------------------------------------------------------
+
+void ClientConnection::on_readable() {
+  if (closing_.load(std::memory_order_relaxed)) observe_close();
+  if (phase_ != Phase::open) {
+    // Closing: discard, within the linger bound.
+    ssize_t count = ::recv(fd_, shard_.scratch(), scratch_bytes, 0);
+    if (count > 0) {
+      std::size_t drained = drained_bytes_ + static_cast<std::size_t>(count);
+      if (drained >= std::min<std::size_t>(shard_.options_.linger_bytes_max, UINT32_MAX)) {
+        return finish();
+      }
+      drained_bytes_ = static_cast<std::uint32_t>(drained);
+    } else if (count == 0 || !(would_block(errno) || errno == EINTR)) {
+      read_done();
     }
+    return;
   }
-  auto* bytes = reinterpret_cast<std::uint8_t*>(input_.data());
-  std::size_t needed = proto::frame_header_bytes;  // what the first unread frame needs
-  if (input_end_ - input_begin_ >= proto::frame_header_bytes) {
-    needed += proto::decode_frame_length(bytes + input_begin_);  // <= max: checked by dispatch
-  }
-  if (input_begin_ + needed > capacity) {
-    // Compact; then grow if the frame still does not fit.
-    std::memmove(bytes, bytes + input_begin_, input_end_ - input_begin_);
-    input_end_ -= input_begin_;
-    input_begin_ = 0;
-    if (needed > capacity) {
-      input_.resize(words_for(std::max(
-          needed, std::min<std::size_t>(2 * capacity,
-                                        proto::frame_header_bytes + options_.max_frame_bytes))));
-      bytes = reinterpret_cast<std::uint8_t*>(input_.data());
-      capacity = input_.size() * sizeof(std::uint64_t);
+
+  if (partial_ && partial_->payload) {
+    // The rest of a frame whose start was read earlier goes straight into its own buffer.
+    PartialFrame& partial = *partial_;
+    ssize_t count =
+        ::recv(fd_, partial.bytes() + partial.filled, partial.length - partial.filled, 0);
+    if (count <= 0) {
+      if (count == 0 || !(would_block(errno) || errno == EINTR)) read_done();
+      return;
     }
+    partial.filled += static_cast<std::uint32_t>(count);
+    if (partial.filled < partial.length) return;
+    std::unique_ptr<PartialFrame> frame = std::move(partial_);
+    mark_ = Clock::now();
+    if (session_) deliver({frame->bytes(), frame->length});
+    return;  // more input is reported again: the readiness is level-triggered
   }
-  auto [error, count] = co_await socket_.async_read_some(
-      asio::buffer(bytes + input_end_, capacity - input_end_), use_nothrow);
-  if (error) {
-    if (error != asio::error::eof && error != asio::error::operation_aborted) {
-      logger_.debug("net", "read from {} failed: {}", remote_host_, error.message());
-    }
-    co_return false;
+
+  // Into the shard's buffer, after the part of a length prefix read earlier.
+  std::uint8_t* buffer = shard_.scratch();
+  std::size_t kept = 0;
+  if (partial_) {
+    kept = partial_->header_bytes;
+    std::memcpy(buffer, partial_->header, kept);
   }
-  input_end_ += count;
-  co_return true;
+  ssize_t count = ::recv(fd_, buffer + kept, scratch_bytes - kept, 0);
+  if (count <= 0) {
+    if (count == 0 || !(would_block(errno) || errno == EINTR)) read_done();
+    return;
+  }
+  partial_.reset();
+  dispatch(buffer, kept + static_cast<std::size_t>(count));
 }
 
-bool ClientConnection::dispatch_frames() {
-  const auto* bytes = reinterpret_cast<const std::uint8_t*>(input_.data());
-  while (input_end_ - input_begin_ >= proto::frame_header_bytes) {
-    std::uint32_t length = proto::decode_frame_length(bytes + input_begin_);
-    if (length > options_.max_frame_bytes) {
-      fail(errc::frame_too_large, fmt::format("frame of {} bytes exceeds the limit of {} bytes",
-                                              length, options_.max_frame_bytes));
-      return false;
+void ClientConnection::dispatch(std::uint8_t* buffer, std::size_t size) {
+  const std::uint32_t max_frame_bytes = shard_.options_.max_frame_bytes;
+  std::size_t offset = 0;
+  bool received = false;
+  while (size - offset >= proto::frame_header_bytes) {
+    std::uint32_t length = proto::decode_frame_length(buffer + offset);
+    if (length > max_frame_bytes) {
+      fail(errc::frame_too_large,
+           fmt::format("frame of {} bytes exceeds the limit of {} bytes", length, max_frame_bytes));
+      return observe_close();
     }
     if (length == 0) {
       fail(errc::malformed, "frame length is 0");
-      return false;
+      return observe_close();
     }
-    if (input_end_ - input_begin_ < proto::frame_header_bytes + length) return true;
-    const std::uint8_t* payload = bytes + input_begin_ + proto::frame_header_bytes;
-    input_begin_ += proto::frame_header_bytes + length;
-    last_frame_time_ = Clock::now();
+    if (size - offset - proto::frame_header_bytes < length) break;
+    std::span<const std::uint8_t> payload(buffer + offset + proto::frame_header_bytes, length);
+    offset += proto::frame_header_bytes + length;
+    if (!received) {
+      received = true;
+      mark_ = Clock::now();
+    }
     if (!session_) continue;  // a rejected connection: discard
-    if (reinterpret_cast<std::uintptr_t>(payload) % alignof(std::uint64_t) != 0) {
-      if (aligned_.size() < words_for(length)) aligned_.resize(words_for(length));
-      std::memcpy(aligned_.data(), payload, length);
-      payload = reinterpret_cast<const std::uint8_t*>(aligned_.data());
+    if (reinterpret_cast<std::uintptr_t>(payload.data()) % alignof(std::uint64_t) != 0) {
+      payload = shard_.aligned_copy(payload);
     }
-    session_->on_frame(std::span<const std::uint8_t>(payload, length));
-    if (closing_.load(std::memory_order_relaxed)) return false;
+    deliver(payload);
+    if (closing_.load(std::memory_order_relaxed)) return observe_close();
   }
-  return true;
+  std::size_t rest = size - offset;
+  if (rest == 0) return;
+  // Keep the incomplete frame; its length, if complete, was checked above.
+  auto partial = std::make_unique<PartialFrame>();
+  if (rest < proto::frame_header_bytes) {
+    std::memcpy(partial->header, buffer + offset, rest);
+    partial->header_bytes = static_cast<std::uint32_t>(rest);
+  } else {
+    partial->length = proto::decode_frame_length(buffer + offset);
+    partial->filled = static_cast<std::uint32_t>(rest - proto::frame_header_bytes);
+    partial->payload.reset(new std::uint64_t[words_for(partial->length)]);
+    std::memcpy(partial->bytes(), buffer + offset + proto::frame_header_bytes, partial->filled);
+  }
+  partial_ = std::move(partial);
 }
 
-asio::awaitable<void> ClientConnection::drain() {
-  std::size_t discarded_bytes = 0;
-  auto buffer = asio::buffer(input_.data(), input_.size() * sizeof(std::uint64_t));
-  while (discarded_bytes < options_.linger_bytes_max) {
-    auto [error, count] = co_await socket_.async_read_some(buffer, use_nothrow);
-    if (error) break;
-    discarded_bytes += count;
-  }
-  if (discarded_bytes >= options_.linger_bytes_max) {
-    asio::error_code ignored;
-    socket_.close(ignored);
+void ClientConnection::deliver(std::span<const std::uint8_t> payload) {
+  try {
+    session_->on_frame(payload);
+  } catch (const std::exception& exception) {
+    // The Session threw: a bug, but one connection's, so only it goes.
+    shard_.logger_.error("net", "session of {} threw: {}", remote_host_, exception.what());
+    fail(errc::internal, "internal error");
+    observe_close();
   }
 }
 
-// --- writer ----------------------------------------------------------------------------------
+void ClientConnection::read_done() {
+  reading_ = false;
+  partial_.reset();
+  if (phase_ == Phase::lingering) return finish();  // the peer closed after our FIN
+  update_interest();
+  if (phase_ == Phase::done) return;
+  // EOF or a read error: flush what we can, then close (no FIN and linger: nobody reads).
+  close_after_flush();
+  observe_close();
+}
 
-asio::awaitable<void> ClientConnection::writer() {
-  bool write_failed = false;
+// --- writing ---------------------------------------------------------------------------------
+
+void ClientConnection::flush() {
+  if (phase_ == Phase::done || write_blocked_) return;
   for (;;) {
-    bool close_requested = false;
+    Outbound* out = nullptr;
+    std::unique_ptr<Outbound> idle;
+    bool batch = false;
+    bool closing = false;
     {
       std::lock_guard lock(mutex_);
-      writing_.swap(pending_);  // writing_ was empty, so pending_ is now empty
-      in_flight_bytes_ = writing_.size();
-      close_requested = closing_.load(std::memory_order_relaxed);
+      out = out_.get();
+      if (out && out->written == out->writing.size()) {
+        out->writing.clear();
+        out->written = 0;
+        out->in_flight = 0;
+        if (out->pending.empty()) {
+          idle = std::move(out_);  // released outside the lock
+          out = nullptr;
+        } else {
+          out->writing.swap(out->pending);
+          out->in_flight = out->writing.size();
+          batch = true;
+        }
+      }
+      closing = closing_.load(std::memory_order_relaxed);
     }
-    if (close_requested) observe_close();
-    if (writing_.empty()) {
-      if (close_requested) break;
-      auto [error, rang] = co_await doorbell_.async_receive(use_nothrow);
-      if (error) break;
+    if (!out) {
+      if (closing) flushed();
+      return;
+    }
+    if (batch) {
+      // Group commit: these bytes may reveal store writes still in the WAL buffer (SendAcks,
+      // pushes); the first writer after a burst writes them all out, the others find it done.
+      if (Error durable = shard_.service_.make_durable()) {
+        shard_.logger_.error("net", "not writing to {}: {}", remote_host_, durable.message);
+        return finish();
+      }
+    }
+    ssize_t count = ::send(fd_, out->writing.data() + out->written,
+                           out->writing.size() - out->written, MSG_NOSIGNAL);
+    if (count >= 0) {
+      out->written += static_cast<std::size_t>(count);
       continue;
     }
-    // Group commit: these bytes may reveal store writes still in the WAL buffer (SendAcks,
-    // pushes); the first writer after a burst writes them all out, the others find it done.
-    if (Error durable = service_.make_durable()) {
-      logger_.error("net", "not writing to {}: {}", remote_host_, durable.message);
-      std::lock_guard lock(mutex_);
-      closing_ = true;
-      write_failed = true;
-      break;
+    int error = errno;
+    if (error == EINTR) continue;
+    if (would_block(error)) {
+      write_blocked_ = true;
+      return update_interest();
     }
-    auto [error, count] = co_await asio::async_write(socket_, asio::buffer(writing_), use_nothrow);
-    writing_.clear();
-    if (writing_.capacity() > retained_output_bytes) std::vector<std::uint8_t>().swap(writing_);
-    {
-      std::lock_guard lock(mutex_);
-      in_flight_bytes_ = 0;
-      if (error) closing_ = true;
-    }
-    if (error) {
-      if (error != asio::error::operation_aborted) {
-        logger_.debug("net", "write to {} failed: {}", remote_host_, error.message());
-      }
-      write_failed = true;
-      break;
-    }
+    shard_.logger_.debug("net", "write to {} failed: {}", remote_host_, describe(error));
+    return finish();
   }
-  asio::error_code ignored;
-  if (write_failed || reader_done_) {
-    socket_.close(ignored);
-  } else {
-    // Everything is flushed: send FIN, and let the reader drain the peer's bytes until it
-    // closes too, within the linger bounds.
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
-    phase_ = Phase::lingering;
-    linger_deadline_ = Clock::now() + options_.linger_timeout;
-  }
-  writer_done_ = true;
-  timer_.cancel();
 }
 
-// --- watchdog --------------------------------------------------------------------------------
+void ClientConnection::flushed() {
+  observe_close();
+  if (phase_ != Phase::flushing) return;
+  if (!reading_) return finish();
+  // Everything is flushed: send FIN, and drain the peer's bytes until it closes too, within
+  // the linger bounds.
+  ::shutdown(fd_, SHUT_WR);
+  phase_ = Phase::lingering;
+  mark_ = Clock::now() + shard_.options_.linger_timeout;
+}
 
-asio::awaitable<void> ClientConnection::watchdog() {
-  using namespace asio::experimental::awaitable_operators;
-  while (!(reader_done_ && writer_done_)) {
-    timer_.expires_at(deadline());
-    if (phase_ == Phase::open) {
-      // The bell brings close requests from other threads even when the reader and the
-      // writer are both blocked on the socket.
-      auto woken =
-          co_await (timer_.async_wait(use_nothrow) || close_bell_.async_receive(use_nothrow));
-      if (woken.index() == 1) observe_close();  // the bell rang
-    } else {
-      co_await timer_.async_wait(use_nothrow);
-    }
-    if (reader_done_ && writer_done_) break;
-    // A bell token can be lost when the timer and the bell complete together; the flag is not.
-    if (closing_.load(std::memory_order_relaxed)) observe_close();
-    if (Clock::now() < deadline()) continue;
-    switch (phase_) {
-      case Phase::open:
-        logger_.debug("net", "{} idle for {} ms", remote_host_, options_.idle_timeout.count());
-        fail(errc::idle_timeout,
-             fmt::format("no frame received for {} ms; reconnect", options_.idle_timeout.count()));
-        observe_close();
-        break;
-      case Phase::flushing:
-      case Phase::lingering: {
-        // The peer does not read (flushing) or does not close (lingering): close hard.
-        asio::error_code ignored;
-        socket_.close(ignored);
-        // Wait for the reader and the writer to notice; they cancel the timer when done.
-        timer_.expires_at(Clock::time_point::max());
-        if (!(reader_done_ && writer_done_)) co_await timer_.async_wait(use_nothrow);
-        break;
-      }
+// --- the end ---------------------------------------------------------------------------------
+
+void ClientConnection::finish() {
+  if (phase_ == Phase::done) return;
+  phase_ = Phase::done;
+  std::unique_ptr<Outbound> unsent;
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;  // send() refuses from now on
+    unsent = std::move(out_);
+  }
+  ::close(fd_);  // also leaves the readiness set
+  fd_ = -1;
+  partial_.reset();
+  shard_.to_done(*this);
+  if (session_ && !session_closed_) {
+    session_closed_ = true;
+    session_->on_close();
+  }
+  maybe_free();
+}
+
+void ClientConnection::maybe_free() {
+  if (blocking_jobs_ > 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (wake_posted_) return;
+  }
+  shard_.free(*this);
+}
+
+// --- ConnectionShard -------------------------------------------------------------------------
+
+asio::execution_context::id ConnectionShard::id;
+
+namespace {
+
+std::chrono::steady_clock::duration clamp_period(std::chrono::milliseconds period) {
+  return std::clamp<std::chrono::steady_clock::duration>(period, std::chrono::milliseconds(10),
+                                                         std::chrono::seconds(10));
+}
+
+}  // namespace
+
+ConnectionShard::ConnectionShard(asio::execution_context& owner, asio::io_context& context,
+                                 qim::service::ImService& service, asio::thread_pool& blocking_pool,
+                                 core::Logger& logger, const ConnectionOptions& options)
+    : asio::execution_context::service(owner),
+      context_(context),
+      service_(service),
+      blocking_pool_(blocking_pool),
+      logger_(logger),
+      options_(options),
+      // Timeouts fire up to 1/8 of their length late (the idle timeout at most 10 s late):
+      // closing connections are few and checked often, open ones are many and checked rarely.
+      tick_(std::min(clamp_period(std::min(options.flush_timeout, options.linger_timeout) / 8),
+                     clamp_period(options.idle_timeout / 8))),
+      idle_sweep_(clamp_period(options.idle_timeout / 8)),
+      scratch_(new std::uint64_t[words_for(scratch_bytes)]) {
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) {
+    throw std::system_error(errno, std::system_category(), "epoll_create1");
+  }
+  ready_.emplace(context_, epoll_fd_);
+  timer_.emplace(context_);
+  watch();
+}
+
+ConnectionShard::~ConnectionShard() {
+  destroy_all();
+}
+
+void ConnectionShard::shutdown() {
+  // The io_context is being destroyed: handlers that would have finished these connections
+  // will never run.
+  destroy_all();
+}
+
+void ConnectionShard::destroy_all() {
+  for (ListHook* list : {&open_, &closing_, &done_, &freed_}) {
+    while (list->linked()) {
+      auto* connection = static_cast<ClientConnection*>(list->next);
+      connection->unlink();
+      delete connection;
     }
   }
+  timer_.reset();
+  ready_.reset();  // closes the set
+}
+
+void ConnectionShard::hand_over(int fd, std::string remote_host, std::optional<Error> reject) {
+  (reject ? rejecting_ : live_).fetch_add(1, std::memory_order_relaxed);
+  asio::post(context_, [this, socket = OwnedFd(fd), remote_host = std::move(remote_host),
+                        reject = std::move(reject)]() mutable {
+    adopt(socket.release(), std::move(remote_host), std::move(reject));
+  });
+}
+
+void ConnectionShard::adopt(int fd, std::string remote_host, std::optional<Error> reject) {
+  auto* connection = new ClientConnection(*this, fd, std::move(remote_host), reject.has_value());
+  open_.push_back(*connection);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.ptr = connection;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    logger_.warn("net", "cannot watch {}: {}", connection->remote_host(), describe(errno));
+    return connection->finish();
+  }
+  logger_.debug("net", "connection from {} opened ({} open)", connection->remote_host(),
+                live_connections());
+  try {
+    connection->start(reject);
+  } catch (const std::exception& exception) {
+    logger_.error("net", "cannot serve {}: {}", connection->remote_host(), exception.what());
+    connection->finish();
+  }
+  arm_timer();
+}
+
+void ConnectionShard::watch() {
+  ready_->async_wait(asio::posix::stream_descriptor::wait_read,
+                     [this](const asio::error_code& error) {
+                       if (!error) on_ready();
+                     });
+}
+
+void ConnectionShard::on_ready() {
+  epoll_event events[max_events];
+  int count = ::epoll_wait(epoll_fd_, events, max_events, 0);
+  for (int index = 0; index < count; ++index) {
+    auto* connection = static_cast<ClientConnection*>(events[index].data.ptr);
+    // A connection that finished earlier in this batch is only freed after it.
+    try {
+      connection->on_io(events[index].events);
+    } catch (const std::exception& exception) {
+      logger_.error("net", "connection of {} failed: {}", connection->remote_host(),
+                    exception.what());
+      connection->finish();
+    }
+  }
+  // The set stays readable while events are left (level-triggered): the wait completes again.
+  watch();
+}
+
+void ConnectionShard::arm_timer() {
+  if (timer_armed_ || (!open_.linked() && !closing_.linked())) return;
+  timer_armed_ = true;
+  timer_->expires_after(tick_);
+  timer_->async_wait([this](const asio::error_code& error) {
+    if (error) return;
+    timer_armed_ = false;
+    on_tick();
+    arm_timer();
+  });
+}
+
+void ConnectionShard::on_tick() {
+  auto now = Clock::now();
+  // A connection may leave the list it is in while visited; the next one stays.
+  for (ListHook* node = closing_.next; node != &closing_;) {
+    auto* connection = static_cast<ClientConnection*>(node);
+    node = node->next;
+    // The peer does not read (flushing) or does not close (lingering): close hard.
+    if (now >= connection->mark_) connection->finish();
+  }
+  if (now < next_idle_sweep_) return;
+  next_idle_sweep_ = now + idle_sweep_;
+  for (ListHook* node = open_.next; node != &open_;) {
+    auto* connection = static_cast<ClientConnection*>(node);
+    node = node->next;
+    if (now - connection->mark_ < options_.idle_timeout) continue;
+    try {
+      connection->idle_out();
+    } catch (const std::exception& exception) {
+      logger_.error("net", "connection of {} failed: {}", connection->remote_host(),
+                    exception.what());
+      connection->finish();
+    }
+  }
+}
+
+void ConnectionShard::to_closing(ClientConnection& connection) {
+  connection.unlink();
+  closing_.push_back(connection);
+}
+
+void ConnectionShard::to_done(ClientConnection& connection) {
+  connection.unlink();
+  done_.push_back(connection);
+}
+
+void ConnectionShard::free(ClientConnection& connection) {
+  connection.unlink();
+  freed_.push_back(connection);
+  if (reap_posted_) return;
+  reap_posted_ = true;
+  asio::post(context_, [this] { reap(); });
+}
+
+void ConnectionShard::reap() {
+  reap_posted_ = false;
+  while (freed_.linked()) {
+    auto* connection = static_cast<ClientConnection*>(freed_.next);
+    connection->unlink();
+    logger_.debug("net", "connection from {} closed", connection->remote_host());
+    (connection->rejected_ ? rejecting_ : live_).fetch_sub(1, std::memory_order_relaxed);
+    delete connection;
+  }
+}
+
+std::span<const std::uint8_t> ConnectionShard::aligned_copy(std::span<const std::uint8_t> payload) {
+  if (aligned_.size() < words_for(payload.size())) aligned_.resize(words_for(payload.size()));
+  std::memcpy(aligned_.data(), payload.data(), payload.size());
+  return {reinterpret_cast<const std::uint8_t*>(aligned_.data()), payload.size()};
 }
 
 }  // namespace qim::net

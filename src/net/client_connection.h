@@ -1,15 +1,20 @@
 #pragma once
-// One client TCP connection: the socket, its framing, its bounded outbound queue and timers,
-// and the Session (protocol logic) that it owns. Speaks nothing beyond the u32 length prefix.
+// Client TCP connections: each ClientConnection holds one socket, its framing, its bounded
+// outbound queue and the Session (protocol logic) that it owns; the ConnectionShard of an I/O
+// thread holds what its connections share. Speaks nothing beyond the u32 length prefix.
+//
+// Memory is the design constraint: a server holds many idle connections, so an idle one costs
+// only its ClientConnection object. It has no read buffer, no output buffer, no timer, no
+// pending Asio operation and no coroutine frame; those exist per shard, or only while a
+// connection has something to do.
 #include <asio.hpp>
-#include <asio/experimental/concurrent_channel.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,51 +44,95 @@ struct ConnectionOptions {
   // After our FIN, how long we keep draining the peer's bytes so the kernel does not answer
   // them with a reset that could destroy our last frame (the Error) in the peer's buffers.
   std::chrono::milliseconds linger_timeout{1'000};
-  // At most this many bytes are discarded while lingering.
+  // At most this many bytes are discarded while closing.
   std::size_t linger_bytes_max = 1024 * 1024;
   // run_blocking() jobs in flight per connection; one more closes it (a client pipelining
   // logins must not queue unbounded password hashing).
   std::size_t max_blocking_jobs = 8;
 };
 
-// Implements session::Connection over a TCP socket.
+class ConnectionShard;
+
+// std::mutex is 40 bytes; this one is 4 (a futex word: 0 free, 1 locked, 2 locked with
+// waiters), which matters at one per connection.
+class SmallMutex {
+ public:
+  void lock() {
+    std::uint32_t state = 0;
+    if (state_.compare_exchange_strong(state, 1, std::memory_order_acquire)) return;
+    if (state != 2) state = state_.exchange(2, std::memory_order_acquire);
+    while (state != 0) {
+      state_.wait(2, std::memory_order_relaxed);
+      state = state_.exchange(2, std::memory_order_acquire);
+    }
+  }
+  void unlock() {
+    if (state_.exchange(0, std::memory_order_release) == 2) state_.notify_one();
+  }
+
+ private:
+  std::atomic<std::uint32_t> state_{0};
+};
+
+// Intrusive links: a connection is in exactly one of its shard's lists, so neither a list nor
+// a move between lists allocates.
+struct ListHook {
+  ListHook* prev = this;
+  ListHook* next = this;
+
+  bool linked() const { return next != this; }
+  void unlink() {
+    prev->next = next;
+    next->prev = prev;
+    prev = next = this;
+  }
+  // REQUIRES: `node` is not linked; `this` is a list head.
+  void push_back(ListHook& node) {
+    node.prev = prev;
+    node.next = this;
+    prev->next = &node;
+    prev = &node;
+  }
+};
+
+// Implements session::Connection over a TCP socket in its shard's readiness set.
 //
-// Ownership: a ClientConnection lives in the frame of the coroutine that serves the accepted
-// socket (ClientListener::serve) and is destroyed when run() has returned. It owns the
-// Session. All members are used on the connection's executor (one io_context, one thread),
-// except those marked otherwise.
+// Ownership: created and destroyed by its ConnectionShard (on the shard's io_context), which
+// keeps it in a list while it lives. It owns the Session. All members are used on that
+// io_context's thread, except those marked otherwise.
 //
-// Coroutines: run() = reader() && writer() && watchdog(), then teardown.
-//   reader   reads frames into an 8-byte-aligned buffer and hands them to the Session; once
-//            the connection is closing it only drains (and discards) the peer's bytes.
-//   writer   swaps the whole pending buffer out under the mutex and writes it in one
-//            async_write; when closing and empty it sends FIN.
-//   watchdog one timer for the idle timeout, the flush bound and the linger bound.
+// Life: open (reads frames and hands them to the Session) -> flushing (a close was requested:
+// writes what is queued, discards what it reads) -> lingering (everything written, FIN sent:
+// discards until the peer closes) -> done (socket closed, Session told). The shard's sweep
+// ends a phase that takes too long: idle timeout, flush bound, linger bound.
+//
+// Reading: level-triggered readiness, one read per readiness event into the shard's buffer;
+// complete frames are handed over from there (8-byte aligned: copied when a payload is not).
+// Only an incomplete frame is kept, in a buffer of its own that lives until it completes.
+//
+// Writing: send() appends to a pending buffer under the mutex and wakes the I/O thread, which
+// swaps the whole buffer out and writes it with as few system calls as the socket allows. The
+// buffers exist only while there is output.
 //
 // Lifetime scheme (no shared ownership):
 //   - Other threads reach this object only through send() and close_after_flush(), and only
 //     while the Session is registered with the service; the Session unregisters in on_close(),
-//     which run() calls before the object can go away. The service guarantees that no call
-//     starts after on_close() returns (SessionRegistry calls us under its shard mutex).
-//   - Those calls wake the executor through two concurrent_channels (capacity 1, try_send, no
-//     posted lambdas holding `this`), which are members and outlive every waiting coroutine.
-//   - run_blocking() jobs capture `this`; they are counted, and run() waits until the count is
-//     zero before destroying the Session and returning.
-class ClientConnection final : public session::Connection {
+//     which the connection calls when it is done, before it can go away. The service
+//     guarantees that no call starts after on_close() returns (SessionRegistry calls us under
+//     its shard mutex).
+//   - Those calls wake the I/O thread by posting a handler that holds `this`; at most one is
+//     outstanding (wake_posted_), and the connection is not destroyed while it is.
+//   - run_blocking() and begin_async() jobs hold `this`; they are counted, and the connection
+//     is not destroyed until the count is zero. Their continuations are dropped once the
+//     connection is closing.
+//   - If the io_context is destroyed first (forced shutdown), the shard destroys what is left
+//     and the destructor calls on_close().
+class ClientConnection final : public session::Connection, private ListHook {
  public:
-  ClientConnection(asio::ip::tcp::socket socket, service::ImService& service,
-                   asio::thread_pool& blocking_pool, core::Logger& logger,
-                   const ConnectionOptions& options);
-  // Calls session.on_close() if run() could not (the io_context was destroyed with the
-  // connection suspended: forced shutdown).
   ~ClientConnection() override;
 
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
-
-  // Serves the connection until it is closed and every blocking job has come back. With
-  // `reject`, no Session is created: the peer gets Error{code, message} and is closed.
-  asio::awaitable<void> run(std::optional<Error> reject);
 
   // session::Connection. send() and close_after_flush() are thread-safe.
   bool send(std::span<const std::uint8_t> frame) override;
@@ -92,83 +141,170 @@ class ClientConnection final : public session::Connection {
   void run_blocking(std::function<void()> work, std::function<void()> then) override;
   Completion begin_async() override;
 
-  // Shutdown, step 1 (on the executor): a connection that is not closing yet gets
+  // Shutdown, step 1 (on the I/O thread): a connection that is not closing yet gets
   // Error{code, message} and close_after_flush().
   void close_with_error(errc code, std::string_view message);
-  // Shutdown, step 2 (on the executor): closes the socket now; run() then finishes promptly.
+  // Shutdown, step 2 (on the I/O thread): closes the socket now.
   void abort();
 
  private:
-  enum class Phase { open, flushing, lingering };
+  friend class ConnectionShard;
+  enum class Phase : std::uint8_t { open, flushing, lingering, done };
+  struct Outbound;
+  struct PartialFrame;
 
-  asio::awaitable<void> reader();
-  asio::awaitable<void> writer();
-  asio::awaitable<void> watchdog();
+  ClientConnection(ConnectionShard& shard, int fd, std::string remote_host, bool rejected);
 
-  // Reads more bytes into input_; false when the socket is done (EOF, error, closed).
-  asio::awaitable<bool> read_more();
-  // Hands every complete frame in input_ to the Session. False on a framing error (the
-  // connection is then closing).
-  bool dispatch_frames();
-  // Reads and discards until EOF or the linger bounds.
-  asio::awaitable<void> drain();
-  // Counts one job whose continuation comes back later (run() waits for all of them); false
-  // (and the connection closing) when closing or over max_blocking_jobs.
+  // Creates the Session, or with `reject` only tells the peer why it is refused and closes.
+  void start(const std::optional<Error>& reject);
+  // The socket's readiness (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP bits).
+  void on_io(std::uint32_t events);
+  // Reads once; hands complete frames to the Session, or discards when closing.
+  void on_readable();
+  // Hands every complete frame in buffer[0, size) to the Session and keeps an incomplete rest.
+  void dispatch(std::uint8_t* buffer, std::size_t size);
+  void deliver(std::span<const std::uint8_t> payload);
+  // The peer will send nothing more (EOF or a read error).
+  void read_done();
+  // Writes pending output until it is all written or the socket is full.
+  void flush();
+  // Everything queued before a close request is written.
+  void flushed();
+  // The posted wake-up: flushes and notices a close request.
+  void on_wake();
+  void post_wake();
+  // Registers the readiness we wait for: input while reading, output while the socket is full.
+  void update_interest();
+
+  // Counts one job whose continuation comes back later; false (and the connection closing)
+  // when closing or over max_blocking_jobs.
   bool reserve_job();
-  // Any thread: runs `then` on the connection's executor unless closing, and uncounts the job.
+  // Any thread: runs `then` on the I/O thread unless closing, and uncounts the job.
   void finish_job(std::function<void()> then);
 
-  // Executor only: notes that a close was requested and starts the flush bound.
+  // I/O thread: notes that a close was requested and starts the flush bound.
   void observe_close();
-  // Executor only: the current deadline of the watchdog's timer.
-  std::chrono::steady_clock::time_point deadline() const;
-  // Pushes Error{code, message} and closes after flushing (protocol-level framing errors,
-  // idle timeout, shutdown).
+  // Pushes Error{code, message} and closes after flushing.
   void fail(errc code, std::string_view message);
+  // Idle timeout (from the shard's sweep).
+  void idle_out();
+  // Closes the socket, tells the Session, and lets the shard free this object once nothing
+  // holds it any more. Idempotent.
+  void finish();
+  void maybe_free();
 
-  asio::ip::tcp::socket socket_;
-  service::ImService& service_;
+  ConnectionShard& shard_;
+  const std::string remote_host_;
+
+  // Outbound queue. GUARDED_BY(mutex_): out_ (its existence, pending, in_flight),
+  // wake_posted_; closing_ is written under it and read anywhere.
+  std::unique_ptr<Outbound> out_;
+  SmallMutex mutex_;
+  std::atomic<bool> closing_{false};
+  bool wake_posted_ = false;
+
+  // I/O thread only below (ordered to pack).
+  Phase phase_ = Phase::open;
+  bool reading_ = true;  // the peer may still send (no EOF, no read error)
+  int fd_;
+  std::uint32_t blocking_jobs_ = 0;  // run_blocking() and begin_async() jobs in flight
+  std::uint32_t drained_bytes_ = 0;  // discarded since closing began
+  bool write_blocked_ = false;       // the socket is full: waiting for output readiness
+  bool rejected_;                    // no Session: the peer is only told why
+  bool session_closed_ = false;      // on_close() was called
+  std::uint8_t interest_;            // readiness registered with the shard's set
+  // open: when the last frame was received; flushing and lingering: the phase's deadline.
+  std::chrono::steady_clock::time_point mark_;
+  std::unique_ptr<PartialFrame> partial_;  // the incomplete frame at the end of the input
+  std::optional<session::Session> session_;
+};
+
+// What the client connections of one io_context share: the readiness set (an epoll instance
+// that the io_context's reactor watches, so a connection waits without an Asio operation of
+// its own), the read buffer, the sweep for timeouts and the lists of connections. An Asio
+// service of that io_context, so that whatever is left when the io_context is destroyed is
+// destroyed with it. At most one per io_context.
+//
+// Threads: everything runs on the io_context's thread, except hand_over() and the counters.
+class ConnectionShard final : public asio::execution_context::service {
+ public:
+  static asio::execution_context::id id;
+
+  // Created with asio::make_service<ConnectionShard>(context, context, ...).
+  ConnectionShard(asio::execution_context& owner, asio::io_context& context,
+                  qim::service::ImService& service, asio::thread_pool& blocking_pool,
+                  core::Logger& logger, const ConnectionOptions& options);
+  ~ConnectionShard() override;
+
+  asio::io_context& context() { return context_; }
+
+  // Any thread: takes ownership of an accepted, non-blocking socket, to be served on this
+  // shard (with `reject`: only told why it is refused, then closed). Counted from now on.
+  void hand_over(int fd, std::string remote_host, std::optional<Error> reject);
+
+  // I/O thread: calls visit(ClientConnection&) for every connection not yet done. A visit may
+  // end the connection it is given.
+  template <typename Visit>
+  void for_each(Visit visit) {
+    std::vector<ClientConnection*> connections;
+    for (ListHook* list : {&open_, &closing_}) {
+      for (ListHook* node = list->next; node != list; node = node->next)
+        connections.push_back(static_cast<ClientConnection*>(node));
+    }
+    for (ClientConnection* connection : connections) {
+      if (connection->phase_ != ClientConnection::Phase::done) visit(*connection);
+    }
+  }
+
+  // Any thread: connections handed over and not yet destroyed, with a Session / rejected.
+  std::size_t live_connections() const { return live_.load(std::memory_order_relaxed); }
+  std::size_t rejecting_connections() const { return rejecting_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class ClientConnection;
+
+  void shutdown() override;
+
+  void adopt(int fd, std::string remote_host, std::optional<Error> reject);
+  // Waits for the readiness set to have events, then hands them to their connections.
+  void watch();
+  void on_ready();
+  // The sweep: timer ticks while there are connections.
+  void arm_timer();
+  void on_tick();
+  void to_closing(ClientConnection& connection);
+  void to_done(ClientConnection& connection);
+  // The connection is done and nothing holds it: destroyed after the current handler.
+  void free(ClientConnection& connection);
+  void reap();
+  void destroy_all();
+
+  // The shard's read buffer, 8-byte aligned.
+  std::uint8_t* scratch() { return reinterpret_cast<std::uint8_t*>(scratch_.get()); }
+  // An 8-byte-aligned copy of `payload`, valid until the next call.
+  std::span<const std::uint8_t> aligned_copy(std::span<const std::uint8_t> payload);
+
+  asio::io_context& context_;
+  qim::service::ImService& service_;
   asio::thread_pool& blocking_pool_;
   core::Logger& logger_;
   const ConnectionOptions options_;
-  const std::string remote_host_;
-
-  // Outbound queue. GUARDED_BY(mutex_): pending_, in_flight_bytes_; closing_ is written under
-  // it and read anywhere. Invariant: pending_.size() + in_flight_bytes_ <=
-  // options_.session_queue_bytes, except for the one Error frame queued on overflow.
-  std::mutex mutex_;
-  std::vector<std::uint8_t> pending_;
-  std::size_t in_flight_bytes_ = 0;
-  std::atomic<bool> closing_{false};
-
-  // Wake-ups from any thread: the writer waits on doorbell_ when it has nothing to write; the
-  // watchdog waits on close_bell_ until it has seen the close request.
-  // (The bool is only there because Asio 1.22 cannot instantiate void(error_code) alone.)
-  using Bell = asio::experimental::concurrent_channel<void(asio::error_code, bool)>;
-  Bell doorbell_;
-  Bell close_bell_;
-
-  // Executor-only state below.
-  std::vector<std::uint8_t> writing_;  // the batch being written; swapped with pending_
-  std::vector<std::uint64_t> input_;   // read buffer, 8-byte aligned, grows to a frame
-  std::size_t input_begin_ = 0;        // unconsumed bytes are [input_begin_, input_end_)
-  std::size_t input_end_ = 0;
-  std::vector<std::uint64_t> aligned_;  // copy of a payload that is not 8-byte aligned in input_
-
-  asio::steady_timer timer_;  // the watchdog's
-  Phase phase_ = Phase::open;
-  std::chrono::steady_clock::time_point last_frame_time_;
-  std::chrono::steady_clock::time_point flush_deadline_;
-  std::chrono::steady_clock::time_point linger_deadline_;
-  bool reader_done_ = false;
-  bool writer_done_ = false;
-
-  // run_blocking() jobs and begin_async() completions whose continuation has not come back yet
-  std::size_t blocking_jobs_ = 0;
-  asio::steady_timer blocking_jobs_done_;
-
-  std::optional<session::Session> session_;
-  bool session_closed_ = false;  // on_close() was called
+  const std::chrono::steady_clock::duration tick_;        // the sweep's period
+  const std::chrono::steady_clock::duration idle_sweep_;  // how often open ones are checked
+  int epoll_fd_ = -1;                                     // owned by ready_
+  std::optional<asio::posix::stream_descriptor> ready_;
+  std::optional<asio::steady_timer> timer_;
+  bool timer_armed_ = false;
+  bool reap_posted_ = false;
+  std::chrono::steady_clock::time_point next_idle_sweep_;
+  ListHook open_;     // phase open
+  ListHook closing_;  // flushing or lingering
+  ListHook done_;     // done, still held by a posted handler or a job
+  ListHook freed_;    // done, destroyed by reap()
+  std::unique_ptr<std::uint64_t[]> scratch_;
+  std::vector<std::uint64_t> aligned_;
+  std::atomic<std::size_t> live_{0};
+  std::atomic<std::size_t> rejecting_{0};
 };
 
 }  // namespace qim::net

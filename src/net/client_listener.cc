@@ -1,8 +1,15 @@
 #include "net/client_listener.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <asio/experimental/as_tuple.hpp>
 
+#include <cerrno>
 #include <exception>
+#include <optional>
+#include <system_error>
 #include <utility>
 
 #include "service/im_service.h"
@@ -15,6 +22,8 @@ constexpr auto use_nothrow = as_tuple(asio::use_awaitable);
 // Accept errors such as EMFILE repeat until something closes: back off instead of spinning.
 constexpr std::chrono::milliseconds accept_error_backoff{100};
 constexpr std::chrono::milliseconds shutdown_poll_interval{10};
+// Connections accepted in a row before the accept loop yields to other work.
+constexpr std::size_t accept_batch = 64;
 }  // namespace
 
 ClientListener::ClientListener(asio::any_io_executor control_executor, IoPool& pool,
@@ -28,11 +37,27 @@ ClientListener::ClientListener(asio::any_io_executor control_executor, IoPool& p
       acceptor_(control_executor_) {
   shards_.reserve(pool_.size());
   for (std::size_t index = 0; index < pool_.size(); ++index) {
-    shards_.push_back(std::make_unique<Shard>(pool_.context(index)));
+    asio::io_context& context = pool_.context(index);
+    shards_.push_back(&asio::make_service<ConnectionShard>(
+        context, context, service_, pool_.blocking_pool(), logger_, options_.connection));
   }
 }
 
 ClientListener::~ClientListener() = default;
+
+std::size_t ClientListener::connection_count() const {
+  std::size_t count = 0;
+  for (const ConnectionShard* shard : shards_)
+    count += shard->live_connections();
+  return count;
+}
+
+std::size_t ClientListener::rejecting_count() const {
+  std::size_t count = 0;
+  for (const ConnectionShard* shard : shards_)
+    count += shard->rejecting_connections();
+  return count;
+}
 
 bool ClientListener::listen(const asio::ip::tcp::endpoint& endpoint, std::string& error) {
   asio::error_code code;
@@ -40,6 +65,8 @@ bool ClientListener::listen(const asio::ip::tcp::endpoint& endpoint, std::string
   if (!code) acceptor_.set_option(asio::socket_base::reuse_address(true), code);
   if (!code) acceptor_.bind(endpoint, code);
   if (!code) acceptor_.listen(asio::socket_base::max_listen_connections, code);
+  // accept4() below takes the sockets: they never become Asio sockets.
+  if (!code) acceptor_.non_blocking(true, code);
   if (!code) local_endpoint_ = acceptor_.local_endpoint(code);
   if (code) {
     error = fmt::format("cannot listen on {}:{}: {}", endpoint.address().to_string(),
@@ -65,82 +92,64 @@ void ClientListener::start() {
 
 asio::awaitable<void> ClientListener::accept_loop() {
   asio::steady_timer backoff(control_executor_);
-  while (accepting_) {
-    Shard& shard = *shards_[next_shard_];
-    auto [error, socket] = co_await acceptor_.async_accept(shard.context, use_nothrow);
-    if (!accepting_ || !acceptor_.is_open()) break;
-    if (error) {
-      logger_.warn("net", "accept failed: {}", error.message());
+  std::size_t accepted_in_a_row = 0;
+  while (accepting_ && acceptor_.is_open()) {
+    asio::ip::tcp::endpoint peer;
+    auto length = static_cast<socklen_t>(peer.capacity());
+    int fd =
+        ::accept4(acceptor_.native_handle(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int error = errno;
+      accepted_in_a_row = 0;
+      if (error == EAGAIN || error == EWOULDBLOCK) {
+        co_await acceptor_.async_wait(asio::ip::tcp::acceptor::wait_read, use_nothrow);
+        continue;
+      }
+      if (error == EINTR || error == ECONNABORTED) continue;
+      if (!accepting_ || !acceptor_.is_open()) break;
+      logger_.warn("net", "accept failed: {}",
+                   std::error_code(error, std::system_category()).message());
       backoff.expires_after(accept_error_backoff);
       co_await backoff.async_wait(use_nothrow);
       continue;
     }
-    next_shard_ = (next_shard_ + 1) % shards_.size();
-    asio::error_code ignored;
-    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-
-    bool reject = live_connections_.load() >= options_.max_connections;
-    if (reject) {
-      if (rejecting_connections_.load() >= options_.max_rejecting_connections) {
-        socket.close(ignored);
-        continue;
-      }
-      rejecting_connections_.fetch_add(1);
-    } else {
-      live_connections_.fetch_add(1);
+    peer.resize(length);
+    hand_over(fd, peer);
+    // Let the control thread's other work run during a connection flood.
+    if (++accepted_in_a_row % accept_batch == 0) {
+      co_await asio::post(control_executor_, asio::use_awaitable);
     }
-    // The task ends when the connection closes; stop() closes every connection, so nothing
-    // outlives shutdown. The completion handler only touches the counters.
-    asio::co_spawn(shard.context, serve(shard, std::move(socket), reject),
-                   [this, reject](std::exception_ptr exception) {
-                     if (exception) {
-                       try {
-                         std::rethrow_exception(exception);
-                       } catch (const std::exception& error) {
-                         logger_.error("net", "connection task failed: {}", error.what());
-                       }
-                     }
-                     (reject ? rejecting_connections_ : live_connections_).fetch_sub(1);
-                   });
   }
 }
 
-asio::awaitable<void> ClientListener::serve(Shard& shard, asio::ip::tcp::socket socket,
-                                            bool reject) {
-  ClientConnection connection(std::move(socket), service_, pool_.blocking_pool(), logger_,
-                              options_.connection);
-  shard.connections.insert(&connection);
-  logger_.debug("net", "connection from {} opened ({} open)", connection.remote_host(),
-                live_connections_.load());
+void ClientListener::hand_over(int fd, const asio::ip::tcp::endpoint& peer) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  std::string remote_host = peer.address().to_string();
   std::optional<Error> rejection;
-  if (reject) {
-    logger_.warn("net", "refusing {}: {} connections is the limit", connection.remote_host(),
+  if (connection_count() >= options_.max_connections) {
+    if (rejecting_count() >= options_.max_rejecting_connections) {
+      ::close(fd);
+      return;
+    }
+    logger_.warn("net", "refusing {}: {} connections is the limit", remote_host,
                  options_.max_connections);
     rejection = Error{errc::too_many_connections,
                       fmt::format("this node is at its limit of {} connections; retry later",
                                   options_.max_connections)};
   }
-  try {
-    co_await connection.run(std::move(rejection));
-  } catch (...) {
-    shard.connections.erase(&connection);
-    throw;
-  }
-  shard.connections.erase(&connection);
-  logger_.debug("net", "connection from {} closed", connection.remote_host());
+  ConnectionShard& shard = *shards_[next_shard_];
+  next_shard_ = (next_shard_ + 1) % shards_.size();
+  shard.hand_over(fd, std::move(remote_host), std::move(rejection));
 }
 
 template <typename Visit>
 asio::awaitable<void> ClientListener::for_each_connection(Visit visit) {
-  for (auto& shard : shards_) {
+  for (ConnectionShard* shard : shards_) {
     co_await asio::co_spawn(
-        shard->context,
-        [&shard = *shard, &visit]() -> asio::awaitable<void> {
-          // Copy: a visit may end a connection's run() and so erase it from the set.
-          std::vector<ClientConnection*> connections(shard.connections.begin(),
-                                                     shard.connections.end());
-          for (ClientConnection* connection : connections)
-            visit(*connection);
+        shard->context(),
+        [shard, &visit]() -> asio::awaitable<void> {
+          shard->for_each(visit);
           co_return;
         },
         asio::use_awaitable);
@@ -150,7 +159,7 @@ asio::awaitable<void> ClientListener::for_each_connection(Visit visit) {
 asio::awaitable<bool> ClientListener::wait_for_connections(std::chrono::milliseconds timeout) {
   asio::steady_timer timer(control_executor_);
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (live_connections_.load() + rejecting_connections_.load() > 0) {
+  while (connection_count() + rejecting_count() > 0) {
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
     timer.expires_after(shutdown_poll_interval);
     co_await timer.async_wait(use_nothrow);
@@ -171,12 +180,11 @@ asio::awaitable<void> ClientListener::stop() {
   if (co_await wait_for_connections(options_.shutdown_timeout)) co_return;
 
   logger_.warn("net", "{} connections did not close within {} ms; closing them hard",
-               live_connections_.load() + rejecting_connections_.load(),
-               options_.shutdown_timeout.count());
+               connection_count() + rejecting_count(), options_.shutdown_timeout.count());
   co_await for_each_connection([](ClientConnection& connection) { connection.abort(); });
   if (!co_await wait_for_connections(options_.shutdown_timeout)) {
     logger_.error("net", "{} connections are still open; abandoning them",
-                  live_connections_.load() + rejecting_connections_.load());
+                  connection_count() + rejecting_count());
   }
 }
 

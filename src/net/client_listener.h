@@ -3,12 +3,9 @@
 // can close every one.
 #include <asio.hpp>
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
-#include <memory>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "core/log.h"
@@ -33,10 +30,11 @@ struct ListenerOptions {
   ConnectionOptions connection;
 };
 
-// Owned by main; constructed after the IoPool and destroyed before it.
+// Owned by main; constructed after the IoPool and destroyed before it. At most one per IoPool:
+// each of its io_contexts gets this listener's ConnectionShard, which owns the connections
+// served there (and outlives the listener: it goes with its io_context).
 // Executors: the acceptor, start() and stop() run on the control executor given at
 // construction (main's thread); each connection runs on the io_context it was handed to.
-// Invariant: shard i's connection set is touched only on io_context i.
 class ClientListener {
  public:
   ClientListener(asio::any_io_executor control_executor, IoPool& pool, service::ImService& service,
@@ -61,17 +59,13 @@ class ClientListener {
   asio::awaitable<void> stop();
 
   // Connections with a Session, from any thread.
-  std::size_t connection_count() const { return live_connections_.load(); }
+  std::size_t connection_count() const;
 
  private:
-  struct Shard {
-    explicit Shard(asio::io_context& context) : context(context) {}
-    asio::io_context& context;
-    std::unordered_set<ClientConnection*> connections;  // on `context` only
-  };
-
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> serve(Shard& shard, asio::ip::tcp::socket socket, bool reject);
+  // Gives an accepted socket to the next shard, or closes it when over the limits.
+  void hand_over(int fd, const asio::ip::tcp::endpoint& peer);
+  std::size_t rejecting_count() const;
   // Runs `visit` on every connection of every shard, each on its own io_context.
   template <typename Visit>
   asio::awaitable<void> for_each_connection(Visit visit);
@@ -85,12 +79,9 @@ class ClientListener {
   const ListenerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
   asio::ip::tcp::endpoint local_endpoint_;
-  std::vector<std::unique_ptr<Shard>> shards_;
-  std::size_t next_shard_ = 0;  // control executor only
-  bool accepting_ = false;      // control executor only
-
-  std::atomic<std::size_t> live_connections_{0};
-  std::atomic<std::size_t> rejecting_connections_{0};
+  std::vector<ConnectionShard*> shards_;  // owned by their io_contexts
+  std::size_t next_shard_ = 0;            // control executor only
+  bool accepting_ = false;                // control executor only
 };
 
 }  // namespace qim::net

@@ -23,6 +23,11 @@ Session::Session(service::ImService& service, Connection& connection, const serv
       // The session that sent the request already spent its budget on it.
       write_budget_(1.0, 1.0, service.clock().monotonic_ms()) {}
 
+proto::FrameBuilder& Session::SharedBuilder::builder() {
+  thread_local proto::FrameBuilder builder;
+  return builder;
+}
+
 Session::~Session() {
   // The shell calls on_close first; this keeps the registry clean if it did not.
   if (!closed_) on_close();

@@ -8,7 +8,7 @@
 // Password hashing runs through Connection::run_blocking; its continuation runs on the
 // executor while the session is alive, or not at all.
 #include <cstdint>
-#include <deque>
+#include <list>
 #include <span>
 #include <string>
 #include <vector>
@@ -123,7 +123,8 @@ class Session {
     std::vector<std::uint8_t> payload;
   };
   static constexpr std::size_t max_queued_blocking = 64;
-  std::deque<Queued> blocking_queue_;
+  // Usually empty, and an empty std::list allocates nothing (an empty std::deque ~600 bytes).
+  std::list<Queued> blocking_queue_;
   bool blocking_busy_ = false;
   State state_ = State::awaiting_hello;
   bool closed_ = false;  // on_close ran
@@ -133,7 +134,27 @@ class Session {
   std::string device_;
   auth::TokenDigest token_digest_{};
   core::TokenBucket write_budget_;
-  proto::FrameBuilder builder_;  // reused for every reply
+
+  // Every reply is built and handed to the connection before the next one starts, so the
+  // sessions of a thread share that thread's builder and its buffer instead of holding one
+  // each (a server holds many idle sessions).
+  class SharedBuilder {
+   public:
+    flatbuffers::FlatBufferBuilder& fbb() { return builder().fbb(); }
+    void reset() { builder().reset(); }
+    template <typename T>
+    std::span<const std::uint8_t> finish(std::uint32_t req_id, flatbuffers::Offset<T> body) {
+      return builder().finish(req_id, body);
+    }
+    std::span<const std::uint8_t> error(std::uint32_t req_id, errc code, std::string_view message) {
+      return builder().error(req_id, code, message);
+    }
+    operator proto::FrameBuilder&() { return builder(); }
+
+   private:
+    static proto::FrameBuilder& builder();
+  };
+  [[no_unique_address]] SharedBuilder builder_;  // reused for every reply
 };
 
 }  // namespace qim::session
