@@ -3,6 +3,8 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "net/peer_links.h"
@@ -19,6 +21,8 @@ using Clock = std::chrono::steady_clock;
 // Write buffers beyond this are released once written, so an idle link holds little memory
 // whatever burst it carried.
 constexpr std::size_t retained_write_bytes = 256 * 1024;
+// What the reader asks the socket for at once (more when a larger frame is arriving).
+constexpr std::size_t read_chunk_bytes = 64 * 1024;
 
 }  // namespace
 
@@ -52,42 +56,77 @@ void PeerConnection::close() {
 asio::awaitable<void> PeerConnection::reader() {
   auto& counters = links_.counters_;
   const auto& options = links_.options_;
-  std::vector<std::uint8_t> sealed;
+  // Received bytes wait in [begin, end) of `buffer`; every complete frame in it is handled
+  // before the next read, so a burst of frames costs one system call, not two per frame.
+  std::vector<std::uint8_t> buffer(read_chunk_bytes);
+  std::size_t begin = 0;
+  std::size_t end = 0;
   for (;;) {
-    std::uint8_t header[proto::frame_header_bytes];
-    auto [header_error, header_count] =
-        co_await asio::async_read(socket_, asio::buffer(header), use_nothrow);
-    if (header_error) break;
-    std::uint32_t length = proto::decode_frame_length(header);
-    // Checked before anything is allocated.
-    if (length < auth::sealed_overhead_bytes || length > options.max_frame_bytes) {
-      links_.note_bad_frame(*this,
-                            fmt::format("frame length {} outside [{}, {}]", length,
-                                        auth::sealed_overhead_bytes, options.max_frame_bytes));
-      break;
+    std::size_t frame_bytes = 0;  // of the incomplete frame at `begin`, once its length is known
+    bool keep_going = true;
+    while (end - begin >= proto::frame_header_bytes && socket_.is_open()) {
+      std::uint32_t length = proto::decode_frame_length(buffer.data() + begin);
+      // Checked before anything is allocated for it.
+      if (length < auth::sealed_overhead_bytes || length > options.max_frame_bytes) {
+        links_.note_bad_frame(*this,
+                              fmt::format("frame length {} outside [{}, {}]", length,
+                                          auth::sealed_overhead_bytes, options.max_frame_bytes));
+        keep_going = false;
+        break;
+      }
+      if (end - begin < proto::frame_header_bytes + length) {
+        frame_bytes = proto::frame_header_bytes + length;
+        break;
+      }
+      std::span<const std::uint8_t> sealed(buffer.data() + begin + proto::frame_header_bytes,
+                                           length);
+      begin += proto::frame_header_bytes + length;
+      auto plaintext = cipher_.open(sealed);
+      if (!plaintext) {
+        links_.note_bad_frame(*this,
+                              "a frame did not open (wrong key, replayed, reordered or "
+                              "altered)");
+        keep_going = false;
+        break;
+      }
+      Error error;
+      auto message = proto::PeerMessage::verify(std::move(*plaintext), error);
+      if (!message.valid()) {
+        links_.note_bad_frame(*this, error.message);
+        keep_going = false;
+        break;
+      }
+      PeerLinkCounters::add(counters.frames_received);
+      PeerLinkCounters::add(counters.bytes_received, proto::frame_header_bytes + length);
+      last_received_ = Clock::now();
+      if (!links_.on_frame(*this, std::move(message))) {
+        keep_going = false;
+        break;
+      }
     }
-    sealed.resize(length);
-    auto [body_error, body_count] =
-        co_await asio::async_read(socket_, asio::buffer(sealed), use_nothrow);
-    if (body_error) break;
-    auto plaintext = cipher_.open(sealed);
-    if (!plaintext) {
-      links_.note_bad_frame(*this,
-                            "a frame did not open (wrong key, replayed, reordered or "
-                            "altered)");
-      break;
+    if (!keep_going || !socket_.is_open()) break;
+    // Keep the incomplete frame, at the front; make room for all of it (its length is checked).
+    if (begin == end) {
+      begin = end = 0;
+    } else if (begin > 0) {
+      std::memmove(buffer.data(), buffer.data() + begin, end - begin);
+      end -= begin;
+      begin = 0;
     }
-    Error error;
-    auto message = proto::PeerMessage::verify(std::move(*plaintext), error);
-    if (!message.valid()) {
-      links_.note_bad_frame(*this, error.message);
-      break;
+    std::size_t wanted = std::max(read_chunk_bytes, frame_bytes);
+    if (buffer.size() < wanted) {
+      buffer.resize(wanted);
+    } else if (buffer.size() > retained_write_bytes && end <= read_chunk_bytes &&
+               frame_bytes <= read_chunk_bytes) {
+      // A large frame has passed: an idle link goes back to holding little memory.
+      std::vector<std::uint8_t> smaller(read_chunk_bytes);
+      std::memcpy(smaller.data(), buffer.data(), end);
+      buffer.swap(smaller);
     }
-    PeerLinkCounters::add(counters.frames_received);
-    PeerLinkCounters::add(counters.bytes_received, proto::frame_header_bytes + length);
-    last_received_ = Clock::now();
-    if (!links_.on_frame(*this, std::move(message))) break;
-    if (sealed.capacity() > retained_write_bytes) std::vector<std::uint8_t>().swap(sealed);
+    auto [error, count] = co_await socket_.async_read_some(
+        asio::buffer(buffer.data() + end, buffer.size() - end), use_nothrow);
+    if (error) break;
+    end += count;
   }
   close();
 }

@@ -1,10 +1,13 @@
 #pragma once
 // One established peer link connection, after the handshake: the socket, its session cipher
 // and three coroutines.
-//   reader     reads u32 LE length || sealed frame, opens it with the cipher, verifies the
-//              envelope and hands it to PeerLinks; any bad frame ends the connection.
-//   writer     takes the whole queue, seals each frame (the counter follows socket order) and
-//              writes the batch with one async_write.
+//   reader     reads what the socket has (64 KiB at a time, more for a larger frame), then
+//              for each complete u32 LE length || sealed frame in it: checks the length, opens
+//              it with the cipher, verifies the envelope and hands it to PeerLinks; any bad
+//              frame ends the connection.
+//   writer     takes the whole queue, seals each frame (the counter follows socket order),
+//              asks the handler to make what they reveal durable (PeerHandler::before_write)
+//              and writes the batch with one async_write.
 //   heartbeat  pings when nothing was written for an interval; ends the connection when
 //              nothing was received for `missed_heartbeats` intervals, or (outbound) when the
 //              remote is no longer a live member.

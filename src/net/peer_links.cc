@@ -297,6 +297,11 @@ asio::awaitable<PeerCallResult> PeerLinks::call(std::string node, std::vector<st
     --calls_entering_;
     co_return PeerCallResult::failure(peer_shutting_down, "the node is shutting down");
   }
+  if ((co_await asio::this_coro::executor) == executor_) {
+    // Already there: the request is queued before this coroutine first yields, so calls made
+    // one after another on the executor are written in that order.
+    co_return co_await call_on_executor(std::move(node), std::move(request), timeout);
+  }
   auto on_executor =
       asio::co_spawn(executor_, call_on_executor(std::move(node), std::move(request), timeout),
                      asio::use_awaitable);
@@ -730,7 +735,7 @@ bool PeerLinks::on_frame(PeerConnection& connection, proto::PeerMessage message)
     }
     case peer_wire::PeerKind::Oneway:
       try {
-        handler_->on_oneway(connection.remote_name(), envelope);
+        handler_->on_oneway_owned(connection.remote_name(), std::move(message));
       } catch (const std::exception& failure) {
         logger_.error("peer", "one-way handler for {} threw: {}", connection.remote_name(),
                       failure.what());

@@ -96,6 +96,11 @@ class PeerHandler {
       std::string_view from_node, const peer_wire::PeerEnvelope& request) = 0;
   // A one-way message; nothing is answered.
   virtual void on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) = 0;
+  // The same, with the message's ownership, for a handler that keeps it beyond the call (to
+  // handle it on another thread). By default, on_oneway(from_node, message.envelope()).
+  virtual void on_oneway_owned(std::string_view from_node, proto::PeerMessage message) {
+    on_oneway(from_node, message.envelope());
+  }
   // Called by each link before it writes a batch of frames, which may reveal store writes
   // that are not durable yet (group commit). False: they could not be made durable, and the
   // link closes without writing them.
@@ -143,7 +148,9 @@ class PeerLinks {
   //                      answer before the deadline, or the link closed before the reply
   //   peer_shutting_down stop() has begun
   //   any code           the peer answered PeerError{code, message}
-  // Completes on the caller's executor, at the latest shortly after `timeout`.
+  // Completes on the caller's executor, at the latest shortly after `timeout`. A coroutine
+  // running on the links' executor has its request queued before it first yields: calls it
+  // starts one after another there leave in that order.
   asio::awaitable<PeerCallResult> call(std::string node, std::vector<std::uint8_t> request,
                                        std::chrono::milliseconds timeout);
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "auth/cluster_key.h"
@@ -196,6 +197,20 @@ void run_until(asio::io_context& io, Condition condition, std::chrono::milliseco
 
 void stop(asio::io_context& io, TestNode& node) {
   run(io, node.links.stop());
+}
+
+// Drives `io` until `node` has received `count` one-way messages; returns them.
+std::vector<std::string> wait_for_oneways(asio::io_context& io, TestNode& node, std::size_t count,
+                                          std::chrono::milliseconds limit) {
+  run_until(
+      io,
+      [&] {
+        std::lock_guard lock(node.handler.mutex);
+        return node.handler.oneways.size() == count;
+      },
+      limit);
+  std::lock_guard lock(node.handler.mutex);
+  return std::exchange(node.handler.oneways, {});
 }
 
 asio::awaitable<net::PeerCallResult> call(TestNode& node, std::string to, std::string text,
@@ -420,16 +435,9 @@ TEST_CASE("peer links: one-way posts arrive in order", "[peer]") {
   constexpr int post_count = 300;
   for (int i = 0; i < post_count; ++i)
     REQUIRE(a.links.post("b", test_message("m" + std::to_string(i))));
-  run_until(
-      io,
-      [&] {
-        std::lock_guard lock(b.handler.mutex);
-        return b.handler.oneways.size() == post_count;
-      },
-      5'000ms);
-  std::lock_guard lock(b.handler.mutex);
+  auto received = wait_for_oneways(io, b, post_count, 5'000ms);
   for (int i = 0; i < post_count; ++i)
-    CHECK(b.handler.oneways[static_cast<std::size_t>(i)] == "a: m" + std::to_string(i));
+    CHECK(received[static_cast<std::size_t>(i)] == "a: m" + std::to_string(i));
   CHECK_FALSE(a.links.post("b", {1, 2, 3}));  // not an envelope
   stop(io, a);
   stop(io, b);
@@ -610,7 +618,95 @@ asio::awaitable<int> handshake_then(std::string address, std::vector<std::uint8_
   co_return timed_out ? -1 : frames;
 }
 
+// A member "raw" that completes the handshake by hand, then writes `messages` as one-way
+// frames in pieces of `piece` bytes, letting the node read between pieces, so that frames
+// arrive split at every place. True when everything was written.
+asio::awaitable<bool> handshake_then_pieces(std::string address, std::vector<std::string> messages,
+                                            std::size_t piece) {
+  auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::socket socket(executor);
+  auto host_port = net::parse_host_port(address);
+  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(host_port->host), host_port->port);
+  auto [connect_error] = co_await socket.async_connect(endpoint, use_nothrow);
+  if (connect_error) co_return false;
+  auto a = challenge(8);
+  auto hello = net::make_peer_hello(cluster_key(), {"raw", 1, "127.0.0.1:1"}, a);
+  auto hello_frame = framed(static_cast<std::uint32_t>(hello.size()), hello);
+  co_await asio::async_write(socket, asio::buffer(hello_frame), use_nothrow);
+  std::uint8_t header[proto::frame_header_bytes];
+  auto [header_error, header_count] =
+      co_await asio::async_read(socket, asio::buffer(header), use_nothrow);
+  if (header_error) co_return false;
+  std::vector<std::uint8_t> answer(proto::decode_frame_length(header));
+  auto [answer_error, answer_count] =
+      co_await asio::async_read(socket, asio::buffer(answer), use_nothrow);
+  if (answer_error) co_return false;
+  auto opened = net::open_peer_answer(cluster_key(), a, "b", answer);
+  if (!opened.cipher) co_return false;
+  std::vector<std::uint8_t> stream;
+  for (const std::string& text : messages) {
+    auto payload = test_message(text);
+    Error error;
+    if (!proto::verify_peer_envelope(payload, error) ||
+        !proto::stamp_peer_envelope(payload, 0, peer_wire::PeerKind::Oneway)) {
+      co_return false;
+    }
+    auto sealed = opened.cipher->seal(payload);
+    auto frame = framed(static_cast<std::uint32_t>(sealed.size()), sealed);
+    stream.insert(stream.end(), frame.begin(), frame.end());
+  }
+  for (std::size_t at = 0; at < stream.size(); at += piece) {
+    std::size_t size = std::min(piece, stream.size() - at);
+    auto [write_error, written] =
+        co_await asio::async_write(socket, asio::buffer(stream.data() + at, size), use_nothrow);
+    if (write_error) co_return false;
+    for (int turn = 0; turn < 3; ++turn)
+      co_await asio::post(executor, asio::use_awaitable);
+  }
+  // Closing now is fine: what was written is read before the end of the stream.
+  co_return true;
+}
+
 }  // namespace
+
+TEST_CASE("peer links: frames larger than a read, bursts and split frames arrive whole, in order",
+          "[peer]") {
+  asio::io_context io;
+  TestNode a(io, "a", cluster_key());
+  TestNode b(io, "b", cluster_key());
+  know(a, b);
+  know(b, a);
+  b.directory.set("raw", "127.0.0.1:1");
+  // Small ones around two larger than the reader's 64 KiB chunk.
+  std::vector<std::string> sent;
+  for (int i = 0; i < 20; ++i)
+    sent.push_back("small " + std::to_string(i));
+  sent.push_back(std::string(300 * 1024, 'x'));
+  sent.push_back("between");
+  sent.push_back(std::string(2 * 1024 * 1024, 'y'));
+  for (int i = 20; i < 40; ++i)
+    sent.push_back("small " + std::to_string(i));
+  for (const std::string& text : sent)
+    REQUIRE(a.links.post("b", test_message(text)));
+  auto received = wait_for_oneways(io, b, sent.size(), 10'000ms);
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    INFO(i);
+    CHECK(received[i] == "a: " + sent[i]);
+  }
+
+  // Frames cut at every place: 5-byte pieces split lengths, seals and payloads.
+  std::vector<std::string> pieces = {"first", std::string(100, 'p'), "third"};
+  auto writer = asio::co_spawn(io, handshake_then_pieces(b.address(), pieces, 5), asio::use_future);
+  received = wait_for_oneways(io, b, pieces.size(), 10'000ms);
+  for (std::size_t i = 0; i < pieces.size(); ++i)
+    CHECK(received[i] == "raw: " + pieces[i]);
+  run_until(
+      io, [&] { return writer.wait_for(0s) == std::future_status::ready; }, 10'000ms);
+  CHECK(writer.get());
+  CHECK(b.links.stats().connections_closed_bad_frame == 0);
+  stop(io, a);
+  stop(io, b);
+}
 
 TEST_CASE("peer links: garbage, oversize lengths and silence close only that connection",
           "[peer]") {
