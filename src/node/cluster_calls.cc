@@ -22,56 +22,150 @@ bool running_on(const asio::any_io_executor& executor) {
 
 using peer_wire::PeerKind;
 
+namespace {
+
+// The most the answer to a forwarded request may take: the batches it travels in are budgeted
+// with it, so that all the answers to one batch fit one peer frame.
+std::size_t reply_estimate(std::span<const std::uint8_t> request, std::size_t max_frame_bytes) {
+  // The session verified the request before forwarding it.
+  switch (wire::GetEnvelope(request.data())->body_type()) {
+    case wire::Body::Send:
+    case wire::Body::Ack:
+    case wire::Body::FriendRequest:
+    case wire::Body::FriendAccept:
+    case wire::Body::FriendDecline:
+    case wire::Body::FriendRemove:
+    case wire::Body::GroupCreate:
+    case wire::Body::GroupAdd:
+    case wire::Body::GroupRemove:
+    case wire::Body::GroupSetRole:
+    case wire::Body::GroupLeave:
+    case wire::Body::GroupDissolve:
+      return 1024;  // an acknowledgement, Ok or an Error
+    default:
+      return max_frame_bytes;  // a page of messages or members
+  }
+}
+
+}  // namespace
+
+namespace {
+// DeferFlushes: where the current thread collects the flushes it defers, if it does.
+thread_local std::vector<std::string>* deferred_flushes = nullptr;
+}  // namespace
+
+ClusterPeers::DeferFlushes::DeferFlushes(std::vector<std::string>& nodes)
+    : previous(deferred_flushes) {
+  deferred_flushes = &nodes;
+}
+
+ClusterPeers::DeferFlushes::~DeferFlushes() {
+  deferred_flushes = previous;
+}
+
+void ClusterPeers::schedule_flush(const std::string& node) {
+  if (deferred_flushes != nullptr) {
+    deferred_flushes->push_back(node);
+  } else {
+    asio::post(sessions_, [this, node] { flush(node); });
+  }
+}
+
+ClusterPeers::Peer& ClusterPeers::peer_for(const std::string& node) {
+  std::lock_guard lock(peers_mutex_);
+  auto& peer = peers_[node];
+  if (!peer) peer = std::make_unique<Peer>();
+  return *peer;
+}
+
 void ClusterPeers::forward(const std::string& node, const service::Caller& caller,
                            std::span<const std::uint8_t> request,
                            std::function<void(service::Result<std::vector<std::uint8_t>>)> done) {
-  proto::PeerFrameBuilder builder(request.size() + 128);
-  auto& fbb = builder.fbb();
-  auto user = fbb.CreateString(caller.user);
-  auto device = fbb.CreateString(caller.device);
-  auto bytes = fbb.CreateVector(request.data(), request.size());
-  auto payload = builder.finish_owned(
-      0, PeerKind::Request, peer_wire::CreateForward(fbb, user, device, caller.session_id, bytes));
-  // Spawned in call order on the links' executor, so one session's requests leave in order.
-  asio::co_spawn(
-      executor_,
-      [this, node, payload = std::move(payload),
-       done = std::move(done)]() mutable -> asio::awaitable<void> {
-        using R = service::Result<std::vector<std::uint8_t>>;
-        auto reply = co_await links_.call(node, std::move(payload), query_timeout_);
-        if (!reply.ok()) {
-          logger_.debug("peer", "forward to {} failed: {}", node, reply.error.message);
-          done(R::failure(errc::unavailable, "the home of this request's data (" + node +
-                                                 ") did not answer: " + reply.error.message));
-          co_return;
-        }
-        const auto* result = reply.value.envelope().body_as_ForwardResult();
-        auto frame =
-            result != nullptr ? proto::view(result->frame()) : std::span<const std::uint8_t>();
-        if (frame.size() < 8) {
-          done(R::failure(errc::internal, "the home of this request's data sent no answer"));
-          co_return;
-        }
-        done(R::success(std::vector<std::uint8_t>(frame.begin(), frame.end())));
-      },
-      asio::detached);
+  using R = service::Result<std::vector<std::uint8_t>>;
+  std::size_t estimate = reply_estimate(request, service_.options().max_frame_bytes);
+  // Queued in call order, so one session's requests leave (and run there) in order.
+  switch (peer_for(node).outbox.add_forward(caller, request, estimate, std::move(done))) {
+    case net::PeerOutbox::Added::first:
+      schedule_flush(node);
+      return;
+    case net::PeerOutbox::Added::queued:
+      return;
+    case net::PeerOutbox::Added::refused:
+      done(R::failure(errc::unavailable,
+                      "too many requests are waiting for the home of this "
+                      "request's data (" +
+                          node + "); retry later"));
+      return;
+  }
 }
 
 void ClusterPeers::push_to(const std::string& node, std::span<const std::uint8_t> frame,
                            service::PushTarget target) {
-  proto::PeerFrameBuilder builder(frame.size() + 64 + target.users.size() * 16);
-  auto& fbb = builder.fbb();
-  auto bytes = fbb.CreateVector(frame.data(), frame.size());
-  auto users = fbb.CreateVectorOfStrings(target.users);
-  auto except = fbb.CreateString(target.except_user);
-  auto payload = builder.finish_owned(
-      0, PeerKind::Oneway,
-      peer_wire::CreatePushBatch(fbb, bytes, users, except, target.except_session));
-  if (!links_.post(node, std::move(payload))) {
-    // The users resync by seq when they next sync; the message itself is stored.
-    logger_.warn("peer", "a push to {} ({} user(s)) was dropped: the link is full or down", node,
-                 target.users.size());
+  switch (peer_for(node).outbox.add_push(frame, target.users, target.except_user,
+                                         target.except_session)) {
+    case net::PeerOutbox::Added::first:
+      schedule_flush(node);
+      return;
+    case net::PeerOutbox::Added::queued:
+      return;
+    case net::PeerOutbox::Added::refused:
+      // The users resync by seq when they next sync; the message itself is stored.
+      pushes_dropped_.fetch_add(1, std::memory_order_relaxed);
+      logger_.warn("peer", "a push to {} ({} user(s)) was dropped: too much is waiting for it",
+                   node, target.users.size());
+      return;
   }
+}
+
+void ClusterPeers::flush(const std::string& node) {
+  Peer& peer = peer_for(node);
+  net::PeerOutbox::Pushes pushes = peer.outbox.take_pushes();
+  for (std::size_t i = 0; i < pushes.messages.size(); ++i) {
+    if (!links_.post(node, std::move(pushes.messages[i]))) {
+      // The users resync by seq when they next sync; the messages themselves are stored.
+      pushes_dropped_.fetch_add(pushes.pushes_in[i], std::memory_order_relaxed);
+      logger_.warn("peer", "{} push(es) to {} were dropped: the link is full or down",
+                   pushes.pushes_in[i], node);
+    }
+  }
+  if (peer.outbox.has_forwards()) {
+    asio::post(executor_, [this, node, &peer] {
+      if (peer.forward_batches_in_flight == 0) send_forwards(node, peer);
+    });
+  }
+}
+
+void ClusterPeers::send_forwards(const std::string& node, Peer& peer) {
+  // Spawned in order on this executor; each is queued on the link before it first yields, so
+  // the batches leave in order.
+  auto taken = peer.outbox.take_forwards();
+  for (auto& batch : taken) {
+    ++peer.forward_batches_in_flight;
+    asio::co_spawn(executor_, call_forwards(node, peer, std::move(batch)), asio::detached);
+  }
+}
+
+asio::awaitable<void> ClusterPeers::call_forwards(std::string node, Peer& peer,
+                                                  net::PeerOutbox::ForwardBatch batch) {
+  auto reply = co_await links_.call(node, std::move(batch.request), query_timeout_);
+  if (!reply.ok()) {
+    logger_.debug("peer", "forward to {} failed: {}", node, reply.error.message);
+  }
+  // Handed to the sessions from their thread, all at once.
+  asio::post(sessions_, [node, batch = std::move(batch), reply = std::move(reply)]() mutable {
+    if (!reply.ok()) {
+      net::PeerOutbox::answer(
+          batch, nullptr,
+          Error{errc::unavailable, "the home of this request's data (" + node +
+                                       ") did not answer: " + reply.error.message});
+    } else {
+      net::PeerOutbox::answer(
+          batch, reply.value.envelope().body_as_ForwardBatchResult(),
+          Error{errc::internal, "the home of this request's data (" + node + ") sent no answer"});
+    }
+  });
+  // The forwards that queued up meanwhile leave now, together.
+  if (--peer.forward_batches_in_flight == 0) send_forwards(node, peer);
 }
 
 void ClusterPeers::run_serially(std::function<void()> work) {
@@ -109,8 +203,37 @@ service::Result<service::UserTally> ClusterPeers::user_tally(const std::string& 
   }
   const auto* facts = reply.value.envelope().body_as_UserFactsResult();
   if (facts == nullptr) return R::failure(errc::internal, "node " + node + " answered oddly");
+  if (facts->exists()) known_users_.add(user);
   return R::success(
       service::UserTally{facts->exists(), facts->disabled(), facts->friends(), facts->groups()});
+}
+
+service::Result<std::vector<service::UserTally>> ClusterPeers::user_tallies(
+    const std::string& node, std::span<const std::string> users) {
+  using R = service::Result<std::vector<service::UserTally>>;
+  proto::PeerFrameBuilder builder(64 + users.size() * 24);
+  auto vector = builder.fbb().CreateVectorOfStrings(users.begin(), users.end());
+  auto reply = call_blocking(
+      node, builder.finish_owned(0, PeerKind::Request,
+                                 peer_wire::CreateUserFactsBatch(builder.fbb(), vector)));
+  if (!reply.ok()) {
+    return R::failure(reply.error.code == errc::internal ? errc::internal : errc::unavailable,
+                      "node " + node + " did not answer about " + std::to_string(users.size()) +
+                          " user(s): " + reply.error.message);
+  }
+  const auto* result = reply.value.envelope().body_as_UserFactsBatchResult();
+  if (result == nullptr || result->facts() == nullptr || result->facts()->size() != users.size()) {
+    return R::failure(errc::internal, "node " + node + " answered oddly");
+  }
+  std::vector<service::UserTally> tallies;
+  tallies.reserve(users.size());
+  for (flatbuffers::uoffset_t i = 0; i < result->facts()->size(); ++i) {
+    const auto* facts = result->facts()->Get(i);
+    if (facts->exists()) known_users_.add(users[i]);
+    tallies.push_back(
+        service::UserTally{facts->exists(), facts->disabled(), facts->friends(), facts->groups()});
+  }
+  return R::success(std::move(tallies));
 }
 
 std::vector<service::UserParts> ClusterPeers::user_parts_elsewhere(std::string_view user,

@@ -1,9 +1,10 @@
 #include "node/cluster_peers.h"
 
+#include <asio/experimental/as_tuple.hpp>
+
 #include <memory>
 
 #include "node/user_parts_codec.h"
-#include "session/detached.h"
 
 #include "proto/frame.h"
 #include "proto/peer_frame.h"
@@ -18,6 +19,7 @@ ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor
                            core::Logger& logger, std::chrono::milliseconds query_timeout)
     : executor_(std::move(executor)),
       blocking_(blocking),
+      sessions_(executor_),
       links_(links),
       placement_(placement),
       service_(service),
@@ -25,6 +27,7 @@ ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor
       admin_(admin),
       logger_(logger),
       query_timeout_(query_timeout),
+      server_here_(service),
       serial_(asio::make_strand(blocking)) {}
 
 asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
@@ -41,8 +44,11 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
     co_return builder.finish_owned(
         0, PeerKind::Reply, peer_wire::CreateOnlineQueryResult(fbb, page.total, vector, page.more));
   }
+  if (const auto* batch = request.body_as_ForwardBatch()) {
+    co_return co_await serve_forwards(from_node, batch, nullptr);
+  }
   if (const auto* forward = request.body_as_Forward()) {
-    co_return co_await serve_forward(from_node, *forward);
+    co_return co_await serve_forwards(from_node, nullptr, forward);
   }
   if (const auto* facts = request.body_as_UserFacts()) {
     service::UserTally tally = service_.tally_here(proto::view(facts->user()));
@@ -50,6 +56,21 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
         0, PeerKind::Reply,
         peer_wire::CreateUserFactsResult(builder.fbb(), tally.exists, tally.disabled, tally.friends,
                                          tally.groups));
+  }
+  if (const auto* facts = request.body_as_UserFactsBatch()) {
+    auto& fbb = builder.fbb();
+    std::vector<flatbuffers::Offset<peer_wire::UserFactsResult>> results;
+    if (facts->users() != nullptr) {
+      results.reserve(facts->users()->size());
+      for (const auto* user : *facts->users()) {
+        service::UserTally tally = service_.tally_here(proto::view(user));
+        results.push_back(peer_wire::CreateUserFactsResult(fbb, tally.exists, tally.disabled,
+                                                           tally.friends, tally.groups));
+      }
+    }
+    auto vector = fbb.CreateVector(results);
+    co_return builder.finish_owned(0, PeerKind::Reply,
+                                   peer_wire::CreateUserFactsBatchResult(fbb, vector));
   }
   if (const auto* parts = request.body_as_UserParts()) {
     co_return answer_parts(*parts);
@@ -90,28 +111,150 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
                           "body: a request this node does not serve");
 }
 
-asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forward(
-    std::string_view from_node, const peer_wire::Forward& forward) {
-  auto strand = forward_strands_.find(std::string(from_node));
-  if (strand == forward_strands_.end()) {
-    strand = forward_strands_.emplace(std::string(from_node), asio::make_strand(blocking_)).first;
+asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forwards(
+    std::string_view from_node, const peer_wire::ForwardBatch* batch,
+    const peer_wire::Forward* single) {
+  auto found = sources_.find(std::string(from_node));
+  if (found == sources_.end()) {
+    found = sources_.emplace(std::string(from_node), Source(asio::make_strand(blocking_))).first;
   }
-  std::string user(proto::view(forward.user())), device(proto::view(forward.device()));
-  auto bytes = proto::view(forward.request());
-  std::vector<std::uint8_t> request(bytes.begin(), bytes.end());
-  service::Caller caller{user, device, forward.session_id()};
-  // Posted to the strand now, before this coroutine yields, so requests from one node run in
-  // the order they arrived.
-  std::vector<std::uint8_t> frame = co_await asio::co_spawn(
-      strand->second,
-      [this, &caller, &request]() -> asio::awaitable<std::vector<std::uint8_t>> {
-        co_return session::serve_detached(service_, caller, request);
-      },
-      asio::use_awaitable);
-  proto::PeerFrameBuilder builder(frame.size() + 64);
+  // Entries of sources_ stay where they are (a node-based map, never erased from).
+  Source& source = found->second;
+  // Wait for the batches this node sent earlier (they arrived earlier: FIFO).
+  if (source.busy) {
+    asio::steady_timer turn(executor_, asio::steady_timer::time_point::max());
+    source.waiting.push_back(&turn);
+    co_await turn.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  }
+  source.busy = true;
+  // The turn passes on however this one ends.
+  struct PassTurn {
+    Source& source;
+    ~PassTurn() {
+      if (source.waiting.empty()) {
+        source.busy = false;
+        return;
+      }
+      source.waiting.front()->cancel();  // still busy: the next one's turn
+      source.waiting.pop_front();
+    }
+  } pass{source};
+
+  bool here = single != nullptr ? runs_here(*single) : true;
+  if (batch != nullptr && batch->forwards() != nullptr) {
+    for (const auto* forward : *batch->forwards()) {
+      if (!runs_here(*forward)) {
+        here = false;
+        break;
+      }
+    }
+  }
+  // The envelope stays valid until this coroutine completes.
+  Answered answered;
+  if (here) {
+    answered = co_await asio::co_spawn(
+        sessions_,
+        [this, batch, single]() -> asio::awaitable<Answered> {
+          co_return answer_forwards(server_here_, batch, single);
+        },
+        asio::use_awaitable);
+  } else {
+    answered = co_await asio::co_spawn(
+        source.strand,
+        [this, batch, single]() -> asio::awaitable<Answered> {
+          session::DetachedServer server(service_);
+          co_return answer_forwards(server, batch, single);
+        },
+        asio::use_awaitable);
+  }
+  // The answer is queued on its link as this coroutine returns, before these flushes run: a
+  // sender hears of its messages no later than their other recipients.
+  for (std::string& node : answered.flushes) {
+    asio::post(sessions_, [this, node = std::move(node)] { flush(node); });
+  }
+  co_return std::move(answered.reply);
+}
+
+bool ClusterPeers::runs_here(const peer_wire::Forward& forward) {
+  auto request = proto::view(forward.request());
+  // Not aligned: the pool copies it (this only happens with a sender that does not align it).
+  if (reinterpret_cast<std::uintptr_t>(request.data()) % 8 != 0) return false;
+  Error error;
+  const wire::Envelope* envelope = proto::verify_envelope(request, error);
+  if (envelope == nullptr) return true;  // answered Malformed at once
+  std::string_view caller = proto::view(forward.user());
+  switch (envelope->body_type()) {
+    case wire::Body::Pull:
+    case wire::Body::History:
+      return true;
+    case wire::Body::Send: {
+      const auto* send = envelope->body_as_Send();
+      if (send->to_user() == nullptr) return true;  // a group message: the roster is here
+      // A direct message checks that the recipient exists: that may ask their home.
+      std::string_view to = proto::view(send->to_user());
+      auto placement = service_.cluster_placement();
+      if (!placement) return true;
+      const route::NodeInfo& home = placement->home_of(to);
+      if (home.name == placement->self_name() || !home.up) return true;
+      if (known_users_.contains(to)) return true;
+      if (service_.options().dm_policy == service::DmPolicy::friends) {
+        // An accepted friend is not looked up; the friendship lives here, with the pair.
+        auto state = service_.friends().state(caller, to);
+        return state.ok() && state.value == service::FriendState::accepted;
+      }
+      return false;
+    }
+    default:
+      return false;  // friend and group changes look users up on other nodes
+  }
+}
+
+ClusterPeers::Answered ClusterPeers::answer_forwards(session::DetachedServer& server,
+                                                     const peer_wire::ForwardBatch* batch,
+                                                     const peer_wire::Forward* single) {
+  Answered answered;
+  DeferFlushes defer(answered.flushes);
+  answered.reply = encode_answers(server, batch, single);
+  return answered;
+}
+
+std::vector<std::uint8_t> ClusterPeers::encode_answers(session::DetachedServer& server,
+                                                       const peer_wire::ForwardBatch* batch,
+                                                       const peer_wire::Forward* single) {
+  // The answers together must fit one peer frame; one that would not is replaced by an error
+  // (the sender budgets its batches so that this does not happen).
+  constexpr std::size_t answer_budget = proto::default_peer_max_frame_bytes - 64 * 1024;
+  proto::PeerFrameBuilder builder(single != nullptr ? 1024 : 16 * 1024);
   auto& fbb = builder.fbb();
-  auto vector = fbb.CreateVector(frame);
-  co_return builder.finish_owned(0, PeerKind::Reply, peer_wire::CreateForwardResult(fbb, vector));
+  auto answer = [&](const peer_wire::Forward& forward) {
+    // Views into the request, which outlives the serving.
+    service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
+                           forward.session_id()};
+    std::span<const std::uint8_t> frame = server.serve(caller, proto::view(forward.request()));
+    std::span<const std::uint8_t> too_large;
+    proto::FrameBuilder error_builder(256);
+    if (fbb.GetSize() + frame.size() > answer_budget) {
+      const auto* answered = wire::GetEnvelope(frame.data() + proto::frame_header_bytes);
+      too_large = error_builder.error(answered->req_id(), errc::unavailable,
+                                      "the answers to this batch of forwarded requests were too "
+                                      "large together; retry");
+      frame = too_large;
+    }
+    auto bytes = fbb.CreateVector(frame.data(), frame.size());
+    return peer_wire::CreateForwardResult(fbb, bytes);
+  };
+  if (single != nullptr) {
+    auto result = answer(*single);
+    return builder.finish_owned(0, PeerKind::Reply, result);
+  }
+  std::vector<flatbuffers::Offset<peer_wire::ForwardResult>> results;
+  if (batch->forwards() != nullptr) {
+    results.reserve(batch->forwards()->size());
+    for (const auto* forward : *batch->forwards())
+      results.push_back(answer(*forward));
+  }
+  auto vector = fbb.CreateVector(results);
+  return builder.finish_owned(0, PeerKind::Reply, peer_wire::CreateForwardBatchResult(fbb, vector));
 }
 
 std::vector<std::uint8_t> ClusterPeers::answer_parts(const peer_wire::UserParts& query) {
@@ -134,25 +277,55 @@ bool ClusterPeers::before_write() {
   return !error;
 }
 
-void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {
-  if (const auto* push = message.body_as_PushBatch()) {
-    service::PushTarget target;
-    if (push->users() != nullptr) {
-      target.users.reserve(push->users()->size());
-      for (const auto* user : *push->users())
-        target.users.emplace_back(proto::view(user));
-    }
-    target.except_user.assign(proto::view(push->except_user()));
-    target.except_session = push->except_session();
-    auto frame = proto::view(push->frame());
-    // A frame must at least carry its own length prefix; the sessions' clients verify the rest.
-    if (frame.size() < 8) {
-      logger_.debug("peer", "{} sent an empty push", from_node);
-      return;
-    }
-    service_.push_here(frame, target);
+void ClusterPeers::deliver(std::string_view from_node, const peer_wire::PushBatch& push) {
+  auto frame = proto::view(push.frame());
+  // A frame must at least carry its own length prefix; the sessions' clients verify the rest.
+  if (frame.size() < 8) {
+    logger_.debug("peer", "{} sent an empty push", from_node);
     return;
   }
+  service::PushTarget target;
+  if (push.users() != nullptr) {
+    target.users.reserve(push.users()->size());
+    for (const auto* user : *push.users())
+      target.users.emplace_back(proto::view(user));
+  }
+  target.except_user.assign(proto::view(push.except_user()));
+  target.except_session = push.except_session();
+  service_.push_here(frame, target);
+}
+
+bool ClusterPeers::deliver_pushes(std::string_view from_node,
+                                  const peer_wire::PeerEnvelope& message) {
+  if (const auto* pushes = message.body_as_PushBatches()) {
+    if (pushes->batches() != nullptr) {
+      for (const auto* push : *pushes->batches())
+        deliver(from_node, *push);
+    }
+    return true;
+  }
+  if (const auto* push = message.body_as_PushBatch()) {
+    deliver(from_node, *push);
+    return true;
+  }
+  return false;
+}
+
+void ClusterPeers::on_oneway_owned(std::string_view from_node, proto::PeerMessage message) {
+  auto type = message.envelope().body_type();
+  if (sessions_ != executor_ &&
+      (type == peer_wire::PeerBody::PushBatches || type == peer_wire::PeerBody::PushBatch)) {
+    // Posted in arrival order, so they are delivered in that order.
+    asio::post(sessions_, [this, from = std::string(from_node), message = std::move(message)] {
+      deliver_pushes(from, message.envelope());
+    });
+    return;
+  }
+  on_oneway(from_node, message.envelope());
+}
+
+void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {
+  if (deliver_pushes(from_node, message)) return;
   if (const auto* done = message.body_as_HandoffDone()) {
     handoff_.done(from_node, *done);
     return;

@@ -4,15 +4,31 @@
 // (service::ClusterQueries) over the peer links.
 //
 // Threads: requests and one-way messages arrive on the links' executor (the control thread,
-// which also runs gossip). Cheap answers (facts, parts, heads, presence, pushes) are made
-// there; forwarded client requests run on the blocking pool, one strand per sending node so
-// one session's requests run in the order it sent them, and may themselves wait for other
-// nodes' cheap answers (never for another forwarded request, so no cycle can form).
+// which also runs gossip). Cheap answers (facts, parts, heads, presence) are made there.
+// Pushes from other nodes are delivered on the sessions' executor (use_sessions_executor).
+// Forwarded client requests arrive in batches (ForwardBatch); one sending node's batches run
+// one after another in arrival order, so one session's requests run in the order it sent
+// them. A batch that only touches this node's store (a group message; a direct message to a
+// user homed here or known to exist; a pull or history page: message writes are
+// group-committed, so none of it waits for the disk) runs on the sessions' executor, like a
+// request of a local session; any other batch runs on the blocking pool, on the sending
+// node's strand, and may wait for other nodes' cheap answers (never for another forwarded
+// request, so no cycle can form).
+//
+// Outgoing: pushes and forwarded requests for a node wait in its outbox (net/peer_outbox.h)
+// until a flush on the links' executor, posted when the outbox stops being empty, sends all
+// of them as one PushBatches message and few ForwardBatch requests (at most one round of
+// ForwardBatch requests is in flight per node: what queues up meanwhile leaves together).
 #include <asio.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,11 +36,14 @@
 
 #include "core/log.h"
 #include "net/peer_links.h"
+#include "net/peer_outbox.h"
 #include "node/admin_relay.h"
 #include "node/handoff_receiver.h"
 #include "service/cluster_queries.h"
 #include "service/im_service.h"
 #include "service/placement_source.h"
+#include "service/reach.h"
+#include "session/detached.h"
 #include "store/kv.h"
 
 namespace qim::node {
@@ -43,6 +62,14 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   asio::awaitable<std::vector<std::uint8_t>> on_request(
       std::string_view from_node, const peer_wire::PeerEnvelope& request) override;
   void on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) override;
+  void on_oneway_owned(std::string_view from_node, proto::PeerMessage message) override;
+
+  // Where this node's client sessions live (an I/O thread's executor): forwarded requests
+  // that wait for no other node run there, pushes from other nodes are delivered there, and
+  // the answers to forwarded requests are handed to their sessions from there, so that a batch
+  // of them reaches those sessions without waking that thread once per session. By default
+  // the links' executor. REQUIRES: called before the links start.
+  void use_sessions_executor(asio::any_io_executor sessions) { sessions_ = std::move(sessions); }
   // Group commit: pushes, forwarded replies and handoff acks may reveal buffered writes.
   bool before_write() override;
 
@@ -57,6 +84,9 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   void run_serially(std::function<void()> work) override;
   service::Result<service::UserTally> user_tally(const std::string& node,
                                                  std::string_view user) override;
+  service::Result<std::vector<service::UserTally>> user_tallies(
+      const std::string& node, std::span<const std::string> users) override;
+  bool known_user(std::string_view user) override { return known_users_.contains(user); }
   std::vector<service::UserParts> user_parts_elsewhere(std::string_view user,
                                                        service::UserPart part) override;
   service::Result<std::vector<std::string>> online_among(const std::string& node,
@@ -64,16 +94,78 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   service::Result<service::ConversationState> conversation_head(
       const std::string& node, std::string_view user, std::string_view conversation) override;
 
+  // For tests and stats: pushes dropped because an outbox or a link was full.
+  std::uint64_t pushes_dropped() const { return pushes_dropped_.load(std::memory_order_relaxed); }
+
  private:
-  // Answers a Forward: runs the client request on the sending node's strand of the pool.
-  asio::awaitable<std::vector<std::uint8_t>> serve_forward(std::string_view from_node,
-                                                           const peer_wire::Forward& forward);
+  // A node that sends us forwarded requests: its batches run one after another, in arrival
+  // order (each on the sessions' executor or on the pool), so one session's requests run in
+  // the order it sent them. Executor-only.
+  struct Source {
+    explicit Source(asio::strand<asio::any_io_executor> s) : strand(std::move(s)) {}
+    asio::strand<asio::any_io_executor> strand;  // for its batches that run on the pool
+    bool busy = false;                           // a batch of it is running
+    // Batches waiting for their turn, oldest first: each waits on its timer, which is
+    // cancelled when its turn comes.
+    std::deque<asio::steady_timer*> waiting;
+  };
+
+  // Answers a ForwardBatch (or a lone Forward: `batch` null): here at once, or on the sending
+  // node's strand of the pool (see the threads above).
+  asio::awaitable<std::vector<std::uint8_t>> serve_forwards(std::string_view from_node,
+                                                            const peer_wire::ForwardBatch* batch,
+                                                            const peer_wire::Forward* single);
+  // Whether `forward` may run on the links' executor: it cannot wait for another node.
+  bool runs_here(const peer_wire::Forward& forward);
+  // Runs the forwards in order with `server`: the answers (ForwardBatchResult, or
+  // ForwardResult for a lone Forward), and the nodes whose outbox the pushes they caused
+  // started filling, to be flushed once the answer is on its way.
+  struct Answered {
+    std::vector<std::uint8_t> reply;
+    std::vector<std::string> flushes;
+  };
+  Answered answer_forwards(session::DetachedServer& server, const peer_wire::ForwardBatch* batch,
+                           const peer_wire::Forward* single);
+  std::vector<std::uint8_t> encode_answers(session::DetachedServer& server,
+                                           const peer_wire::ForwardBatch* batch,
+                                           const peer_wire::Forward* single);
+  // While forwarded requests are being served on this thread, flushes their pushes would
+  // start are collected in `nodes` instead of posted.
+  struct DeferFlushes {
+    explicit DeferFlushes(std::vector<std::string>& nodes);
+    ~DeferFlushes();
+    std::vector<std::string>* previous;
+  };
+  // Posts a flush of `node`'s outbox, or defers it (DeferFlushes).
+  void schedule_flush(const std::string& node);
   std::vector<std::uint8_t> answer_parts(const peer_wire::UserParts& query);
+  void deliver(std::string_view from_node, const peer_wire::PushBatch& push);
+  // Delivers a PushBatches or PushBatch message; false when it is neither.
+  bool deliver_pushes(std::string_view from_node, const peer_wire::PeerEnvelope& message);
+
+  // What waits for one other node.
+  struct Peer {
+    net::PeerOutbox outbox;  // thread-safe
+    // ForwardBatch requests sent and not answered yet; executor-only. Forwards queued
+    // meanwhile wait for the answers and then leave together: at most one round of batches is
+    // in flight per node, so a busy link carries few large batches, an idle one no delay.
+    std::size_t forward_batches_in_flight = 0;
+  };
+  Peer& peer_for(const std::string& node);
+  // Posted to the sessions' executor when one kind of `node`'s outbox stops being empty, so
+  // it runs after the burst of work that filled it: sends the pushes, and has the links'
+  // executor send the forwards unless a round of them is in flight.
+  void flush(const std::string& node);
+  // Links' executor only.
+  void send_forwards(const std::string& node, Peer& peer);
+  asio::awaitable<void> call_forwards(std::string node, Peer& peer,
+                                      net::PeerOutbox::ForwardBatch batch);
   // BLOCKING: one call over the links, waited for on this (pool) thread.
   net::PeerCallResult call_blocking(const std::string& node, std::vector<std::uint8_t> request);
 
   asio::any_io_executor executor_;
   asio::any_io_executor blocking_;
+  asio::any_io_executor sessions_;
   net::PeerLinks& links_;
   const service::PlacementSource& placement_;
   service::ImService& service_;
@@ -82,8 +174,15 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   core::Logger& logger_;
   const std::chrono::milliseconds query_timeout_;
   // By sending node; only touched on the links' executor.
-  std::unordered_map<std::string, asio::strand<asio::any_io_executor>> forward_strands_;
+  std::unordered_map<std::string, Source> sources_;
+  // Serves the forwards that run on the sessions' executor (only there).
+  session::DetachedServer server_here_;
   asio::strand<asio::any_io_executor> serial_;  // run_serially's queue, on the pool
+  service::KnownUsers known_users_;
+  // By destination node; entries are never removed (one per node ever sent to).
+  std::mutex peers_mutex_;
+  std::unordered_map<std::string, std::unique_ptr<Peer>> peers_;
+  std::atomic<std::uint64_t> pushes_dropped_{0};
 };
 
 }  // namespace qim::node

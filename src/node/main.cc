@@ -8,6 +8,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include <random>
 #include <string>
 #include <system_error>
+#include <thread>
 
 #include "admin/admin_token.h"
 #include "auth/cluster_key.h"
@@ -210,6 +212,28 @@ bool bind_admin(const Config& config, net::AdminListener& admin_listener, core::
   return admin_listener.listen(endpoint, error);
 }
 
+// After shutdown: jobs still on the blocking pool (the presence announcements of the sessions
+// that just closed, say) use the cluster, the links and the service, and may wait for peer
+// calls, which fail at once now that the links are stopped but complete on the control
+// context. It keeps turning until the pool has run out of work, so that no job outlives what
+// it uses; after `limit` what is left is abandoned, as the pool's destructor would.
+void finish_blocking_jobs(asio::io_context& control, asio::thread_pool& blocking,
+                          std::chrono::milliseconds limit) {
+  control.restart();
+  auto work = asio::make_work_guard(control);
+  std::atomic<bool> idle{false};
+  std::thread joiner([&] {
+    blocking.join();  // once the pool has no work left, or has been stopped
+    idle = true;
+  });
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!idle && std::chrono::steady_clock::now() < deadline)
+    control.run_for(std::chrono::milliseconds(20));
+  if (!idle) blocking.stop();
+  joiner.join();
+  work.reset();
+}
+
 // From an open store to a stopped server. Returns the exit code.
 int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_key,
           const std::string& admin_token, std::uint64_t restart_epoch, core::Logger& logger) {
@@ -245,6 +269,8 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
                          service, kv, listener, logger);
   ClusterPeers cluster(control.get_executor(), pool.blocking_pool().get_executor(), peers,
                        placement, service, handoff_receiver, admin_relay, logger);
+  // Pushes and forwarded requests reach the sessions from an I/O thread, as local ones do.
+  cluster.use_sessions_executor(pool.context(0).get_executor());
   service.use_cluster(cluster);
   Rebalancer rebalancer(control.get_executor(), pool.blocking_pool().get_executor(), kv, peers,
                         placement, service, logger);
@@ -319,6 +345,7 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
         }
       });
   control.run();  // returns when supervise() and the accept loop have finished
+  finish_blocking_jobs(control, pool.blocking_pool(), std::chrono::milliseconds(5'000));
   pool.stop();
   pool.join();
   return exit_code;

@@ -70,6 +70,22 @@ class ClusterQueries {
 
   // BLOCKING: what `node` holds about `user`.
   virtual Result<UserTally> user_tally(const std::string& node, std::string_view user) = 0;
+  // BLOCKING: the same for each of `users`, in order, asked in one request.
+  virtual Result<std::vector<UserTally>> user_tallies(const std::string& node,
+                                                      std::span<const std::string> users) {
+    std::vector<UserTally> tallies;
+    tallies.reserve(users.size());
+    for (const std::string& user : users) {
+      auto tally = user_tally(node, user);
+      if (!tally.ok()) return Result<std::vector<UserTally>>::failure(std::move(tally.error));
+      tallies.push_back(tally.value);
+    }
+    return Result<std::vector<UserTally>>::success(std::move(tallies));
+  }
+  // Whether `user` is known to have an account (some node said so, or they sent a request
+  // through another node). Accounts are never deleted, so a yes stays true; no means "not
+  // known", not "does not exist". Never blocks.
+  virtual bool known_user(std::string_view /*user*/) { return false; }
   // BLOCKING: the parts of `user`'s list that every other live node holds, asked at once.
   // A node that does not answer is left out (and logged): a list is better partial than
   // missing while a node is down.

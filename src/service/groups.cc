@@ -96,15 +96,19 @@ Error Groups::check_new_members(const std::vector<std::string_view>& candidates,
     return Error{errc::limit_exceeded, prefix + ": a group holds at most " +
                                            std::to_string(options_.max_group_members) + " members"};
   }
-  for (const std::string& user : accepted) {
-    Error error = reach_.exists(user);
+  // Every other node is asked about all of them at once (not once per member and node).
+  auto checks = reach_.check_users(accepted);
+  if (!checks.ok()) return checks.error;
+  for (std::size_t i = 0; i < accepted.size(); ++i) {
+    const std::string& user = accepted[i];
+    const Error& error = checks.value[i].exists;
     if (error.code == errc::not_found) {
       return Error{errc::not_found, prefix + ": no such user " + user};
     }
     if (error) return error;
-    auto groups = count_groups(user, options_.max_groups_per_user);
-    if (!groups.ok()) return groups.error;
-    if (groups.value >= options_.max_groups_per_user) {
+    auto here = count_here(user, options_.max_groups_per_user);
+    if (!here.ok()) return here.error;
+    if (here.value + checks.value[i].elsewhere.groups >= options_.max_groups_per_user) {
       return Error{errc::limit_exceeded, prefix + ": " + user + " is in too many groups"};
     }
   }

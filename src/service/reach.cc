@@ -5,6 +5,32 @@
 
 namespace qim::service {
 
+bool KnownUsers::contains(std::string_view user) {
+  std::lock_guard lock(mutex_);
+  if (current_.find(user) != current_.end()) return true;
+  if (previous_.find(user) == previous_.end()) return false;
+  add_locked(user);  // still in use: carried into the newer generation
+  return true;
+}
+
+void KnownUsers::add(std::string_view user) {
+  std::lock_guard lock(mutex_);
+  if (current_.find(user) == current_.end()) add_locked(user);
+}
+
+std::size_t KnownUsers::size() const {
+  std::lock_guard lock(mutex_);
+  return current_.size() + previous_.size();
+}
+
+void KnownUsers::add_locked(std::string_view user) {
+  if (current_.size() >= per_generation_) {
+    previous_.swap(current_);
+    current_.clear();
+  }
+  current_.emplace(user);
+}
+
 std::shared_ptr<const route::Placement> Reach::cluster_placement() const {
   if (placement_ == nullptr || cluster_ == nullptr) return nullptr;
   auto placement = placement_->placement();
@@ -21,10 +47,56 @@ Error Reach::exists(std::string_view user) {
     return Error{errc::unavailable, "the home node of " + std::string(user) + " (" + home.name +
                                         ") is down; retry later"};
   }
+  if (cluster_->known_user(user)) return {};
   auto tally = cluster_->user_tally(home.name, user);
   if (!tally.ok()) return tally.error;
   if (!tally.value.exists) return Error{errc::not_found, "no such user"};
   return {};
+}
+
+Result<std::vector<Reach::UserCheck>> Reach::check_users(std::span<const std::string> users) {
+  using R = Result<std::vector<UserCheck>>;
+  std::vector<UserCheck> checks(users.size());
+  auto placement = cluster_placement();
+  if (!placement) {
+    for (std::size_t i = 0; i < users.size(); ++i)
+      checks[i].exists = accounts_.exists(users[i]);
+    return R::success(std::move(checks));
+  }
+  // Every other live node is asked about every user at once; a user's home answers whether
+  // the account exists.
+  std::map<std::string, std::vector<UserTally>> answers;
+  for (const route::NodeInfo& node : placement->members()) {
+    // A down node's part is unknown; the limits it feeds are enforced with what is reachable.
+    if (node.name == placement->self_name() || !node.up || users.empty()) continue;
+    auto tallies = cluster_->user_tallies(node.name, users);
+    if (!tallies.ok()) return R::failure(std::move(tallies.error));
+    if (tallies.value.size() != users.size()) {
+      return R::failure(errc::internal, "node " + node.name + " answered oddly");
+    }
+    for (std::size_t i = 0; i < users.size(); ++i) {
+      const UserTally& tally = tallies.value[i];
+      UserTally& sum = checks[i].elsewhere;
+      sum.exists = sum.exists || tally.exists;
+      sum.disabled = sum.disabled || tally.disabled;
+      sum.friends += tally.friends;
+      sum.groups += tally.groups;
+    }
+    answers.emplace(node.name, std::move(tallies.value));
+  }
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const std::string& user = users[i];
+    const route::NodeInfo& home = placement->home_of(user);
+    if (home.name == placement->self_name()) {
+      checks[i].exists = accounts_.exists(user);
+    } else if (auto answer = answers.find(home.name); answer != answers.end()) {
+      if (!answer->second[i].exists) checks[i].exists = Error{errc::not_found, "no such user"};
+    } else {
+      checks[i].exists = Error{errc::unavailable, "the home node of " + user + " (" + home.name +
+                                                      ") is down; retry later"};
+    }
+  }
+  return R::success(std::move(checks));
 }
 
 Result<UserTally> Reach::tally_elsewhere(std::string_view user) {

@@ -9,11 +9,14 @@
 // for another node in a cluster: call them from the blocking pool only (the session layer runs
 // such requests there when the node is clustered).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "service/accounts.h"
@@ -22,6 +25,32 @@
 #include "service/session_registry.h"
 
 namespace qim::service {
+
+// A bounded set of user ids known to have an account (accounts are never deleted, so a user
+// once known stays valid). Two generations: when the newer fills up, the older is dropped and
+// the newer takes its place, so the users in use stay known. Thread-safe.
+class KnownUsers {
+ public:
+  explicit KnownUsers(std::size_t per_generation = 64 * 1024) : per_generation_(per_generation) {}
+  bool contains(std::string_view user);
+  void add(std::string_view user);
+  std::size_t size() const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>()(text);
+    }
+  };
+  using Set = std::unordered_set<std::string, Hash, std::equal_to<>>;
+  void add_locked(std::string_view user);
+
+  const std::size_t per_generation_;
+  mutable std::mutex mutex_;
+  Set current_;   // GUARDED_BY(mutex_)
+  Set previous_;  // GUARDED_BY(mutex_)
+};
 
 class Reach {
  public:
@@ -56,8 +85,18 @@ class Reach {
         users, [](std::string_view user) { return user; }, frame, except_user, except_session);
   }
 
-  // ok when the account exists, not_found when it does not. BLOCKING.
+  // ok when the account exists, not_found when it does not. BLOCKING (not when the account is
+  // here, its home is down, or the cluster already knows the user: ClusterQueries::known_user).
   Error exists(std::string_view user);
+  // What a group change checks about each of its new members, in order: whether the account
+  // exists (`exists` as exists() answers it) and what every other live node holds of theirs
+  // (`elsewhere`, summed as tally_elsewhere() sums it). One request per other node, whatever
+  // the number of users. Fails as a whole when a live node does not answer. BLOCKING.
+  struct UserCheck {
+    Error exists;
+    UserTally elsewhere;
+  };
+  Result<std::vector<UserCheck>> check_users(std::span<const std::string> users);
   // Sums over every other live node (this node's own part is the caller's to add);
   // Unavailable when one of them does not answer. BLOCKING.
   Result<UserTally> tally_elsewhere(std::string_view user);

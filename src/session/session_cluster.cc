@@ -62,9 +62,13 @@ Session::Route Session::route_of(const wire::Envelope& envelope,
         return {group_key(send->to_group()), false};
       }
       if (send->to_user() != nullptr && send->to_group() == nullptr) {
-        // A direct message to a user homed elsewhere may look the user up there.
+        // A direct message to a user homed elsewhere may look the user up there (unless the
+        // cluster already knows the user exists).
         std::string key = pair_key(user_, send->to_user());
-        bool blocking = !key.empty() && elsewhere(proto::view(send->to_user()));
+        std::string_view to = proto::view(send->to_user());
+        service::ClusterQueries* cluster = service_.cluster();
+        bool blocking =
+            !key.empty() && elsewhere(to) && !(cluster != nullptr && cluster->known_user(to));
         return {std::move(key), blocking};
       }
       return {};
@@ -139,7 +143,11 @@ bool Session::routed_elsewhere(std::uint32_t req_id, const wire::Envelope& envel
       return true;
     }
   }
-  if (!route.blocking || detached_) return false;
+  // A write that could run here still waits behind this session's requests on the pool, so
+  // that one session's writes keep their order (whether a direct message may block depends on
+  // what the cluster knows, which changes between two sends).
+  bool behind = spends && blocking_busy_;
+  if ((!route.blocking && !behind) || detached_) return false;
   if (spends && !take_write_budget(req_id)) return true;
   if (blocking_queue_.size() >= max_queued_blocking) {
     send_error(req_id, errc::rate_limited, "too many requests waiting on this session; slow down");

@@ -12,24 +12,14 @@
 #include "service/reach.h"
 #include "store/memory_kv.h"
 
+#include "fixed_placement.h"
+
 namespace {
 
 using namespace qim;
 using service::PushTarget;
-
-route::NodeInfo node(const std::string& name, std::uint16_t port) {
-  return route::NodeInfo{name, "127.0.0.1", port, "127.0.0.1:" + std::to_string(port + 3)};
-}
-
-class FixedPlacement final : public service::PlacementSource {
- public:
-  explicit FixedPlacement(std::shared_ptr<const route::Placement> placement)
-      : placement_(std::move(placement)) {}
-  std::shared_ptr<const route::Placement> placement() const override { return placement_; }
-
- private:
-  std::shared_ptr<const route::Placement> placement_;
-};
+using testing::FixedPlacement;
+using testing::test_node;
 
 // Records what the service asks of the other nodes.
 class RecordingCluster final : public service::ClusterQueries {
@@ -44,6 +34,10 @@ class RecordingCluster final : public service::ClusterQueries {
   std::map<std::string, std::vector<std::string>> online_asked;
   std::set<std::string> online_users;  // who the other nodes say is online
   std::set<std::string> existing_users;
+  std::set<std::string> known;               // what known_user() says yes to
+  std::map<std::string, std::string> homes;  // user -> home node, for user_tallies
+  std::set<std::string> silent_nodes;        // user_tallies fails there
+  std::map<std::string, std::vector<std::vector<std::string>>> tallies_asked;  // node -> calls
 
   void online_elsewhere(std::string, std::uint32_t,
                         std::function<void(std::vector<service::OnlinePage>)> done) override {
@@ -67,6 +61,23 @@ class RecordingCluster final : public service::ClusterQueries {
     tally.groups = 1;
     return service::Result<service::UserTally>::success(tally);
   }
+  service::Result<std::vector<service::UserTally>> user_tallies(
+      const std::string& node, std::span<const std::string> users) override {
+    tallies_asked[node].push_back(std::vector<std::string>(users.begin(), users.end()));
+    if (silent_nodes.count(node) == 1) {
+      return service::Result<std::vector<service::UserTally>>::failure(errc::unavailable, "silent");
+    }
+    std::vector<service::UserTally> tallies;
+    for (const std::string& user : users) {
+      service::UserTally tally;
+      // Only the home holds the account; every node holds one group membership.
+      tally.exists = existing_users.count(user) == 1 && homes.at(user) == node;
+      tally.groups = 1;
+      tallies.push_back(tally);
+    }
+    return service::Result<std::vector<service::UserTally>>::success(std::move(tallies));
+  }
+  bool known_user(std::string_view user) override { return known.count(std::string(user)) == 1; }
   std::vector<service::UserParts> user_parts_elsewhere(std::string_view,
                                                        service::UserPart) override {
     return {};
@@ -95,7 +106,9 @@ struct Fixture {
   service::Accounts accounts{kv, clock, options};
   service::Reach reach{registry, accounts};
   std::shared_ptr<const route::Placement> placement = std::make_shared<route::Placement>(
-      "n1", std::vector<route::NodeInfo>{node("n1", 7700), node("n2", 7710), node("n3", 7720)},
+      "n1",
+      std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
+                                   test_node("n3", 7720)},
       cluster::RingOptions{}, 1);
   FixedPlacement source{placement};
   RecordingCluster cluster;
@@ -140,7 +153,8 @@ TEST_CASE("reach: a push to many users is one batch per other home node", "[reac
 
 TEST_CASE("reach: a single node pushes locally and never asks the cluster", "[reach]") {
   Fixture f;
-  auto solo = std::make_shared<const route::Placement>(route::Placement::solo(node("n1", 7700)));
+  auto solo =
+      std::make_shared<const route::Placement>(route::Placement::solo(test_node("n1", 7700)));
   FixedPlacement alone(solo);
   service::Reach reach(f.registry, f.accounts);
   reach.use_cluster(alone, f.cluster);
@@ -190,4 +204,86 @@ TEST_CASE("reach: existence is asked at the user's home, presence per home node"
       CHECK(f.placement->home_of(user).name == node);
   }
   CHECK(f.cluster.online_asked.size() == 2);
+}
+
+TEST_CASE("reach: a user the cluster knows exists is not asked about again", "[reach]") {
+  Fixture f;
+  std::string remote;
+  for (const std::string& user : users(30)) {
+    if (f.placement->home_of(user).name != "n1") {
+      remote = user;
+      break;
+    }
+  }
+  REQUIRE_FALSE(remote.empty());
+  f.cluster.known.insert(remote);  // not in existing_users: asking would say no
+  CHECK_FALSE(f.reach.exists(remote));
+  CHECK(f.cluster.tally_nodes.empty());
+}
+
+TEST_CASE("reach: a group's new members are checked with one request per other node", "[reach]") {
+  Fixture f;
+  std::vector<std::string> everyone = users(40);
+  for (const std::string& user : everyone)
+    f.cluster.homes[user] = f.placement->home_of(user).name;
+  // Every remote user exists but user5 (wherever it lives); local ones exist when registered.
+  std::string local_user;
+  for (const std::string& user : everyone) {
+    if (user != "user5") f.cluster.existing_users.insert(user);
+    if (local_user.empty() && f.cluster.homes[user] == "n1") local_user = user;
+  }
+  REQUIRE_FALSE(local_user.empty());
+  f.options.password_cost = auth::PasswordCost::minimum();
+  REQUIRE_FALSE(f.accounts.register_account(local_user, "correct horse"));
+
+  auto checks = f.reach.check_users(everyone);
+  REQUIRE(checks.ok());
+  REQUIRE(checks.value.size() == everyone.size());
+  CHECK(f.cluster.tallies_asked.size() == 2);  // n2 and n3, once each, about everyone
+  for (const auto& [node, calls] : f.cluster.tallies_asked) {
+    CHECK(node != "n1");
+    REQUIRE(calls.size() == 1);
+    CHECK(calls[0] == everyone);
+  }
+  CHECK(f.cluster.tally_nodes.empty());  // never one user at a time
+  for (std::size_t i = 0; i < everyone.size(); ++i) {
+    const std::string& user = everyone[i];
+    INFO(user);
+    bool local = f.cluster.homes[user] == "n1";
+    if (user == local_user || (!local && user != "user5")) {
+      CHECK_FALSE(checks.value[i].exists);
+    } else {
+      CHECK(checks.value[i].exists.code == errc::not_found);
+    }
+    CHECK(checks.value[i].elsewhere.groups == 2);  // one at each other node
+  }
+
+  // A node that does not answer fails the whole check.
+  f.cluster.silent_nodes.insert("n3");
+  auto failed = f.reach.check_users(everyone);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error.code == errc::unavailable);
+}
+
+TEST_CASE("reach: known users keep the recent ones within two generations", "[reach]") {
+  service::KnownUsers known(4);
+  for (int i = 0; i < 4; ++i)
+    known.add("u" + std::to_string(i));
+  CHECK(known.contains("u0"));
+  CHECK_FALSE(known.contains("nobody"));
+  // A fifth starts a new generation; the old one is still consulted (and what is found
+  // there moves up).
+  known.add("u4");
+  CHECK(known.contains("u4"));
+  CHECK(known.contains("u1"));  // carried into the newer generation
+  for (int i = 5; i < 7; ++i)
+    known.add("u" + std::to_string(i));
+  // The newer generation (u4, u1, u5, u6) fills: the older (u0..u3 less u1) is dropped.
+  known.add("u7");
+  CHECK_FALSE(known.contains("u0"));
+  CHECK_FALSE(known.contains("u2"));
+  CHECK(known.contains("u1"));
+  CHECK(known.contains("u6"));
+  CHECK(known.contains("u7"));
+  CHECK(known.size() <= 8);
 }

@@ -4,8 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -59,6 +62,10 @@ class FakeConnection final : public session::Connection {
   void close_after_flush() override { closed = true; }
   const std::string& remote_host() const override { return host; }
   void run_blocking(std::function<void()> work, std::function<void()> then) override {
+    if (defer_jobs) {
+      jobs.push_back({std::move(work), std::move(then)});
+      return;
+    }
     work();
     if (!closed) then();
   }
@@ -67,10 +74,29 @@ class FakeConnection final : public session::Connection {
       if (!closed) then();
     };
   }
+  // With defer_jobs: runs the pool's jobs (and those their continuations queue) until none is
+  // left.
+  void run_jobs() {
+    while (!jobs.empty()) {
+      auto job = std::move(jobs.front());
+      jobs.pop_front();
+      job.first();
+      if (!closed) job.second();
+    }
+  }
+  const Frame* reply(std::uint32_t req_id) const {
+    for (const Frame& frame : frames) {
+      if (frame.req_id() == req_id) return &frame;
+    }
+    return nullptr;
+  }
 
   std::vector<Frame> frames;
   bool closed = false;
   std::string host = "192.0.2.1";
+  // Work for the blocking pool waits in `jobs` until the test runs it.
+  bool defer_jobs = false;
+  std::deque<std::pair<std::function<void()>, std::function<void()>>> jobs;
 };
 
 // One client connection and its session.

@@ -1,0 +1,28 @@
+#pragma once
+// A placement source that always answers the placement it was given, and the NodeInfo of a
+// test node: for unit tests of code that routes by placement without a membership.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "route/placement.h"
+#include "service/placement_source.h"
+
+namespace qim::testing {
+
+inline route::NodeInfo test_node(const std::string& name, std::uint16_t port) {
+  return route::NodeInfo{name, "127.0.0.1", port, "127.0.0.1:" + std::to_string(port + 3)};
+}
+
+class FixedPlacement final : public service::PlacementSource {
+ public:
+  explicit FixedPlacement(std::shared_ptr<const route::Placement> placement)
+      : placement_(std::move(placement)) {}
+  std::shared_ptr<const route::Placement> placement() const override { return placement_; }
+
+ private:
+  std::shared_ptr<const route::Placement> placement_;
+};
+
+}  // namespace qim::testing

@@ -1,0 +1,155 @@
+// Session routing in a cluster: a direct message to a user homed elsewhere runs on the
+// blocking pool until the cluster knows the user exists, and here after that; a message sent
+// while an earlier one still waits on the pool waits behind it, so one session's messages keep
+// their order.
+#include <catch2/catch.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "fixed_placement.h"
+#include "qim/ids.h"
+#include "session_test_fixture.h"
+
+namespace qim::testing {
+namespace {
+
+// The other nodes: every user exists; known_user() says what the test sets.
+class OtherNodes final : public service::ClusterQueries {
+ public:
+  void online_elsewhere(std::string, std::uint32_t,
+                        std::function<void(std::vector<service::OnlinePage>)> done) override {
+    done({});
+  }
+  void forward(const std::string&, const service::Caller&, std::span<const std::uint8_t>,
+               std::function<void(service::Result<std::vector<std::uint8_t>>)> done) override {
+    done(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "test"));
+  }
+  void push_to(const std::string&, std::span<const std::uint8_t>, service::PushTarget) override {}
+  void run_serially(std::function<void()> work) override { work(); }
+  service::Result<service::UserTally> user_tally(const std::string&, std::string_view) override {
+    ++tallies;
+    service::UserTally tally;
+    tally.exists = true;
+    return service::Result<service::UserTally>::success(tally);
+  }
+  std::vector<service::UserParts> user_parts_elsewhere(std::string_view,
+                                                       service::UserPart) override {
+    return {};
+  }
+  service::Result<std::vector<std::string>> online_among(const std::string&,
+                                                         std::vector<std::string>) override {
+    return service::Result<std::vector<std::string>>::success({});
+  }
+  service::Result<service::ConversationState> conversation_head(const std::string&,
+                                                                std::string_view,
+                                                                std::string_view) override {
+    return service::Result<service::ConversationState>::failure(errc::unavailable, "test");
+  }
+  bool known_user(std::string_view user) override { return known.count(std::string(user)) == 1; }
+
+  std::set<std::string> known;
+  int tallies = 0;
+};
+
+template <typename Build>
+void feed(session::Session& session, std::uint32_t req_id, Build build) {
+  proto::FrameBuilder builder;
+  auto bytes = builder.finish(req_id, build(builder.fbb())).subspan(proto::frame_header_bytes);
+  std::vector<std::uint64_t> aligned((bytes.size() + 7) / 8 + 1);
+  std::memcpy(aligned.data(), bytes.data(), bytes.size());
+  session.on_frame({reinterpret_cast<const std::uint8_t*>(aligned.data()), bytes.size()});
+}
+
+}  // namespace
+
+TEST_CASE("session: a message waits behind the session's earlier one on the pool",
+          "[session][cluster]") {
+  service::Options options = test_options();
+  options.node_name = "n1";
+  options.dm_policy = service::DmPolicy::anyone;
+  World world(options);
+  auto placement = std::make_shared<const route::Placement>(
+      "n1",
+      std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
+                                   test_node("n3", 7720)},
+      cluster::RingOptions{}, 1);
+  FixedPlacement source(placement);
+  OtherNodes others;
+  world.service.use_placement(source);
+  world.service.use_cluster(others);
+
+  // A sender homed here, a recipient homed elsewhere, their conversation homed here.
+  std::string sender, recipient;
+  for (int i = 0; i < 200 && recipient.empty(); ++i) {
+    std::string a = "s" + std::to_string(i);
+    if (!placement->is_local(a)) continue;
+    for (int j = 0; j < 200; ++j) {
+      std::string b = "r" + std::to_string(j);
+      if (placement->is_local(b) || !placement->is_local(direct_conversation(a, b))) continue;
+      sender = a;
+      recipient = b;
+      break;
+    }
+  }
+  REQUIRE_FALSE(recipient.empty());
+
+  FakeConnection connection;
+  connection.defer_jobs = true;
+  session::Session session(world.service, connection);
+  std::uint32_t req_id = 1;
+  feed(session, req_id++,
+       [](auto& fbb) { return wire::CreateHelloDirect(fbb, proto::protocol_version, "test"); });
+  feed(session, req_id++, [&](auto& fbb) {
+    return wire::CreateRegisterDirect(fbb, sender.c_str(), world.password.c_str());
+  });
+  connection.run_jobs();
+  feed(session, req_id++, [&](auto& fbb) {
+    return wire::CreateLoginDirect(fbb, sender.c_str(), world.password.c_str(), nullptr, "phone");
+  });
+  connection.run_jobs();
+  REQUIRE(connection.reply(req_id - 1) != nullptr);
+  REQUIRE(connection.reply(req_id - 1)->type() == wire::Body::LoginOk);
+
+  auto send = [&](std::uint32_t id, std::uint64_t client_msg_id) {
+    feed(session, id, [&](auto& fbb) {
+      std::vector<std::uint8_t> body = {'h', 'i'};
+      return wire::CreateSendDirect(fbb, recipient.c_str(), nullptr, client_msg_id, &body);
+    });
+  };
+  // Not known yet: the first message looks the recipient up, so it waits for the pool.
+  const std::uint32_t first = req_id++;
+  send(first, 1);
+  CHECK(connection.reply(first) == nullptr);
+  REQUIRE(connection.jobs.size() == 1);
+  // Now known: on its own the next one would run at once, but the first has not run yet.
+  others.known.insert(recipient);
+  const std::uint32_t second = req_id++;
+  send(second, 2);
+  CHECK(connection.reply(second) == nullptr);
+  connection.run_jobs();
+  const Frame* first_ack = connection.reply(first);
+  const Frame* second_ack = connection.reply(second);
+  REQUIRE(first_ack != nullptr);
+  REQUIRE(second_ack != nullptr);
+  REQUIRE(first_ack->type() == wire::Body::SendAck);
+  REQUIRE(second_ack->type() == wire::Body::SendAck);
+  CHECK(first_ack->envelope->body_as_SendAck()->seq() == 1);
+  CHECK(second_ack->envelope->body_as_SendAck()->seq() == 2);
+
+  // Nothing waits any more: a message to a known recipient runs here, at once.
+  const std::uint32_t third = req_id++;
+  send(third, 3);
+  const Frame* third_ack = connection.reply(third);
+  REQUIRE(third_ack != nullptr);
+  REQUIRE(third_ack->type() == wire::Body::SendAck);
+  CHECK(third_ack->envelope->body_as_SendAck()->seq() == 3);
+  CHECK(connection.jobs.empty());
+  session.on_close();
+}
+
+}  // namespace qim::testing
