@@ -168,9 +168,9 @@ void ClientConnection::on_wake() {
   flush();
 }
 
-bool ClientConnection::reserve_job() {
+bool ClientConnection::reserve_job(bool bounded) {
   if (closing_.load(std::memory_order_relaxed)) return false;
-  if (blocking_jobs_ >= shard_.options_.max_blocking_jobs) {
+  if (bounded && blocking_jobs_ >= shard_.options_.max_blocking_jobs) {
     shard_.logger_.warn("net", "closing {}: more than {} requests in flight off the I/O thread",
                         remote_host_, shard_.options_.max_blocking_jobs);
     fail(errc::rate_limited, "too many requests in flight; wait for the answers");
@@ -197,7 +197,7 @@ void ClientConnection::finish_job(std::function<void()> then) {
 }
 
 void ClientConnection::run_blocking(std::function<void()> work, std::function<void()> then) {
-  if (!reserve_job()) return;
+  if (!reserve_job(true)) return;
   asio::post(shard_.blocking_pool_, [this, work = std::move(work),
                                      then = std::move(then)]() mutable {
     try {
@@ -210,7 +210,8 @@ void ClientConnection::run_blocking(std::function<void()> work, std::function<vo
 }
 
 session::Connection::Completion ClientConnection::begin_async() {
-  if (!reserve_job()) return {};
+  // Bounded by the Session, which answers RateLimited beyond its bound instead of closing.
+  if (!reserve_job(false)) return {};
   return [this](std::function<void()> then) { finish_job(std::move(then)); };
 }
 

@@ -47,7 +47,8 @@ struct ConnectionOptions {
   // At most this many bytes are discarded while closing.
   std::size_t linger_bytes_max = 1024 * 1024;
   // run_blocking() jobs in flight per connection; one more closes it (a client pipelining
-  // logins must not queue unbounded password hashing).
+  // logins must not queue unbounded password hashing). begin_async() jobs are bounded by the
+  // Session instead.
   std::size_t max_blocking_jobs = 8;
 };
 
@@ -176,9 +177,9 @@ class ClientConnection final : public session::Connection, private ListHook {
   // Registers the readiness we wait for: input while reading, output while the socket is full.
   void update_interest();
 
-  // Counts one job whose continuation comes back later; false (and the connection closing)
-  // when closing or over max_blocking_jobs.
-  bool reserve_job();
+  // Counts one job whose continuation comes back later; false when closing, or (and the
+  // connection closing) when `bounded` and over max_blocking_jobs.
+  bool reserve_job(bool bounded);
   // Any thread: runs `then` on the I/O thread unless closing, and uncounts the job.
   void finish_job(std::function<void()> then);
 

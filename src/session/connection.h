@@ -35,8 +35,9 @@ class Connection {
   // For work that completes elsewhere (a query to other nodes): returns a completion that must
   // be called exactly once, from any thread, with the continuation to run on the connection's
   // executor (dropped if the connection has closed by then). The connection stays alive until
-  // the completion is called. Counts against the same bound as run_blocking(); returns an
-  // empty function when the connection is closing or over that bound (it is then closed).
+  // the completion is called. Returns an empty function when the connection is closing. Not
+  // bounded here: the Session bounds its requests in flight elsewhere (and answers RateLimited
+  // beyond that, keeping the connection).
   using Completion = std::function<void(std::function<void()>)>;
   virtual Completion begin_async() = 0;
 };

@@ -64,6 +64,10 @@ class Session {
   // (Unavailable); true when it did one of those and the handler must not run here.
   bool routed_elsewhere(std::uint32_t req_id, const wire::Envelope& envelope);
   void forward(std::uint32_t req_id, const std::string& node);
+  // For a request answered by other nodes: the connection's completion, counted while the
+  // answer is awaited; empty (after replying RateLimited) beyond max_remote_in_flight, or when
+  // the connection is closing.
+  Connection::Completion begin_remote(std::uint32_t req_id);
   // Requests queued for the blocking pool run one at a time, in arrival order.
   void run_next_blocking();
   // False (after replying) when the session is not logged in.
@@ -126,6 +130,10 @@ class Session {
   // Usually empty, and an empty std::list allocates nothing (an empty std::deque ~600 bytes).
   std::list<Queued> blocking_queue_;
   bool blocking_busy_ = false;
+  // Requests waiting for other nodes' answers (forwarded ones, cluster-wide queries): a client
+  // may pipeline sends and acks, and beyond this bound it is asked to wait, not disconnected.
+  static constexpr std::uint32_t max_remote_in_flight = 256;
+  std::uint32_t remote_in_flight_ = 0;
   State state_ = State::awaiting_hello;
   bool closed_ = false;  // on_close ran
   // A Register, Login or ChangePassword is hashing off-thread; others wait for it.

@@ -161,11 +161,10 @@ bool Session::routed_elsewhere(std::uint32_t req_id, const wire::Envelope& envel
 
 void Session::forward(std::uint32_t req_id, const std::string& node) {
   service::ClusterQueries* cluster = service_.cluster();
-  auto complete = cluster != nullptr ? connection_.begin_async() : Connection::Completion();
-  if (!complete) {
-    if (cluster == nullptr) send_error(req_id, errc::unavailable, "no route to the data's home");
-    return;
-  }
+  if (cluster == nullptr)
+    return send_error(req_id, errc::unavailable, "no route to the data's home");
+  auto complete = begin_remote(req_id);
+  if (!complete) return;
   // The connection, and so this Session, lives until `complete` has been called.
   cluster->forward(node, caller(), current_payload_,
                    [this, req_id, complete](service::Result<std::vector<std::uint8_t>> reply) {
@@ -178,6 +177,24 @@ void Session::forward(std::uint32_t req_id, const std::string& node) {
                        }
                      });
                    });
+}
+
+Connection::Completion Session::begin_remote(std::uint32_t req_id) {
+  if (remote_in_flight_ >= max_remote_in_flight) {
+    send_error(req_id, errc::rate_limited,
+               "too many requests are waiting for other nodes; wait for their answers");
+    return {};
+  }
+  auto complete = connection_.begin_async();
+  if (!complete) return {};
+  ++remote_in_flight_;
+  return [this, complete = std::move(complete)](std::function<void()> then) {
+    // The continuation runs only while this Session is alive.
+    complete([this, then = std::move(then)] {
+      --remote_in_flight_;
+      then();
+    });
+  };
 }
 
 void Session::run_next_blocking() {

@@ -142,7 +142,7 @@ void Session::on_online_users(std::uint32_t req_id, const wire::OnlineUsers& req
   service::OnlinePage here = service_.online_users(after, limit);
   service::ClusterQueries* cluster = service_.cluster();
   if (cluster == nullptr) return send_online_page(req_id, here);
-  auto complete = connection_.begin_async();
+  auto complete = begin_remote(req_id);
   if (!complete) return;
   // The connection, and so this Session, lives until `complete` has been called.
   cluster->online_elsewhere(

@@ -27,6 +27,10 @@ class OtherNodes final : public service::ClusterQueries {
   }
   void forward(const std::string&, const service::Caller&, std::span<const std::uint8_t>,
                std::function<void(service::Result<std::vector<std::uint8_t>>)> done) override {
+    if (hold_forwards) {
+      held.push_back(std::move(done));
+      return;
+    }
     done(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "test"));
   }
   void push_to(const std::string&, std::span<const std::uint8_t>, service::PushTarget) override {}
@@ -54,6 +58,9 @@ class OtherNodes final : public service::ClusterQueries {
 
   std::set<std::string> known;
   int tallies = 0;
+  // Forwards wait in `held` for the test to answer them.
+  bool hold_forwards = false;
+  std::vector<std::function<void(service::Result<std::vector<std::uint8_t>>)>> held;
 };
 
 template <typename Build>
@@ -149,6 +156,88 @@ TEST_CASE("session: a message waits behind the session's earlier one on the pool
   REQUIRE(third_ack->type() == wire::Body::SendAck);
   CHECK(third_ack->envelope->body_as_SendAck()->seq() == 3);
   CHECK(connection.jobs.empty());
+  session.on_close();
+}
+
+TEST_CASE("session: requests waiting for other nodes are bounded, beyond that refused, not cut off",
+          "[session][cluster]") {
+  service::Options options = test_options();
+  options.node_name = "n1";
+  options.dm_policy = service::DmPolicy::anyone;
+  options.messages_per_second = 1e6;
+  options.message_burst = 1e6;
+  World world(options);
+  auto placement = std::make_shared<const route::Placement>(
+      "n1",
+      std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
+                                   test_node("n3", 7720)},
+      cluster::RingOptions{}, 1);
+  FixedPlacement source(placement);
+  OtherNodes others;
+  others.hold_forwards = true;
+  world.service.use_placement(source);
+  world.service.use_cluster(others);
+
+  // A sender homed here and a conversation homed elsewhere: every send is forwarded.
+  std::string sender, recipient;
+  for (int i = 0; i < 200 && recipient.empty(); ++i) {
+    std::string a = "s" + std::to_string(i);
+    if (!placement->is_local(a)) continue;
+    for (int j = 0; j < 200; ++j) {
+      std::string b = "r" + std::to_string(j);
+      if (placement->is_local(direct_conversation(a, b))) continue;
+      sender = a;
+      recipient = b;
+      break;
+    }
+  }
+  REQUIRE_FALSE(recipient.empty());
+  others.known.insert(recipient);
+
+  FakeConnection connection;
+  session::Session session(world.service, connection);
+  std::uint32_t req_id = 1;
+  feed(session, req_id++,
+       [](auto& fbb) { return wire::CreateHelloDirect(fbb, proto::protocol_version, "test"); });
+  feed(session, req_id++, [&](auto& fbb) {
+    return wire::CreateRegisterDirect(fbb, sender.c_str(), world.password.c_str());
+  });
+  feed(session, req_id++, [&](auto& fbb) {
+    return wire::CreateLoginDirect(fbb, sender.c_str(), world.password.c_str(), nullptr, "phone");
+  });
+  REQUIRE(connection.reply(req_id - 1) != nullptr);
+  REQUIRE(connection.reply(req_id - 1)->type() == wire::Body::LoginOk);
+
+  auto send = [&](std::uint32_t id) {
+    feed(session, id, [&](auto& fbb) {
+      std::vector<std::uint8_t> body = {'h', 'i'};
+      return wire::CreateSendDirect(fbb, recipient.c_str(), nullptr, id, &body);
+    });
+  };
+  // Far more than a connection's blocking jobs: all forwarded, none answered yet.
+  const std::uint32_t first = req_id;
+  std::size_t forwarded = 0;
+  while (connection.reply(req_id - 1) == nullptr || req_id - 1 < first) {
+    send(req_id++);
+    if (connection.reply(req_id - 1) == nullptr) ++forwarded;
+    REQUIRE(req_id - first < 10'000);
+  }
+  CHECK(forwarded >= 64);
+  CHECK(others.held.size() == forwarded);
+  const Frame* refused = connection.reply(req_id - 1);
+  REQUIRE(refused->type() == wire::Body::Error);
+  CHECK(refused->error_code() == errc::rate_limited);
+  CHECK_FALSE(connection.closed);
+
+  // An answer makes room for one more.
+  others.held.front()(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "x"));
+  others.held.erase(others.held.begin());
+  const std::uint32_t after = req_id++;
+  send(after);
+  CHECK(connection.reply(after) == nullptr);
+  CHECK(others.held.size() == forwarded);
+  for (auto& done : others.held)
+    done(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "x"));
   session.on_close();
 }
 
