@@ -72,61 +72,90 @@ void feed(session::Session& session, std::uint32_t req_id, Build build) {
   session.on_frame({reinterpret_cast<const std::uint8_t*>(aligned.data()), bytes.size()});
 }
 
+// Node n1 of three, its other nodes played by OtherNodes, and one session on it logged in as
+// a user homed here who writes to a user homed elsewhere, in a conversation that
+// `conversation_here` says is homed here or not.
+struct ClusterSession {
+  ClusterSession(service::Options options, bool conversation_here, bool defer_jobs)
+      : world(with_node_name(std::move(options))),
+        placement(std::make_shared<const route::Placement>(
+            "n1",
+            std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
+                                         test_node("n3", 7720)},
+            cluster::RingOptions{}, 1)),
+        source(placement) {
+    world.service.use_placement(source);
+    world.service.use_cluster(others);
+    for (int i = 0; i < 200 && recipient.empty(); ++i) {
+      std::string a = "s" + std::to_string(i);
+      if (!placement->is_local(a)) continue;
+      for (int j = 0; j < 200; ++j) {
+        std::string b = "r" + std::to_string(j);
+        if (placement->is_local(b) ||
+            placement->is_local(direct_conversation(a, b)) != conversation_here) {
+          continue;
+        }
+        sender = a;
+        recipient = b;
+        break;
+      }
+    }
+    REQUIRE_FALSE(recipient.empty());
+
+    connection.defer_jobs = defer_jobs;
+    session = std::make_unique<session::Session>(world.service, connection);
+    feed(*session, req_id++,
+         [](auto& fbb) { return wire::CreateHelloDirect(fbb, proto::protocol_version, "test"); });
+    feed(*session, req_id++, [&](auto& fbb) {
+      return wire::CreateRegisterDirect(fbb, sender.c_str(), world.password.c_str());
+    });
+    connection.run_jobs();
+    feed(*session, req_id++, [&](auto& fbb) {
+      return wire::CreateLoginDirect(fbb, sender.c_str(), world.password.c_str(), nullptr, "phone");
+    });
+    connection.run_jobs();
+    REQUIRE(connection.reply(req_id - 1) != nullptr);
+    REQUIRE(connection.reply(req_id - 1)->type() == wire::Body::LoginOk);
+  }
+  ~ClusterSession() { session->on_close(); }
+
+  static service::Options with_node_name(service::Options options) {
+    options.node_name = "n1";
+    options.dm_policy = service::DmPolicy::anyone;
+    return options;
+  }
+
+  // A direct message to the recipient, with request id `id`.
+  void send(std::uint32_t id, std::uint64_t client_msg_id) {
+    feed(*session, id, [&](auto& fbb) {
+      std::vector<std::uint8_t> body = {'h', 'i'};
+      return wire::CreateSendDirect(fbb, recipient.c_str(), nullptr, client_msg_id, &body);
+    });
+  }
+
+  World world;
+  std::shared_ptr<const route::Placement> placement;
+  FixedPlacement source;
+  OtherNodes others;
+  std::string sender, recipient;
+  FakeConnection connection;
+  std::unique_ptr<session::Session> session;
+  std::uint32_t req_id = 1;
+};
+
 }  // namespace
 
 TEST_CASE("session: a message waits behind the session's earlier one on the pool",
           "[session][cluster]") {
-  service::Options options = test_options();
-  options.node_name = "n1";
-  options.dm_policy = service::DmPolicy::anyone;
-  World world(options);
-  auto placement = std::make_shared<const route::Placement>(
-      "n1",
-      std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
-                                   test_node("n3", 7720)},
-      cluster::RingOptions{}, 1);
-  FixedPlacement source(placement);
-  OtherNodes others;
-  world.service.use_placement(source);
-  world.service.use_cluster(others);
-
-  // A sender homed here, a recipient homed elsewhere, their conversation homed here.
-  std::string sender, recipient;
-  for (int i = 0; i < 200 && recipient.empty(); ++i) {
-    std::string a = "s" + std::to_string(i);
-    if (!placement->is_local(a)) continue;
-    for (int j = 0; j < 200; ++j) {
-      std::string b = "r" + std::to_string(j);
-      if (placement->is_local(b) || !placement->is_local(direct_conversation(a, b))) continue;
-      sender = a;
-      recipient = b;
-      break;
-    }
-  }
-  REQUIRE_FALSE(recipient.empty());
-
-  FakeConnection connection;
-  connection.defer_jobs = true;
-  session::Session session(world.service, connection);
-  std::uint32_t req_id = 1;
-  feed(session, req_id++,
-       [](auto& fbb) { return wire::CreateHelloDirect(fbb, proto::protocol_version, "test"); });
-  feed(session, req_id++, [&](auto& fbb) {
-    return wire::CreateRegisterDirect(fbb, sender.c_str(), world.password.c_str());
-  });
-  connection.run_jobs();
-  feed(session, req_id++, [&](auto& fbb) {
-    return wire::CreateLoginDirect(fbb, sender.c_str(), world.password.c_str(), nullptr, "phone");
-  });
-  connection.run_jobs();
-  REQUIRE(connection.reply(req_id - 1) != nullptr);
-  REQUIRE(connection.reply(req_id - 1)->type() == wire::Body::LoginOk);
-
+  // The conversation is homed here; the recipient is not, so the first message may look them
+  // up there.
+  ClusterSession cluster(test_options(), true, true);
+  auto& connection = cluster.connection;
+  auto& others = cluster.others;
+  auto& recipient = cluster.recipient;
+  std::uint32_t& req_id = cluster.req_id;
   auto send = [&](std::uint32_t id, std::uint64_t client_msg_id) {
-    feed(session, id, [&](auto& fbb) {
-      std::vector<std::uint8_t> body = {'h', 'i'};
-      return wire::CreateSendDirect(fbb, recipient.c_str(), nullptr, client_msg_id, &body);
-    });
+    cluster.send(id, client_msg_id);
   };
   // Not known yet: the first message looks the recipient up, so it waits for the pool.
   const std::uint32_t first = req_id++;
@@ -156,64 +185,21 @@ TEST_CASE("session: a message waits behind the session's earlier one on the pool
   REQUIRE(third_ack->type() == wire::Body::SendAck);
   CHECK(third_ack->envelope->body_as_SendAck()->seq() == 3);
   CHECK(connection.jobs.empty());
-  session.on_close();
 }
 
 TEST_CASE("session: requests waiting for other nodes are bounded, beyond that refused, not cut off",
           "[session][cluster]") {
   service::Options options = test_options();
-  options.node_name = "n1";
-  options.dm_policy = service::DmPolicy::anyone;
   options.messages_per_second = 1e6;
   options.message_burst = 1e6;
-  World world(options);
-  auto placement = std::make_shared<const route::Placement>(
-      "n1",
-      std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
-                                   test_node("n3", 7720)},
-      cluster::RingOptions{}, 1);
-  FixedPlacement source(placement);
-  OtherNodes others;
+  // The conversation is homed elsewhere: every send is forwarded.
+  ClusterSession cluster(options, false, false);
+  auto& connection = cluster.connection;
+  auto& others = cluster.others;
   others.hold_forwards = true;
-  world.service.use_placement(source);
-  world.service.use_cluster(others);
-
-  // A sender homed here and a conversation homed elsewhere: every send is forwarded.
-  std::string sender, recipient;
-  for (int i = 0; i < 200 && recipient.empty(); ++i) {
-    std::string a = "s" + std::to_string(i);
-    if (!placement->is_local(a)) continue;
-    for (int j = 0; j < 200; ++j) {
-      std::string b = "r" + std::to_string(j);
-      if (placement->is_local(direct_conversation(a, b))) continue;
-      sender = a;
-      recipient = b;
-      break;
-    }
-  }
-  REQUIRE_FALSE(recipient.empty());
-  others.known.insert(recipient);
-
-  FakeConnection connection;
-  session::Session session(world.service, connection);
-  std::uint32_t req_id = 1;
-  feed(session, req_id++,
-       [](auto& fbb) { return wire::CreateHelloDirect(fbb, proto::protocol_version, "test"); });
-  feed(session, req_id++, [&](auto& fbb) {
-    return wire::CreateRegisterDirect(fbb, sender.c_str(), world.password.c_str());
-  });
-  feed(session, req_id++, [&](auto& fbb) {
-    return wire::CreateLoginDirect(fbb, sender.c_str(), world.password.c_str(), nullptr, "phone");
-  });
-  REQUIRE(connection.reply(req_id - 1) != nullptr);
-  REQUIRE(connection.reply(req_id - 1)->type() == wire::Body::LoginOk);
-
-  auto send = [&](std::uint32_t id) {
-    feed(session, id, [&](auto& fbb) {
-      std::vector<std::uint8_t> body = {'h', 'i'};
-      return wire::CreateSendDirect(fbb, recipient.c_str(), nullptr, id, &body);
-    });
-  };
+  others.known.insert(cluster.recipient);
+  std::uint32_t& req_id = cluster.req_id;
+  auto send = [&](std::uint32_t id) { cluster.send(id, id); };
   // Far more than a connection's blocking jobs: all forwarded, none answered yet.
   const std::uint32_t first = req_id;
   std::size_t forwarded = 0;
@@ -238,7 +224,6 @@ TEST_CASE("session: requests waiting for other nodes are bounded, beyond that re
   CHECK(others.held.size() == forwarded);
   for (auto& done : others.held)
     done(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "x"));
-  session.on_close();
 }
 
 }  // namespace qim::testing
