@@ -54,6 +54,7 @@ struct RawFlags {
   std::int64_t gossip_interval_ms = 200;
   std::int64_t push_pull_interval_ms = 30'000;
   std::int64_t vnodes = 128;
+  std::int64_t maintenance_interval_ms = 600'000;
 };
 
 std::size_t hardware_threads() {
@@ -172,6 +173,7 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   check.range("gossip-interval-ms", flags.gossip_interval_ms, 5, 60'000);
   check.range("push-pull-interval-ms", flags.push_pull_interval_ms, 100, 24 * 3600 * 1000);
   check.range("vnodes", flags.vnodes, 1, 4096);
+  check.range("maintenance-interval-ms", flags.maintenance_interval_ms, 100, 24 * 3600 * 1000);
   core::LogLevel log_level = core::LogLevel::info;
   check.require(
       core::parse_log_level(flags.log_level, log_level),
@@ -207,6 +209,7 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.swim.gossip_interval_ms = flags.gossip_interval_ms;
   config.swim.push_pull_interval_ms = flags.push_pull_interval_ms;
   config.vnodes_per_member = static_cast<std::uint32_t>(flags.vnodes);
+  config.maintenance_interval = std::chrono::milliseconds(flags.maintenance_interval_ms);
 
   service::Options& service = config.service;
   service.node_name = flags.node_name;
@@ -300,6 +303,8 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "SWIM: how often a member exchanges full state with another over TCP");
   app.add_option("--vnodes", flags.vnodes,
                  "Ring: virtual nodes per member, 1-4096; every member must use the same value");
+  app.add_option("--maintenance-interval-ms", flags.maintenance_interval_ms,
+                 "How often periodic maintenance (expired dedup records) runs, 100 ms-24 h");
 
   try {
     app.parse(argc, argv);

@@ -1,6 +1,7 @@
 #pragma once
 // qimd's configuration: command-line flags and the same keys in a config file (CLI11), mapped
 // onto the service's and the I/O shell's options and validated.
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -47,6 +48,8 @@ struct Config {
   std::string admin_token_file;    // empty: <data-dir>/admin.token, created if missing
   cluster::swim::Config swim;
   std::uint32_t vnodes_per_member = 128;  // ring tokens per member
+  // Periodic maintenance (pruning expired dedup records).
+  std::chrono::milliseconds maintenance_interval{600'000};
 };
 
 struct ParseResult {

@@ -48,7 +48,6 @@ namespace {
 
 using asio::experimental::as_tuple;
 constexpr auto use_nothrow = as_tuple(asio::use_awaitable);
-constexpr std::chrono::minutes prune_interval{10};
 // A graceful leave hands everything off first, for at most this long.
 constexpr std::chrono::seconds drain_timeout{30};
 
@@ -68,24 +67,24 @@ bool write_port_file(const std::string& path, const BoundPorts& ports, std::stri
                                error);
 }
 
-asio::awaitable<void> prune_once(service::ImService& service, std::int64_t now_ms) {
-  service.prune_dedup(now_ms);
-  co_return;
+asio::awaitable<std::size_t> prune_once(service::ImService& service, std::int64_t now_ms) {
+  co_return service.prune_dedup(now_ms);
 }
 
 // Periodic maintenance until cancelled. The work itself runs on the blocking pool, off the
 // control thread (which also accepts connections).
 asio::awaitable<void> run_maintenance(service::ImService& service, const core::Clock& clock,
+                                      std::chrono::milliseconds interval,
                                       asio::thread_pool& blocking_pool, core::Logger& logger) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
-    timer.expires_after(prune_interval);
+    timer.expires_after(interval);
     auto [error] = co_await timer.async_wait(use_nothrow);
     if (error) co_return;  // cancelled: shutting down
     auto started = std::chrono::steady_clock::now();
-    co_await asio::co_spawn(blocking_pool, prune_once(service, clock.wall_ms()),
-                            asio::use_awaitable);
-    logger.debug("node", "pruned dedup records in {} ms",
+    std::size_t pruned = co_await asio::co_spawn(
+        blocking_pool, prune_once(service, clock.wall_ms()), asio::use_awaitable);
+    logger.debug("node", "pruned {} dedup record(s) in {} ms", pruned,
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)
                      .count());
@@ -135,10 +134,12 @@ struct RunningNode {
 
 asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& leave_request,
                                 RunningNode node, service::ImService& service,
-                                const core::Clock& clock, net::IoPool& pool, core::Logger& logger) {
+                                const core::Clock& clock, std::chrono::milliseconds maintenance,
+                                net::IoPool& pool, core::Logger& logger) {
   using namespace asio::experimental::awaitable_operators;
-  auto outcome = co_await (wait_for_signal(signals) || leave_request.wait() ||
-                           run_maintenance(service, clock, pool.blocking_pool(), logger));
+  auto outcome =
+      co_await (wait_for_signal(signals) || leave_request.wait() ||
+                run_maintenance(service, clock, maintenance, pool.blocking_pool(), logger));
   asio::error_code ignored;
   signals.clear(ignored);
   if (outcome.index() == 1) {
@@ -334,7 +335,7 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
       control,
       supervise(signals, leave_request,
                 RunningNode{listener, admin_listener, *membership, placement, rebalancer, peers},
-                service, clock, pool, logger),
+                service, clock, config.maintenance_interval, pool, logger),
       [&](std::exception_ptr exception) {
         if (!exception) return;
         exit_code = exit_failure;

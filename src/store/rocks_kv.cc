@@ -55,8 +55,10 @@ void raise_to(std::atomic<std::uint64_t>& counter, std::uint64_t value) {
   }
 }
 
+// RocksDB compares slices with memcmp and asserts that their data is not null, which an empty
+// std::string_view may be: an empty view becomes a slice of "" instead.
 rocksdb::Slice slice(std::string_view text) {
-  return {text.data(), text.size()};
+  return text.empty() ? rocksdb::Slice("", 0) : rocksdb::Slice(text.data(), text.size());
 }
 
 bool compression_supported(rocksdb::CompressionType type) {
@@ -238,7 +240,7 @@ Error RocksKv::scan(Column column, std::string_view prefix, std::string_view sta
   rocksdb::Slice lower_slice = slice(prefix);
   rocksdb::ReadOptions options;
   if (!upper.empty()) options.iterate_upper_bound = &upper_slice;
-  options.iterate_lower_bound = &lower_slice;
+  if (!prefix.empty()) options.iterate_lower_bound = &lower_slice;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(options, impl_->handle(column)));
 
   if (!reverse) {
