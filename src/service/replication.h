@@ -1,0 +1,76 @@
+#pragma once
+// The seam between the IM service and replication (DESIGN §8). Every write the service makes
+// is a command (schemas/command.fbs) proposed to the Raft group of the partition that holds its
+// records; once committed, every replica applies it in log order through the StateMachine, and
+// the proposer gets the outcome of its own application. Reads are served by the partition's
+// leader while it holds a lease (Proposer::readable).
+//
+// The replication shell (src/replica/) implements Proposer and drives a StateMachine; unit
+// tests use an inline proposer that applies each command at once.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "qim/errc.h"
+#include "route/partitions.h"
+#include "service/types.h"
+#include "store/kv.h"
+
+namespace qim::service {
+
+using route::PartitionId;
+
+// What applying one command produced, for its proposer.
+struct ApplyResult {
+  Error error;                     // the command's refusal (deterministic), or ok
+  std::optional<SendResult> sent;  // a Send's seq, time and duplicate flag
+};
+
+// Implemented by the replication shell. Thread-safe.
+class Proposer {
+ public:
+  virtual ~Proposer() = default;
+
+  // Proposes `command` (a verified-by-construction Command FlatBuffer) to `partition`'s group.
+  // `done` is called exactly once, from any thread (usually the shell's apply thread, right
+  // after the command was applied here), with the command's ApplyResult; or, when the outcome is
+  // not known, with an error: `unavailable` (this node does not lead the partition, there is no
+  // leader now, leadership moved before the entry committed, or it did not commit in time). A
+  // proposer that gets `unavailable` may retry: every command is safe to apply twice or is
+  // refused the second time (sends are deduplicated on (sender, client_msg_id)).
+  // Commands proposed from one thread to one partition enter its log in the order proposed.
+  virtual void propose(PartitionId partition, std::vector<std::uint8_t> command,
+                       std::function<void(ApplyResult)> done) = 0;
+
+  // Whether this node may serve reads of `partition` now: it leads the partition, holds a
+  // lease, and has applied every entry committed before its term began.
+  virtual bool readable(PartitionId partition) const = 0;
+
+  // The partitions readable() holds for now (for the parts of users' lists this node answers).
+  virtual std::vector<PartitionId> readable_partitions() const = 0;
+};
+
+// Implemented by the service: applies committed commands. Deterministic: the outcome and the
+// writes depend only on the command and the partition's applied state (never on the clock,
+// randomness, other partitions or other nodes), so every replica ends in the same state.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+
+  // Applies one committed command of `partition`, adding its writes to `batch` (empty on entry;
+  // the shell adds its applied-index record and writes the batch before the next command is
+  // applied, so each command reads what the previous ones wrote). `leader`: this replica leads
+  // the partition now, so it pushes the command's events to the sessions (followers apply
+  // silently). A command that does not decode is refused with `malformed` and writes nothing.
+  // REQUIRES: one thread at a time per partition, in log order.
+  virtual ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
+                            store::WriteBatch& batch, bool leader) = 0;
+
+  // After the shell replaced or removed `partition`'s records under the state machine (a
+  // snapshot installed, a replica dropped): forget whatever is cached of them.
+  virtual void forget_partition(PartitionId partition) = 0;
+};
+
+}  // namespace qim::service
