@@ -56,6 +56,8 @@ std::optional<std::string> placement_key(store::Column column, std::string_view 
       return group_conversation(*group);
     }
     case Column::meta:
+    case Column::raft_log:
+    case Column::raft_state:
       return std::nullopt;
   }
   return std::nullopt;

@@ -22,6 +22,10 @@ const char* column_name(Column column) noexcept {
       return "dedup";
     case Column::meta:
       return "meta";
+    case Column::raft_log:
+      return "raft_log";
+    case Column::raft_state:
+      return "raft_state";
   }
   return "unknown";
 }

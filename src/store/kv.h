@@ -5,6 +5,7 @@
 // Thread-safety: every method may be called from any thread concurrently.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,24 +26,27 @@ enum class Column : std::uint8_t {
   log,           // <conversation> \0 <seq:be64>
   dedup,         // <conversation> \0 <sender> \0 <client_msg_id:be64>
   meta,          // node-local settings (format version, node identity)
+  raft_log,      // <partition:be16> <index:be64>: the partition's Raft log (replica/)
+  raft_state,    // <partition:be16> <tag>: the partition's Raft hard state and applied point
 };
-inline constexpr std::size_t column_count = 9;
+inline constexpr std::size_t column_count = 11;
 const char* column_name(Column column) noexcept;
 
 // A set of writes applied atomically. Reusable: clear() keeps the allocations.
 class WriteBatch {
  public:
+  enum class Kind : std::uint8_t { put, erase, erase_range };
   struct Op {
     Column column;
-    bool erase;
+    Kind kind;
     std::string key;
-    std::string value;
+    std::string value;  // put: the value; erase_range: the end key (exclusive)
   };
 
   void put(Column column, std::string_view key, std::string_view value) {
     Op& op = next();
     op.column = column;
-    op.erase = false;
+    op.kind = Kind::put;
     op.key.assign(key);
     op.value.assign(value);
   }
@@ -52,9 +56,17 @@ class WriteBatch {
   void erase(Column column, std::string_view key) {
     Op& op = next();
     op.column = column;
-    op.erase = true;
+    op.kind = Kind::erase;
     op.key.assign(key);
     op.value.clear();
+  }
+  // Erases every key in [begin, end). REQUIRES: begin <= end.
+  void erase_range(Column column, std::string_view begin, std::string_view end) {
+    Op& op = next();
+    op.column = column;
+    op.kind = Kind::erase_range;
+    op.key.assign(begin);
+    op.value.assign(end);
   }
   void clear() { size_ = 0; }
   bool empty() const { return size_ == 0; }
@@ -72,6 +84,18 @@ class WriteBatch {
 // Called per key in order; return false to stop. The views are valid only during the call
 // and carry no alignment guarantee (copy before reading FlatBuffers in place).
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+// A consistent, read-only view of the whole store at one moment (a RocksDB snapshot): what a
+// partition's snapshot for a new replica is read from while writes go on. Thread-safe; holds
+// old versions alive, so keep it only as long as needed.
+class KvSnapshot {
+ public:
+  virtual ~KvSnapshot() = default;
+  virtual Error get(Column column, std::string_view key, std::string& value) = 0;
+  // As Kv::scan.
+  virtual Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+                     const ScanVisitor& visit) = 0;
+};
 
 class Kv {
  public:
@@ -100,6 +124,9 @@ class Kv {
   // (an empty start means from the last key with the prefix), descending.
   virtual Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
                      const ScanVisitor& visit) = 0;
+
+  // A consistent view of everything written so far.
+  virtual std::unique_ptr<KvSnapshot> snapshot() = 0;
 
   // Estimated bytes on disk (or in memory), for stats.
   virtual std::uint64_t approximate_size_bytes() const = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include <fmt/core.h>
@@ -200,9 +201,21 @@ Error RocksKv::get(Column column, std::string_view key, std::string& value) {
 Error RocksKv::apply(const WriteBatch& batch) {
   rocksdb::WriteBatch rocks_batch;
   for (const auto& op : batch.ops()) {
-    auto status = op.erase
-                      ? rocks_batch.Delete(impl_->handle(op.column), slice(op.key))
-                      : rocks_batch.Put(impl_->handle(op.column), slice(op.key), slice(op.value));
+    rocksdb::Status status;
+    switch (op.kind) {
+      case WriteBatch::Kind::put:
+        status = rocks_batch.Put(impl_->handle(op.column), slice(op.key), slice(op.value));
+        break;
+      case WriteBatch::Kind::erase:
+        status = rocks_batch.Delete(impl_->handle(op.column), slice(op.key));
+        break;
+      case WriteBatch::Kind::erase_range:
+        if (op.key < op.value) {
+          status =
+              rocks_batch.DeleteRange(impl_->handle(op.column), slice(op.key), slice(op.value));
+        }
+        break;
+    }
     if (!status.ok()) return status_error(status, "batch");
   }
   auto status = impl_->db->Write(rocksdb::WriteOptions(), &rocks_batch);
@@ -233,15 +246,19 @@ Error RocksKv::make_durable(bool sync) {
   return {};
 }
 
-Error RocksKv::scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
-                    const ScanVisitor& visit) {
+namespace {
+
+// Kv::scan over `db` with `base` read options (a snapshot, or none).
+Error scan_column(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* handle,
+                  const rocksdb::ReadOptions& base, std::string_view prefix, std::string_view start,
+                  bool reverse, const ScanVisitor& visit) {
   std::string upper = prefix_upper_bound(prefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::Slice lower_slice = slice(prefix);
-  rocksdb::ReadOptions options;
+  rocksdb::ReadOptions options = base;
   if (!upper.empty()) options.iterate_upper_bound = &upper_slice;
   if (!prefix.empty()) options.iterate_lower_bound = &lower_slice;
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(options, impl_->handle(column)));
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(options, handle));
 
   if (!reverse) {
     it->Seek(slice(start.empty() || start < prefix ? prefix : start));
@@ -268,6 +285,48 @@ Error RocksKv::scan(Column column, std::string_view prefix, std::string_view sta
   }
   if (!it->status().ok()) return status_error(it->status(), "scan");
   return {};
+}
+
+// Reads at one RocksDB snapshot, released with the view.
+class RocksSnapshot final : public KvSnapshot {
+ public:
+  using HandleOf = std::function<rocksdb::ColumnFamilyHandle*(Column)>;
+  RocksSnapshot(rocksdb::DB& db, HandleOf handle_of)
+      : db_(db), handle_of_(std::move(handle_of)), snapshot_(db.GetSnapshot()) {
+    options_.snapshot = snapshot_;
+  }
+  ~RocksSnapshot() override { db_.ReleaseSnapshot(snapshot_); }
+
+  Error get(Column column, std::string_view key, std::string& value) override {
+    auto status = db_.Get(options_, handle_of_(column), slice(key), &value);
+    if (status.IsNotFound()) return {errc::not_found, "no such key"};
+    if (!status.ok()) return status_error(status, "get");
+    return {};
+  }
+  Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+             const ScanVisitor& visit) override {
+    return scan_column(db_, handle_of_(column), options_, prefix, start, reverse, visit);
+  }
+
+ private:
+  rocksdb::DB& db_;
+  HandleOf handle_of_;
+  const rocksdb::Snapshot* snapshot_;
+  rocksdb::ReadOptions options_;
+};
+
+}  // namespace
+
+Error RocksKv::scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
+                    const ScanVisitor& visit) {
+  return scan_column(*impl_->db, impl_->handle(column), rocksdb::ReadOptions(), prefix, start,
+                     reverse, visit);
+}
+
+std::unique_ptr<KvSnapshot> RocksKv::snapshot() {
+  Impl* impl = impl_.get();
+  return std::make_unique<RocksSnapshot>(*impl->db,
+                                         [impl](Column column) { return impl->handle(column); });
 }
 
 std::uint64_t RocksKv::approximate_size_bytes() const {

@@ -35,6 +35,7 @@ class RocksKv final : public Kv {
   Error make_durable(bool sync) override;
   Error scan(Column column, std::string_view prefix, std::string_view start, bool reverse,
              const ScanVisitor& visit) override;
+  std::unique_ptr<KvSnapshot> snapshot() override;
   std::uint64_t approximate_size_bytes() const override;
   Error flush() override;
 

@@ -368,7 +368,11 @@ TEST_CASE("rocks kv: agrees with the in-memory store on random operations", "[st
     WriteBatch batch;
     for (std::size_t i = 0, n = 1 + random() % 3; i < n; ++i) {
       Column column = columns[random() % 3];
-      if (random() % 4 == 0) {
+      if (random() % 8 == 0) {
+        std::string begin = random_key(), end = random_key();
+        if (end < begin) std::swap(begin, end);
+        batch.erase_range(column, begin, end);
+      } else if (random() % 4 == 0) {
         batch.erase(column, random_key());
       } else {
         batch.put(column, random_key(), std::to_string(step));
@@ -416,5 +420,37 @@ TEST_CASE("rocks kv: every scan shape accepts empty views, null or not", "[store
         CHECK_FALSE(expected.empty());
       }
     }
+  }
+}
+
+TEST_CASE("rocks kv: a snapshot reads the store as it was, whatever is written after", "[store]") {
+  TempDir dir;
+  auto rocks = open_or_fail(dir.path);
+  MemoryKv memory;
+  for (Kv* kv : std::initializer_list<Kv*>{rocks.get(), &memory}) {
+    WriteBatch batch;
+    batch.put(Column::raft_state, "p1/a", "old");
+    batch.put(Column::log, "p1/x", "1");
+    batch.put(Column::log, "p1/y", "2");
+    REQUIRE_FALSE(kv->write(batch, false));
+    auto view = kv->snapshot();
+    WriteBatch later;
+    later.put(Column::raft_state, "p1/a", "new");
+    later.erase_range(Column::log, "p1/", "p10");
+    later.put(Column::log, "p1/z", "3");
+    REQUIRE_FALSE(kv->write(later, false));
+
+    std::string value;
+    REQUIRE_FALSE(view->get(Column::raft_state, "p1/a", value));
+    CHECK(value == "old");
+    Rows seen;
+    REQUIRE_FALSE(view->scan(Column::log, "p1/", {}, false, [&](auto key, auto v) {
+      seen.emplace_back(key, v);
+      return true;
+    }));
+    CHECK(seen == Rows{{"p1/x", "1"}, {"p1/y", "2"}});
+    CHECK(rows_of(*kv, Column::log, "p1/", {}, false) == Rows{{"p1/z", "3"}});
+    REQUIRE_FALSE(kv->get(Column::raft_state, "p1/a", value));
+    CHECK(value == "new");
   }
 }

@@ -244,6 +244,7 @@ TEST_CASE("messages: a failed store write gets Internal and does not advance the
                const store::ScanVisitor& v) override {
       return inner.scan(c, p, s, r, v);
     }
+    std::unique_ptr<store::KvSnapshot> snapshot() override { return inner.snapshot(); }
     std::uint64_t approximate_size_bytes() const override { return 0; }
     Error flush() override { return {}; }
     store::MemoryKv inner;

@@ -103,6 +103,7 @@ class FlakyKv final : public store::Kv {
              const store::ScanVisitor& visit) override {
     return kv_.scan(column, prefix, start, reverse, visit);
   }
+  std::unique_ptr<store::KvSnapshot> snapshot() override { return kv_.snapshot(); }
   std::uint64_t approximate_size_bytes() const override { return kv_.approximate_size_bytes(); }
   Error flush() override { return {}; }
 
