@@ -1,0 +1,93 @@
+#include "replication/placement/layout.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+namespace qim::replication {
+
+std::string partition_ring_key(std::uint32_t partition) {
+  return "partition/" + std::to_string(partition);
+}
+
+namespace {
+
+bool eligible_member(const MemberView& member, const LayoutOptions& options, std::int64_t now_ms) {
+  if (member.replica_id == 0 || member.draining) return false;
+  switch (member.health) {
+    case MemberHealth::alive:
+    case MemberHealth::suspect:
+      return true;
+    case MemberHealth::dead:
+      return now_ms - member.health_since_ms < options.replace_after_ms;
+    case MemberHealth::left:
+      return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+Layout Layout::compute(const std::vector<MemberView>& members, const LayoutOptions& options,
+                       std::int64_t now_ms) {
+  Layout layout;
+  layout.targets_.resize(options.partitions);
+  std::vector<std::string> names;
+  std::unordered_map<std::string, const MemberView*> by_name;
+  for (const MemberView& member : members) {
+    if (!eligible_member(member, options, now_ms)) continue;
+    if (!by_name.emplace(member.name, &member).second) continue;  // a duplicate name: first wins
+    names.push_back(member.name);
+    layout.eligible_.push_back(member.replica_id);
+  }
+  std::sort(layout.eligible_.begin(), layout.eligible_.end());
+  if (names.empty()) return layout;
+  cluster::Ring ring(names, options.ring);
+  const std::vector<std::string>& sorted = ring.members();
+  std::size_t count = std::min<std::size_t>(options.replicas, sorted.size());
+
+  // Bounded loads: each member holds at most ceil(fair share * (1 + slack)) replicas.
+  double fair = static_cast<double>(options.partitions) * static_cast<double>(count) /
+                static_cast<double>(sorted.size());
+  auto cap = static_cast<std::size_t>(std::ceil(fair * (1.0 + options.load_slack)));
+  cap = std::max<std::size_t>(cap, 1);
+  std::vector<std::size_t> load(sorted.size(), 0);
+  std::vector<std::size_t> leaderships(sorted.size(), 0);
+  std::vector<std::size_t> walk;
+  for (std::uint32_t partition = 0; partition < options.partitions; ++partition) {
+    // Every member in ring order from the partition's position: those under the cap first,
+    // then (only if the caps leave too few) the others, still in ring order.
+    ring.replicas(partition_ring_key(partition), sorted.size(), walk);
+    std::vector<std::size_t> chosen;
+    for (std::size_t member : walk) {
+      if (chosen.size() == count) break;
+      if (load[member] < cap) chosen.push_back(member);
+    }
+    for (std::size_t member : walk) {
+      if (chosen.size() == count) break;
+      if (std::find(chosen.begin(), chosen.end(), member) == chosen.end()) chosen.push_back(member);
+    }
+    // The preferred leader: the chosen member with the fewest leaderships so far, preferring
+    // members that are alive over suspect or dead ones.
+    auto rank = [&](std::size_t member) {
+      MemberHealth health = by_name.at(sorted[member])->health;
+      return std::make_pair(health == MemberHealth::alive ? 0 : 1, leaderships[member]);
+    };
+    auto leader = std::min_element(chosen.begin(), chosen.end(),
+                                   [&](std::size_t a, std::size_t b) { return rank(a) < rank(b); });
+    std::rotate(chosen.begin(), leader, leader + 1);
+    ++leaderships[chosen.front()];
+    std::vector<ReplicaId>& target = layout.targets_[partition];
+    for (std::size_t member : chosen) {
+      ++load[member];
+      target.push_back(by_name.at(sorted[member])->replica_id);
+    }
+  }
+  return layout;
+}
+
+bool Layout::is_eligible(ReplicaId id) const {
+  return std::binary_search(eligible_.begin(), eligible_.end(), id);
+}
+
+}  // namespace qim::replication
