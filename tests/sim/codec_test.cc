@@ -9,7 +9,7 @@ namespace swim = qim::cluster::swim;
 namespace {
 
 std::vector<swim::Message> sample_messages() {
-  swim::NodeMeta meta{"10.0.0.1:5222", "10.0.0.1:7100", 3};
+  swim::NodeMeta meta{"10.0.0.1:5222", "10.0.0.1:7100", 3, 0x1122334455667788ull, 99, 64, true};
   return {
       swim::Ping{7, "node-b", "node-a"},
       swim::IndirectPing{8, "node-c", "10.0.0.3:7946", 400, true},

@@ -95,6 +95,12 @@ void write_meta(Writer& writer, const NodeMeta& meta) {
   writer.string(meta.client_address, kMaxAddressBytes);
   writer.string(meta.peer_address, kMaxAddressBytes);
   writer.u16(meta.protocol_version);
+  if (meta.protocol_version >= 2) {
+    writer.u64(meta.replica_id);
+    writer.u64(meta.cluster_id);
+    writer.u32(meta.partitions);
+    writer.u8(meta.draining ? 1 : 0);
+  }
 }
 
 NodeMeta read_meta(Reader& reader) {
@@ -102,6 +108,12 @@ NodeMeta read_meta(Reader& reader) {
   meta.client_address = reader.string(kMaxAddressBytes);
   meta.peer_address = reader.string(kMaxAddressBytes);
   meta.protocol_version = reader.u16();
+  if (meta.protocol_version >= 2) {
+    meta.replica_id = reader.u64();
+    meta.cluster_id = reader.u64();
+    meta.partitions = reader.u32();
+    meta.draining = reader.u8() != 0;
+  }
   return meta;
 }
 

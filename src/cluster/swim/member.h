@@ -18,7 +18,15 @@ inline bool is_live(MemberState state) {
 struct NodeMeta {
   std::string client_address;
   std::string peer_address;
-  std::uint16_t protocol_version = 1;
+  std::uint16_t protocol_version = 2;
+  // Replication (version 2 and later; zero/false from a version-1 member): the member's Raft
+  // replica id (random per data directory), the cluster it belongs to (random, chosen when
+  // the cluster was created; 0 while it has not joined one yet), the cluster's partition count,
+  // and whether it is draining (leaving gracefully: its replicas move away first).
+  std::uint64_t replica_id = 0;
+  std::uint64_t cluster_id = 0;
+  std::uint32_t partitions = 0;
+  bool draining = false;
 
   friend bool operator==(const NodeMeta&, const NodeMeta&) = default;
 };
