@@ -58,6 +58,7 @@ std::optional<std::string> placement_key(store::Column column, std::string_view 
     case Column::meta:
     case Column::raft_log:
     case Column::raft_state:
+    case Column::staging:
       return std::nullopt;
   }
   return std::nullopt;

@@ -26,6 +26,8 @@ const char* column_name(Column column) noexcept {
       return "raft_log";
     case Column::raft_state:
       return "raft_state";
+    case Column::staging:
+      return "staging";
   }
   return "unknown";
 }

@@ -28,8 +28,16 @@ enum class Column : std::uint8_t {
   meta,          // node-local settings (format version, node identity)
   raft_log,      // <partition:be16> <index:be64>: the partition's Raft log (replica/)
   raft_state,    // <partition:be16> <tag>: the partition's Raft hard state and applied point
+  staging,       // <partition:be16> <column:u8> <key>: a received snapshot before it is installed
 };
-inline constexpr std::size_t column_count = 11;
+inline constexpr std::size_t column_count = 12;
+
+// The columns that hold a partition's replicated state (every key starts with the partition as
+// two bytes big-endian): what a snapshot of a partition copies, and what dropping a replica
+// erases along with its Raft state.
+inline constexpr Column data_columns[] = {Column::accounts, Column::friends, Column::convs,
+                                          Column::cursors,  Column::groups,  Column::members,
+                                          Column::log,      Column::dedup};
 const char* column_name(Column column) noexcept;
 
 // A set of writes applied atomically. Reusable: clear() keeps the allocations.
