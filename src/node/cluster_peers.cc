@@ -15,7 +15,7 @@ using peer_wire::PeerKind;
 
 ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor blocking,
                            net::PeerLinks& links, const service::PlacementSource& placement,
-                           service::ImService& service, HandoffReceiver& handoff, AdminRelay& admin,
+                           service::ImService& service, AdminRelay& admin,
                            core::Logger& logger, std::chrono::milliseconds query_timeout)
     : executor_(std::move(executor)),
       blocking_(blocking),
@@ -23,7 +23,6 @@ ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor
       links_(links),
       placement_(placement),
       service_(service),
-      handoff_(handoff),
       admin_(admin),
       logger_(logger),
       query_timeout_(query_timeout),
@@ -102,8 +101,12 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
   if (const auto* op = request.body_as_AdminUserOp()) co_return co_await admin_.serve(*op);
   if (const auto* group = request.body_as_AdminGroupQuery())
     co_return co_await admin_.serve(*group);
-  if (const auto* handoff = request.body_as_Handoff()) {
-    co_return co_await handoff_.accept(from_node, *handoff);
+  if (request.body_type() == peer_wire::PeerBody::SnapshotChunk && replicas_ != nullptr) {
+    co_return co_await accept_snapshot_chunk(from_node, request);
+  }
+  if (request.body_type() == peer_wire::PeerBody::ReplicaStatusQuery && replicas_ != nullptr) {
+    co_return encode_replica_status(replicas_->status(), placement_.placement()->self_name(),
+                                    replica_id_);
   }
   logger_.debug("peer", "{} sent a request this node does not serve (body {})", from_node,
                 static_cast<int>(request.body_type()));
@@ -313,6 +316,10 @@ bool ClusterPeers::deliver_pushes(std::string_view from_node,
 
 void ClusterPeers::on_oneway_owned(std::string_view from_node, proto::PeerMessage message) {
   auto type = message.envelope().body_type();
+  if (type == peer_wire::PeerBody::RaftBatch) {
+    if (replicas_ != nullptr) replicas_->on_raft_batch(std::string(from_node), std::move(message));
+    return;
+  }
   if (sessions_ != executor_ &&
       (type == peer_wire::PeerBody::PushBatches || type == peer_wire::PeerBody::PushBatch)) {
     // Posted in arrival order, so they are delivered in that order.
@@ -326,10 +333,6 @@ void ClusterPeers::on_oneway_owned(std::string_view from_node, proto::PeerMessag
 
 void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {
   if (deliver_pushes(from_node, message)) return;
-  if (const auto* done = message.body_as_HandoffDone()) {
-    handoff_.done(from_node, *done);
-    return;
-  }
   logger_.debug("peer", "{} sent a one-way message this node does not handle (body {})", from_node,
                 static_cast<int>(message.body_type()));
 }
@@ -383,6 +386,73 @@ void ClusterPeers::online_elsewhere(std::string after, std::uint32_t limit,
         },
         asio::detached);
   }
+}
+
+}  // namespace qim::node
+
+namespace qim::node {
+
+asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::accept_snapshot_chunk(
+    std::string_view from_node, const peer_wire::PeerEnvelope& request) {
+  proto::PeerFrameBuilder builder;
+  replica::SnapshotChunkHeader header;
+  std::vector<replica::SnapshotRow> rows;
+  std::string error;
+  auto partitions = placement_.placement()->partitions().count();
+  if (!replica::decode_snapshot_chunk(*request.body_as_SnapshotChunk(), partitions, header, rows,
+                                      error)) {
+    co_return builder.error(0, PeerKind::Reply, errc::invalid_argument, "snapshot chunk: " + error);
+  }
+  // The replicas answer on their own thread; the answer comes back here through the timer.
+  struct Wait {
+    explicit Wait(asio::any_io_executor executor)
+        : timer(std::move(executor), asio::steady_timer::time_point::max()) {}
+    asio::steady_timer timer;
+    Error result;
+  };
+  auto wait = std::make_shared<Wait>(executor_);
+  replicas_->on_snapshot_chunk(std::string(from_node), header, std::move(rows),
+                               [wait, executor = executor_](Error result) {
+                                 asio::post(executor, [wait, result = std::move(result)]() mutable {
+                                   wait->result = std::move(result);
+                                   wait->timer.cancel();
+                                 });
+                               });
+  asio::error_code ignored;
+  co_await wait->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  if (wait->result) {
+    co_return builder.error(0, PeerKind::Reply, wait->result.code, wait->result.message);
+  }
+  co_return builder.finish_owned(0, PeerKind::Reply,
+                                 peer_wire::CreateSnapshotChunkAck(builder.fbb(), true));
+}
+
+std::vector<std::uint8_t> encode_replica_status(const std::vector<replica::ReplicaStatus>& replicas,
+                                                std::string_view node_name,
+                                                std::uint64_t replica_id) {
+  proto::PeerFrameBuilder builder(1024);
+  auto& fbb = builder.fbb();
+  std::vector<flatbuffers::Offset<peer_wire::ReplicaState>> states;
+  states.reserve(replicas.size());
+  for (const replica::ReplicaStatus& status : replicas) {
+    std::vector<flatbuffers::Offset<peer_wire::FollowerState>> followers;
+    for (const auto& follower : status.followers) {
+      followers.push_back(peer_wire::CreateFollowerState(fbb, follower.id, follower.match,
+                                                         follower.learner,
+                                                         follower.recently_active));
+    }
+    auto voters = fbb.CreateVector(status.config.voters);
+    auto learners = fbb.CreateVector(status.config.learners);
+    auto follower_vector = fbb.CreateVector(followers);
+    states.push_back(peer_wire::CreateReplicaState(
+        fbb, status.partition, status.replica, static_cast<std::uint8_t>(status.role), status.term,
+        status.leader, status.commit, status.applied, status.last_index, voters, learners,
+        follower_vector));
+  }
+  auto name = fbb.CreateString(node_name);
+  auto vector = fbb.CreateVector(states);
+  return builder.finish_owned(0, PeerKind::Reply,
+                              peer_wire::CreateReplicaStatusResult(fbb, name, replica_id, vector));
 }
 
 }  // namespace qim::node

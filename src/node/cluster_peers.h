@@ -38,7 +38,7 @@
 #include "net/peer_links.h"
 #include "net/peer_outbox.h"
 #include "node/admin_relay.h"
-#include "node/handoff_receiver.h"
+#include "replica/replica_host.h"
 #include "service/cluster_queries.h"
 #include "service/im_service.h"
 #include "service/placement_source.h"
@@ -54,7 +54,7 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
  public:
   ClusterPeers(asio::any_io_executor executor, asio::any_io_executor blocking,
                net::PeerLinks& links, const service::PlacementSource& placement,
-               service::ImService& service, HandoffReceiver& handoff, AdminRelay& admin,
+               service::ImService& service, AdminRelay& admin,
                core::Logger& logger,
                std::chrono::milliseconds query_timeout = std::chrono::milliseconds(2'000));
 
@@ -70,8 +70,14 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   // of them reaches those sessions without waking that thread once per session. By default
   // the links' executor. REQUIRES: called before the links start.
   void use_sessions_executor(asio::any_io_executor sessions) { sessions_ = std::move(sessions); }
-  // Group commit: pushes, forwarded replies and handoff acks may reveal buffered writes.
+  // Group commit: pushes and forwarded replies may reveal buffered writes.
   bool before_write() override;
+  // The partitions' replicas hosted here: Raft batches, snapshot chunks and replica status
+  // requests go to them. REQUIRES: called before the links start.
+  void use_replicas(replica::ReplicaHost& replicas, std::uint64_t replica_id) {
+    replicas_ = &replicas;
+    replica_id_ = replica_id;
+  }
 
   // service::ClusterQueries
   void online_elsewhere(std::string after, std::uint32_t limit,
@@ -139,6 +145,9 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   // Posts a flush of `node`'s outbox, or defers it (DeferFlushes).
   void schedule_flush(const std::string& node);
   std::vector<std::uint8_t> answer_parts(const peer_wire::UserParts& query);
+  // Hands a snapshot chunk to the replicas and answers once they have staged it.
+  asio::awaitable<std::vector<std::uint8_t>> accept_snapshot_chunk(
+      std::string_view from_node, const peer_wire::PeerEnvelope& request);
   void deliver(std::string_view from_node, const peer_wire::PushBatch& push);
   // Delivers a PushBatches or PushBatch message; false when it is neither.
   bool deliver_pushes(std::string_view from_node, const peer_wire::PeerEnvelope& message);
@@ -169,7 +178,8 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   net::PeerLinks& links_;
   const service::PlacementSource& placement_;
   service::ImService& service_;
-  HandoffReceiver& handoff_;
+  replica::ReplicaHost* replicas_ = nullptr;
+  std::uint64_t replica_id_ = 0;
   AdminRelay& admin_;
   core::Logger& logger_;
   const std::chrono::milliseconds query_timeout_;
@@ -184,5 +194,10 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   std::unordered_map<std::string, std::unique_ptr<Peer>> peers_;
   std::atomic<std::uint64_t> pushes_dropped_{0};
 };
+
+// A ReplicaStatusResult reply: what this node's replicas report (qimctl partitions).
+std::vector<std::uint8_t> encode_replica_status(const std::vector<replica::ReplicaStatus>& replicas,
+                                                std::string_view node_name,
+                                                std::uint64_t replica_id);
 
 }  // namespace qim::node

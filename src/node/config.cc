@@ -13,6 +13,7 @@
 
 #include "auth/cluster_key.h"
 #include "auth/password.h"
+#include "route/partitions.h"
 
 namespace qim::node {
 
@@ -28,7 +29,7 @@ struct RawFlags {
   std::int64_t threads = 1;
   std::string node_name = "qim-1";
   std::string dm_policy = "friends";
-  std::string durability = "local";
+  std::string durability = "replicated";
   std::string password_cost = "interactive";
   std::int64_t max_body_bytes = 16 * kib;
   std::int64_t max_frame_bytes = 64 * kib;
@@ -55,6 +56,13 @@ struct RawFlags {
   std::int64_t push_pull_interval_ms = 30'000;
   std::int64_t vnodes = 128;
   std::int64_t maintenance_interval_ms = 600'000;
+  std::int64_t partitions = route::Partitions::default_count;
+  std::int64_t replicas = 3;
+  std::int64_t replace_after_s = 300;
+  std::int64_t raft_tick_ms = 100;
+  std::int64_t election_ticks = 10;
+  bool bootstrap = false;
+  std::string shutdown = "leave";
 };
 
 std::size_t hardware_threads() {
@@ -114,8 +122,10 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
                             flags.node_name));
   check.require(flags.dm_policy == "friends" || flags.dm_policy == "anyone",
                 fmt::format("--dm-policy must be friends or anyone, got '{}'", flags.dm_policy));
-  check.require(flags.durability == "local" || flags.durability == "fsync",
-                fmt::format("--durability must be local or fsync, got '{}'", flags.durability));
+  check.require(
+      flags.durability == "replicated" || flags.durability == "local" ||
+          flags.durability == "fsync",
+      fmt::format("--durability must be replicated or fsync, got '{}'", flags.durability));
   auto password_cost = auth::PasswordCost::parse(flags.password_cost);
   check.require(password_cost.has_value(),
                 fmt::format("--pwhash-cost must be interactive, moderate, min or <ops>:<mem_kib> "
@@ -174,6 +184,14 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   check.range("push-pull-interval-ms", flags.push_pull_interval_ms, 100, 24 * 3600 * 1000);
   check.range("vnodes", flags.vnodes, 1, 4096);
   check.range("maintenance-interval-ms", flags.maintenance_interval_ms, 100, 24 * 3600 * 1000);
+  check.range("partitions", flags.partitions, route::Partitions::min_count,
+              route::Partitions::max_count);
+  check.range("replicas", flags.replicas, 1, 7);
+  check.range("replace-after", flags.replace_after_s, 1, 7 * 24 * 3600);
+  check.range("raft-tick-ms", flags.raft_tick_ms, 10, 10'000);
+  check.range("election-ticks", flags.election_ticks, 3, 100);
+  check.require(flags.shutdown == "leave" || flags.shutdown == "stop",
+                fmt::format("--shutdown must be leave or stop, got '{}'", flags.shutdown));
   core::LogLevel log_level = core::LogLevel::info;
   check.require(
       core::parse_log_level(flags.log_level, log_level),
@@ -210,6 +228,13 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.swim.push_pull_interval_ms = flags.push_pull_interval_ms;
   config.vnodes_per_member = static_cast<std::uint32_t>(flags.vnodes);
   config.maintenance_interval = std::chrono::milliseconds(flags.maintenance_interval_ms);
+  config.partitions = static_cast<std::uint32_t>(flags.partitions);
+  config.replicas = static_cast<std::uint32_t>(flags.replicas);
+  config.replace_after = std::chrono::seconds(flags.replace_after_s);
+  config.raft_tick = std::chrono::milliseconds(flags.raft_tick_ms);
+  config.election_ticks = static_cast<int>(flags.election_ticks);
+  config.bootstrap = flags.bootstrap || flags.seeds.empty();
+  config.shutdown = flags.shutdown == "stop" ? ShutdownMode::stop : ShutdownMode::leave;
 
   service::Options& service = config.service;
   service.node_name = flags.node_name;
@@ -251,7 +276,8 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.add_option("--node-name", flags.node_name, "This node's name, 1-64 of [A-Za-z0-9_.-]");
   app.add_option("--dm-policy", flags.dm_policy, "Who may message a user directly: friends|anyone");
   app.add_option("--durability", flags.durability,
-                 "When a message is acknowledged: local (in the WAL) | fsync (WAL fsynced)");
+                 "When a write is acknowledged: replicated (in a majority of its replicas' "
+                 "write-ahead logs) | fsync (fsynced there too, group-committed)");
   app.add_option("--pwhash-cost", flags.password_cost,
                  "Password hashing cost: interactive|moderate|min|<ops>:<mem_kib>");
   app.add_option("--max-body-bytes", flags.max_body_bytes,
@@ -305,6 +331,25 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "Ring: virtual nodes per member, 1-4096; every member must use the same value");
   app.add_option("--maintenance-interval-ms", flags.maintenance_interval_ms,
                  "How often periodic maintenance (expired dedup records) runs, 100 ms-24 h");
+  app.add_option("--partitions", flags.partitions,
+                 "Partitions of the key space, 1-4096, fixed when the cluster is created; every "
+                 "node must use the same value");
+  app.add_option("--replicas", flags.replicas,
+                 "Replicas of each partition (one Raft group each), 1-7; fewer while the cluster "
+                 "has fewer nodes");
+  app.add_option("--replace-after", flags.replace_after_s,
+                 "Seconds a node may be dead before its replicas are rebuilt on other nodes");
+  app.add_option("--raft-tick-ms", flags.raft_tick_ms,
+                 "Raft: tick length; leaders heartbeat every tick, 10-10000 ms");
+  app.add_option("--election-ticks", flags.election_ticks,
+                 "Raft: ticks without a leader before a follower campaigns (randomised up to "
+                 "twice this), 3-100");
+  app.add_flag("--bootstrap", flags.bootstrap,
+               "Create a new cluster (also the default when no --seed is given and the data "
+               "directory is new)");
+  app.add_option("--shutdown", flags.shutdown,
+                 "What SIGTERM does: leave (move this node's replicas away, then exit) or stop "
+                 "(hand leaderships over and exit; replicas catch up when it returns)");
 
   try {
     app.parse(argc, argv);

@@ -20,6 +20,8 @@ inline constexpr int exit_ok = 0;
 inline constexpr int exit_failure = 1;  // could not start (store, socket, port file)
 inline constexpr int exit_usage = 2;    // a bad flag, value or config file
 
+enum class ShutdownMode { leave, stop };
+
 struct Config {
   net::HostPort listen{"127.0.0.1", 7700};
   std::string data_directory = "./qim-data";
@@ -50,6 +52,15 @@ struct Config {
   std::uint32_t vnodes_per_member = 128;  // ring tokens per member
   // Periodic maintenance (pruning expired dedup records).
   std::chrono::milliseconds maintenance_interval{600'000};
+  // Replication (DESIGN §8).
+  std::uint32_t partitions = 64;
+  std::uint32_t replicas = 3;
+  std::chrono::seconds replace_after{300};
+  std::chrono::milliseconds raft_tick{100};
+  int election_ticks = 10;
+  // Create a new cluster when the data directory is new (no --seed, or --bootstrap).
+  bool bootstrap = true;
+  ShutdownMode shutdown = ShutdownMode::leave;
 };
 
 struct ParseResult {

@@ -38,8 +38,10 @@
 #include "node/config.h"
 #include "node/membership_node.h"
 #include "node/node_admin_hooks.h"
-#include "node/placement_tracker.h"
-#include "node/rebalancer.h"
+#include "node/identity.h"
+#include "node/leader_directory.h"
+#include "node/raft_transport.h"
+#include "replica/replica_host.h"
 #include "service/im_service.h"
 #include "store/rocks_kv.h"
 
@@ -48,8 +50,6 @@ namespace {
 
 using asio::experimental::as_tuple;
 constexpr auto use_nothrow = as_tuple(asio::use_awaitable);
-// A graceful leave hands everything off first, for at most this long.
-constexpr std::chrono::seconds drain_timeout{30};
 
 struct BoundPorts {
   std::uint16_t client = 0;
@@ -109,53 +109,118 @@ class AdminLeaveRequest {
   void request_leave() {
     asio::post(control_, [this] { timer_.expires_at(asio::steady_timer::time_point::min()); });
   }
+  // Any thread: stop without leaving (the node found it must not stay, e.g. a member of
+  // another cluster).
+  void request_stop() {
+    asio::post(control_, [this] {
+      stop_only_ = true;
+      timer_.expires_at(asio::steady_timer::time_point::min());
+    });
+  }
   // Control executor.
   asio::awaitable<void> wait() { co_await timer_.async_wait(use_nothrow); }
+  bool stop_only() const { return stop_only_; }
 
  private:
   asio::any_io_executor control_;
   asio::steady_timer timer_;
+  bool stop_only_ = false;
 };
 
-// Runs until SIGINT, SIGTERM or an administrator's leave request, then leaves the cluster (so
-// peers see "left", not "dead"), shuts the client and admin listeners down and stops the
-// membership shell. After the first signal the default disposition is restored, so a second
-// one ends the process at once.
-// REQUIRES: `signals` (SIGINT, SIGTERM) lives on the control executor.
 // The parts of a running node that supervise() stops, in order.
 struct RunningNode {
   net::ClientListener& listener;
   net::AdminListener& admin_listener;
   MembershipNode& membership;
-  PlacementTracker& placement;
-  Rebalancer& rebalancer;
+  replica::ReplicaHost& replicas;
   net::PeerLinks& peers;
 };
 
+// Whether another member could take this node's replicas: alive, not leaving, and known to
+// replicate (a replica id in its metadata).
+bool others_can_take_replicas(const MembershipNode& membership, const std::string& self) {
+  for (const MemberSnapshot& member : membership.snapshot()) {
+    if (member.name != self && member.replica_id != 0 && !member.draining &&
+        member.state == cluster::swim::MemberState::alive) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Polls `done` every `interval`, logging nothing itself; returns when it holds or `limit`
+// passed (a zero limit waits for ever).
+asio::awaitable<bool> wait_until(std::function<bool()> done, std::chrono::milliseconds interval,
+                                 std::chrono::milliseconds limit) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (limit.count() > 0 && std::chrono::steady_clock::now() >= deadline) co_return false;
+    timer.expires_after(interval);
+    auto [error] = co_await timer.async_wait(use_nothrow);
+    if (error) co_return done();
+  }
+  co_return true;
+}
+
+// Runs until SIGINT, SIGTERM or an administrator's leave request, then leaves the cluster or
+// stops (--shutdown), shuts the client and admin listeners down and stops the replicas, the
+// peer links and the membership shell. After the first signal the default disposition is
+// restored, so a second one ends the process at once (abandoning a leave that cannot finish).
+// REQUIRES: `signals` (SIGINT, SIGTERM) lives on the control executor.
 asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& leave_request,
-                                RunningNode node, service::ImService& service,
-                                const core::Clock& clock, std::chrono::milliseconds maintenance,
+                                RunningNode node, const Config& config,
+                                service::ImService& service, const core::Clock& clock,
                                 net::IoPool& pool, core::Logger& logger) {
   using namespace asio::experimental::awaitable_operators;
   auto outcome =
       co_await (wait_for_signal(signals) || leave_request.wait() ||
-                run_maintenance(service, clock, maintenance, pool.blocking_pool(), logger));
+                run_maintenance(service, clock, config.maintenance_interval, pool.blocking_pool(),
+                                logger));
   asio::error_code ignored;
   signals.clear(ignored);
-  if (outcome.index() == 1) {
+  bool asked_to_leave = outcome.index() == 1 && !leave_request.stop_only();
+  if (leave_request.stop_only()) {
+    logger.info("node", "stopping");
+  } else if (asked_to_leave) {
     logger.info("node", "an administrator asked this node to leave, shutting down");
   } else {
     logger.info("node", "signal {} received, shutting down (a second signal forces exit)",
                 outcome.index() == 0 ? std::get<0>(outcome) : 0);
   }
-  // Leave first, so the others route around this node by the time its clients, redirected
-  // to their new homes by drain(), get there.
-  co_await node.membership.leave();
-  node.placement.drain();
-  co_await node.rebalancer.drain(drain_timeout);
+  bool leave = !leave_request.stop_only() &&
+               (asked_to_leave || config.shutdown == ShutdownMode::leave);
+  if (leave && node.replicas.hosted() > 0 &&
+      !others_can_take_replicas(node.membership, config.service.node_name)) {
+    logger.info("node",
+                "no other member can take this node's replicas; stopping with them in place "
+                "(they serve again when this node returns)");
+    leave = false;
+  }
+  if (leave) {
+    // Drain: the others stop counting this node in their layouts, its leaders hand their
+    // groups over, and the new leaders remove this node's replicas. Only then does it go.
+    logger.info("node", "leaving: moving {} replica(s) and {} leadership(s) to other nodes",
+                node.replicas.hosted(), node.replicas.leaderships());
+    node.membership.set_draining(true);
+    node.replicas.start_drain();
+    co_await wait_until([&] { return node.replicas.drained(); }, std::chrono::milliseconds(100),
+                        std::chrono::milliseconds(0));
+    logger.info("node", "every replica has moved away; leaving the cluster");
+    co_await node.membership.leave();
+  } else if (node.replicas.leaderships() > 0) {
+    node.replicas.transfer_all_leaderships();
+    bool handed = co_await wait_until([&] { return node.replicas.leaderships() == 0; },
+                                      std::chrono::milliseconds(50), std::chrono::seconds(5));
+    if (!handed) {
+      logger.warn("node", "{} leadership(s) could not be handed over in time; their partitions "
+                          "elect a new leader once this node is gone",
+                  node.replicas.leaderships());
+    }
+  }
   co_await node.listener.stop();
   co_await node.admin_listener.stop();
-  co_await node.rebalancer.stop();
+  node.replicas.stop();
   co_await node.peers.stop();
   co_await node.membership.stop();
 }
@@ -235,50 +300,145 @@ void finish_blocking_jobs(asio::io_context& control, asio::thread_pool& blocking
   work.reset();
 }
 
+// The membership as the replica host's placement sees it.
+std::vector<replication::MemberView> member_views(const std::vector<MemberSnapshot>& members) {
+  std::vector<replication::MemberView> views;
+  views.reserve(members.size());
+  for (const MemberSnapshot& member : members) {
+    replication::MemberHealth health = replication::MemberHealth::alive;
+    switch (member.state) {
+      case cluster::swim::MemberState::alive:
+        health = replication::MemberHealth::alive;
+        break;
+      case cluster::swim::MemberState::suspect:
+        health = replication::MemberHealth::suspect;
+        break;
+      case cluster::swim::MemberState::dead:
+        health = replication::MemberHealth::dead;
+        break;
+      case cluster::swim::MemberState::left:
+        health = replication::MemberHealth::left;
+        break;
+    }
+    views.push_back({member.name, member.replica_id, health, member.state_since_ms,
+                     member.draining});
+  }
+  return views;
+}
+
+// Checks every member against this node's cluster: the same partition count, the same cluster
+// id (adopted from the first member that has one, when this node has none yet). An empty
+// string when all agree; otherwise why this node must not stay.
+std::string check_cluster(const std::vector<MemberSnapshot>& members, const std::string& self,
+                          Identity& identity, store::Kv& kv, MembershipNode& membership,
+                          core::Logger& logger) {
+  for (const MemberSnapshot& member : members) {
+    if (member.name == self || member.replica_id == 0) continue;
+    if (member.state == cluster::swim::MemberState::left) continue;
+    if (member.partitions != 0 && member.partitions != identity.partitions) {
+      return fmt::format("member {} belongs to a cluster of {} partitions, but this node was "
+                         "started with --partitions {}; every node of a cluster must use the "
+                         "same value",
+                         member.name, member.partitions, identity.partitions);
+    }
+    if (member.cluster_id == 0) continue;
+    if (identity.cluster_id == 0) {
+      if (Error error = store_cluster_id(kv, member.cluster_id)) {
+        return "cannot record the cluster id: " + error.message;
+      }
+      identity.cluster_id = member.cluster_id;
+      membership.set_cluster_id(member.cluster_id);
+      logger.info("node", "joined cluster {:016x}", member.cluster_id);
+    } else if (member.cluster_id != identity.cluster_id) {
+      return fmt::format("member {} belongs to another cluster ({:016x}, this node's is "
+                         "{:016x}): a node cannot join a second cluster; give it its own data "
+                         "directory and cluster key",
+                         member.name, member.cluster_id, identity.cluster_id);
+    }
+  }
+  return {};
+}
+
 // From an open store to a stopped server. Returns the exit code.
 int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_key,
-          const std::string& admin_token, std::uint64_t restart_epoch, core::Logger& logger) {
+          const std::string& admin_token, std::uint64_t restart_epoch, Identity identity,
+          core::Logger& logger) {
   core::SystemClock clock;
-  service::ImService service(kv, clock, logger, config.service);
+  cluster::RingOptions ring = ring_options(config, cluster_key);
+  route::Partitions partitions(config.partitions, ring.hash_key);
   net::IoPool pool(config.io_threads, config.blocking_threads, logger);
   asio::io_context control(1);
-  net::ClientListener listener(control.get_executor(), pool, service, logger, config.listener);
   // Installed before the port file appears: whoever waits for that file may signal at once.
   asio::signal_set signals(control, SIGINT, SIGTERM);
-
-  asio::ip::tcp::endpoint endpoint;
   std::string error;
+
+  // Routing: who leads which partition, and where members listen (the client address is known
+  // once the listener is bound, below).
+  route::NodeInfo self{config.service.node_name, "", 0, "", true, identity.replica_id};
+  LeaderDirectory directory(self, partitions, logger);
+  net::PeerLinks peers(control.get_executor(), cluster_key, directory, logger, restart_epoch);
+  if (!bind_peers(config, peers, logger, error)) {
+    logger.error("node", "{}", error);
+    return exit_failure;
+  }
+  RaftTransport transport(control.get_executor(), peers);
+  replica::HostOptions host_options;
+  host_options.node_name = config.service.node_name;
+  host_options.replica_id = identity.replica_id;
+  host_options.replicas = config.replicas;
+  host_options.tick = config.raft_tick;
+  host_options.election_ticks = config.election_ticks;
+  host_options.fsync = config.service.durability == service::Durability::fsync;
+  host_options.replace_after_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config.replace_after).count();
+  host_options.ring = ring;
+  replica::ReplicaHost replicas(host_options, partitions, kv, transport, logger);
+  service::ImService service(kv, clock, logger, config.service, replicas, partitions);
+  replicas.use_state_machine(service);
+  replicas.set_leader_listener(
+      [&directory](const std::vector<replica::LeaderHint>& hints) {
+        directory.update_leaders(hints);
+      });
+
+  net::ClientListener listener(control.get_executor(), pool, service, logger, config.listener);
+  asio::ip::tcp::endpoint endpoint;
   if (!net::resolve_listen_endpoint(config.listen, endpoint, error) ||
       !listener.listen(endpoint, error)) {
     logger.error("node", "{}", error);
     return exit_failure;
   }
   auto bound = listener.local_endpoint();
+  self.client_host = bound.address().to_string();
+  self.client_port = bound.port();
+  self.peer_address = peers.local_address();
+  directory.set_self(self);
+  service.use_placement(directory);
 
-  // Routing follows membership from the first event on; until then every key is ours.
-  PlacementTracker placement(route::NodeInfo{config.service.node_name, bound.address().to_string(),
-                                             bound.port(), std::string()},
-                             ring_options(config, cluster_key), control.get_executor(), logger);
-  service.use_placement(placement);
-  net::PeerLinks peers(control.get_executor(), cluster_key, placement, logger, restart_epoch);
-  if (!bind_peers(config, peers, logger, error)) {
-    logger.error("node", "{}", error);
+  bool bootstrap = config.bootstrap && identity.cluster_id == 0;
+  if (Error opened = replicas.open(bootstrap)) {
+    logger.error("node", "cannot open the partitions' replicas: {}", opened.message);
     return exit_failure;
   }
-  HandoffReceiver handoff_receiver(kv, pool.blocking_pool().get_executor(), placement, logger);
+  if (bootstrap && replicas.hosted() > 0) {
+    identity.cluster_id = random_id();
+    if (Error stored = store_cluster_id(kv, identity.cluster_id)) {
+      logger.error("node", "cannot record the new cluster's id: {}", stored.message);
+      return exit_failure;
+    }
+    logger.info("node", "created cluster {:016x} with {} partitions", identity.cluster_id,
+                identity.partitions);
+  } else if (identity.cluster_id == 0) {
+    logger.info("node", "waiting to be given replicas by the cluster reached through --seed");
+  }
+
   AdminRelay admin_relay(control.get_executor(), pool.blocking_pool().get_executor(), peers,
                          service, kv, listener, logger);
   ClusterPeers cluster(control.get_executor(), pool.blocking_pool().get_executor(), peers,
-                       placement, service, handoff_receiver, admin_relay, logger);
+                       directory, service, admin_relay, logger);
   // Pushes and forwarded requests reach the sessions from an I/O thread, as local ones do.
   cluster.use_sessions_executor(pool.context(0).get_executor());
+  cluster.use_replicas(replicas, identity.replica_id);
   service.use_cluster(cluster);
-  Rebalancer rebalancer(control.get_executor(), pool.blocking_pool().get_executor(), kv, peers,
-                        placement, service, logger);
-  placement.set_change_listener([&rebalancer] { rebalancer.placement_changed(); });
-  handoff_receiver.set_stray_listener([&rebalancer] { rebalancer.placement_changed(); });
-  handoff_receiver.set_written_listener(
-      [&service](std::string_view placement_key) { service.forget_cached(placement_key); });
 
   MembershipOptions membership_options;
   membership_options.node_name = config.service.node_name;
@@ -287,6 +447,9 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   membership_options.peer_address = peers.local_address();
   membership_options.seeds = config.seeds;
   membership_options.swim = config.swim;
+  membership_options.replica_id = identity.replica_id;
+  membership_options.cluster_id = identity.cluster_id;
+  membership_options.partitions = identity.partitions;
   std::unique_ptr<MembershipNode> membership;
   auto make_membership = [&](MembershipOptions options) {
     return std::make_unique<MembershipNode>(
@@ -297,12 +460,35 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
     logger.error("node", "{}", error);
     return exit_failure;
   }
-  membership->set_change_listener(
-      [&placement](const std::vector<MemberSnapshot>& members) { placement.update(members); });
 
   AdminLeaveRequest leave_request(control.get_executor());
+  int exit_code = exit_ok;
+  // Sessions whose user's partition is now led elsewhere are redirected there; coalesced on
+  // the control thread, since leader changes come in bursts.
+  auto redirect_pending = std::make_shared<std::atomic<bool>>(false);
+  directory.set_change_listener([&service, &control, redirect_pending] {
+    if (redirect_pending->exchange(true)) return;
+    asio::post(control, [&service, redirect_pending] {
+      redirect_pending->store(false);
+      service.redirect_moved_sessions([](std::string_view) { return true; });
+    });
+  });
+  membership->set_change_listener([&](const std::vector<MemberSnapshot>& members) {
+    std::string refusal = check_cluster(members, config.service.node_name, identity, kv,
+                                        *membership, logger);
+    if (!refusal.empty()) {
+      logger.error("node", "{}; stopping", refusal);
+      exit_code = exit_failure;
+      leave_request.request_stop();
+      return;
+    }
+    directory.update_members(members);
+    replicas.update_members(member_views(members));
+  });
+
   admin_relay.use_membership(*membership);
-  NodeAdminHooks admin_hooks(admin_relay, service, *membership, placement,
+  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory,
+                             config.vnodes_per_member,
                              [&leave_request] { leave_request.request_leave(); });
   net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
                                     admin_token, logger);
@@ -321,8 +507,11 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   }
 
   pool.start();
+  replicas.start();
   listener.start();
-  logger.info("node", "listening on {}:{}", bound.address().to_string(), bound.port());
+  logger.info("node", "listening on {}:{} (replica {:016x}, {} partitions, {} replicas each)",
+              bound.address().to_string(), bound.port(), identity.replica_id,
+              identity.partitions, config.replicas);
   peers.start(cluster);
   membership->start();
   admin_listener.start();
@@ -330,23 +519,22 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
               admin_listener.local_endpoint().address().to_string(),
               admin_listener.local_endpoint().port());
 
-  int exit_code = exit_ok;
-  asio::co_spawn(
-      control,
-      supervise(signals, leave_request,
-                RunningNode{listener, admin_listener, *membership, placement, rebalancer, peers},
-                service, clock, config.maintenance_interval, pool, logger),
-      [&](std::exception_ptr exception) {
-        if (!exception) return;
-        exit_code = exit_failure;
-        try {
-          std::rethrow_exception(exception);
-        } catch (const std::exception& failure) {
-          logger.error("node", "shutdown failed: {}", failure.what());
-        }
-      });
+  asio::co_spawn(control,
+                 supervise(signals, leave_request,
+                           RunningNode{listener, admin_listener, *membership, replicas, peers},
+                           config, service, clock, pool, logger),
+                 [&](std::exception_ptr exception) {
+                   if (!exception) return;
+                   exit_code = exit_failure;
+                   try {
+                     std::rethrow_exception(exception);
+                   } catch (const std::exception& failure) {
+                     logger.error("node", "shutdown failed: {}", failure.what());
+                   }
+                 });
   control.run();  // returns when supervise() and the accept loop have finished
   finish_blocking_jobs(control, pool.blocking_pool(), std::chrono::milliseconds(5'000));
+  replicas.stop();
   pool.stop();
   pool.join();
   return exit_code;
@@ -400,7 +588,13 @@ int run(const Config& config) {
     logger.error("node", "{}", epoch_error);
     return exit_failure;
   }
-  int exit_code = serve(config, *kv, *cluster_key, *admin_token, restart_epoch, logger);
+  Identity identity;
+  if (Error loaded = load_or_create_identity(*kv, config.partitions, identity)) {
+    logger.error("node", "{}", loaded.message);
+    return exit_failure;
+  }
+  int exit_code =
+      serve(config, *kv, *cluster_key, *admin_token, restart_epoch, identity, logger);
   if (Error flushed = kv->flush()) {
     logger.error("node", "flushing the store failed: {}", flushed.message);
     exit_code = exit_failure;

@@ -54,11 +54,42 @@ bool MembershipNode::bind(std::string& error) {
   return transport_.bind(options_.gossip_listen, error);
 }
 
-void MembershipNode::start() {
+swim::NodeMeta MembershipNode::own_meta() const {
   swim::NodeMeta meta;
   meta.client_address = options_.client_address;
   meta.peer_address = options_.peer_address;
-  meta.protocol_version = 1;
+  meta.protocol_version = 2;
+  meta.replica_id = options_.replica_id;
+  meta.cluster_id = cluster_id_;
+  meta.partitions = options_.partitions;
+  meta.draining = draining_;
+  return meta;
+}
+
+void MembershipNode::publish_meta() {
+  if (!membership_) return;
+  swim::Directives out;
+  std::int64_t now = now_ms();
+  membership_->update_meta(own_meta(), now, out);
+  execute(out);
+  refresh_snapshot(now);
+}
+
+void MembershipNode::set_draining(bool draining) {
+  if (draining_ == draining) return;
+  draining_ = draining;
+  publish_meta();
+}
+
+void MembershipNode::set_cluster_id(std::uint64_t cluster_id) {
+  if (cluster_id_ == cluster_id) return;
+  cluster_id_ = cluster_id;
+  publish_meta();
+}
+
+void MembershipNode::start() {
+  cluster_id_ = options_.cluster_id;
+  swim::NodeMeta meta = own_meta();
   std::int64_t now = now_ms();
   membership_.emplace(
       options_.swim,
@@ -250,7 +281,9 @@ void MembershipNode::refresh_snapshot(std::int64_t now) {
     tracked.emplace(member.name, entry);
     members.push_back(MemberSnapshot{member.name, member.address, member.meta.client_address,
                                      member.state, member.incarnation, member.restart_epoch,
-                                     entry.since_ms, member.meta.peer_address});
+                                     entry.since_ms, member.meta.peer_address,
+                                     member.meta.replica_id, member.meta.cluster_id,
+                                     member.meta.partitions, member.meta.draining});
   });
   tracked_ = std::move(tracked);
   std::sort(members.begin(), members.end(),

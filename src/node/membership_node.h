@@ -33,6 +33,11 @@ struct MembershipOptions {
   // "ip:port" of this node's peer link listener (net::PeerLinks::local_address()), advertised
   // in the member's metadata; other nodes dial it. Empty: no peer links.
   std::string peer_address;
+  // Replication identity, advertised in the metadata: this node's Raft replica id, its
+  // cluster's id (0: not joined to one yet) and the cluster's partition count.
+  std::uint64_t replica_id = 0;
+  std::uint64_t cluster_id = 0;
+  std::uint32_t partitions = 0;
   // "host:port" gossip addresses of existing members to join through; empty: start alone.
   std::vector<std::string> seeds;
   cluster::swim::Config swim;
@@ -56,6 +61,10 @@ struct MemberSnapshot {
   // Monotonic time (steady clock, ms) since which this node has seen the member in `state`.
   std::int64_t state_since_ms = 0;
   std::string peer_address;
+  std::uint64_t replica_id = 0;  // from the member's metadata (0 from a version-1 member)
+  std::uint64_t cluster_id = 0;
+  std::uint32_t partitions = 0;
+  bool draining = false;
 };
 
 // Owned by main. Runs on the control executor given at construction (one thread): the core,
@@ -84,6 +93,10 @@ class MembershipNode final : public net::GossipHandler {
   asio::awaitable<void> leave();
   // Stops every task and closes the sockets.
   asio::awaitable<void> stop();
+  // Gossips new metadata: draining (leaving, replicas moving away) or a cluster id learnt on
+  // joining. Control executor only; REQUIRES: start() ran.
+  void set_draining(bool draining);
+  void set_cluster_id(std::uint64_t cluster_id);
 
   // Thread-safe: the member list as of the latest change (ourselves included).
   std::vector<MemberSnapshot> snapshot() const;
@@ -111,6 +124,8 @@ class MembershipNode final : public net::GossipHandler {
 
   static std::int64_t now_ms();
   asio::awaitable<void> tick_loop();
+  swim::NodeMeta own_meta() const;
+  void publish_meta();
   asio::awaitable<void> join_loop();
   asio::awaitable<void> run_push_pull(cluster::swim::StartPushPull directive);
   // Carries out what the core asked for, logs its events and refreshes the snapshot.
@@ -139,6 +154,8 @@ class MembershipNode final : public net::GossipHandler {
   std::uint64_t jitter_state_;  // a cheap generator for retry jitter, seeded per node
 
   std::unordered_map<std::string, Tracked> tracked_;  // control executor only
+  bool draining_ = false;                             // control executor only
+  std::uint64_t cluster_id_ = 0;                      // control executor only
   std::int64_t tracked_refresh_ms_ = 0;
   std::function<void(const std::vector<MemberSnapshot>&)> change_listener_;
   mutable std::mutex snapshot_mutex_;

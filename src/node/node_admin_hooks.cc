@@ -40,11 +40,13 @@ admin::MemberState to_admin(cluster::swim::MemberState state) {
 NodeAdminHooks::NodeAdminHooks(AdminRelay& relay, service::ImService& service,
                                const MembershipNode& membership,
                                const service::PlacementSource& placement,
+                               std::uint32_t vnodes_per_member,
                                std::function<void()> request_leave)
     : relay_(relay),
       service_(service),
       membership_(membership),
       placement_(placement),
+      vnodes_per_member_(vnodes_per_member),
       request_leave_(std::move(request_leave)) {}
 
 std::string NodeAdminHooks::node_name() const {
@@ -69,7 +71,7 @@ std::vector<admin::MemberView> NodeAdminHooks::members() {
   // The snapshot's times are the membership runner's steady-clock milliseconds.
   std::int64_t now_ms = steady_ms(std::chrono::steady_clock::now());
   auto placement = placement_.placement();
-  std::uint32_t vnodes = placement->ring().options().vnodes_per_member;
+  std::uint32_t vnodes = vnodes_per_member_;
   std::vector<admin::MemberView> members;
   for (const MemberSnapshot& member : membership_.snapshot()) {
     admin::MemberView view;
@@ -95,10 +97,13 @@ admin::RingView NodeAdminHooks::ring() {
   auto placement = placement_.placement();
   admin::RingView view;
   view.version = placement->version();
-  view.vnodes_per_member = placement->ring().options().vnodes_per_member;
+  view.vnodes_per_member = vnodes_per_member_;
+  // A member's share is the fraction of the partitions it leads (their keys are homed there).
+  double partitions = placement->partitions().count();
   for (const route::NodeInfo& node : placement->members()) {
     view.members.push_back({node.name, fmt::format("{}:{}", node.client_host, node.client_port),
-                            placement->share_of(node.name), node.name == placement->self_name()});
+                            static_cast<double>(placement->leaderships(node.name)) / partitions,
+                            node.name == placement->self_name()});
   }
   return view;
 }

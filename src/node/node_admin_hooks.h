@@ -21,7 +21,8 @@ class NodeAdminHooks final : public admin::AdminHooks {
  public:
   // `request_leave` must be callable from any thread and return at once.
   NodeAdminHooks(AdminRelay& relay, service::ImService& service, const MembershipNode& membership,
-                 const service::PlacementSource& placement, std::function<void()> request_leave);
+                 const service::PlacementSource& placement, std::uint32_t vnodes_per_member,
+                 std::function<void()> request_leave);
 
   std::string node_name() const override;
   std::vector<admin::MemberView> members() override;
@@ -45,6 +46,7 @@ class NodeAdminHooks final : public admin::AdminHooks {
   service::ImService& service_;
   const MembershipNode& membership_;
   const service::PlacementSource& placement_;
+  const std::uint32_t vnodes_per_member_;
   const std::function<void()> request_leave_;
 };
 

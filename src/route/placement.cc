@@ -5,43 +5,54 @@
 
 namespace qim::route {
 
-Placement Placement::solo(NodeInfo self, cluster::RingOptions ring_options) {
+Placement Placement::empty(NodeInfo self, Partitions partitions) {
   std::string name = self.name;
-  return Placement(std::move(name), {std::move(self)}, ring_options, 0);
+  std::vector<std::int32_t> leaders(partitions.count(), -1);
+  return Placement(std::move(name), {std::move(self)}, partitions, std::move(leaders), 0);
 }
 
-namespace {
-
-std::vector<NodeInfo> sorted_by_name(std::vector<NodeInfo> members) {
-  std::sort(members.begin(), members.end(),
-            [](const NodeInfo& a, const NodeInfo& b) { return a.name < b.name; });
-  return members;
-}
-
-std::vector<std::string> names_of(const std::vector<NodeInfo>& members) {
-  std::vector<std::string> names;
-  names.reserve(members.size());
-  for (const NodeInfo& member : members)
-    names.push_back(member.name);
-  return names;
-}
-
-}  // namespace
-
-Placement::Placement(std::string self_name, std::vector<NodeInfo> members,
-                     cluster::RingOptions ring_options, std::uint64_t version)
+Placement::Placement(std::string self_name, std::vector<NodeInfo> members, Partitions partitions,
+                     std::vector<std::int32_t> leaders, std::uint64_t version)
     : self_name_(std::move(self_name)),
       version_(version),
-      members_(sorted_by_name(std::move(members))),
-      ring_(names_of(members_), ring_options) {
+      members_(std::move(members)),
+      partitions_(partitions),
+      leaders_(std::move(leaders)) {
+  assert(leaders_.size() == partitions_.count());
+  // Sorting moves members: remap the leader indexes with it.
+  std::vector<std::size_t> order(members_.size());
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return members_[a].name < members_[b].name; });
+  std::vector<NodeInfo> sorted;
+  std::vector<std::int32_t> position(members_.size());
+  sorted.reserve(members_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    position[order[i]] = static_cast<std::int32_t>(i);
+    sorted.push_back(std::move(members_[order[i]]));
+  }
+  members_ = std::move(sorted);
+  for (std::int32_t& leader : leaders_) {
+    if (leader >= 0 && static_cast<std::size_t>(leader) < position.size()) {
+      leader = position[static_cast<std::size_t>(leader)];
+    } else {
+      leader = -1;
+    }
+  }
   for (std::size_t i = 0; i < members_.size(); ++i)
     index_.emplace(members_[i].name, i);
   assert(index_.size() == members_.size() && "member names must be distinct");
 }
 
-const NodeInfo& Placement::home_of(std::string_view key) const {
-  // Ring::members() and members_ are both sorted by name, so the indexes agree.
-  return members_[ring_.owner_index(key)];
+const NodeInfo& Placement::leader_or_unknown(PartitionId partition) const {
+  std::int32_t leader = leaders_[partition];
+  return leader < 0 ? unknown_ : members_[static_cast<std::size_t>(leader)];
+}
+
+const NodeInfo* Placement::leader_of(PartitionId partition) const {
+  std::int32_t leader = leaders_[partition];
+  return leader < 0 ? nullptr : &members_[static_cast<std::size_t>(leader)];
 }
 
 const NodeInfo* Placement::find(std::string_view name) const {
@@ -49,14 +60,16 @@ const NodeInfo* Placement::find(std::string_view name) const {
   return it == index_.end() ? nullptr : &members_[it->second];
 }
 
-double Placement::share_of(std::string_view name) const {
+std::size_t Placement::leaderships(std::string_view name) const {
   auto it = index_.find(std::string(name));
-  return it == index_.end() ? 0.0 : ring_.shares()[it->second];
+  if (it == index_.end()) return 0;
+  auto wanted = static_cast<std::int32_t>(it->second);
+  return static_cast<std::size_t>(std::count(leaders_.begin(), leaders_.end(), wanted));
 }
 
-bool Placement::same_layout(const Placement& other) const {
-  return self_name_ == other.self_name_ && members_ == other.members_ &&
-         ring_.options().vnodes_per_member == other.ring_.options().vnodes_per_member;
+std::size_t Placement::led_partitions() const {
+  return static_cast<std::size_t>(
+      std::count_if(leaders_.begin(), leaders_.end(), [](std::int32_t leader) { return leader >= 0; }));
 }
 
 }  // namespace qim::route
