@@ -12,8 +12,8 @@ LeaderDirectory::LeaderDirectory(route::NodeInfo self, route::Partitions partiti
       logger_(logger),
       nodes_{self_},
       leaders_(partitions.count()),
-      current_(std::make_shared<const route::Placement>(
-          route::Placement::empty(self_, partitions_))) {}
+      current_(
+          std::make_shared<const route::Placement>(route::Placement::empty(self_, partitions_))) {}
 
 std::shared_ptr<const route::Placement> LeaderDirectory::placement() const {
   std::lock_guard lock(mutex_);
@@ -61,7 +61,8 @@ void LeaderDirectory::update_members(const std::vector<MemberSnapshot>& members)
   for (const MemberSnapshot& member : members) {
     bool reachable =
         cluster::swim::is_live(member.state) || member.state == cluster::swim::MemberState::left;
-    if (reachable && !member.peer_address.empty()) addresses.emplace(member.name, member.peer_address);
+    if (reachable && !member.peer_address.empty())
+      addresses.emplace(member.name, member.peer_address);
   }
   std::vector<route::NodeInfo> nodes = routable_nodes(members, logger_);
   {

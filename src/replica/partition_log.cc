@@ -4,16 +4,15 @@
 
 namespace qim::replica {
 
-PartitionLog::PartitionLog(store::Kv& kv, PartitionId partition)
-    : kv_(kv), partition_(partition) {}
+PartitionLog::PartitionLog(store::Kv& kv, PartitionId partition) : kv_(kv), partition_(partition) {}
 
 Error PartitionLog::load() {
   std::string value;
   Error error = kv_.get(store::Column::raft_state, raft_keys::hard_state(partition_), value);
   if (!error) {
     if (!decode_hard_state(value, hard_state_)) {
-      return {errc::internal, "the hard state of partition " + std::to_string(partition_) +
-                                  " is corrupted"};
+      return {errc::internal,
+              "the hard state of partition " + std::to_string(partition_) + " is corrupted"};
     }
   } else if (error.code != errc::not_found) {
     return error;
@@ -31,8 +30,8 @@ Error PartitionLog::load() {
   error = kv_.get(store::Column::raft_state, raft_keys::compacted(partition_), value);
   if (!error) {
     if (!decode_point(value, compacted)) {
-      return {errc::internal, "the compaction point of partition " + std::to_string(partition_) +
-                                  " is corrupted"};
+      return {errc::internal,
+              "the compaction point of partition " + std::to_string(partition_) + " is corrupted"};
     }
   } else if (error.code != errc::not_found) {
     return error;
@@ -45,8 +44,10 @@ Error PartitionLog::load() {
   error = kv_.scan(store::Column::raft_log, raft_keys::partition_prefix(partition_), {}, true,
                    [&](std::string_view key, std::string_view) {
                      auto index = raft_keys::entry_index(key);
-                     if (!index) corrupt = true;
-                     else last = *index;
+                     if (!index)
+                       corrupt = true;
+                     else
+                       last = *index;
                      return false;
                    });
   if (error) return error;

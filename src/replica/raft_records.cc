@@ -26,7 +26,7 @@ std::string tagged(PartitionId partition, char tag) {
 // FlatBuffers reads scalars in place: verify and read from an aligned copy.
 template <typename Table>
 const Table* aligned_root(std::string_view bytes, std::vector<std::uint64_t>& storage) {
-  storage.assign((bytes.size() + 7) / 8, 0);
+  storage.assign(bytes.size() / 8 + 1, 0);
   if (!bytes.empty()) std::memcpy(storage.data(), bytes.data(), bytes.size());
   const auto* data = reinterpret_cast<const std::uint8_t*>(storage.data());
   flatbuffers::Verifier verifier(data, bytes.size());

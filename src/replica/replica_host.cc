@@ -105,15 +105,14 @@ Error ReplicaHost::open(bool bootstrap) {
                  partition);
   }
   std::set<PartitionId> present;
-  Error error = kv_.scan(store::Column::raft_state, {}, {}, false,
-                         [&](std::string_view key, std::string_view) {
-                           if (key.size() == 3 && (key[2] == 'h' || key[2] == 's')) {
-                             present.insert(static_cast<PartitionId>(
-                                 static_cast<std::uint8_t>(key[0]) << 8 |
-                                 static_cast<std::uint8_t>(key[1])));
-                           }
-                           return true;
-                         });
+  Error error = kv_.scan(
+      store::Column::raft_state, {}, {}, false, [&](std::string_view key, std::string_view) {
+        if (key.size() == 3 && (key[2] == 'h' || key[2] == 's')) {
+          present.insert(static_cast<PartitionId>(static_cast<std::uint8_t>(key[0]) << 8 |
+                                                  static_cast<std::uint8_t>(key[1])));
+        }
+        return true;
+      });
   if (error) return error;
   for (PartitionId partition : present) {
     if (partition >= partitions_.count()) {
@@ -251,9 +250,8 @@ void ReplicaHost::propose(PartitionId partition, std::vector<std::uint8_t> comma
         std::string(reinterpret_cast<const char*>(command.data()), command.size()));
     if (!index) {
       errc code = index.error().code == errc::rate_limited ? errc::rate_limited : errc::unavailable;
-      done(service::ApplyResult{{code, "partition " + std::to_string(partition) + ": " +
-                                           index.error().message},
-                                {}});
+      done(service::ApplyResult{
+          {code, "partition " + std::to_string(partition) + ": " + index.error().message}, {}});
       return;
     }
     group->pending[*index] =
@@ -363,10 +361,9 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
       raft::ConfigChange change;
       if (raft::decode(entry.data, change) && raft::apply_change(group.config, change)) {
         auto node = node_of(change.node);
-        logger_.info("replica", "partition {}: configuration now voters {} learners {} ({} {})",
-                     partition, raft::to_string(raft::Configuration{group.config.voters, {}}),
-                     raft::to_string(raft::Configuration{group.config.learners, {}}),
-                     raft::to_string(change.kind), node.value_or(std::to_string(change.node)));
+        logger_.info("replica", "partition {}: {} {}: configuration now {}", partition,
+                     raft::to_string(change.kind), node.value_or(std::to_string(change.node)),
+                     raft::to_string(group.config));
         if (change.kind == raft::ConfigChangeKind::remove) {
           if (change.node == options_.replica_id) {
             group.removed = true;
@@ -419,8 +416,8 @@ void ReplicaHost::after_role_change(Group& group) {
   if (role == raft::Role::leader && !was_leader) {
     group.term_start = group.log.last_index();
     group.config_pending = 0;
-    for (const raft::Entry& entry : group.log.entries(group.log.applied().index + 1,
-                                                      group.log.last_index() + 1, SIZE_MAX)) {
+    for (const raft::Entry& entry :
+         group.log.entries(group.log.applied().index + 1, group.log.last_index() + 1, SIZE_MAX)) {
       if (entry.kind == raft::EntryKind::config_change) group.config_pending = entry.index;
     }
     ++leaderships_;
@@ -444,10 +441,13 @@ void ReplicaHost::publish_read_state(Group& group) {
   std::int64_t until = 0;
   if (group.role == raft::Role::leader && !group.removed &&
       group.log.applied().index >= group.term_start) {
-    if (auto start = group.node->lease_start_tick()) {
+    if (auto lease_tick = group.node->lease_start_tick()) {
+      // The core counts its own ticks from its creation; every host tick ticks every group, so
+      // the two counters differ by a constant.
+      std::uint64_t start = *lease_tick + (ticks_ - group.node->tick_count());
       for (auto it = tick_times_.rbegin(); it != tick_times_.rend(); ++it) {
-        if (it->first > *start) continue;
-        if (it->first == *start) {
+        if (it->first > start) continue;
+        if (it->first == start) {
           auto lease = options_.tick * (options_.election_ticks - options_.lease_margin_ticks);
           until = to_ns(it->second + lease);
         }
@@ -608,8 +608,8 @@ void ReplicaHost::handle_batch(const std::string& from_node, const RaftBatchCont
     if (message.to != options_.replica_id) continue;  // for an earlier replica of this node
     Group* group = find(addressed.partition);
     if (group == nullptr) {
-      bool from_leader = message.type == raft::MessageType::append ||
-                         message.type == raft::MessageType::heartbeat;
+      bool from_leader =
+          message.type == raft::MessageType::append || message.type == raft::MessageType::heartbeat;
       if (!from_leader || draining_) continue;
       group = &create_group(addressed.partition, false);
     }
@@ -673,8 +673,8 @@ void ReplicaHost::send_next_chunk(std::shared_ptr<SnapshotStream> stream) {
       group->streaming.erase(done->to);
       group->node->report_snapshot(done->to, ok);
     }
-    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
-                                                                         done->started);
+    auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - done->started);
     if (ok) {
       logger_.info("replica", "partition {}: snapshot sent to {} ({} records, {} ms)",
                    done->partition, done->node, done->rows_sent, elapsed.count());
@@ -767,8 +767,8 @@ void ReplicaHost::handle_chunk(const std::string& from_node, const SnapshotChunk
     snapshot.term = header.term;
     snapshot.index = header.point.index;
     snapshot.log_term = header.point.term;
-    snapshot.snapshot = raft::SnapshotMeta{header.point.index, header.point.term,
-                                           header.point.config};
+    snapshot.snapshot =
+        raft::SnapshotMeta{header.point.index, header.point.term, header.point.config};
     if (Error error = group->node->step(snapshot)) {
       logger_.debug("replica", "partition {}: refused a snapshot from {}: {}", header.partition,
                     from_node, error.message);
@@ -898,16 +898,18 @@ void ReplicaHost::plan_placement() {
     auto action = replication::next_action(view, layout_.target(partition), live, reconfigure);
     if (action.kind == ActionKind::none) continue;
     group->last_action = now;
-    std::string name = node_of(action.replica).value_or("replica " + std::to_string(action.replica));
+    std::string name =
+        node_of(action.replica).value_or("replica " + std::to_string(action.replica));
     if (action.kind == ActionKind::transfer_leadership) {
       group->last_transfer = now;
       group->node->transfer_leadership(action.replica);
       logger_.info("replica", "partition {}: transferring leadership to {}", partition, name);
       continue;
     }
-    raft::ConfigChange change{action.kind == ActionKind::add_learner ? raft::ConfigChangeKind::add_learner
-                              : action.kind == ActionKind::promote   ? raft::ConfigChangeKind::promote
-                                                                     : raft::ConfigChangeKind::remove,
+    raft::ConfigChange change{action.kind == ActionKind::add_learner
+                                  ? raft::ConfigChangeKind::add_learner
+                              : action.kind == ActionKind::promote ? raft::ConfigChangeKind::promote
+                                                                   : raft::ConfigChangeKind::remove,
                               action.replica};
     auto index = group->node->propose_config_change(change);
     if (!index) {
@@ -961,8 +963,9 @@ void ReplicaHost::refresh_status() {
     entry.config = status.config;
     entry.followers = std::move(status.followers);
   }
-  std::sort(statuses.begin(), statuses.end(),
-            [](const ReplicaStatus& a, const ReplicaStatus& b) { return a.partition < b.partition; });
+  std::sort(statuses.begin(), statuses.end(), [](const ReplicaStatus& a, const ReplicaStatus& b) {
+    return a.partition < b.partition;
+  });
   std::lock_guard lock(status_mutex_);
   status_ = std::move(statuses);
 }

@@ -179,7 +179,7 @@ class ReplicaHost final : public service::Proposer {
     raft::Role role = raft::Role::follower;
     raft::Term term = 0;
     raft::NodeId leader = 0;
-    raft::Index term_start = 0;     // the index of this leader's first entry of its term
+    raft::Index term_start = 0;      // the index of this leader's first entry of its term
     raft::Index config_pending = 0;  // a proposed configuration change not applied yet
     raft::Configuration config;      // as applied
     std::chrono::steady_clock::time_point last_action{};

@@ -48,17 +48,17 @@ Error SnapshotReader::next(std::size_t max_bytes, std::vector<SnapshotRow>& rows
   while (column_ < columns) {
     store::Column column = store::data_columns[column_];
     bool more = false;
-    Error error = view_->scan(column, prefix, resume_, false,
-                              [&](std::string_view key, std::string_view value) {
-                                if (!rows.empty() && bytes + key.size() + value.size() > max_bytes) {
-                                  resume_.assign(key);
-                                  more = true;
-                                  return false;
-                                }
-                                bytes += key.size() + value.size() + 8;
-                                rows.push_back({column, std::string(key), std::string(value)});
-                                return true;
-                              });
+    Error error = view_->scan(
+        column, prefix, resume_, false, [&](std::string_view key, std::string_view value) {
+          if (!rows.empty() && bytes + key.size() + value.size() > max_bytes) {
+            resume_.assign(key);
+            more = true;
+            return false;
+          }
+          bytes += key.size() + value.size() + 8;
+          rows.push_back({column, std::string(key), std::string(value)});
+          return true;
+        });
     if (error) return error;
     if (more) return {};
     ++column_;
@@ -208,22 +208,20 @@ Error install_staged(store::Kv& kv, PartitionLog& log, const LogPoint& point) {
 Error finish_interrupted_installs(store::Kv& kv, std::vector<PartitionId>& finished) {
   std::vector<std::pair<PartitionId, LogPoint>> interrupted;
   Error decode_error;
-  Error error = kv.scan(store::Column::raft_state, {}, {}, false,
-                        [&](std::string_view key, std::string_view value) {
-                          if (key.size() != 3 || key[2] != 'i') return true;
-                          PartitionId partition =
-                              static_cast<PartitionId>(static_cast<std::uint8_t>(key[0]) << 8 |
-                                                       static_cast<std::uint8_t>(key[1]));
-                          LogPoint point;
-                          if (!decode_point(value, point)) {
-                            decode_error = {errc::internal, "a snapshot install marker of partition " +
-                                                                std::to_string(partition) +
-                                                                " is corrupted"};
-                            return false;
-                          }
-                          interrupted.emplace_back(partition, point);
-                          return true;
-                        });
+  Error error = kv.scan(
+      store::Column::raft_state, {}, {}, false, [&](std::string_view key, std::string_view value) {
+        if (key.size() != 3 || key[2] != 'i') return true;
+        PartitionId partition = static_cast<PartitionId>(static_cast<std::uint8_t>(key[0]) << 8 |
+                                                         static_cast<std::uint8_t>(key[1]));
+        LogPoint point;
+        if (!decode_point(value, point)) {
+          decode_error = {errc::internal, "a snapshot install marker of partition " +
+                                              std::to_string(partition) + " is corrupted"};
+          return false;
+        }
+        interrupted.emplace_back(partition, point);
+        return true;
+      });
   if (error) return error;
   if (decode_error) return decode_error;
   for (auto& [partition, point] : interrupted) {

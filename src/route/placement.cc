@@ -68,8 +68,8 @@ std::size_t Placement::leaderships(std::string_view name) const {
 }
 
 std::size_t Placement::led_partitions() const {
-  return static_cast<std::size_t>(
-      std::count_if(leaders_.begin(), leaders_.end(), [](std::int32_t leader) { return leader >= 0; }));
+  return static_cast<std::size_t>(std::count_if(leaders_.begin(), leaders_.end(),
+                                                [](std::int32_t leader) { return leader >= 0; }));
 }
 
 }  // namespace qim::route

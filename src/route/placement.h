@@ -51,7 +51,9 @@ class Placement {
 
   // The home of a user id or conversation id: its partition's leader, or a stand-in with an
   // empty name and up == false while no leader is known.
-  const NodeInfo& home_of(std::string_view key) const { return leader_or_unknown(partitions_.of(key)); }
+  const NodeInfo& home_of(std::string_view key) const {
+    return leader_or_unknown(partitions_.of(key));
+  }
   bool is_local(std::string_view key) const { return home_of(key).name == self_name_; }
   // nullptr when no leader is known. REQUIRES: partition < partitions().count().
   const NodeInfo* leader_of(PartitionId partition) const;
@@ -69,7 +71,7 @@ class Placement {
   std::uint64_t version_ = 0;
   std::vector<NodeInfo> members_;  // sorted by name
   Partitions partitions_;
-  std::vector<std::int32_t> leaders_;  // by partition: index into members_, or -1
+  std::vector<std::int32_t> leaders_;                   // by partition: index into members_, or -1
   std::unordered_map<std::string, std::size_t> index_;  // name -> members_ index
   NodeInfo unknown_{"", "", 0, "", false, 0};
 };

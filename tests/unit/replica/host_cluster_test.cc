@@ -1,0 +1,405 @@
+// The replication shell end to end in one process: several ReplicaHosts, each on its own
+// in-memory store, linked by an in-process transport that can cut links, running a toy state
+// machine. Real threads and timers, short ticks; every wait polls with a deadline.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/log.h"
+#include "replica/replica_host.h"
+#include "replica/snapshot_transfer.h"
+#include "store/memory_kv.h"
+
+namespace qim::replica {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint32_t partition_count = 4;
+
+// Appends each command to its partition's list and stores it under the partition's prefix (so
+// snapshots carry it).
+class ListMachine final : public service::StateMachine {
+ public:
+  service::ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
+                             store::WriteBatch& batch, bool) override {
+    std::lock_guard lock(mutex_);
+    std::string text(reinterpret_cast<const char*>(command.data()), command.size());
+    auto& list = lists_[partition];
+    list.push_back(text);
+    // Keyed by the command (unique in these tests), so the stored state depends only on what
+    // was applied, as a state machine's must.
+    std::string key = raft_keys::partition_prefix(partition) + "cmd/" + text;
+    batch.put(store::Column::log, key, text);
+    return {};
+  }
+  void forget_partition(PartitionId partition) override {
+    std::lock_guard lock(mutex_);
+    lists_.erase(partition);
+  }
+  std::size_t count(PartitionId partition) {
+    std::lock_guard lock(mutex_);
+    return lists_[partition].size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<PartitionId, std::vector<std::string>> lists_;
+};
+
+class Network;
+
+class LoopTransport final : public Transport {
+ public:
+  LoopTransport(Network& network, std::string self) : network_(network), self_(std::move(self)) {}
+  void send(const std::string& node, std::vector<std::uint8_t> payload) override;
+  void call(const std::string& node, std::vector<std::uint8_t> payload,
+            std::function<void(Error)> done) override;
+
+ private:
+  Network& network_;
+  std::string self_;
+};
+
+struct TestNode {
+  std::string name;
+  raft::NodeId replica_id;
+  store::MemoryKv kv;
+  ListMachine machine;
+  std::unique_ptr<LoopTransport> transport;
+  std::unique_ptr<ReplicaHost> host;
+};
+
+class Network {
+ public:
+  ReplicaHost* host(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    if (blocked_.contains(name)) return nullptr;
+    auto it = hosts_.find(name);
+    return it == hosts_.end() ? nullptr : it->second;
+  }
+  void attach(const std::string& name, ReplicaHost* host) {
+    std::lock_guard lock(mutex_);
+    hosts_[name] = host;
+  }
+  void detach(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    hosts_.erase(name);
+  }
+  // Cut a node off (both directions).
+  void isolate(const std::string& name, bool isolated) {
+    std::lock_guard lock(mutex_);
+    if (isolated) {
+      blocked_.insert(name);
+    } else {
+      blocked_.erase(name);
+    }
+  }
+  bool blocked(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    return blocked_.contains(name);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, ReplicaHost*> hosts_;
+  std::set<std::string> blocked_;
+};
+
+void LoopTransport::send(const std::string& node, std::vector<std::uint8_t> payload) {
+  if (network_.blocked(self_)) return;
+  ReplicaHost* host = network_.host(node);
+  if (host == nullptr) return;
+  Error error;
+  auto message = proto::PeerMessage::verify(std::move(payload), error);
+  REQUIRE(message.valid());
+  host->on_raft_batch(self_, std::move(message));
+}
+
+void LoopTransport::call(const std::string& node, std::vector<std::uint8_t> payload,
+                         std::function<void(Error)> done) {
+  ReplicaHost* host = network_.blocked(self_) ? nullptr : network_.host(node);
+  if (host == nullptr) return done({errc::unavailable, "unreachable"});
+  Error error;
+  auto message = proto::PeerMessage::verify(std::move(payload), error);
+  REQUIRE(message.valid());
+  SnapshotChunkHeader header;
+  std::vector<SnapshotRow> rows;
+  std::string why;
+  REQUIRE(decode_snapshot_chunk(*message.envelope().body_as_SnapshotChunk(), partition_count,
+                                header, rows, why));
+  host->on_snapshot_chunk(self_, header, std::move(rows), std::move(done));
+}
+
+class Cluster {
+ public:
+  explicit Cluster(std::size_t count, raft::Index retained = 8'192) : retained_(retained) {
+    for (std::size_t i = 0; i < count; ++i) {
+      auto node = std::make_unique<TestNode>();
+      node->name = "n" + std::to_string(i + 1);
+      node->replica_id = 1000 + i;
+      nodes_.push_back(std::move(node));
+    }
+  }
+  ~Cluster() {
+    for (auto& node : nodes_)
+      stop(*node);
+  }
+
+  TestNode& node(std::size_t index) { return *nodes_[index]; }
+
+  void start(TestNode& node, bool bootstrap) {
+    HostOptions options;
+    options.node_name = node.name;
+    options.replica_id = node.replica_id;
+    options.replicas = 3;
+    options.tick = 10ms;
+    options.election_ticks = 10;
+    options.placement_interval = 20ms;
+    options.leader_balance_interval = 200ms;
+    options.membership_settle = 100ms;
+    options.hint_interval = 100ms;
+    options.replace_after_ms = 500;
+    options.retained_entries = retained_;
+    node.transport = std::make_unique<LoopTransport>(network_, node.name);
+    node.host =
+        std::make_unique<ReplicaHost>(options, partitions_, node.kv, *node.transport, logger_);
+    node.host->use_state_machine(node.machine);
+    REQUIRE_FALSE(node.host->open(bootstrap));
+    network_.attach(node.name, node.host.get());
+    node.host->start();
+    running_.insert(node.name);
+    publish_members();
+  }
+  void stop(TestNode& node) {
+    if (!node.host) return;
+    network_.detach(node.name);
+    node.host->stop();
+    node.host.reset();
+    running_.erase(node.name);
+  }
+  // What every running node is told about membership: running nodes alive, stopped ones dead
+  // (since `dead_since` for the replace_after clock).
+  void publish_members() {
+    std::vector<replication::MemberView> views;
+    auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+    for (auto& node : nodes_) {
+      if (!ever_started_.contains(node->name) && !running_.contains(node->name)) continue;
+      ever_started_.insert(node->name);
+      bool up = running_.contains(node->name);
+      if (!up && !dead_since_.contains(node->name)) dead_since_[node->name] = now_ms;
+      if (up) dead_since_.erase(node->name);
+      views.push_back({node->name, node->replica_id,
+                       up ? replication::MemberHealth::alive : replication::MemberHealth::dead,
+                       up ? 0 : dead_since_[node->name], false});
+    }
+    for (auto& node : nodes_) {
+      if (node->host) node->host->update_members(views);
+    }
+  }
+  Network& network() { return network_; }
+
+  // Proposes `text` to `partition` wherever it is led; true once applied there.
+  bool propose_somewhere(PartitionId partition, const std::string& text) {
+    for (auto& node : nodes_) {
+      if (!node->host || !node->host->readable(partition)) continue;
+      std::promise<service::ApplyResult> promise;
+      auto future = promise.get_future();
+      std::vector<std::uint8_t> bytes(text.begin(), text.end());
+      node->host->propose(partition, bytes,
+                          [&promise](service::ApplyResult result) { promise.set_value(result); });
+      if (future.wait_for(5s) != std::future_status::ready) {
+        UNSCOPED_INFO("proposal to partition " << partition << " on " << node->name
+                                               << " got no answer");
+        return false;
+      }
+      auto result = future.get();
+      if (result.error) {
+        UNSCOPED_INFO("proposal to partition " << partition << " on " << node->name << ": "
+                                               << result.error.message);
+      }
+      return !result.error;
+    }
+    return false;
+  }
+
+  template <typename Condition>
+  static bool eventually(Condition condition, std::chrono::milliseconds limit = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (condition()) return true;
+      std::this_thread::sleep_for(5ms);  // poll interval
+    }
+    return condition();
+  }
+
+  // Every partition readable somewhere, and a proposal to each goes through.
+  bool all_writable(const std::string& tag) {
+    for (PartitionId p = 0; p < partition_count; ++p) {
+      bool done = eventually([&] { return propose_somewhere(p, tag + std::to_string(p)); });
+      if (!done) {
+        UNSCOPED_INFO("partition " << p << " is not writable");
+        for (auto& node : nodes_) {
+          if (!node->host) continue;
+          for (const ReplicaStatus& status : node->host->status()) {
+            if (status.partition != p) continue;
+            UNSCOPED_INFO(node->name << ": role " << raft::to_string(status.role) << " term "
+                                     << status.term << " leader " << status.leader << " commit "
+                                     << status.commit << " applied " << status.applied << " last "
+                                     << status.last_index << " " << raft::to_string(status.config)
+                                     << " readable " << node->host->readable(p));
+          }
+        }
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::size_t voters_of(TestNode& node, PartitionId partition) {
+    for (const ReplicaStatus& status : node.host->status()) {
+      if (status.partition == partition) return status.config.voters.size();
+    }
+    return 0;
+  }
+
+ private:
+  core::Logger logger_{std::getenv("QIM_TEST_LOG") ? core::LogLevel::debug : core::LogLevel::warn};
+  route::Partitions partitions_{partition_count, cluster::HashKey{}};
+  Network network_;
+  raft::Index retained_;
+  std::vector<std::unique_ptr<TestNode>> nodes_;
+  std::set<std::string> running_;
+  std::set<std::string> ever_started_;
+  std::map<std::string, std::int64_t> dead_since_;
+};
+
+// The commands the state machine stored for `partition` on `node` (snapshots carry them).
+std::size_t stored(TestNode& node, PartitionId partition) {
+  std::size_t count = 0;
+  node.kv.scan(store::Column::log, raft_keys::partition_prefix(partition), {}, false,
+               [&](std::string_view, std::string_view) {
+                 ++count;
+                 return true;
+               });
+  return count;
+}
+
+}  // namespace
+
+TEST_CASE("replica host: a bootstrapped node serves every partition alone", "[replica]") {
+  Cluster cluster(1);
+  cluster.start(cluster.node(0), true);
+  REQUIRE(cluster.node(0).host->hosted() == partition_count);
+  REQUIRE(cluster.all_writable("a"));
+  for (PartitionId p = 0; p < partition_count; ++p)
+    CHECK(cluster.node(0).machine.count(p) == 1);
+  // Restarted from its store, it has every command and takes more.
+  cluster.stop(cluster.node(0));
+  cluster.start(cluster.node(0), true);
+  REQUIRE(cluster.all_writable("b"));
+  for (PartitionId p = 0; p < partition_count; ++p)
+    CHECK(cluster.node(0).machine.count(p) >= 1);
+}
+
+TEST_CASE("replica host: joining nodes get replicas, and a node's death costs an election",
+          "[replica]") {
+  Cluster cluster(3);
+  cluster.start(cluster.node(0), true);
+  REQUIRE(cluster.all_writable("one-"));
+  cluster.start(cluster.node(1), false);
+  cluster.start(cluster.node(2), false);
+  // Every partition grows to three voters.
+  REQUIRE(Cluster::eventually([&] {
+    for (PartitionId p = 0; p < partition_count; ++p) {
+      for (std::size_t n = 0; n < 3; ++n) {
+        if (cluster.voters_of(cluster.node(n), p) != 3) return false;
+      }
+    }
+    return true;
+  }));
+  REQUIRE(cluster.all_writable("three-"));
+  // Leaders spread: no node leads everything once balanced.
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (cluster.node(n).host->leaderships() == partition_count) return false;
+    }
+    return true;
+  }));
+  // Kill the node leading partition 0; the others elect and serve.
+  std::size_t leader = 0;
+  for (std::size_t n = 0; n < 3; ++n) {
+    if (cluster.node(n).host->readable(0)) leader = n;
+  }
+  cluster.stop(cluster.node(leader));
+  cluster.publish_members();
+  REQUIRE(cluster.all_writable("after-crash-"));
+  // It comes back and catches up with what it missed.
+  cluster.start(cluster.node(leader), false);
+  cluster.publish_members();
+  REQUIRE(cluster.all_writable("back-"));
+  REQUIRE(Cluster::eventually([&] {
+    for (PartitionId p = 0; p < partition_count; ++p) {
+      std::size_t expected = stored(cluster.node((leader + 1) % 3), p);
+      if (stored(cluster.node(leader), p) != expected) return false;
+    }
+    return true;
+  }));
+}
+
+TEST_CASE("replica host: a new replica behind a compacted log catches up from a snapshot",
+          "[replica]") {
+  Cluster cluster(2, /*retained=*/16);
+  cluster.start(cluster.node(0), true);
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(
+        Cluster::eventually([&] { return cluster.propose_somewhere(1, "m" + std::to_string(i)); }));
+  }
+  cluster.start(cluster.node(1), false);
+  REQUIRE(Cluster::eventually([&] { return cluster.voters_of(cluster.node(1), 1) == 2; }));
+  // The snapshot carried the stored commands: the new replica's store has all 100 of them.
+  REQUIRE(Cluster::eventually([&] { return stored(cluster.node(1), 1) >= 100; }));
+  REQUIRE(cluster.propose_somewhere(1, "after"));
+}
+
+TEST_CASE("replica host: an isolated leader stops serving reads and writes", "[replica]") {
+  Cluster cluster(3);
+  for (std::size_t n = 0; n < 3; ++n)
+    cluster.start(cluster.node(n), n == 0);
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (cluster.voters_of(cluster.node(n), 2) != 3) return false;
+    }
+    return true;
+  }));
+  REQUIRE(cluster.all_writable("x"));
+  std::size_t leader = 3;
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (cluster.node(n).host->readable(2)) leader = n;
+    }
+    return leader < 3;
+  }));
+  cluster.network().isolate(cluster.node(leader).name, true);
+  // Its lease runs out: it may not read, while the others elect a leader that may.
+  REQUIRE(Cluster::eventually([&] { return !cluster.node(leader).host->readable(2); }, 3s));
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (n != leader && cluster.node(n).host->readable(2)) return true;
+    }
+    return false;
+  }));
+  cluster.network().isolate(cluster.node(leader).name, false);
+  REQUIRE(cluster.all_writable("healed"));
+}
+
+}  // namespace qim::replica
