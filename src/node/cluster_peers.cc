@@ -230,7 +230,9 @@ std::vector<std::uint8_t> ClusterPeers::encode_answers(session::DetachedServer& 
     // Views into the request, which outlives the serving.
     service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
                            forward.session_id()};
-    std::span<const std::uint8_t> frame = server.serve(caller, proto::view(forward.request()));
+    std::vector<std::uint8_t> answer =
+        server.serve_and_wait(caller, proto::view(forward.request()));
+    std::span<const std::uint8_t> frame = answer;
     std::span<const std::uint8_t> too_large;
     proto::FrameBuilder error_builder(256);
     if (fbb.GetSize() + frame.size() > answer_budget) {

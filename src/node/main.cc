@@ -3,6 +3,8 @@
 //                and the whole membership shell (SWIM core, gossip sockets, push-pulls);
 //   I/O threads  net::IoPool, one io_context each, the client connections;
 //   blocking     the IoPool's thread pool: password hashing, dedup pruning.
+// Commands are applied by the inline proposer on the thread that proposes them (one process, no
+// replication yet).
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -41,6 +43,7 @@
 #include "node/placement_tracker.h"
 #include "node/rebalancer.h"
 #include "service/im_service.h"
+#include "service/inline_proposer.h"
 #include "store/rocks_kv.h"
 
 namespace qim::node {
@@ -84,7 +87,7 @@ asio::awaitable<void> run_maintenance(service::ImService& service, const core::C
     auto started = std::chrono::steady_clock::now();
     std::size_t pruned = co_await asio::co_spawn(
         blocking_pool, prune_once(service, clock.wall_ms()), asio::use_awaitable);
-    logger.debug("node", "pruned {} dedup record(s) in {} ms", pruned,
+    logger.debug("node", "pruned dedup records in {} partition(s) in {} ms", pruned,
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)
                      .count());
@@ -239,7 +242,12 @@ void finish_blocking_jobs(asio::io_context& control, asio::thread_pool& blocking
 int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_key,
           const std::string& admin_token, std::uint64_t restart_epoch, core::Logger& logger) {
   core::SystemClock clock;
-  service::ImService service(kv, clock, logger, config.service);
+  // The key space's partitions, keyed like the ring so every member computes the same ones.
+  route::Partitions partitions(route::Partitions::default_count,
+                               ring_options(config, cluster_key).hash_key);
+  service::InlineProposer proposer(kv, partitions);
+  service::ImService service(kv, clock, logger, config.service, proposer, partitions);
+  proposer.attach(service);
   net::IoPool pool(config.io_threads, config.blocking_threads, logger);
   asio::io_context control(1);
   net::ClientListener listener(control.get_executor(), pool, service, logger, config.listener);

@@ -9,7 +9,10 @@
 #include <catch2/catch.hpp>
 
 #include "core/clock.h"
+#include "service/inline_proposer.h"
+#include "service/keys.h"
 #include "service/reach.h"
+#include "service/records.h"
 #include "store/memory_kv.h"
 
 #include "fixed_placement.h"
@@ -103,7 +106,10 @@ struct Fixture {
   core::ManualClock clock;
   service::Options options;
   service::SessionRegistry registry;
-  service::Accounts accounts{kv, clock, options};
+  route::Partitions partitions{16, cluster::HashKey{}};
+  service::Keys keys{partitions};
+  service::InlineProposer proposer{kv, partitions};  // nothing here proposes
+  service::Accounts accounts{kv, keys, proposer, clock, options};
   service::Reach reach{registry, accounts};
   std::shared_ptr<const route::Placement> placement = std::make_shared<route::Placement>(
       "n1",
@@ -233,8 +239,11 @@ TEST_CASE("reach: a group's new members are checked with one request per other n
     if (local_user.empty() && f.cluster.homes[user] == "n1") local_user = user;
   }
   REQUIRE_FALSE(local_user.empty());
-  f.options.password_cost = auth::PasswordCost::minimum();
-  REQUIRE_FALSE(f.accounts.register_account(local_user, "correct horse"));
+  // An account record, as a registration stores it.
+  store::WriteBatch batch;
+  batch.put(store::Column::accounts, f.keys.account(local_user),
+            service::encode(service::AccountRecord{}));
+  REQUIRE_FALSE(f.kv.write(batch, false));
 
   auto checks = f.reach.check_users(everyone);
   REQUIRE(checks.ok());

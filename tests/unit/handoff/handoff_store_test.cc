@@ -24,6 +24,10 @@ using store::Column;
 
 namespace {
 
+// Keys as the service builds them (the partition count does not matter to these tests).
+const route::Partitions test_partitions(64, cluster::HashKey{});
+const service::Keys test_keys(test_partitions);
+
 using RecordId = std::pair<Column, std::string>;
 using Contents = std::map<RecordId, std::string>;
 
@@ -46,24 +50,24 @@ Contents sample(int users, std::size_t value_bytes = 8) {
   for (int i = 0; i < users; ++i) {
     std::string a = user(i), b = user((i + 1) % users);
     std::string direct = direct_conversation(a, b);
-    records[{Column::accounts, service::keys::account(a)}] = "account:" + a;
-    records[{Column::cursors, service::keys::cursor(a, direct, "laptop")}] = value;
-    records[{Column::friends, service::keys::friend_of(a, b)}] = value;
-    records[{Column::friends, service::keys::friend_of(b, a)}] = value;
-    records[{Column::convs, service::keys::conv(a, direct)}] = value;
-    records[{Column::convs, service::keys::conv(b, direct)}] = value;
+    records[{Column::accounts, test_keys.account(a)}] = "account:" + a;
+    records[{Column::cursors, test_keys.cursor(a, direct, "laptop")}] = value;
+    records[{Column::friends, test_keys.friend_of(a, b)}] = value;
+    records[{Column::friends, test_keys.friend_of(b, a)}] = value;
+    records[{Column::convs, test_keys.conv(a, direct)}] = value;
+    records[{Column::convs, test_keys.conv(b, direct)}] = value;
     for (std::uint64_t seq = 1; seq <= 3; ++seq) {
-      records[{Column::log, service::keys::log(direct, seq)}] = value + std::to_string(seq);
-      records[{Column::dedup, service::keys::dedup(direct, a, seq)}] = value;
+      records[{Column::log, test_keys.log(direct, seq)}] = value + std::to_string(seq);
+      records[{Column::dedup, test_keys.dedup(direct, a, seq)}] = value;
     }
     if (i % 4 == 0) {
       std::string group = "grp" + std::to_string(i);
       std::string conversation = group_conversation(group);
-      records[{Column::groups, service::keys::group(group)}] = value;
-      records[{Column::members, service::keys::member(group, a)}] = value;
-      records[{Column::members, service::keys::member(group, b)}] = value;
-      records[{Column::convs, service::keys::conv(a, conversation)}] = value;
-      records[{Column::log, service::keys::log(conversation, 1)}] = value;
+      records[{Column::groups, test_keys.group(group)}] = value;
+      records[{Column::members, test_keys.member(group, a)}] = value;
+      records[{Column::members, test_keys.member(group, b)}] = value;
+      records[{Column::convs, test_keys.conv(a, conversation)}] = value;
+      records[{Column::log, test_keys.log(conversation, 1)}] = value;
     }
   }
   return records;
@@ -273,10 +277,10 @@ TEST_CASE("handoff: a receiver never overwrites a log or dedup record that diffe
   store::MemoryKv kv;
   core::Logger logger(core::LogLevel::off);
   std::string direct = direct_conversation("alice", "bob");
-  std::string log1 = service::keys::log(direct, 1), log2 = service::keys::log(direct, 2);
-  std::string log3 = service::keys::log(direct, 3);
-  std::string member = service::keys::member("grp", "alice");
-  std::string dedup = service::keys::dedup(direct, "alice", 9);
+  std::string log1 = test_keys.log(direct, 1), log2 = test_keys.log(direct, 2);
+  std::string log3 = test_keys.log(direct, 3);
+  std::string member = test_keys.member("grp", "alice");
+  std::string dedup = test_keys.dedup(direct, "alice", 9);
   store::WriteBatch existing;
   existing.put(Column::log, log1, "ours");
   existing.put(Column::log, log2, "same");

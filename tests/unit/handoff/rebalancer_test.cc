@@ -29,6 +29,7 @@
 #include "proto/peer_frame.h"
 #include "qim/ids.h"
 #include "service/im_service.h"
+#include "service/inline_proposer.h"
 #include "service/keys.h"
 #include "service/placement_keys.h"
 #include "store/memory_kv.h"
@@ -39,6 +40,10 @@ using store::Column;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Keys as the service builds them (the partition count does not matter to these tests).
+const route::Partitions test_partitions(64, cluster::HashKey{});
+const service::Keys test_keys(test_partitions);
 
 using RecordId = std::pair<Column, std::string>;
 using Contents = std::map<RecordId, std::string>;
@@ -117,13 +122,15 @@ struct TestNode {
            std::uint16_t client_port)
       : name(std::move(node_name)),
         port(client_port),
-        service(kv, clock, quiet(), service::Options{}),
+        proposer(kv, test_partitions),
+        service(kv, clock, quiet(), service::Options{}, proposer, test_partitions),
         tracker(route::NodeInfo{name, "127.0.0.1", port, ""}, {}, io.get_executor(), quiet()),
         links(io.get_executor(), cluster_key(), tracker, quiet(), epoch, fast_links()),
         receiver(kv, blocking.get_executor(), tracker, quiet()),
         handler(receiver),
         rebalancer(io.get_executor(), blocking.get_executor(), kv, links, tracker, service,
                    quiet()) {
+    proposer.attach(service);
     service.use_placement(tracker);
     tracker.set_change_listener([this] { rebalancer.placement_changed(); });
     receiver.set_stray_listener([this] { rebalancer.placement_changed(); });
@@ -149,6 +156,7 @@ struct TestNode {
   std::uint64_t epoch = 1;
   FlakyKv kv;
   core::ManualClock clock;
+  service::InlineProposer proposer;
   service::ImService service;
   node::PlacementTracker tracker;
   net::PeerLinks links;
@@ -191,20 +199,20 @@ Contents sample(int users) {
   for (int i = 0; i < users; ++i) {
     std::string a = "user" + std::to_string(i), b = "user" + std::to_string((i + 1) % users);
     std::string direct = direct_conversation(a, b);
-    records[{Column::accounts, service::keys::account(a)}] = "account " + a;
-    records[{Column::cursors, service::keys::cursor(a, direct, "laptop")}] = "3";
-    records[{Column::friends, service::keys::friend_of(a, b)}] = "f";
-    records[{Column::friends, service::keys::friend_of(b, a)}] = "f";
-    records[{Column::convs, service::keys::conv(a, direct)}] = "c";
-    records[{Column::convs, service::keys::conv(b, direct)}] = "c";
-    records[{Column::log, service::keys::log(direct, 1)}] = "hello from " + a;
-    records[{Column::dedup, service::keys::dedup(direct, a, 1)}] = "d";
+    records[{Column::accounts, test_keys.account(a)}] = "account " + a;
+    records[{Column::cursors, test_keys.cursor(a, direct, "laptop")}] = "3";
+    records[{Column::friends, test_keys.friend_of(a, b)}] = "f";
+    records[{Column::friends, test_keys.friend_of(b, a)}] = "f";
+    records[{Column::convs, test_keys.conv(a, direct)}] = "c";
+    records[{Column::convs, test_keys.conv(b, direct)}] = "c";
+    records[{Column::log, test_keys.log(direct, 1)}] = "hello from " + a;
+    records[{Column::dedup, test_keys.dedup(direct, a, 1)}] = "d";
     if (i % 5 == 0) {
       std::string group = "grp" + std::to_string(i);
-      records[{Column::groups, service::keys::group(group)}] = "g";
-      records[{Column::members, service::keys::member(group, a)}] = "m";
-      records[{Column::convs, service::keys::conv(a, group_conversation(group))}] = "c";
-      records[{Column::log, service::keys::log(group_conversation(group), 1)}] = "hi all";
+      records[{Column::groups, test_keys.group(group)}] = "g";
+      records[{Column::members, test_keys.member(group, a)}] = "m";
+      records[{Column::convs, test_keys.conv(a, group_conversation(group))}] = "c";
+      records[{Column::log, test_keys.log(group_conversation(group), 1)}] = "hi all";
     }
   }
   return records;
