@@ -146,6 +146,7 @@ class ImService final : public StateMachine {
   std::size_t prune_dedup(std::int64_t now_ms);
 
   // --- Friends, groups, presence -------------------------------------------------------------
+  Accounts& accounts() { return accounts_; }
   Friends& friends() { return friends_; }
   Groups& groups() { return groups_; }
   // This node's online users. limit 0 means 100; larger than max_online_page is clamped.
