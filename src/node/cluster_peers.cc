@@ -15,8 +15,8 @@ using peer_wire::PeerKind;
 
 ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor blocking,
                            net::PeerLinks& links, const service::PlacementSource& placement,
-                           service::ImService& service, AdminRelay& admin,
-                           core::Logger& logger, std::chrono::milliseconds query_timeout)
+                           service::ImService& service, AdminRelay& admin, core::Logger& logger,
+                           std::chrono::milliseconds query_timeout)
     : executor_(std::move(executor)),
       blocking_(blocking),
       sessions_(executor_),
@@ -233,7 +233,9 @@ std::vector<std::uint8_t> ClusterPeers::encode_answers(session::DetachedServer& 
     // Views into the request, which outlives the serving.
     service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
                            forward.session_id()};
-    std::span<const std::uint8_t> frame = server.serve(caller, proto::view(forward.request()));
+    std::vector<std::uint8_t> answer =
+        server.serve_and_wait(caller, proto::view(forward.request()));
+    std::span<const std::uint8_t> frame = answer;
     std::span<const std::uint8_t> too_large;
     proto::FrameBuilder error_builder(256);
     if (fbb.GetSize() + frame.size() > answer_budget) {
@@ -437,9 +439,8 @@ std::vector<std::uint8_t> encode_replica_status(const std::vector<replica::Repli
   for (const replica::ReplicaStatus& status : replicas) {
     std::vector<flatbuffers::Offset<peer_wire::FollowerState>> followers;
     for (const auto& follower : status.followers) {
-      followers.push_back(peer_wire::CreateFollowerState(fbb, follower.id, follower.match,
-                                                         follower.learner,
-                                                         follower.recently_active));
+      followers.push_back(peer_wire::CreateFollowerState(
+          fbb, follower.id, follower.match, follower.learner, follower.recently_active));
     }
     auto voters = fbb.CreateVector(status.config.voters);
     auto learners = fbb.CreateVector(status.config.learners);

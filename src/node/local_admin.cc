@@ -31,10 +31,21 @@ admin::GossipCountersView to_view(const net::GossipTransportCounters& c) {
       c.push_pulls_served,  c.push_pulls_refused,   c.push_pulls_completed, c.push_pulls_failed};
 }
 
+// Waits for an asynchronous service write (administration runs off the I/O threads, and its
+// proposals are applied without this thread).
+Error wait_for(const std::function<void(service::Done)>& start) {
+  std::promise<Error> outcome;
+  auto future = outcome.get_future();
+  start([&outcome](Error error) { outcome.set_value(std::move(error)); });
+  return future.get();
+}
+
 // Closes every session of `user` and revokes their tokens (the Logout-on-all-devices path, with
 // no session of ours to spare).
 Error end_sessions(service::ImService& service, std::string_view user) {
-  return service.logout(service::Caller{user, {}, 0}, true, auth::TokenDigest{});
+  return wait_for([&](service::Done done) {
+    service.logout(service::Caller{user, {}, 0}, true, auth::TokenDigest{}, std::move(done));
+  });
 }
 
 }  // namespace
@@ -112,12 +123,14 @@ Error LocalAdmin::check_home(std::string_view key, std::string_view what) const 
 
 Error LocalAdmin::create_user(std::string_view user, std::string_view password) {
   if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
-  return service_.register_account(user, password);
+  return wait_for(
+      [&](service::Done done) { service_.register_account(user, password, std::move(done)); });
 }
 
 Error LocalAdmin::set_user_disabled(std::string_view user, bool disabled) {
   if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
-  return service_.set_account_disabled(user, disabled);
+  return wait_for(
+      [&](service::Done done) { service_.set_account_disabled(user, disabled, std::move(done)); });
 }
 
 Error LocalAdmin::kick_user(std::string_view user) {
@@ -128,46 +141,15 @@ Error LocalAdmin::kick_user(std::string_view user) {
 Error LocalAdmin::reset_password(std::string_view user, std::string_view password) {
   if (Error invalid = service::ImService::validate_registration(user, password)) return invalid;
   if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
-  std::string key = service::keys::account(user);
-  std::string value;
-  if (Error error = kv_.get(store::Column::accounts, key, value)) {
-    if (error.code == errc::not_found) return Error{errc::not_found, "user: no such user"};
-    return Error{errc::internal, "reading the account failed: " + error.message};
-  }
-  service::AccountRecord account;
-  if (!service::decode(value, account)) {
-    return Error{errc::internal, "the account record is corrupted"};
-  }
-  auto hash = auth::hash_password(password, service_.options().password_cost);
-  if (!hash) return Error{errc::internal, "hashing the password failed (out of memory)"};
-  // The service has no administrative password change, so the record is rewritten here.
-  // A login racing with this write could re-add a token it issued under the old password;
-  // end_sessions() below revokes every token again through the service's own locking.
-  account.password_hash = std::move(*hash);
-  account.tokens.clear();
-  account.hlc = std::max(account.hlc + 1, static_cast<std::uint64_t>(service_.clock().wall_ms()));
-  store::WriteBatch batch;
-  batch.put(store::Column::accounts, key, service::encode(account));
-  bool sync = service_.options().durability == service::Durability::fsync;
-  if (Error error = kv_.write(batch, sync)) {
-    return Error{errc::internal, "storing the account failed: " + error.message};
-  }
-  return end_sessions(service_, user);
+  return wait_for(
+      [&](service::Done done) { service_.reset_password(user, password, std::move(done)); });
 }
 
 Error LocalAdmin::inspect_group(std::string_view group, admin::GroupView& view) {
   if (Error elsewhere = check_home(group_conversation(group), fmt::format("group {}", group))) {
     return elsewhere;
   }
-  // Groups::members() answers members only; the owner is one, so ask as the owner.
-  std::string value;
-  if (Error error = kv_.get(store::Column::groups, service::keys::group(group), value)) {
-    if (error.code == errc::not_found) return Error{errc::not_found, "group: no such group"};
-    return Error{errc::internal, "reading the group failed: " + error.message};
-  }
-  service::GroupRecord record;
-  if (!service::decode(value, record)) return Error{errc::internal, "the group is corrupted"};
-  auto page = service_.groups().members(service::Caller{record.owner, {}, 0}, group);
+  auto page = service_.groups().inspect(group);
   if (!page.ok()) return page.error;
   view.group = page.value.info.group;
   view.name = page.value.info.name;

@@ -3,6 +3,8 @@
 //                and the whole membership shell (SWIM core, gossip sockets, push-pulls);
 //   I/O threads  net::IoPool, one io_context each, the client connections;
 //   blocking     the IoPool's thread pool: password hashing, dedup pruning.
+// Commands are applied by the inline proposer on the thread that proposes them (one process, no
+// replication yet).
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -36,10 +38,10 @@
 #include "node/atomic_file.h"
 #include "node/cluster_peers.h"
 #include "node/config.h"
-#include "node/membership_node.h"
-#include "node/node_admin_hooks.h"
 #include "node/identity.h"
 #include "node/leader_directory.h"
+#include "node/membership_node.h"
+#include "node/node_admin_hooks.h"
 #include "node/raft_transport.h"
 #include "replica/replica_host.h"
 #include "service/im_service.h"
@@ -84,7 +86,7 @@ asio::awaitable<void> run_maintenance(service::ImService& service, const core::C
     auto started = std::chrono::steady_clock::now();
     std::size_t pruned = co_await asio::co_spawn(
         blocking_pool, prune_once(service, clock.wall_ms()), asio::use_awaitable);
-    logger.debug("node", "pruned {} dedup record(s) in {} ms", pruned,
+    logger.debug("node", "pruned dedup records in {} partition(s) in {} ms", pruned,
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)
                      .count());
@@ -141,7 +143,7 @@ struct RunningNode {
 bool others_can_take_replicas(const MembershipNode& membership, const std::string& self) {
   for (const MemberSnapshot& member : membership.snapshot()) {
     if (member.name != self && member.replica_id != 0 && !member.draining &&
-        member.state == cluster::swim::MemberState::alive) {
+        cluster::swim::is_live(member.state)) {
       return true;
     }
   }
@@ -169,14 +171,12 @@ asio::awaitable<bool> wait_until(std::function<bool()> done, std::chrono::millis
 // restored, so a second one ends the process at once (abandoning a leave that cannot finish).
 // REQUIRES: `signals` (SIGINT, SIGTERM) lives on the control executor.
 asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& leave_request,
-                                RunningNode node, const Config& config,
-                                service::ImService& service, const core::Clock& clock,
-                                net::IoPool& pool, core::Logger& logger) {
+                                RunningNode node, const Config& config, service::ImService& service,
+                                const core::Clock& clock, net::IoPool& pool, core::Logger& logger) {
   using namespace asio::experimental::awaitable_operators;
-  auto outcome =
-      co_await (wait_for_signal(signals) || leave_request.wait() ||
-                run_maintenance(service, clock, config.maintenance_interval, pool.blocking_pool(),
-                                logger));
+  auto outcome = co_await (
+      wait_for_signal(signals) || leave_request.wait() ||
+      run_maintenance(service, clock, config.maintenance_interval, pool.blocking_pool(), logger));
   asio::error_code ignored;
   signals.clear(ignored);
   bool asked_to_leave = outcome.index() == 1 && !leave_request.stop_only();
@@ -188,8 +188,8 @@ asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& le
     logger.info("node", "signal {} received, shutting down (a second signal forces exit)",
                 outcome.index() == 0 ? std::get<0>(outcome) : 0);
   }
-  bool leave = !leave_request.stop_only() &&
-               (asked_to_leave || config.shutdown == ShutdownMode::leave);
+  bool leave =
+      !leave_request.stop_only() && (asked_to_leave || config.shutdown == ShutdownMode::leave);
   if (leave && node.replicas.hosted() > 0 &&
       !others_can_take_replicas(node.membership, config.service.node_name)) {
     logger.info("node",
@@ -204,17 +204,31 @@ asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& le
                 node.replicas.hosted(), node.replicas.leaderships());
     node.membership.set_draining(true);
     node.replicas.start_drain();
-    co_await wait_until([&] { return node.replicas.drained(); }, std::chrono::milliseconds(100),
-                        std::chrono::milliseconds(0));
-    logger.info("node", "every replica has moved away; leaving the cluster");
+    // Until every replica has moved, or no member is left to take them (the others are
+    // leaving too): then this node stops with the rest in place.
+    co_await wait_until(
+        [&] {
+          return node.replicas.drained() ||
+                 !others_can_take_replicas(node.membership, config.service.node_name);
+        },
+        std::chrono::milliseconds(100), std::chrono::milliseconds(0));
+    if (node.replicas.drained()) {
+      logger.info("node", "every replica has moved away; leaving the cluster");
+    } else {
+      logger.warn("node",
+                  "no other member can take the {} replica(s) still here (the others are "
+                  "leaving too); stopping with them in place",
+                  node.replicas.hosted());
+    }
     co_await node.membership.leave();
   } else if (node.replicas.leaderships() > 0) {
     node.replicas.transfer_all_leaderships();
     bool handed = co_await wait_until([&] { return node.replicas.leaderships() == 0; },
                                       std::chrono::milliseconds(50), std::chrono::seconds(5));
     if (!handed) {
-      logger.warn("node", "{} leadership(s) could not be handed over in time; their partitions "
-                          "elect a new leader once this node is gone",
+      logger.warn("node",
+                  "{} leadership(s) could not be handed over in time; their partitions "
+                  "elect a new leader once this node is gone",
                   node.replicas.leaderships());
     }
   }
@@ -320,8 +334,8 @@ std::vector<replication::MemberView> member_views(const std::vector<MemberSnapsh
         health = replication::MemberHealth::left;
         break;
     }
-    views.push_back({member.name, member.replica_id, health, member.state_since_ms,
-                     member.draining});
+    views.push_back(
+        {member.name, member.replica_id, health, member.state_since_ms, member.draining});
   }
   return views;
 }
@@ -336,10 +350,11 @@ std::string check_cluster(const std::vector<MemberSnapshot>& members, const std:
     if (member.name == self || member.replica_id == 0) continue;
     if (member.state == cluster::swim::MemberState::left) continue;
     if (member.partitions != 0 && member.partitions != identity.partitions) {
-      return fmt::format("member {} belongs to a cluster of {} partitions, but this node was "
-                         "started with --partitions {}; every node of a cluster must use the "
-                         "same value",
-                         member.name, member.partitions, identity.partitions);
+      return fmt::format(
+          "member {} belongs to a cluster of {} partitions, but this node was "
+          "started with --partitions {}; every node of a cluster must use the "
+          "same value",
+          member.name, member.partitions, identity.partitions);
     }
     if (member.cluster_id == 0) continue;
     if (identity.cluster_id == 0) {
@@ -350,10 +365,11 @@ std::string check_cluster(const std::vector<MemberSnapshot>& members, const std:
       membership.set_cluster_id(member.cluster_id);
       logger.info("node", "joined cluster {:016x}", member.cluster_id);
     } else if (member.cluster_id != identity.cluster_id) {
-      return fmt::format("member {} belongs to another cluster ({:016x}, this node's is "
-                         "{:016x}): a node cannot join a second cluster; give it its own data "
-                         "directory and cluster key",
-                         member.name, member.cluster_id, identity.cluster_id);
+      return fmt::format(
+          "member {} belongs to another cluster ({:016x}, this node's is "
+          "{:016x}): a node cannot join a second cluster; give it its own data "
+          "directory and cluster key",
+          member.name, member.cluster_id, identity.cluster_id);
     }
   }
   return {};
@@ -395,10 +411,9 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   replica::ReplicaHost replicas(host_options, partitions, kv, transport, logger);
   service::ImService service(kv, clock, logger, config.service, replicas, partitions);
   replicas.use_state_machine(service);
-  replicas.set_leader_listener(
-      [&directory](const std::vector<replica::LeaderHint>& hints) {
-        directory.update_leaders(hints);
-      });
+  replicas.set_leader_listener([&directory](const std::vector<replica::LeaderHint>& hints) {
+    directory.update_leaders(hints);
+  });
 
   net::ClientListener listener(control.get_executor(), pool, service, logger, config.listener);
   asio::ip::tcp::endpoint endpoint;
@@ -474,8 +489,8 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
     });
   });
   membership->set_change_listener([&](const std::vector<MemberSnapshot>& members) {
-    std::string refusal = check_cluster(members, config.service.node_name, identity, kv,
-                                        *membership, logger);
+    std::string refusal =
+        check_cluster(members, config.service.node_name, identity, kv, *membership, logger);
     if (!refusal.empty()) {
       logger.error("node", "{}; stopping", refusal);
       exit_code = exit_failure;
@@ -487,8 +502,7 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   });
 
   admin_relay.use_membership(*membership);
-  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory,
-                             config.vnodes_per_member,
+  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory, config.vnodes_per_member,
                              [&leave_request] { leave_request.request_leave(); });
   net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
                                     admin_token, logger);
@@ -510,8 +524,8 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   replicas.start();
   listener.start();
   logger.info("node", "listening on {}:{} (replica {:016x}, {} partitions, {} replicas each)",
-              bound.address().to_string(), bound.port(), identity.replica_id,
-              identity.partitions, config.replicas);
+              bound.address().to_string(), bound.port(), identity.replica_id, identity.partitions,
+              config.replicas);
   peers.start(cluster);
   membership->start();
   admin_listener.start();
@@ -593,8 +607,7 @@ int run(const Config& config) {
     logger.error("node", "{}", loaded.message);
     return exit_failure;
   }
-  int exit_code =
-      serve(config, *kv, *cluster_key, *admin_token, restart_epoch, identity, logger);
+  int exit_code = serve(config, *kv, *cluster_key, *admin_token, restart_epoch, identity, logger);
   if (Error flushed = kv->flush()) {
     logger.error("node", "flushing the store failed: {}", flushed.message);
     exit_code = exit_failure;

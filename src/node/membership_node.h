@@ -124,7 +124,7 @@ class MembershipNode final : public net::GossipHandler {
 
   static std::int64_t now_ms();
   asio::awaitable<void> tick_loop();
-  swim::NodeMeta own_meta() const;
+  cluster::swim::NodeMeta own_meta() const;
   void publish_meta();
   asio::awaitable<void> join_loop();
   asio::awaitable<void> run_push_pull(cluster::swim::StartPushPull directive);

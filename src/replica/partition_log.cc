@@ -118,6 +118,21 @@ std::vector<raft::Entry> PartitionLog::entries(raft::Index low, raft::Index high
   return result;
 }
 
+Error PartitionLog::adopt_tombstone(store::WriteBatch& batch) {
+  std::string value;
+  Error error = kv_.get(store::Column::raft_state, raft_keys::tombstone(partition_), value);
+  if (error.code == errc::not_found) return {};
+  if (error) return error;
+  raft::HardState kept;
+  if (!decode_hard_state(value, kept)) {
+    return {errc::internal,
+            "the replica tombstone of partition " + std::to_string(partition_) + " is corrupted"};
+  }
+  set_hard_state(kept, batch);
+  batch.erase(store::Column::raft_state, raft_keys::tombstone(partition_));
+  return {};
+}
+
 void PartitionLog::bootstrap(const raft::SnapshotMeta& meta, const raft::HardState& state,
                              store::WriteBatch& batch) {
   reset_to(LogPoint{meta.index, meta.term, meta.config}, batch);
@@ -209,6 +224,8 @@ void PartitionLog::erase_all(store::WriteBatch& batch) {
     batch.erase_range(column, raft_keys::partition_prefix(partition_),
                       raft_keys::partition_end(partition_));
   }
+  raft::HardState kept{hard_state_.term, hard_state_.vote, 0};
+  batch.put(store::Column::raft_state, raft_keys::tombstone(partition_), encode_hard_state(kept));
   hard_state_ = {};
   snapshot_ = {};
   offset_ = 1;

@@ -60,8 +60,12 @@ class PartitionLog final : public raft::Storage {
   void reset_to(const LogPoint& point, store::WriteBatch& batch);
   // Drops the entries below `first_kept`. REQUIRES: first_kept <= applied().index + 1.
   void compact(raft::Index first_kept, store::WriteBatch& batch);
-  // Every key of this partition's Raft state, for dropping a replica.
+  // Every key of this partition's Raft state, for dropping a replica; the hard state (term and
+  // vote) stays behind as a tombstone that adopt_tombstone() takes up if the replica returns.
   void erase_all(store::WriteBatch& batch);
+  // For a replica created here anew: the term and vote a dropped replica of this partition left
+  // behind, if any, become its hard state. REQUIRES: empty().
+  Error adopt_tombstone(store::WriteBatch& batch);
 
   PartitionId partition() const { return partition_; }
 

@@ -88,6 +88,9 @@ std::string compacted(PartitionId partition) {
 std::string installing(PartitionId partition) {
   return tagged(partition, 'i');
 }
+std::string tombstone(PartitionId partition) {
+  return tagged(partition, 'x');
+}
 
 }  // namespace raft_keys
 

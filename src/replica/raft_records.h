@@ -2,8 +2,9 @@
 // How a partition's Raft state is laid out in the store (schemas/store.fbs, "Replication
 // state"): log entries in raft_log under <partition:be16><index:be64>, and in raft_state under
 // <partition:be16><tag>: 'h' the hard state, 's' the applied point (written with every applied
-// entry), 't' the log's compaction point, 'i' a snapshot being installed. Every key of a
-// partition, in every column, starts with the same two bytes.
+// entry), 't' the log's compaction point, 'i' a snapshot being installed, 'x' the hard state
+// of a replica this node dropped (so that, should the group add it back, it never votes twice
+// in one term). Every key of a partition, in every column, starts with the same two bytes.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -38,6 +39,7 @@ std::string hard_state(PartitionId partition);
 std::string applied(PartitionId partition);
 std::string compacted(PartitionId partition);
 std::string installing(PartitionId partition);
+std::string tombstone(PartitionId partition);
 
 }  // namespace raft_keys
 

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <random>
 
+#include <fmt/core.h>
+
 #include "replication/placement/reconfigure.h"
 #include "replication/raft/codec.h"
 #include "replication/raft/configuration.h"
@@ -40,6 +42,21 @@ std::size_t approximate_bytes(const raft::Message& message) {
   for (const raft::Entry& entry : message.entries)
     bytes += raft::entry_bytes(entry);
   return bytes;
+}
+
+// "1-4, 7, 9-10".
+std::string format_ranges(const std::vector<PartitionId>& sorted) {
+  std::string text;
+  for (std::size_t i = 0; i < sorted.size();) {
+    std::size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1)
+      ++j;
+    if (!text.empty()) text += ", ";
+    text += std::to_string(sorted[i]);
+    if (j > i) text += "-" + std::to_string(sorted[j]);
+    i = j + 1;
+  }
+  return text;
 }
 
 const char* action_name(ActionKind kind) {
@@ -163,6 +180,8 @@ void ReplicaHost::make_node(Group& group) {
 
 void ReplicaHost::start() {
   last_tick_ = Clock::now();
+  // Tick 0 is now: leases dated by it hold from the first cycle on.
+  tick_times_.emplace_back(ticks_, last_tick_);
   thread_ = std::thread([this] {
     asio::post(context_, [this] {
       // A group whose only voter is this node elects itself at once.
@@ -220,6 +239,11 @@ ReplicaHost::Group* ReplicaHost::find(PartitionId partition) {
 ReplicaHost::Group& ReplicaHost::create_group(PartitionId partition, bool) {
   auto group = std::make_unique<Group>(kv_, partition);
   group->last_action = Clock::now();
+  store::WriteBatch batch;
+  if (Error error = group->log.adopt_tombstone(batch)) fatal("reviving a replica", error);
+  if (!batch.empty()) {
+    if (Error error = kv_.write(batch, true)) fatal("reviving a replica", error);
+  }
   make_node(*group);
   Group& created = *group;
   groups_.emplace(partition, std::move(group));
@@ -328,6 +352,15 @@ void ReplicaHost::run_cycle() {
       publish_read_state(*item.group);
     }
   }
+  if (!leader_log_.empty()) {
+    // One line per new leader and cycle, not one per partition (a failover moves dozens).
+    for (auto& [name, partitions] : leader_log_) {
+      std::sort(partitions.begin(), partitions.end());
+      logger_.info("replica", "{} now leads partition{} {}", name,
+                   partitions.size() == 1 ? "" : "s", format_ranges(partitions));
+    }
+    leader_log_.clear();
+  }
   if (!hint_changes_.empty()) {
     if (leader_listener_) leader_listener_(hint_changes_);
     for (const replication::MemberView& member : members_) {
@@ -363,7 +396,7 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
         auto node = node_of(change.node);
         logger_.info("replica", "partition {}: {} {}: configuration now {}", partition,
                      raft::to_string(change.kind), node.value_or(std::to_string(change.node)),
-                     raft::to_string(group.config));
+                     describe(group.config));
         if (change.kind == raft::ConfigChangeKind::remove) {
           if (change.node == options_.replica_id) {
             group.removed = true;
@@ -425,13 +458,9 @@ void ReplicaHost::after_role_change(Group& group) {
     --leaderships_;
   }
   if (leader_changed) {
-    std::string name = leader == 0 ? std::string("none")
-                                   : node_of(leader).value_or("replica " + std::to_string(leader));
-    if (leader == 0) {
-      logger_.debug("replica", "partition {}: no leader in term {}", group.log.partition(), term);
-    } else {
-      logger_.info("replica", "partition {}: leader {} (term {})", group.log.partition(), name,
-                   term);
+    if (leader != 0) {
+      leader_log_[node_of(leader).value_or("replica " + std::to_string(leader))].push_back(
+          group.log.partition());
     }
     queue_hint(LeaderHint{group.log.partition(), term, leader});
   }
@@ -534,15 +563,29 @@ void ReplicaHost::tick() {
 // --- Messages -----------------------------------------------------------------------------------
 
 std::optional<std::string> ReplicaHost::node_of(raft::NodeId replica) const {
+  if (replica == options_.replica_id) return options_.node_name;
   for (const replication::MemberView& member : members_) {
     if (member.replica_id == replica) return member.name;
   }
   return std::nullopt;
 }
 
+std::optional<std::string> ReplicaHost::reachable_node_of(raft::NodeId replica) const {
+  for (const replication::MemberView& member : members_) {
+    if (member.replica_id != replica) continue;
+    if (member.health == replication::MemberHealth::dead ||
+        member.health == replication::MemberHealth::left) {
+      return std::nullopt;
+    }
+    return member.name;
+  }
+  return std::nullopt;
+}
+
 void ReplicaHost::queue_message(PartitionId partition, raft::Message message) {
-  auto node = node_of(message.to);
-  if (!node) return;  // a replica whose node is not a member any more
+  // Not to a node that is down or gone (the core probes it again when it is back).
+  auto node = reachable_node_of(message.to);
+  if (!node) return;
   auto& contents = outbox_[*node];
   contents.messages.push_back({partition, std::move(message)});
   std::size_t bytes = 0;
@@ -809,6 +852,20 @@ void ReplicaHost::update_members(std::vector<replication::MemberView> members) {
     if (key(members) != key(members_)) members_changed_ = Clock::now();
     members_ = std::move(members);
   });
+}
+
+std::string ReplicaHost::describe(const raft::Configuration& config) const {
+  auto names = [this](const std::vector<raft::NodeId>& ids) {
+    std::string text;
+    for (raft::NodeId id : ids) {
+      if (!text.empty()) text += ", ";
+      text += node_of(id).value_or(fmt::format("{:016x}", id));
+    }
+    return text;
+  };
+  std::string text = "voters " + names(config.voters);
+  if (!config.learners.empty()) text += "; learners " + names(config.learners);
+  return text;
 }
 
 std::vector<replication::ReplicaId> ReplicaHost::live_replicas() const {

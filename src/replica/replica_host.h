@@ -216,7 +216,11 @@ class ReplicaHost final : public service::Proposer {
   void flush_outbox();
   void broadcast_hints();
   std::optional<std::string> node_of(raft::NodeId replica) const;
+  // node_of, but only while the node is alive or suspect.
+  std::optional<std::string> reachable_node_of(raft::NodeId replica) const;
   std::vector<replication::ReplicaId> live_replicas() const;
+  // "voters n1, n2; learners n3", by node name where known.
+  std::string describe(const raft::Configuration& config) const;
   void refresh_status();
   void fatal(const std::string& what, const Error& error);
 
@@ -251,6 +255,7 @@ class ReplicaHost final : public service::Proposer {
   std::chrono::steady_clock::time_point next_hints_{};
   std::map<std::string, RaftBatchContents> outbox_;  // by destination node
   std::vector<LeaderHint> hint_changes_;
+  std::map<std::string, std::vector<PartitionId>> leader_log_;  // new leaders this cycle, by name
   std::size_t snapshot_streams_ = 0;
   std::chrono::steady_clock::time_point next_drain_report_{};
   std::chrono::steady_clock::time_point last_status_{};

@@ -4,7 +4,6 @@
 
 #include "auth/password.h"
 #include "qim/ids.h"
-#include "service/keys.h"
 
 namespace qim::service {
 namespace {
@@ -18,10 +17,10 @@ std::span<const std::uint8_t> bytes_of(const auth::TokenDigest& digest) {
 }
 
 // The index of the token with `digest`, or -1. Compares every entry in constant time.
-int find_token(const AccountRecord& account, const auth::TokenDigest& digest) {
+int find_token(const AccountRecord& account, std::span<const std::uint8_t> digest) {
   int found = -1;
   for (std::size_t i = 0; i < account.tokens.size(); ++i) {
-    if (auth::digest_equal(bytes_of(account.tokens[i].digest), bytes_of(digest))) {
+    if (auth::digest_equal(bytes_of(account.tokens[i].digest), digest)) {
       found = static_cast<int>(i);
     }
   }
@@ -35,10 +34,17 @@ Error validate_new_password(std::string_view password, std::string_view field) {
   return {};
 }
 
+void touch(AccountRecord& account, std::uint64_t now_ms) {
+  account.hlc = std::max(account.hlc + 1, now_ms);
+}
+
 }  // namespace
 
-Accounts::Accounts(store::Kv& kv, const core::Clock& clock, const Options& options)
+Accounts::Accounts(store::Kv& kv, const Keys& keys, Proposer& proposer, const core::Clock& clock,
+                   const Options& options)
     : kv_(kv),
+      keys_(keys),
+      proposer_(proposer),
       clock_(clock),
       options_(options),
       limiter_(options.login_failures_per_minute_per_user,
@@ -73,7 +79,7 @@ Error Accounts::validate_login(const LoginRequest& request) {
 
 Error Accounts::read(std::string_view user, AccountRecord& record) {
   std::string value;
-  Error error = kv_.get(store::Column::accounts, keys::account(user), value);
+  Error error = kv_.get(store::Column::accounts, keys_.account(user), value);
   if (error.code == errc::not_found) return Error{errc::not_found, "user: no such user"};
   if (error) return internal("reading the account failed: " + error.message);
   if (!decode(value, record)) return internal("the account record is corrupted");
@@ -82,168 +88,242 @@ Error Accounts::read(std::string_view user, AccountRecord& record) {
 
 Error Accounts::exists(std::string_view user) {
   std::string value;
-  Error error = kv_.get(store::Column::accounts, keys::account(user), value);
+  Error error = kv_.get(store::Column::accounts, keys_.account(user), value);
   if (error.code == errc::not_found) return Error{errc::not_found, "user: no such user"};
   if (error) return internal("reading the account failed: " + error.message);
   return {};
 }
 
-Error Accounts::write(std::string_view user, const AccountRecord& record) {
-  store::WriteBatch batch;
-  batch.put(store::Column::accounts, keys::account(user), encode(record));
-  Error error = kv_.write(batch, sync_writes());
-  if (error) return internal("storing the account failed: " + error.message);
-  return {};
+Error Accounts::require_readable_account(std::string_view user) const {
+  return require_readable(proposer_, keys_.partition_of(user), "this account");
 }
 
-Error Accounts::register_account(std::string_view user, std::string_view password) {
-  if (Error error = validate_registration(user, password)) return error;
-  // Checked before hashing so a taken name costs no hash; checked again under the stripe.
+Command Accounts::command_for(CommandKind kind, std::string_view user) const {
+  Command command;
+  command.kind = kind;
+  command.time_ms = static_cast<std::uint64_t>(clock_.wall_ms());
+  command.user = user;
+  return command;
+}
+
+void Accounts::propose_for(std::string_view user, const Command& command, Done done) {
+  propose(proposer_, keys_.partition_of(user), command, std::move(done));
+}
+
+void Accounts::register_account(std::string_view user, std::string_view password, Done done) {
+  if (Error error = validate_registration(user, password)) return done(std::move(error));
+  if (Error error = require_readable_account(user)) return done(std::move(error));
+  // Checked before hashing so a taken name costs no hash; apply checks again.
   Error found = exists(user);
-  if (!found) return Error{errc::already_exists, "user: already taken"};
-  if (found.code != errc::not_found) return found;
+  if (!found) return done(Error{errc::already_exists, "user: already taken"});
+  if (found.code != errc::not_found) return done(std::move(found));
   auto hash = auth::hash_password(password, options_.password_cost);
-  if (!hash) return internal("hashing the password failed (out of memory)");
-  std::lock_guard lock(locks_.mutex_for(user));
-  found = exists(user);
-  if (!found) return Error{errc::already_exists, "user: already taken"};
-  if (found.code != errc::not_found) return found;
-  AccountRecord record;
-  record.password_hash = std::move(*hash);
-  record.created_ms = static_cast<std::uint64_t>(clock_.wall_ms());
-  record.hlc = record.created_ms;
-  return write(user, record);
+  if (!hash) return done(internal("hashing the password failed (out of memory)"));
+  Command command = command_for(CommandKind::register_account, user);
+  command.new_hash = *hash;
+  propose_for(user, command, std::move(done));
 }
 
-Result<LoginSuccess> Accounts::login(const LoginRequest& request) {
+void Accounts::login(const LoginRequest& request, ResultDone<LoginSuccess> done) {
   using R = Result<LoginSuccess>;
-  if (Error error = validate_login(request)) return R::failure(std::move(error));
+  if (Error error = validate_login(request)) return done(R::failure(std::move(error)));
+  if (Error error = require_readable_account(request.user)) {
+    return done(R::failure(std::move(error)));
+  }
   std::int64_t now_monotonic_ms = clock_.monotonic_ms();
   if (!limiter_.allowed(request.user, request.remote_host, now_monotonic_ms)) {
-    return R::failure(errc::rate_limited, "user: too many failed logins; retry later");
+    return done(R::failure(errc::rate_limited, "user: too many failed logins; retry later"));
   }
   auto fail = [&](std::string message) {
     limiter_.record_failure(request.user, request.remote_host, now_monotonic_ms);
-    return R::failure(errc::auth_failed, std::move(message));
+    done(R::failure(errc::auth_failed, std::move(message)));
   };
 
   AccountRecord account;
   Error error = read(request.user, account);
   if (error.code == errc::not_found) return fail("user/password: wrong user or password");
-  if (error) return R::failure(std::move(error));
-
-  bool password_login = !request.password.empty();
-  auth::TokenDigest digest{};
-  if (password_login) {
-    if (!auth::verify_password(account.password_hash, request.password)) {
-      return fail("user/password: wrong user or password");
-    }
-  } else {
-    digest = auth::token_digest(request.token);
-    if (find_token(account, digest) < 0) return fail("token: unknown or revoked");
-  }
-  if (account.disabled) return R::failure(errc::account_disabled, "user: the account is disabled");
+  if (error) return done(R::failure(std::move(error)));
 
   LoginSuccess success;
   success.grant.user.assign(request.user);
   success.grant.device.assign(request.device);
   std::uint64_t now_ms = static_cast<std::uint64_t>(clock_.wall_ms());
-
-  std::lock_guard lock(locks_.mutex_for(request.user));
-  // Re-read under the stripe: tokens may have changed since the check above.
-  if (Error reread = read(request.user, account)) return R::failure(std::move(reread));
-  if (account.disabled) return R::failure(errc::account_disabled, "user: the account is disabled");
-  if (password_login) {
-    success.grant.token = auth::new_token();
-    digest = auth::token_digest(success.grant.token);
-    // One token per device: the device's previous token is replaced.
-    std::erase_if(account.tokens,
-                  [&](const TokenEntry& token) { return token.device == request.device; });
-    while (!account.tokens.empty() && account.tokens.size() >= options_.max_tokens_per_user) {
-      auto least_recent = std::min_element(
-          account.tokens.begin(), account.tokens.end(),
-          [](const TokenEntry& a, const TokenEntry& b) { return a.last_used_ms < b.last_used_ms; });
-      account.tokens.erase(least_recent);
+  Command command;
+  if (!request.password.empty()) {
+    if (!auth::verify_password(account.password_hash, request.password)) {
+      return fail("user/password: wrong user or password");
     }
-    TokenEntry& entry = account.tokens.emplace_back();
-    entry.digest = digest;
-    entry.device.assign(request.device);
-    entry.created_ms = now_ms;
-    entry.last_used_ms = now_ms;
+    if (account.disabled) {
+      return done(R::failure(errc::account_disabled, "user: the account is disabled"));
+    }
+    // One token per device: apply replaces the device's previous one.
+    success.grant.token = auth::new_token();
+    success.token_digest = auth::token_digest(success.grant.token);
+    command = command_for(CommandKind::add_token, request.user);
+    command.device = request.device;
+    command.digest = bytes_of(success.token_digest);
+    command.verified_hash = account.password_hash;
+    command.max_tokens = options_.max_tokens_per_user;
   } else {
-    int index = find_token(account, digest);
+    success.token_digest = auth::token_digest(request.token);
+    int index = find_token(account, bytes_of(success.token_digest));
     if (index < 0) return fail("token: unknown or revoked");
-    account.tokens[static_cast<std::size_t>(index)].last_used_ms = now_ms;
+    if (account.disabled) {
+      return done(R::failure(errc::account_disabled, "user: the account is disabled"));
+    }
     success.grant.token.assign(request.token);
+    std::uint64_t last_used_ms = account.tokens[static_cast<std::size_t>(index)].last_used_ms;
+    if (now_ms >= last_used_ms && now_ms - last_used_ms < token_touch_interval_ms) {
+      return done(R::success(std::move(success)));
+    }
+    command = command_for(CommandKind::touch_token, request.user);
+    command.device = request.device;
+    command.digest = bytes_of(success.token_digest);
   }
-  account.hlc = std::max(account.hlc + 1, now_ms);
-  if (Error write_error = write(request.user, account)) return R::failure(std::move(write_error));
-  success.token_digest = digest;
-  return R::success(std::move(success));
+  command.time_ms = now_ms;
+  propose(proposer_, keys_.partition_of(request.user), command,
+          [success = std::move(success), done = std::move(done)](Error applied) mutable {
+            if (applied) return done(R::failure(std::move(applied)));
+            done(R::success(std::move(success)));
+          });
 }
 
-Error Accounts::revoke_token(std::string_view user, const auth::TokenDigest& digest) {
-  std::lock_guard lock(locks_.mutex_for(user));
-  AccountRecord account;
-  if (Error error = read(user, account)) return error;
-  int index = find_token(account, digest);
-  if (index < 0) return {};
-  account.tokens.erase(account.tokens.begin() + index);
-  account.hlc = std::max(account.hlc + 1, static_cast<std::uint64_t>(clock_.wall_ms()));
-  return write(user, account);
+void Accounts::revoke_token(std::string_view user, const auth::TokenDigest& digest, Done done) {
+  Command command = command_for(CommandKind::revoke_token, user);
+  command.digest = bytes_of(digest);
+  propose_for(user, command, std::move(done));
 }
 
-Error Accounts::revoke_all_tokens(std::string_view user) {
-  std::lock_guard lock(locks_.mutex_for(user));
-  AccountRecord account;
-  if (Error error = read(user, account)) return error;
-  if (account.tokens.empty()) return {};
-  account.tokens.clear();
-  account.hlc = std::max(account.hlc + 1, static_cast<std::uint64_t>(clock_.wall_ms()));
-  return write(user, account);
+void Accounts::revoke_all_tokens(std::string_view user, Done done) {
+  propose_for(user, command_for(CommandKind::revoke_all_tokens, user), std::move(done));
 }
 
-Error Accounts::change_password(std::string_view user, std::string_view old_password,
-                                std::string_view new_password, const auth::TokenDigest& keep,
-                                std::string_view remote_host) {
+void Accounts::change_password(std::string_view user, std::string_view old_password,
+                               std::string_view new_password, const auth::TokenDigest& keep,
+                               std::string_view remote_host, Done done) {
   if (old_password.empty() || old_password.size() > max_password_bytes) {
-    return Error{errc::invalid_argument, "old_password: must be 1 to 128 bytes"};
+    return done(Error{errc::invalid_argument, "old_password: must be 1 to 128 bytes"});
   }
-  if (Error error = validate_new_password(new_password, "new_password")) return error;
+  if (Error error = validate_new_password(new_password, "new_password")) {
+    return done(std::move(error));
+  }
+  if (Error error = require_readable_account(user)) return done(std::move(error));
   std::int64_t now_monotonic_ms = clock_.monotonic_ms();
   if (!limiter_.allowed(user, remote_host, now_monotonic_ms)) {
-    return Error{errc::rate_limited, "old_password: too many failed attempts; retry later"};
+    return done(Error{errc::rate_limited, "old_password: too many failed attempts; retry later"});
   }
   AccountRecord account;
-  if (Error error = read(user, account)) return error;
+  if (Error error = read(user, account)) return done(std::move(error));
   if (!auth::verify_password(account.password_hash, old_password)) {
     limiter_.record_failure(user, remote_host, now_monotonic_ms);
-    return Error{errc::auth_failed, "old_password: wrong password"};
+    return done(Error{errc::auth_failed, "old_password: wrong password"});
   }
   auto hash = auth::hash_password(new_password, options_.password_cost);
-  if (!hash) return internal("hashing the password failed (out of memory)");
-
-  std::lock_guard lock(locks_.mutex_for(user));
-  std::string verified_hash = std::move(account.password_hash);
-  if (Error error = read(user, account)) return error;
-  if (account.password_hash != verified_hash) {
-    return Error{errc::auth_failed, "old_password: the password changed meanwhile"};
-  }
-  account.password_hash = std::move(*hash);
-  std::erase_if(account.tokens, [&](const TokenEntry& token) {
-    return !auth::digest_equal(bytes_of(token.digest), bytes_of(keep));
-  });
-  account.hlc = std::max(account.hlc + 1, static_cast<std::uint64_t>(clock_.wall_ms()));
-  return write(user, account);
+  if (!hash) return done(internal("hashing the password failed (out of memory)"));
+  Command command = command_for(CommandKind::change_password, user);
+  command.verified_hash = account.password_hash;
+  command.new_hash = *hash;
+  command.keep = bytes_of(keep);
+  propose_for(user, command, std::move(done));
 }
 
-Error Accounts::set_disabled(std::string_view user, bool disabled) {
-  std::lock_guard lock(locks_.mutex_for(user));
+void Accounts::reset_password(std::string_view user, std::string_view password, Done done) {
+  if (Error error = validate_registration(user, password)) return done(std::move(error));
+  if (Error error = require_readable_account(user)) return done(std::move(error));
+  if (Error error = exists(user)) return done(std::move(error));
+  auto hash = auth::hash_password(password, options_.password_cost);
+  if (!hash) return done(internal("hashing the password failed (out of memory)"));
+  Command command = command_for(CommandKind::reset_password, user);
+  command.new_hash = *hash;
+  propose_for(user, command, std::move(done));
+}
+
+void Accounts::set_disabled(std::string_view user, bool disabled, Done done) {
+  Command command = command_for(CommandKind::set_disabled, user);
+  command.disabled = disabled;
+  propose_for(user, command, std::move(done));
+}
+
+Error Accounts::apply(const ApplyContext& context) {
+  const Command& command = context.command;
+  if (keys_.partition_of(command.user) != context.partition) {
+    return Error{errc::malformed, "command: the account is not in this partition"};
+  }
+  std::string key = keys_.account(command.user);
+  if (command.kind == CommandKind::register_account) {
+    Error found = exists(command.user);
+    if (!found) return Error{errc::already_exists, "user: already taken"};
+    if (found.code != errc::not_found) return found;
+    AccountRecord record;
+    record.password_hash.assign(command.new_hash);
+    record.created_ms = command.time_ms;
+    record.hlc = command.time_ms;
+    context.batch.put(store::Column::accounts, key, encode(record));
+    return {};
+  }
   AccountRecord account;
-  if (Error error = read(user, account)) return error;
-  account.disabled = disabled;
-  account.hlc = std::max(account.hlc + 1, static_cast<std::uint64_t>(clock_.wall_ms()));
-  return write(user, account);
+  if (Error error = read(command.user, account)) return error;
+  switch (command.kind) {
+    case CommandKind::add_token: {
+      if (account.password_hash != command.verified_hash) {
+        return Error{errc::auth_failed, "user/password: the password changed meanwhile"};
+      }
+      if (account.disabled) return Error{errc::account_disabled, "user: the account is disabled"};
+      std::erase_if(account.tokens,
+                    [&](const TokenEntry& token) { return token.device == command.device; });
+      while (!account.tokens.empty() && account.tokens.size() >= command.max_tokens) {
+        auto least_recent = std::min_element(account.tokens.begin(), account.tokens.end(),
+                                             [](const TokenEntry& a, const TokenEntry& b) {
+                                               return a.last_used_ms < b.last_used_ms;
+                                             });
+        account.tokens.erase(least_recent);
+      }
+      TokenEntry& entry = account.tokens.emplace_back();
+      std::copy(command.digest.begin(), command.digest.end(), entry.digest.begin());
+      entry.device.assign(command.device);
+      entry.created_ms = command.time_ms;
+      entry.last_used_ms = command.time_ms;
+      break;
+    }
+    case CommandKind::touch_token: {
+      int index = find_token(account, command.digest);
+      if (index < 0) return Error{errc::auth_failed, "token: unknown or revoked"};
+      if (account.disabled) return Error{errc::account_disabled, "user: the account is disabled"};
+      account.tokens[static_cast<std::size_t>(index)].last_used_ms = command.time_ms;
+      break;
+    }
+    case CommandKind::revoke_token: {
+      int index = find_token(account, command.digest);
+      if (index < 0) return {};
+      account.tokens.erase(account.tokens.begin() + index);
+      break;
+    }
+    case CommandKind::revoke_all_tokens:
+      if (account.tokens.empty()) return {};
+      account.tokens.clear();
+      break;
+    case CommandKind::change_password:
+      if (account.password_hash != command.verified_hash) {
+        return Error{errc::auth_failed, "old_password: the password changed meanwhile"};
+      }
+      account.password_hash.assign(command.new_hash);
+      std::erase_if(account.tokens, [&](const TokenEntry& token) {
+        return command.keep.empty() || !auth::digest_equal(bytes_of(token.digest), command.keep);
+      });
+      break;
+    case CommandKind::reset_password:
+      account.password_hash.assign(command.new_hash);
+      account.tokens.clear();
+      break;
+    case CommandKind::set_disabled:
+      account.disabled = command.disabled;
+      break;
+    default:
+      return Error{errc::malformed, "command: not an account command"};
+  }
+  touch(account, command.time_ms);
+  context.batch.put(store::Column::accounts, key, encode(account));
+  return {};
 }
 
 }  // namespace qim::service

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "qim/ids.h"
-#include "service/keys.h"
 #include "service/push_frames.h"
 #include "service/records.h"
 
@@ -16,13 +15,21 @@ Error internal(std::string message) {
 
 }  // namespace
 
-Friends::Friends(store::Kv& kv, const core::Clock& clock, Reach& reach, const Options& options)
-    : kv_(kv), clock_(clock), reach_(reach), options_(options) {}
+Friends::Friends(store::Kv& kv, const Keys& keys, Proposer& proposer, Events& events, Reach& reach,
+                 const core::Clock& clock, const Options& options)
+    : kv_(kv),
+      keys_(keys),
+      proposer_(proposer),
+      events_(events),
+      reach_(reach),
+      clock_(clock),
+      options_(options) {}
 
-Result<FriendState> Friends::state(std::string_view user, std::string_view other) {
+Result<FriendState> Friends::read_state(store::Kv& kv, const Keys& keys, std::string_view user,
+                                        std::string_view other) {
   using R = Result<FriendState>;
   std::string value;
-  Error error = kv_.get(store::Column::friends, keys::friend_of(user, other), value);
+  Error error = kv.get(store::Column::friends, keys.friend_of(user, other), value);
   if (error.code == errc::not_found) return R::success(FriendState::none);
   if (error) return R::failure(internal("reading the friendship failed: " + error.message));
   FriendRecord record;
@@ -30,11 +37,22 @@ Result<FriendState> Friends::state(std::string_view user, std::string_view other
   return R::success(record.state);
 }
 
+Result<FriendState> Friends::state(std::string_view user, std::string_view other) {
+  if (Error error = require_readable(
+          proposer_, keys_.partition_of(direct_conversation(user, other)), "this friendship")) {
+    return Result<FriendState>::failure(std::move(error));
+  }
+  return read_state(kv_, keys_, user, other);
+}
+
 Result<std::size_t> Friends::count_here(std::string_view user, std::size_t stop_at) {
   std::size_t found = 0;
-  Error error = kv_.scan(store::Column::friends, keys::friends_prefix(user), {}, false,
-                         [&](std::string_view, std::string_view) { return ++found < stop_at; });
-  if (error) return Result<std::size_t>::failure(internal("counting friends failed"));
+  for (PartitionId partition : proposer_.readable_partitions()) {
+    if (found >= stop_at) break;
+    Error error = kv_.scan(store::Column::friends, keys_.friends_prefix(partition, user), {}, false,
+                           [&](std::string_view, std::string_view) { return ++found < stop_at; });
+    if (error) return Result<std::size_t>::failure(internal("counting friends failed"));
+  }
   return Result<std::size_t>::success(found);
 }
 
@@ -46,38 +64,6 @@ Result<std::size_t> Friends::count(std::string_view user, std::size_t stop_at) {
   return Result<std::size_t>::success(here.value + elsewhere.value.friends);
 }
 
-Error Friends::write_pair(std::string_view a, std::string_view b, FriendState a_state,
-                          FriendState b_state) {
-  std::uint64_t now_ms = static_cast<std::uint64_t>(clock_.wall_ms());
-  store::WriteBatch batch;
-  batch.put(store::Column::friends, keys::friend_of(a, b),
-            encode(FriendRecord{a_state, now_ms, now_ms}));
-  batch.put(store::Column::friends, keys::friend_of(b, a),
-            encode(FriendRecord{b_state, now_ms, now_ms}));
-  Error error = kv_.write(batch, options_.durability == Durability::fsync);
-  if (error) return internal("storing the friendship failed: " + error.message);
-  return {};
-}
-
-Error Friends::erase_pair(std::string_view a, std::string_view b) {
-  store::WriteBatch batch;
-  batch.erase(store::Column::friends, keys::friend_of(a, b));
-  batch.erase(store::Column::friends, keys::friend_of(b, a));
-  Error error = kv_.write(batch, options_.durability == Durability::fsync);
-  if (error) return internal("removing the friendship failed: " + error.message);
-  return {};
-}
-
-void Friends::push_event(std::string_view to, std::string_view about, FriendEventKind kind) {
-  proto::FrameBuilder builder(128);
-  reach_.push(to, encode_friend_event(builder, about, kind));
-}
-
-void Friends::push_presence(std::string_view to, std::string_view about, bool online) {
-  proto::FrameBuilder builder(96);
-  reach_.push(to, encode_presence(builder, about, online));
-}
-
 Error Friends::check_other(const Caller& caller, std::string_view other) {
   if (!is_valid_id(other)) {
     return Error{errc::invalid_argument, "user: must be 1-32 characters from [a-z0-9_.-]"};
@@ -86,109 +72,174 @@ Error Friends::check_other(const Caller& caller, std::string_view other) {
   return {};
 }
 
-Error Friends::request(const Caller& caller, std::string_view other) {
-  if (Error error = check_other(caller, other)) return error;
+void Friends::propose_change(CommandKind kind, const Caller& caller, std::string_view other,
+                             Done done) {
+  Command command;
+  command.kind = kind;
+  command.time_ms = static_cast<std::uint64_t>(clock_.wall_ms());
+  command.user = caller.user;
+  command.device = caller.device;
+  command.session_id = caller.session_id;
+  command.other = other;
+  propose(proposer_, keys_.partition_of(direct_conversation(caller.user, other)), command,
+          std::move(done));
+}
+
+void Friends::request(const Caller& caller, std::string_view other, Done done) {
+  if (Error error = check_other(caller, other)) return done(std::move(error));
   if (Error error = reach_.exists(other)) {
     if (error.code == errc::not_found) error.message = "user: no such user";
-    return error;
+    return done(std::move(error));
   }
-  StripedMutex<1024>::PairLock lock(locks_, caller.user, other);
   auto current = state(caller.user, other);
-  if (!current.ok()) return current.error;
-  switch (current.value) {
-    case FriendState::accepted:
-      return Error{errc::already_exists, "user: already your friend"};
-    case FriendState::pending_out:
-      return Error{errc::already_exists, "user: request already sent"};
-    case FriendState::pending_in:
-      return accept_locked(caller, other);
-    case FriendState::none:
-      break;
-  }
-  for (std::string_view user : {caller.user, other}) {
-    auto friends = count(user, options_.max_friends);
-    if (!friends.ok()) return friends.error;
-    if (friends.value >= options_.max_friends) {
-      return Error{errc::limit_exceeded, user == caller.user
-                                             ? "user: you have the maximum number of friends"
-                                             : "user: they have the maximum number of friends"};
+  if (!current.ok()) return done(std::move(current.error));
+  // The friend counts live in other partitions: checked here, before proposing, as advisory
+  // limits. A request answered by accepting adds no record, so it is not counted.
+  if (current.value == FriendState::none) {
+    for (std::string_view user : {caller.user, other}) {
+      auto friends = count(user, options_.max_friends);
+      if (!friends.ok()) return done(std::move(friends.error));
+      if (friends.value >= options_.max_friends) {
+        return done(Error{errc::limit_exceeded,
+                          user == caller.user ? "user: you have the maximum number of friends"
+                                              : "user: they have the maximum number of friends"});
+      }
     }
   }
-  if (Error error =
-          write_pair(caller.user, other, FriendState::pending_out, FriendState::pending_in)) {
-    return error;
-  }
-  push_event(other, caller.user, FriendEventKind::requested);
-  return {};
+  propose_change(CommandKind::friend_request, caller, other, std::move(done));
 }
 
-Error Friends::accept(const Caller& caller, std::string_view other) {
-  if (Error error = check_other(caller, other)) return error;
-  StripedMutex<1024>::PairLock lock(locks_, caller.user, other);
-  auto current = state(caller.user, other);
+void Friends::accept(const Caller& caller, std::string_view other, Done done) {
+  if (Error error = check_other(caller, other)) return done(std::move(error));
+  propose_change(CommandKind::friend_accept, caller, other, std::move(done));
+}
+
+void Friends::decline(const Caller& caller, std::string_view other, Done done) {
+  if (Error error = check_other(caller, other)) return done(std::move(error));
+  propose_change(CommandKind::friend_decline, caller, other, std::move(done));
+}
+
+void Friends::remove(const Caller& caller, std::string_view other, Done done) {
+  if (Error error = check_other(caller, other)) return done(std::move(error));
+  propose_change(CommandKind::friend_remove, caller, other, std::move(done));
+}
+
+void Friends::write_pair(const ApplyContext& context, FriendState user_state,
+                         FriendState other_state) {
+  const Command& command = context.command;
+  std::uint64_t now_ms = command.time_ms;
+  context.batch.put(store::Column::friends, keys_.friend_of(command.user, command.other),
+                    encode(FriendRecord{user_state, now_ms, now_ms}));
+  context.batch.put(store::Column::friends, keys_.friend_of(command.other, command.user),
+                    encode(FriendRecord{other_state, now_ms, now_ms}));
+}
+
+void Friends::erase_pair(const ApplyContext& context) {
+  const Command& command = context.command;
+  context.batch.erase(store::Column::friends, keys_.friend_of(command.user, command.other));
+  context.batch.erase(store::Column::friends, keys_.friend_of(command.other, command.user));
+}
+
+void Friends::push_event(const ApplyContext& context, FriendEventKind kind) {
+  if (!context.leader) return;
+  proto::FrameBuilder builder(128);
+  std::string_view to[] = {context.command.other};
+  events_.push(context.partition, std::span<const std::string_view>(to),
+               encode_friend_event(builder, context.command.user, kind), {}, 0);
+}
+
+Error Friends::apply(const ApplyContext& context) {
+  const Command& command = context.command;
+  if (keys_.partition_of(direct_conversation(command.user, command.other)) != context.partition) {
+    return Error{errc::malformed, "command: the friendship is not in this partition"};
+  }
+  auto current = read_state(kv_, keys_, command.user, command.other);
   if (!current.ok()) return current.error;
-  if (current.value != FriendState::pending_in) {
-    return Error{errc::not_found, "user: no pending request from this user"};
+  switch (command.kind) {
+    case CommandKind::friend_request:
+      switch (current.value) {
+        case FriendState::accepted:
+          return Error{errc::already_exists, "user: already your friend"};
+        case FriendState::pending_out:
+          return Error{errc::already_exists, "user: request already sent"};
+        case FriendState::pending_in:
+          return apply_accept(context);
+        case FriendState::none:
+          break;
+      }
+      write_pair(context, FriendState::pending_out, FriendState::pending_in);
+      push_event(context, FriendEventKind::requested);
+      return {};
+    case CommandKind::friend_accept:
+      if (current.value != FriendState::pending_in) {
+        return Error{errc::not_found, "user: no pending request from this user"};
+      }
+      return apply_accept(context);
+    case CommandKind::friend_decline:
+      if (current.value != FriendState::pending_in) {
+        return Error{errc::not_found, "user: no pending request from this user"};
+      }
+      erase_pair(context);
+      push_event(context, FriendEventKind::declined);
+      return {};
+    case CommandKind::friend_remove:
+      if (current.value == FriendState::none) {
+        return Error{errc::not_found, "user: not a friend and no pending request"};
+      }
+      erase_pair(context);
+      push_event(context, FriendEventKind::removed);
+      return {};
+    default:
+      return Error{errc::malformed, "command: not a friend command"};
   }
-  return accept_locked(caller, other);
 }
 
-Error Friends::accept_locked(const Caller& caller, std::string_view other) {
-  if (Error error = write_pair(caller.user, other, FriendState::accepted, FriendState::accepted)) {
-    return error;
+Error Friends::apply_accept(const ApplyContext& context) {
+  write_pair(context, FriendState::accepted, FriendState::accepted);
+  push_event(context, FriendEventKind::accepted);
+  if (!context.leader) return {};
+  // Now friends: each learns whether the other is online (presence is not replicated state,
+  // only what the leader pushes).
+  const Command& command = context.command;
+  proto::FrameBuilder builder(96);
+  if (reach_.is_online(command.other)) {
+    std::string_view to[] = {command.user};
+    events_.push(context.partition, std::span<const std::string_view>(to),
+                 encode_presence(builder, command.other, true), {}, 0);
   }
-  push_event(other, caller.user, FriendEventKind::accepted);
-  // Now friends: each learns whether the other is online.
-  if (reach_.is_online(other)) push_presence(caller.user, other, true);
-  if (reach_.is_online(caller.user)) push_presence(other, caller.user, true);
-  return {};
-}
-
-Error Friends::decline(const Caller& caller, std::string_view other) {
-  if (Error error = check_other(caller, other)) return error;
-  StripedMutex<1024>::PairLock lock(locks_, caller.user, other);
-  auto current = state(caller.user, other);
-  if (!current.ok()) return current.error;
-  if (current.value != FriendState::pending_in) {
-    return Error{errc::not_found, "user: no pending request from this user"};
+  if (reach_.is_online(command.user)) {
+    std::string_view to[] = {command.other};
+    events_.push(context.partition, std::span<const std::string_view>(to),
+                 encode_presence(builder, command.user, true), {}, 0);
   }
-  if (Error error = erase_pair(caller.user, other)) return error;
-  push_event(other, caller.user, FriendEventKind::declined);
-  return {};
-}
-
-Error Friends::remove(const Caller& caller, std::string_view other) {
-  if (Error error = check_other(caller, other)) return error;
-  StripedMutex<1024>::PairLock lock(locks_, caller.user, other);
-  auto current = state(caller.user, other);
-  if (!current.ok()) return current.error;
-  if (current.value == FriendState::none) {
-    return Error{errc::not_found, "user: not a friend and no pending request"};
-  }
-  if (Error error = erase_pair(caller.user, other)) return error;
-  push_event(other, caller.user, FriendEventKind::removed);
   return {};
 }
 
 Result<std::vector<FriendEntry>> Friends::list_here(std::string_view user) {
   using R = Result<std::vector<FriendEntry>>;
   std::vector<FriendEntry> entries;
-  std::string prefix = keys::friends_prefix(user);
   bool corrupt = false;
   // Bounded: max_friends records per user, with slack for concurrent requests.
   std::size_t cap = static_cast<std::size_t>(options_.max_friends) * 2 + 16;
-  Error error = kv_.scan(
-      store::Column::friends, prefix, {}, false, [&](std::string_view key, std::string_view bytes) {
-        FriendRecord record;
-        if (!decode(bytes, record)) {
-          corrupt = true;
-          return false;
-        }
-        entries.push_back(FriendEntry{std::string(keys::suffix(key, prefix)), record.state, false});
-        return entries.size() < cap;
-      });
-  if (error) return R::failure(internal("reading friends failed: " + error.message));
-  if (corrupt) return R::failure(internal("a friend record is corrupted"));
+  for (PartitionId partition : proposer_.readable_partitions()) {
+    if (entries.size() >= cap) break;
+    std::string prefix = keys_.friends_prefix(partition, user);
+    Error error = kv_.scan(store::Column::friends, prefix, {}, false,
+                           [&](std::string_view key, std::string_view bytes) {
+                             FriendRecord record;
+                             if (!decode(bytes, record)) {
+                               corrupt = true;
+                               return false;
+                             }
+                             entries.push_back(FriendEntry{std::string(keys::suffix(key, prefix)),
+                                                           record.state, false});
+                             return entries.size() < cap;
+                           });
+    if (error) return R::failure(internal("reading friends failed: " + error.message));
+    if (corrupt) return R::failure(internal("a friend record is corrupted"));
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const FriendEntry& a, const FriendEntry& b) { return a.user < b.user; });
   return R::success(std::move(entries));
 }
 

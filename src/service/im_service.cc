@@ -14,17 +14,79 @@ namespace qim::service {
 
 inline constexpr std::uint32_t default_online_page = 100;
 
-ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logger, Options options)
+ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logger, Options options,
+                     Proposer& proposer, const route::Partitions& partitions)
     : kv_(kv),
       clock_(clock),
       logger_(logger),
       options_(std::move(options)),
-      accounts_(kv, clock, options_),
+      proposer_(proposer),
+      partitions_(partitions),
+      keys_(partitions_),
+      caches_(kv, keys_),
+      accounts_(kv, keys_, proposer, clock, options_),
       reach_(registry_, accounts_),
-      conversations_(kv, clock, reach_, options_, counters_),
-      friends_(kv, clock, reach_, options_),
-      groups_(kv, clock, reach_, conversations_, options_) {
+      events_(reach_, counters_, partitions_.count()),
+      conversations_(kv, keys_, proposer, caches_, events_, reach_, clock, options_, counters_),
+      friends_(kv, keys_, proposer, events_, reach_, clock, options_),
+      groups_(kv, keys_, proposer, caches_, events_, reach_, clock, options_) {
   if (!auth::initialize()) logger_.error("service", "libsodium failed to initialise");
+}
+
+ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t> bytes,
+                             store::WriteBatch& batch, bool leader) {
+  // Views into `bytes`, or into `aligned` when they had to be copied for alignment.
+  std::vector<std::uint64_t> aligned;
+  Command command;
+  if (Error error = decode_command(bytes, aligned, command)) return ApplyResult{error, {}};
+  if (partition >= partitions_.count()) {
+    return ApplyResult{Error{errc::malformed, "command: no such partition"}, {}};
+  }
+  ApplyContext context{partition, command, batch, leader};
+  ApplyResult result;
+  switch (command.kind) {
+    case CommandKind::send:
+      result = conversations_.apply_send(context);
+      break;
+    case CommandKind::ack:
+      result.error = conversations_.apply_ack(context);
+      break;
+    case CommandKind::prune_dedup:
+      result.error = conversations_.apply_prune(context);
+      break;
+    case CommandKind::register_account:
+    case CommandKind::add_token:
+    case CommandKind::touch_token:
+    case CommandKind::revoke_token:
+    case CommandKind::revoke_all_tokens:
+    case CommandKind::change_password:
+    case CommandKind::reset_password:
+    case CommandKind::set_disabled:
+      result.error = accounts_.apply(context);
+      break;
+    case CommandKind::friend_request:
+    case CommandKind::friend_accept:
+    case CommandKind::friend_decline:
+    case CommandKind::friend_remove:
+      result.error = friends_.apply(context);
+      break;
+    case CommandKind::group_create:
+    case CommandKind::group_add:
+    case CommandKind::group_remove:
+    case CommandKind::group_set_role:
+    case CommandKind::group_leave:
+    case CommandKind::group_dissolve:
+      result.error = groups_.apply(context);
+      break;
+  }
+  // A refused command writes nothing (the parts refuse before they write; this also covers a
+  // store failure met halfway).
+  if (result.error) batch.clear();
+  return result;
+}
+
+void ImService::forget_partition(PartitionId partition) {
+  caches_.forget_partition(partition);
 }
 
 std::uint64_t ImService::attach(session::Connection& connection) {
@@ -85,7 +147,8 @@ bool ImService::ready(std::string_view key) const {
 UserTally ImService::tally_here(std::string_view user) {
   UserTally tally;
   std::string value;
-  if (!kv_.get(store::Column::accounts, keys::account(user), value)) {
+  if (proposer_.readable(keys_.partition_of(user)) &&
+      !kv_.get(store::Column::accounts, keys_.account(user), value)) {
     tally.exists = true;
     AccountRecord account;
     tally.disabled = decode(value, account) && account.disabled;
@@ -138,7 +201,7 @@ std::vector<std::string> ImService::online_among(std::span<const std::string> us
 
 void ImService::forget_cached(std::string_view placement_key) {
   // User keys have nothing cached; conversation ids always contain ':'.
-  if (placement_key.find(':') != std::string_view::npos) conversations_.forget(placement_key);
+  if (placement_key.find(':') != std::string_view::npos) caches_.forget(placement_key);
 }
 
 std::size_t ImService::push_here(std::span<const std::uint8_t> frame, const PushTarget& target) {
@@ -178,88 +241,111 @@ Error ImService::validate_login(const LoginRequest& request) {
   return Accounts::validate_login(request);
 }
 
-Error ImService::register_account(std::string_view user, std::string_view password) {
-  return accounts_.register_account(user, password);
+void ImService::register_account(std::string_view user, std::string_view password, Done done) {
+  accounts_.register_account(user, password, std::move(done));
 }
 
-Result<LoginSuccess> ImService::login(const LoginRequest& request) {
-  return accounts_.login(request);
+void ImService::login(const LoginRequest& request, ResultDone<LoginSuccess> done) {
+  accounts_.login(request, std::move(done));
 }
 
-Error ImService::logout(const Caller& caller, bool all_devices,
-                        const auth::TokenDigest& token_digest) {
-  if (!all_devices) return accounts_.revoke_token(caller.user, token_digest);
-  if (Error error = accounts_.revoke_all_tokens(caller.user)) return error;
-  auto kick = proto::make_error_frame(0, errc::kicked, "logged out on all devices");
-  registry_.kick_others(caller.user, caller.session_id, kick);
-  return {};
+void ImService::kick(std::string_view user, std::string_view why) {
+  auto frame = proto::make_error_frame(0, errc::kicked, why);
+  std::lock_guard lock(presence_locks_.mutex_for(user));
+  if (registry_.kick_others(user, 0, frame) > 0) announce(user, false);
 }
 
-Error ImService::change_password(const Caller& caller, std::string_view old_password,
-                                 std::string_view new_password, const auth::TokenDigest& keep,
-                                 std::string_view remote_host) {
-  return accounts_.change_password(caller.user, old_password, new_password, keep, remote_host);
+void ImService::logout(const Caller& caller, bool all_devices,
+                       const auth::TokenDigest& token_digest, Done done) {
+  if (!all_devices) return accounts_.revoke_token(caller.user, token_digest, std::move(done));
+  accounts_.revoke_all_tokens(
+      caller.user, [this, user = std::string(caller.user), session_id = caller.session_id,
+                    done = std::move(done)](Error error) {
+        if (!error) {
+          auto frame = proto::make_error_frame(0, errc::kicked, "logged out on all devices");
+          registry_.kick_others(user, session_id, frame);
+        }
+        done(std::move(error));
+      });
 }
 
-Error ImService::set_account_disabled(std::string_view user, bool disabled) {
-  if (Error error = accounts_.set_disabled(user, disabled)) return error;
-  if (disabled) {
-    auto kick = proto::make_error_frame(0, errc::kicked, "the account was disabled");
-    std::lock_guard lock(presence_locks_.mutex_for(user));
-    if (registry_.kick_others(user, 0, kick) > 0) announce(user, false);
-  }
-  return {};
+void ImService::change_password(const Caller& caller, std::string_view old_password,
+                                std::string_view new_password, const auth::TokenDigest& keep,
+                                std::string_view remote_host, Done done) {
+  accounts_.change_password(caller.user, old_password, new_password, keep, remote_host,
+                            std::move(done));
 }
 
-Result<SendResult> ImService::send(const Caller& caller, const SendRequest& request) {
+void ImService::reset_password(std::string_view user, std::string_view password, Done done) {
+  accounts_.reset_password(user, password,
+                           [this, user = std::string(user), done = std::move(done)](Error error) {
+                             if (!error) kick(user, "the password was reset");
+                             done(std::move(error));
+                           });
+}
+
+void ImService::set_account_disabled(std::string_view user, bool disabled, Done done) {
+  accounts_.set_disabled(
+      user, disabled,
+      [this, user = std::string(user), disabled, done = std::move(done)](Error error) {
+        if (!error && disabled) kick(user, "the account was disabled");
+        done(std::move(error));
+      });
+}
+
+void ImService::send(const Caller& caller, const SendRequest& request,
+                     ResultDone<SendResult> done) {
   using R = Result<SendResult>;
   if (request.to_user.empty() == request.to_group.empty()) {
-    return R::failure(errc::invalid_argument, "to_user/to_group: give exactly one");
+    return done(R::failure(errc::invalid_argument, "to_user/to_group: give exactly one"));
   }
   if (request.client_msg_id == 0) {
-    return R::failure(errc::invalid_argument, "client_msg_id: must be non-zero");
+    return done(R::failure(errc::invalid_argument, "client_msg_id: must be non-zero"));
   }
-  if (request.body.empty()) return R::failure(errc::invalid_argument, "body: empty");
+  if (request.body.empty()) return done(R::failure(errc::invalid_argument, "body: empty"));
   if (request.body.size() > options_.max_body_bytes) {
-    return R::failure(errc::limit_exceeded, "body: " + std::to_string(request.body.size()) +
-                                                " bytes, at most " +
-                                                std::to_string(options_.max_body_bytes));
+    return done(R::failure(errc::limit_exceeded, "body: " + std::to_string(request.body.size()) +
+                                                     " bytes, at most " +
+                                                     std::to_string(options_.max_body_bytes)));
   }
   if (!request.to_group.empty()) {
     if (!is_valid_id(request.to_group)) {
-      return R::failure(errc::invalid_argument, "to_group: not a valid group id");
+      return done(R::failure(errc::invalid_argument, "to_group: not a valid group id"));
     }
-    return conversations_.append_group(caller, request.to_group, request.client_msg_id,
-                                       request.body);
+    return conversations_.append(caller, request, false, std::move(done));
   }
   if (!is_valid_id(request.to_user)) {
-    return R::failure(errc::invalid_argument, "to_user: not a valid user id");
+    return done(R::failure(errc::invalid_argument, "to_user: not a valid user id"));
   }
   if (request.to_user == caller.user) {
-    return R::failure(errc::invalid_argument, "to_user: cannot message yourself");
+    return done(R::failure(errc::invalid_argument, "to_user: cannot message yourself"));
   }
+  bool friends_only = options_.dm_policy == DmPolicy::friends;
   bool accepted_friend = false;
-  if (options_.dm_policy == DmPolicy::friends) {
+  if (friends_only) {
     auto state = friends_.state(caller.user, request.to_user);
-    if (!state.ok()) return R::failure(std::move(state.error));
+    if (!state.ok()) return done(R::failure(std::move(state.error)));
     accepted_friend = state.value == FriendState::accepted;
   }
-  // An accepted friend exists; anyone else is looked up.
+  // An accepted friend exists; anyone else is looked up (in another partition: an advisory
+  // check, accounts are never deleted). Apply checks the friendship again, exactly.
   if (!accepted_friend) {
     Error error = reach_.exists(request.to_user);
     if (error.code == errc::not_found) {
-      return R::failure(errc::not_found, "to_user: no such user");
+      return done(R::failure(errc::not_found, "to_user: no such user"));
     }
-    if (error) return R::failure(std::move(error));
-    if (options_.dm_policy == DmPolicy::friends) {
-      return R::failure(errc::not_friends, "to_user: not your friend (the dm policy is friends)");
+    if (error) return done(R::failure(std::move(error)));
+    if (friends_only) {
+      return done(
+          R::failure(errc::not_friends, "to_user: not your friend (the dm policy is friends)"));
     }
   }
-  return conversations_.append_direct(caller, request.to_user, request.client_msg_id, request.body);
+  conversations_.append(caller, request, friends_only, std::move(done));
 }
 
-Error ImService::ack(const Caller& caller, std::string_view conversation, std::uint64_t seq) {
-  return conversations_.ack(caller, conversation, seq);
+void ImService::ack(const Caller& caller, std::string_view conversation, std::uint64_t seq,
+                    Done done) {
+  conversations_.ack(caller, conversation, seq, std::move(done));
 }
 
 Result<std::vector<ConversationState>> ImService::sync(const Caller& caller) {

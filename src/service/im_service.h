@@ -1,12 +1,19 @@
 #pragma once
-// The single-node IM service: accounts, friends, groups, conversations and who is online,
-// behind one facade that sessions call. Decisions live here and below; the session layer only
-// decodes requests, calls these methods and encodes the replies.
+// The IM service: accounts, friends, groups, conversations and who is online, behind one facade
+// that sessions call. Decisions live here and below; the session layer only decodes requests,
+// calls these methods and encodes the replies.
+//
+// It is also the state machine that each partition's replicated log drives (DESIGN §8): every
+// write is a command (service/commands.h) proposed through the Proposer to the partition that
+// holds its records, and applied by apply() in log order on every replica. Write methods are
+// asynchronous: their completion is called exactly once, from any thread (at once with the
+// inline proposer). Reads are synchronous and answer Unavailable for a partition this node may
+// not read (Proposer::readable).
 //
 // Ownership and threading: one per node, created by main before any session and destroyed
-// after the last one. Every method is thread-safe. No global lock on the message path (see
-// conversations.h for the stripes and the lock ordering).
-// Methods marked BLOCKING hash or verify passwords: run them off the I/O threads.
+// after the last one. Every method is thread-safe; apply() is called for one partition at a
+// time (StateMachine). Methods marked BLOCKING hash or verify passwords: run them off the I/O
+// threads.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -17,15 +24,21 @@
 #include "auth/token.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "route/partitions.h"
 #include "service/accounts.h"
+#include "service/apply_context.h"
 #include "service/cluster_queries.h"
 #include "service/conversations.h"
 #include "service/counters.h"
+#include "service/events.h"
 #include "service/friends.h"
 #include "service/groups.h"
+#include "service/keys.h"
 #include "service/options.h"
+#include "service/partition_caches.h"
 #include "service/placement_source.h"
 #include "service/reach.h"
+#include "service/replication.h"
 #include "service/session_registry.h"
 #include "service/striped_mutex.h"
 #include "service/types.h"
@@ -34,9 +47,11 @@
 
 namespace qim::service {
 
-class ImService {
+class ImService final : public StateMachine {
  public:
-  ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logger, Options options);
+  // `proposer` outlives the service.
+  ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logger, Options options,
+            Proposer& proposer, const route::Partitions& partitions);
   ImService(const ImService&) = delete;
   ImService& operator=(const ImService&) = delete;
 
@@ -71,6 +86,18 @@ class ImService {
   // Whether this node may serve `key` now (PlacementSource::ready).
   bool ready(std::string_view key) const;
 
+  // --- Replication (service/replication.h) ----------------------------------------------------
+  ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
+                    store::WriteBatch& batch, bool leader) override;
+  void forget_partition(PartitionId partition) override;
+  // For a proposer without a log (service/inline_proposer.h): pushes made by apply() wait until
+  // release_events(partition, true), called once the command's batch is written (false drops
+  // them: the write failed). REQUIRES: before the first command is applied.
+  void hold_events_until_released() { events_.hold_until_released(true); }
+  void release_events(PartitionId partition, bool send) { events_.release(partition, send); }
+  const Keys& keys() const { return keys_; }
+  Proposer& proposer() { return proposer_; }
+
   // --- Answers for the other nodes (their gathers and pushes) --------------------------------
   UserTally tally_here(std::string_view user);
   Result<UserParts> parts_here(std::string_view user, UserPart part);
@@ -90,28 +117,36 @@ class ImService {
   // --- Accounts ------------------------------------------------------------------------------
   static Error validate_registration(std::string_view user, std::string_view password);
   static Error validate_login(const LoginRequest& request);
-  Error register_account(std::string_view user, std::string_view password);  // BLOCKING
-  Result<LoginSuccess> login(const LoginRequest& request);                   // BLOCKING
+  // BLOCKING (the hash).
+  void register_account(std::string_view user, std::string_view password, Done done);
+  // BLOCKING (the verification).
+  void login(const LoginRequest& request, ResultDone<LoginSuccess> done);
   // Revokes this session's token, or every token of the user and closes their other sessions.
-  Error logout(const Caller& caller, bool all_devices, const auth::TokenDigest& token_digest);
-  Error change_password(const Caller& caller, std::string_view old_password,  // BLOCKING
-                        std::string_view new_password, const auth::TokenDigest& keep,
-                        std::string_view remote_host);
+  void logout(const Caller& caller, bool all_devices, const auth::TokenDigest& token_digest,
+              Done done);
+  // BLOCKING (the verification and the new hash).
+  void change_password(const Caller& caller, std::string_view old_password,
+                       std::string_view new_password, const auth::TokenDigest& keep,
+                       std::string_view remote_host, Done done);
+  // Administration. BLOCKING: a new password; every token revoked and every session closed.
+  void reset_password(std::string_view user, std::string_view password, Done done);
   // Administration: disabling also closes the user's sessions (Kicked).
-  Error set_account_disabled(std::string_view user, bool disabled);
+  void set_account_disabled(std::string_view user, bool disabled, Done done);
 
   // --- Messages ------------------------------------------------------------------------------
-  Result<SendResult> send(const Caller& caller, const SendRequest& request);
-  Error ack(const Caller& caller, std::string_view conversation, std::uint64_t seq);
+  void send(const Caller& caller, const SendRequest& request, ResultDone<SendResult> done);
+  void ack(const Caller& caller, std::string_view conversation, std::uint64_t seq, Done done);
   Result<std::vector<ConversationState>> sync(const Caller& caller);
   Result<MessagePage> pull(const Caller& caller, std::string_view conversation,
                            std::uint64_t after_seq, std::uint32_t limit);
   Result<MessagePage> history(const Caller& caller, std::string_view conversation,
                               std::uint64_t before_seq, std::uint32_t limit);
-  // Maintenance, called periodically by the shell: bounded work per call.
+  // Maintenance, called periodically by the shell: proposes a bounded prune of old dedup
+  // entries to every partition this node leads. Returns how many it proposed.
   std::size_t prune_dedup(std::int64_t now_ms);
 
   // --- Friends, groups, presence -------------------------------------------------------------
+  Accounts& accounts() { return accounts_; }
   Friends& friends() { return friends_; }
   Groups& groups() { return groups_; }
   // This node's online users. limit 0 means 100; larger than max_online_page is clamped.
@@ -141,14 +176,22 @@ class ImService {
   // Tells user's online friends; REQUIRES: the user's presence stripe is held.
   void announce(std::string_view user, bool online);
 
+  // Closes every session of `user` (Kicked, `why`) and announces them offline.
+  void kick(std::string_view user, std::string_view why);
+
   store::Kv& kv_;
   const core::Clock& clock_;
   core::Logger& logger_;
   const Options options_;
+  Proposer& proposer_;
+  const route::Partitions partitions_;
+  const Keys keys_;
   Counters counters_;
   SessionRegistry registry_;
+  PartitionCaches caches_;
   Accounts accounts_;
   Reach reach_;
+  Events events_;
   Conversations conversations_;
   Friends friends_;
   Groups groups_;

@@ -15,9 +15,12 @@ std::optional<std::string_view> first(std::string_view key) {
 
 }  // namespace
 
-std::optional<std::string> placement_key(store::Column column, std::string_view key) {
+std::optional<std::string> placement_key(store::Column column, std::string_view stored_key) {
   using store::Column;
-  if (key.empty()) return std::nullopt;
+  if (column == Column::meta || stored_key.size() <= keys::partition_prefix_bytes) {
+    return std::nullopt;
+  }
+  std::string_view key = stored_key.substr(keys::partition_prefix_bytes);
   switch (column) {
     case Column::accounts:
       return std::string(key);

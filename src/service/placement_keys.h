@@ -1,6 +1,7 @@
 #pragma once
-// Which ring key places each stored record (DESIGN §5, with one refinement): a record lives
-// at the home of its placement key.
+// Which key places each stored record (DESIGN §5, with one refinement): a record lives in the
+// partition of its placement key, and every key starts with that partition (service/keys.h);
+// after that 2-byte prefix:
 //
 //   accounts  <user>                       -> the user
 //   cursors   <user>\0<conv>\0<device>     -> the user (read cursors follow the sessions)
@@ -23,7 +24,9 @@
 
 namespace qim::service {
 
-// nullopt for node-local columns (meta) and keys that do not parse.
+// The placement key of a stored key (its partition prefix included). nullopt for node-local
+// columns (meta), for a partition's own records (the dedup prune cursor) and for keys that do
+// not parse.
 std::optional<std::string> placement_key(store::Column column, std::string_view key);
 
 }  // namespace qim::service

@@ -11,7 +11,7 @@ flatbuffers::Offset<flatbuffers::String> string_of(flatbuffers::FlatBufferBuilde
 }  // namespace
 
 flatbuffers::Offset<wire::Message> build_message(flatbuffers::FlatBufferBuilder& fbb,
-                                                 const Message& message) {
+                                                 const MessageView& message) {
   auto conversation = string_of(fbb, message.conversation);
   auto sender = string_of(fbb, message.sender);
   auto device = string_of(fbb, message.sender_device);
@@ -21,7 +21,8 @@ flatbuffers::Offset<wire::Message> build_message(flatbuffers::FlatBufferBuilder&
                              message.server_time_ms, body);
 }
 
-std::span<const std::uint8_t> encode_deliver(proto::FrameBuilder& builder, const Message& message) {
+std::span<const std::uint8_t> encode_deliver(proto::FrameBuilder& builder,
+                                             const MessageView& message) {
   builder.reset();
   auto& fbb = builder.fbb();
   auto wire_message = build_message(fbb, message);

@@ -12,7 +12,8 @@
 
 namespace qim::service {
 
-std::span<const std::uint8_t> encode_deliver(proto::FrameBuilder& builder, const Message& message);
+std::span<const std::uint8_t> encode_deliver(proto::FrameBuilder& builder,
+                                             const MessageView& message);
 std::span<const std::uint8_t> encode_presence(proto::FrameBuilder& builder, std::string_view user,
                                               bool online);
 std::span<const std::uint8_t> encode_friend_event(proto::FrameBuilder& builder,
@@ -28,6 +29,10 @@ std::span<const std::uint8_t> encode_redirect(proto::FrameBuilder& builder, std:
 
 // Wire form of a Message table (shared by Deliver and the session's MessageBatch).
 flatbuffers::Offset<wire::Message> build_message(flatbuffers::FlatBufferBuilder& fbb,
-                                                 const Message& message);
+                                                 const MessageView& message);
+inline flatbuffers::Offset<wire::Message> build_message(flatbuffers::FlatBufferBuilder& fbb,
+                                                        const Message& message) {
+  return build_message(fbb, view_of(message));
+}
 
 }  // namespace qim::service

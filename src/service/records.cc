@@ -111,7 +111,24 @@ std::string encode_cursor(std::uint64_t seq) {
   return finish(fbb);
 }
 
-std::string encode_log_entry(const Message& message) {
+std::string encode_prune_cursor(std::string_view next_key) {
+  flatbuffers::FlatBufferBuilder fbb(64 + next_key.size());
+  auto bytes =
+      fbb.CreateVector(reinterpret_cast<const std::uint8_t*>(next_key.data()), next_key.size());
+  fbb.Finish(store::CreatePruneCursor(fbb, bytes));
+  return finish(fbb);
+}
+
+bool decode_prune_cursor(std::string_view bytes, std::string& next_key) {
+  AlignedCopy copy(bytes);
+  const auto* root = verified_root<store::PruneCursor>(copy);
+  if (!root) return false;
+  const auto* key = root->next_key();
+  next_key.assign(key ? reinterpret_cast<const char*>(key->data()) : "", key ? key->size() : 0);
+  return true;
+}
+
+std::string encode_log_entry(const MessageView& message) {
   flatbuffers::FlatBufferBuilder fbb(128 + message.body.size() + message.sender.size() +
                                      message.sender_device.size());
   auto sender = fbb.CreateString(message.sender);

@@ -69,7 +69,12 @@ std::string encode(const MemberRecord& record);
 std::string encode(const DedupRecord& record);
 std::string encode_cursor(std::uint64_t seq);
 // A log entry; the conversation is in the key, not the value.
-std::string encode_log_entry(const Message& message);
+std::string encode_log_entry(const MessageView& message);
+inline std::string encode_log_entry(const Message& message) {
+  return encode_log_entry(view_of(message));
+}
+// Where a partition's dedup pruning resumes.
+std::string encode_prune_cursor(std::string_view next_key);
 
 // Each returns false when `bytes` is not a valid record of that kind.
 bool decode(std::string_view bytes, AccountRecord& record);
@@ -81,5 +86,6 @@ bool decode(std::string_view bytes, DedupRecord& record);
 bool decode_cursor(std::string_view bytes, std::uint64_t& seq);
 // Fills every field of `message` but conversation.
 bool decode_log_entry(std::string_view bytes, Message& message);
+bool decode_prune_cursor(std::string_view bytes, std::string& next_key);
 
 }  // namespace qim::service

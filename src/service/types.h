@@ -70,6 +70,23 @@ struct Message {
   std::string body;  // opaque bytes
 };
 
+// A message whose fields view bytes kept elsewhere (a command, a request).
+struct MessageView {
+  std::string_view conversation;
+  std::uint64_t seq = 0;
+  std::string_view sender;
+  std::string_view sender_device;
+  std::uint64_t client_msg_id = 0;
+  std::uint64_t server_time_ms = 0;
+  std::string_view body;
+};
+
+inline MessageView view_of(const Message& message) {
+  return MessageView{message.conversation,  message.seq,           message.sender,
+                     message.sender_device, message.client_msg_id, message.server_time_ms,
+                     message.body};
+}
+
 struct SendRequest {
   std::string_view to_user;
   std::string_view to_group;

@@ -6,7 +6,10 @@
 // Ownership and threading: owned by the I/O shell, one per connection; every method runs on
 // the connection's executor (never concurrently). The service and the connection outlive it.
 // Password hashing runs through Connection::run_blocking; its continuation runs on the
-// executor while the session is alive, or not at all.
+// executor while the session is alive, or not at all. Writes are asynchronous service calls
+// (commands proposed to a partition's log): one answered during the call is replied at once,
+// one answered later through Connection::begin_async, counted with the requests that wait for
+// other nodes. A session's writes are proposed in the order they arrive.
 #include <cstdint>
 #include <list>
 #include <span>
@@ -17,6 +20,7 @@
 #include "core/token_bucket.h"
 #include "proto/frame.h"
 #include "service/im_service.h"
+#include "session/async_reply.h"
 #include "session/connection.h"
 
 namespace qim::session {
@@ -65,9 +69,19 @@ class Session {
   bool routed_elsewhere(std::uint32_t req_id, const wire::Envelope& envelope);
   void forward(std::uint32_t req_id, const std::string& node);
   // For a request answered by other nodes: the connection's completion, counted while the
-  // answer is awaited; empty (after replying RateLimited) beyond max_remote_in_flight, or when
-  // the connection is closing.
-  Connection::Completion begin_remote(std::uint32_t req_id);
+  // answer is awaited; empty (after replying RateLimited) beyond max_remote_in_flight when
+  // `bounded`, or when the connection is closing.
+  Connection::Completion begin_remote(std::uint32_t req_id, bool bounded = true);
+
+  // An asynchronous service call: start(done) makes it, handing `done` to the service; reply
+  // gets its value on the executor, exactly once (not at all if the connection closes first).
+  // Refused with RateLimited beyond max_remote_in_flight.
+  template <typename Value, typename Start, typename Reply>
+  void call(std::uint32_t req_id, Start start, Reply reply);
+  // After a call was made elsewhere (on the blocking pool): replies at once if its value came,
+  // otherwise when it comes.
+  template <typename Value, typename Reply>
+  void resume(std::uint32_t req_id, std::shared_ptr<AsyncReply<Value>> slot, Reply reply);
   // Requests queued for the blocking pool run one at a time, in arrival order.
   void run_next_blocking();
   // False (after replying) when the session is not logged in.
@@ -90,6 +104,7 @@ class Session {
   void on_hello(std::uint32_t req_id, const wire::Hello& request);
   void on_register(std::uint32_t req_id, const wire::Register& request);
   void on_login(std::uint32_t req_id, const wire::Login& request);
+  void on_logged_in(std::uint32_t req_id, const service::Result<service::LoginSuccess>& result);
   // Answers Redirect when `user`'s home is another node; false when it is this one.
   bool redirect_if_elsewhere(std::uint32_t req_id, std::string_view user);
   void send_online_page(std::uint32_t req_id, const service::OnlinePage& page);
@@ -164,5 +179,32 @@ class Session {
   };
   [[no_unique_address]] SharedBuilder builder_;  // reused for every reply
 };
+
+template <typename Value, typename Start, typename Reply>
+void Session::call(std::uint32_t req_id, Start start, Reply reply) {
+  if (remote_in_flight_ >= max_remote_in_flight) {
+    send_error(req_id, errc::rate_limited,
+               "too many requests are waiting for other nodes; wait for their answers");
+    return;
+  }
+  auto slot = std::make_shared<AsyncReply<Value>>();
+  start([slot](Value value) { slot->deliver(std::move(value)); });
+  resume<Value>(req_id, std::move(slot), std::move(reply));
+}
+
+template <typename Value, typename Reply>
+void Session::resume(std::uint32_t req_id, std::shared_ptr<AsyncReply<Value>> slot, Reply reply) {
+  auto ready = slot->take_or([&]() -> std::function<void(Value)> {
+    auto complete = begin_remote(req_id, false);
+    if (!complete) return {};
+    // The connection, and so this Session, lives until `complete` has been called.
+    return [this, complete = std::move(complete), reply](Value value) {
+      complete([this, reply, value = std::move(value)]() mutable {
+        if (state_ != State::closing) reply(std::move(value));
+      });
+    };
+  });
+  if (ready && state_ != State::closing) reply(std::move(*ready));
+}
 
 }  // namespace qim::session

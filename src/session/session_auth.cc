@@ -44,16 +44,19 @@ void Session::on_register(std::uint32_t req_id, const wire::Register& request) {
   }
   if (redirect_if_elsewhere(req_id, user)) return;
   auth_in_flight_ = true;
-  auto outcome = std::make_shared<Error>();  // shared by the two halves of one operation
+  // The hash runs on the blocking pool, then the registration is proposed from there.
+  auto outcome = std::make_shared<AsyncReply<Error>>();
   service::ImService& service = service_;
   connection_.run_blocking(
       [&service, outcome, user = std::move(user), password = std::move(password)] {
-        *outcome = service.register_account(user, password);
+        service.register_account(user, password,
+                                 [outcome](Error error) { outcome->deliver(std::move(error)); });
       },
       [this, req_id, outcome] {
-        auth_in_flight_ = false;
-        if (state_ == State::closing) return;
-        send_status(req_id, *outcome);
+        resume<Error>(req_id, outcome, [this, req_id](const Error& error) {
+          auth_in_flight_ = false;
+          send_status(req_id, error);
+        });
       });
 }
 
@@ -66,8 +69,8 @@ void Session::on_login(std::uint32_t req_id, const wire::Login& request) {
   }
   struct Operation {
     std::string user, password, token, device, remote_host;
-    service::Result<service::LoginSuccess> result;
   };
+  using LoginOutcome = service::Result<service::LoginSuccess>;
   auto operation = std::make_shared<Operation>();
   operation->user = copy(request.user());
   operation->password = copy(request.password());
@@ -82,31 +85,39 @@ void Session::on_login(std::uint32_t req_id, const wire::Login& request) {
   }
   if (redirect_if_elsewhere(req_id, operation->user)) return;
   auth_in_flight_ = true;
+  auto outcome = std::make_shared<AsyncReply<LoginOutcome>>();
   service::ImService& service = service_;
   connection_.run_blocking(
-      [&service, operation, login_request] {
-        operation->result = service.login(login_request(*operation));
+      [&service, operation, outcome, login_request] {
+        service.login(login_request(*operation),
+                      [outcome](LoginOutcome result) { outcome->deliver(std::move(result)); });
       },
-      [this, req_id, operation] {
-        auth_in_flight_ = false;
-        if (state_ == State::closing) return;
-        if (!operation->result.ok()) return send_error(req_id, operation->result.error);
-        service::LoginSuccess& success = operation->result.value;
-        user_ = success.grant.user;
-        device_ = success.grant.device;
-        token_digest_ = success.token_digest;
-        auto& fbb = builder_.fbb();
-        builder_.reset();
-        auto user = fbb.CreateString(user_);
-        auto device = fbb.CreateString(device_);
-        auto token = fbb.CreateString(success.grant.token);
-        auto node = fbb.CreateString(service_.options().node_name);
-        send_frame(builder_.finish(
-            req_id, wire::CreateLoginOk(fbb, user, device, token, node,
-                                        static_cast<std::uint64_t>(service_.clock().wall_ms()))));
-        // After LoginOk, so the client sees it before any push to the new session.
-        service_.bring_online(caller(), connection_);
+      [this, req_id, outcome] {
+        resume<LoginOutcome>(req_id, outcome, [this, req_id](const LoginOutcome& result) {
+          auth_in_flight_ = false;
+          on_logged_in(req_id, result);
+        });
       });
+}
+
+void Session::on_logged_in(std::uint32_t req_id,
+                           const service::Result<service::LoginSuccess>& result) {
+  if (!result.ok()) return send_error(req_id, result.error);
+  const service::LoginSuccess& success = result.value;
+  user_ = success.grant.user;
+  device_ = success.grant.device;
+  token_digest_ = success.token_digest;
+  auto& fbb = builder_.fbb();
+  builder_.reset();
+  auto user = fbb.CreateString(user_);
+  auto device = fbb.CreateString(device_);
+  auto token = fbb.CreateString(success.grant.token);
+  auto node = fbb.CreateString(service_.options().node_name);
+  send_frame(builder_.finish(
+      req_id, wire::CreateLoginOk(fbb, user, device, token, node,
+                                  static_cast<std::uint64_t>(service_.clock().wall_ms()))));
+  // After LoginOk, so the client sees it before any push to the new session.
+  service_.bring_online(caller(), connection_);
 }
 
 bool Session::redirect_if_elsewhere(std::uint32_t req_id, std::string_view user) {
@@ -123,11 +134,17 @@ bool Session::redirect_if_elsewhere(std::uint32_t req_id, std::string_view user)
 }
 
 void Session::on_logout(std::uint32_t req_id, const wire::Logout& request) {
-  Error error = service_.logout(caller(), request.all_devices(), token_digest_);
-  if (error) return send_error(req_id, error);
-  send_ok(req_id);
-  state_ = State::closing;
-  connection_.close_after_flush();
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.logout(caller(), request.all_devices(), token_digest_, std::move(done));
+      },
+      [this, req_id](const Error& error) {
+        if (error) return send_error(req_id, error);
+        send_ok(req_id);
+        state_ = State::closing;
+        connection_.close_after_flush();
+      });
 }
 
 void Session::on_change_password(std::uint32_t req_id, const wire::ChangePassword& request) {
@@ -138,7 +155,6 @@ void Session::on_change_password(std::uint32_t req_id, const wire::ChangePasswor
     std::string user, old_password, new_password, remote_host, device;
     std::uint64_t session_id;
     auth::TokenDigest keep;
-    Error result;
   };
   auto operation = std::make_shared<Operation>();
   operation->user = user_;
@@ -149,18 +165,20 @@ void Session::on_change_password(std::uint32_t req_id, const wire::ChangePasswor
   operation->remote_host = connection_.remote_host();
   operation->keep = token_digest_;
   auth_in_flight_ = true;
+  auto outcome = std::make_shared<AsyncReply<Error>>();
   service::ImService& service = service_;
   connection_.run_blocking(
-      [&service, operation] {
+      [&service, operation, outcome] {
         Operation& op = *operation;
-        op.result =
-            service.change_password(service::Caller{op.user, op.device, op.session_id},
-                                    op.old_password, op.new_password, op.keep, op.remote_host);
+        service.change_password(service::Caller{op.user, op.device, op.session_id}, op.old_password,
+                                op.new_password, op.keep, op.remote_host,
+                                [outcome](Error error) { outcome->deliver(std::move(error)); });
       },
-      [this, req_id, operation] {
-        auth_in_flight_ = false;
-        if (state_ == State::closing) return;
-        send_status(req_id, operation->result);
+      [this, req_id, outcome] {
+        resume<Error>(req_id, outcome, [this, req_id](const Error& error) {
+          auth_in_flight_ = false;
+          send_status(req_id, error);
+        });
       });
 }
 

@@ -179,8 +179,8 @@ void Session::forward(std::uint32_t req_id, const std::string& node) {
                    });
 }
 
-Connection::Completion Session::begin_remote(std::uint32_t req_id) {
-  if (remote_in_flight_ >= max_remote_in_flight) {
+Connection::Completion Session::begin_remote(std::uint32_t req_id, bool bounded) {
+  if (bounded && remote_in_flight_ >= max_remote_in_flight) {
     send_error(req_id, errc::rate_limited,
                "too many requests are waiting for other nodes; wait for their answers");
     return {};
@@ -205,14 +205,30 @@ void Session::run_next_blocking() {
   blocking_busy_ = true;
   auto request = std::make_shared<Queued>(std::move(blocking_queue_.front()));
   blocking_queue_.pop_front();
-  auto reply = std::make_shared<std::vector<std::uint8_t>>();
+  using Frame = std::vector<std::uint8_t>;
+  auto outcome = std::make_shared<AsyncReply<Frame>>();
   service::ImService& service = service_;
   connection_.run_blocking(
-      [&service, request, reply, user = user_, device = device_, id = session_id_] {
-        *reply = serve_detached(service, service::Caller{user, device, id}, request->payload);
+      [&service, request, outcome, user = user_, device = device_, id = session_id_] {
+        DetachedServer(service).serve(
+            service::Caller{user, device, id}, request->payload,
+            [outcome](Frame frame) { outcome->deliver(std::move(frame)); });
       },
-      [this, reply] {
-        if (state_ != State::closing) send_frame(*reply);
+      [this, outcome] {
+        // The answer came on the pool (as it does at once with the inline proposer), or comes
+        // later from whoever applies the request's command.
+        auto ready = outcome->take_or([this]() -> std::function<void(Frame)> {
+          auto complete = connection_.begin_async();
+          if (!complete) return {};
+          return [this, complete = std::move(complete)](Frame frame) {
+            complete([this, frame = std::move(frame)] {
+              if (state_ != State::closing) send_frame(frame);
+              run_next_blocking();
+            });
+          };
+        });
+        if (!ready) return;
+        if (state_ != State::closing) send_frame(*ready);
         run_next_blocking();
       });
 }

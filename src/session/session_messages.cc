@@ -12,19 +12,28 @@ void Session::on_send(std::uint32_t req_id, const wire::Send& request) {
   service::SendRequest send{
       proto::view(request.to_user()), proto::view(request.to_group()), request.client_msg_id(),
       std::string_view(reinterpret_cast<const char*>(body.data()), body.size())};
-  auto result = service_.send(caller(), send);
-  if (!result.ok()) return send_error(req_id, result.error);
-  const service::SendResult& ack = result.value;
-  auto& fbb = builder_.fbb();
-  builder_.reset();
-  auto conversation = fbb.CreateString(ack.conversation);
-  send_frame(
-      builder_.finish(req_id, wire::CreateSendAck(fbb, conversation, ack.seq, ack.server_time_ms,
-                                                  ack.client_msg_id, ack.duplicate)));
+  using SendOutcome = service::Result<service::SendResult>;
+  call<SendOutcome>(
+      req_id, [&](auto done) { service_.send(caller(), send, std::move(done)); },
+      [this, req_id](const SendOutcome& result) {
+        if (!result.ok()) return send_error(req_id, result.error);
+        const service::SendResult& ack = result.value;
+        auto& fbb = builder_.fbb();
+        builder_.reset();
+        auto conversation = fbb.CreateString(ack.conversation);
+        send_frame(builder_.finish(
+            req_id, wire::CreateSendAck(fbb, conversation, ack.seq, ack.server_time_ms,
+                                        ack.client_msg_id, ack.duplicate)));
+      });
 }
 
 void Session::on_ack(std::uint32_t req_id, const wire::Ack& request) {
-  send_status(req_id, service_.ack(caller(), proto::view(request.conversation()), request.seq()));
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.ack(caller(), proto::view(request.conversation()), request.seq(), std::move(done));
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_sync(std::uint32_t req_id) {

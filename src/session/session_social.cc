@@ -32,22 +32,21 @@ void Session::on_friend(std::uint32_t req_id, wire::Body type, const flatbuffers
   if (!take_write_budget(req_id)) return;
   std::string_view other = proto::view(user);
   service::Friends& friends = service_.friends();
-  Error error;
-  switch (type) {
-    case wire::Body::FriendRequest:
-      error = friends.request(caller(), other);
-      break;
-    case wire::Body::FriendAccept:
-      error = friends.accept(caller(), other);
-      break;
-    case wire::Body::FriendDecline:
-      error = friends.decline(caller(), other);
-      break;
-    default:
-      error = friends.remove(caller(), other);
-      break;
-  }
-  send_status(req_id, error);
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        switch (type) {
+          case wire::Body::FriendRequest:
+            return friends.request(caller(), other, std::move(done));
+          case wire::Body::FriendAccept:
+            return friends.accept(caller(), other, std::move(done));
+          case wire::Body::FriendDecline:
+            return friends.decline(caller(), other, std::move(done));
+          default:
+            return friends.remove(caller(), other, std::move(done));
+        }
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_friend_list(std::uint32_t req_id) {
@@ -68,21 +67,36 @@ void Session::on_friend_list(std::uint32_t req_id) {
 
 void Session::on_group_create(std::uint32_t req_id, const wire::GroupCreate& request) {
   if (!take_write_budget(req_id)) return;
-  send_status(req_id,
-              service_.groups().create(caller(), proto::view(request.group()),
-                                       proto::view(request.name()), views(request.members())));
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.groups().create(caller(), proto::view(request.group()),
+                                 proto::view(request.name()), views(request.members()),
+                                 std::move(done));
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_group_add(std::uint32_t req_id, const wire::GroupAdd& request) {
   if (!take_write_budget(req_id)) return;
-  send_status(req_id, service_.groups().add(caller(), proto::view(request.group()),
-                                            views(request.users())));
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.groups().add(caller(), proto::view(request.group()), views(request.users()),
+                              std::move(done));
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_group_remove(std::uint32_t req_id, const wire::GroupRemove& request) {
   if (!take_write_budget(req_id)) return;
-  send_status(req_id, service_.groups().remove(caller(), proto::view(request.group()),
-                                               proto::view(request.user())));
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.groups().remove(caller(), proto::view(request.group()),
+                                 proto::view(request.user()), std::move(done));
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_group_set_role(std::uint32_t req_id, const wire::GroupSetRole& request) {
@@ -91,19 +105,34 @@ void Session::on_group_set_role(std::uint32_t req_id, const wire::GroupSetRole& 
   if (role > static_cast<std::uint8_t>(service::GroupRole::owner)) {
     return send_error(req_id, errc::invalid_argument, "role: unknown role");
   }
-  send_status(req_id, service_.groups().set_role(caller(), proto::view(request.group()),
-                                                 proto::view(request.user()),
-                                                 static_cast<service::GroupRole>(role)));
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.groups().set_role(caller(), proto::view(request.group()),
+                                   proto::view(request.user()),
+                                   static_cast<service::GroupRole>(role), std::move(done));
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_group_leave(std::uint32_t req_id, const wire::GroupLeave& request) {
   if (!take_write_budget(req_id)) return;
-  send_status(req_id, service_.groups().leave(caller(), proto::view(request.group())));
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.groups().leave(caller(), proto::view(request.group()), std::move(done));
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_group_dissolve(std::uint32_t req_id, const wire::GroupDissolve& request) {
   if (!take_write_budget(req_id)) return;
-  send_status(req_id, service_.groups().dissolve(caller(), proto::view(request.group())));
+  call<Error>(
+      req_id,
+      [&](auto done) {
+        service_.groups().dissolve(caller(), proto::view(request.group()), std::move(done));
+      },
+      [this, req_id](const Error& error) { send_status(req_id, error); });
 }
 
 void Session::on_group_members(std::uint32_t req_id, const wire::GroupMembers& request) {

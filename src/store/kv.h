@@ -15,16 +15,17 @@
 
 namespace qim::store {
 
-// One column family per kind of record (DESIGN §5). Key layouts are in schemas/README.md.
+// One column family per kind of record (DESIGN §5). Key layouts are in schemas/README.md;
+// every key of a data column (all but meta) starts with its partition, <p> (2 bytes).
 enum class Column : std::uint8_t {
-  accounts = 0,  // <user>
-  friends,       // <user> \0 <other>
-  convs,         // <user> \0 <conversation>
-  cursors,       // <user> \0 <conversation> \0 <device>
-  groups,        // <group>
-  members,       // <group> \0 <user>
-  log,           // <conversation> \0 <seq:be64>
-  dedup,         // <conversation> \0 <sender> \0 <client_msg_id:be64>
+  accounts = 0,  // <p> <user>
+  friends,       // <p> <user> \0 <other>
+  convs,         // <p> <user> \0 <conversation>
+  cursors,       // <p> <user> \0 <conversation> \0 <device>
+  groups,        // <p> <group>
+  members,       // <p> <group> \0 <user>
+  log,           // <p> <conversation> \0 <seq:be64>
+  dedup,         // <p> <conversation> \0 <sender> \0 <client_msg_id:be64>
   meta,          // node-local settings (format version, node identity)
   raft_log,      // <partition:be16> <index:be64>: the partition's Raft log (replica/)
   raft_state,    // <partition:be16> <tag>: the partition's Raft hard state and applied point

@@ -180,12 +180,17 @@ std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptio
     error = read;
     return nullptr;
   } else if (format != format_version) {
-    // Only format 1 exists, so anything else was written by a newer build (or is damaged);
-    // opening it could misread records, so refuse rather than guess.
+    // Opening another format could misread records, so refuse rather than guess. Format 1
+    // predates partition prefixes on keys, and nothing converts it.
     error = {errc::internal,
-             fmt::format("database {} has format {}, but this build reads only format {}: "
-                         "run a newer qimd or point it at another data directory",
-                         path, format, format_version)};
+             format == "1"
+                 ? fmt::format("database {} is in the old on-disk format {} (keys without "
+                               "partitions); this build reads only format {} and does not "
+                               "migrate: start it with an empty data directory",
+                               path, format, format_version)
+                 : fmt::format("database {} has format {}, but this build reads only format {}: "
+                               "run a newer qimd or point it at another data directory",
+                               path, format, format_version)};
     return nullptr;
   }
   return kv;

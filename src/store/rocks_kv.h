@@ -21,7 +21,9 @@ struct RocksOptions {
 class RocksKv final : public Kv {
  public:
   // The on-disk format this build reads and writes, kept in Column::meta under "format".
-  static constexpr std::string_view format_version = "1";
+  // 1: keys without a partition prefix (no longer read; there is no migration).
+  // 2: every key of a data column starts with its partition (service/keys.h).
+  static constexpr std::string_view format_version = "2";
 
   // Opens (creating if allowed) the database at `path`. nullptr with `error` set on failure;
   // the message names the path and RocksDB's reason.

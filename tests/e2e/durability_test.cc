@@ -119,8 +119,8 @@ TEST_CASE("periodic maintenance runs against the real store and the node keeps s
   auto count_passes = [&] {
     std::string log = server->log_text();
     std::size_t passes = 0;
-    for (std::size_t at = log.find("dedup record(s) in"); at != std::string::npos;
-         at = log.find("dedup record(s) in", at + 1))
+    for (std::size_t at = log.find("pruned dedup records in"); at != std::string::npos;
+         at = log.find("pruned dedup records in", at + 1))
       ++passes;
     return passes;
   };

@@ -1,6 +1,7 @@
 // Fuzzes a whole client session: after a scripted Hello, Register and Login, the input is cut
-// into length-prefixed frames and fed to a Session over an in-memory store. Every handler that
-// reads untrusted fields runs; nothing may crash, leak or trip a sanitizer.
+// into length-prefixed frames and fed to a Session over an in-memory store, its writes applied
+// by the inline proposer. Every handler that reads untrusted fields runs; nothing may crash,
+// leak or trip a sanitizer.
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "core/log.h"
 #include "proto/frame.h"
 #include "service/im_service.h"
+#include "service/inline_proposer.h"
 #include "session/connection.h"
 #include "session/session.h"
 #include "store/memory_kv.h"
@@ -65,7 +67,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   service::Options options;
   options.password_cost = auth::PasswordCost::minimum();
   options.dm_policy = service::DmPolicy::anyone;
-  service::ImService service(kv, clock, logger, options);
+  route::Partitions partitions(8, cluster::HashKey{});
+  service::InlineProposer proposer(kv, partitions);
+  service::ImService service(kv, clock, logger, options, proposer, partitions);
+  proposer.attach(service);
 
   // A second user to talk to.
   NullConnection bob_connection;

@@ -9,7 +9,10 @@
 #include <catch2/catch.hpp>
 
 #include "core/clock.h"
+#include "service/inline_proposer.h"
+#include "service/keys.h"
 #include "service/reach.h"
+#include "service/records.h"
 #include "store/memory_kv.h"
 
 #include "fixed_placement.h"
@@ -103,13 +106,14 @@ struct Fixture {
   core::ManualClock clock;
   service::Options options;
   service::SessionRegistry registry;
-  service::Accounts accounts{kv, clock, options};
+  route::Partitions partitions{16, cluster::HashKey{}};
+  service::Keys keys{partitions};
+  service::InlineProposer proposer{kv, partitions};  // nothing here proposes
+  service::Accounts accounts{kv, keys, proposer, clock, options};
   service::Reach reach{registry, accounts};
-  std::shared_ptr<const route::Placement> placement = std::make_shared<route::Placement>(
-      "n1",
-      std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
-                                   test_node("n3", 7720)},
-      cluster::RingOptions{}, 1);
+  std::shared_ptr<const route::Placement> placement =
+      std::make_shared<route::Placement>(testing::spread_placement(
+          "n1", {test_node("n1", 7700), test_node("n2", 7710), test_node("n3", 7720)}));
   FixedPlacement source{placement};
   RecordingCluster cluster;
 
@@ -153,8 +157,8 @@ TEST_CASE("reach: a push to many users is one batch per other home node", "[reac
 
 TEST_CASE("reach: a single node pushes locally and never asks the cluster", "[reach]") {
   Fixture f;
-  auto solo =
-      std::make_shared<const route::Placement>(route::Placement::solo(test_node("n1", 7700)));
+  auto solo = std::make_shared<const route::Placement>(
+      testing::spread_placement("n1", {test_node("n1", 7700)}));
   FixedPlacement alone(solo);
   service::Reach reach(f.registry, f.accounts);
   reach.use_cluster(alone, f.cluster);
@@ -233,8 +237,11 @@ TEST_CASE("reach: a group's new members are checked with one request per other n
     if (local_user.empty() && f.cluster.homes[user] == "n1") local_user = user;
   }
   REQUIRE_FALSE(local_user.empty());
-  f.options.password_cost = auth::PasswordCost::minimum();
-  REQUIRE_FALSE(f.accounts.register_account(local_user, "correct horse"));
+  // An account record, as a registration stores it.
+  store::WriteBatch batch;
+  batch.put(store::Column::accounts, f.keys.account(local_user),
+            service::encode(service::AccountRecord{}));
+  REQUIRE_FALSE(f.kv.write(batch, false));
 
   auto checks = f.reach.check_users(everyone);
   REQUIRE(checks.ok());

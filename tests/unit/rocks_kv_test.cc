@@ -172,6 +172,22 @@ TEST_CASE("rocks kv: a database of a newer format is refused", "[store]") {
   CHECK_THAT(error.message, Catch::Contains("format 999"));
 }
 
+TEST_CASE("rocks kv: a database of the old format (keys without partitions) is refused",
+          "[store]") {
+  TempDir dir;
+  {
+    auto kv = open_or_fail(dir.path);
+    WriteBatch batch;
+    batch.put(Column::meta, "format", "1");
+    REQUIRE_FALSE(kv->write(batch, true));
+  }
+  Error error;
+  auto kv = RocksKv::open(dir.path.string(), RocksOptions{}, error);
+  CHECK_FALSE(kv);
+  CHECK_THAT(error.message, Catch::Contains("old on-disk format 1"));
+  CHECK_THAT(error.message, Catch::Contains("does not migrate"));
+}
+
 TEST_CASE("rocks kv: a batch applies puts and erases together", "[store]") {
   TempDir dir;
   auto kv = open_or_fail(dir.path);

@@ -1,13 +1,15 @@
+// Routing by partition leaders: partitions of keys, homes, login routes and session moves.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
-#include "route/handoff.h"
 #include "route/login_route.h"
 #include "route/moves.h"
+#include "route/partitions.h"
 #include "route/placement.h"
 
 using namespace qim::route;
@@ -15,9 +17,12 @@ using namespace qim::route;
 namespace {
 
 NodeInfo node(int index) {
-  return NodeInfo{"qim-" + std::to_string(index), "127.0.0.1",
+  return NodeInfo{"qim-" + std::to_string(index),
+                  "127.0.0.1",
                   static_cast<std::uint16_t>(7000 + 10 * index),
-                  "127.0.0.1:" + std::to_string(7003 + 10 * index)};
+                  "127.0.0.1:" + std::to_string(7003 + 10 * index),
+                  true,
+                  static_cast<std::uint64_t>(100 + index)};
 }
 
 std::vector<NodeInfo> nodes(int count) {
@@ -34,147 +39,91 @@ std::vector<std::string> users(int count) {
   return result;
 }
 
+const Partitions partitions(8, qim::cluster::HashKey{});
+
+// `leaders[p]` names the leader of partition p by its index in `members` (-1: none).
+Placement placement(const std::string& self, std::vector<NodeInfo> members,
+                    std::vector<std::int32_t> leaders) {
+  return Placement(self, std::move(members), partitions, std::move(leaders), 1);
+}
+
 }  // namespace
 
-TEST_CASE("route: a solo placement serves every key here", "[route]") {
-  Placement placement = Placement::solo(node(1));
-  for (const std::string& user : users(100)) {
-    CHECK(placement.is_local(user));
-    CHECK(route_session(placement, user).serve_here);
+TEST_CASE("partitions: a key's partition is stable, in range, and spreads keys out", "[route]") {
+  Partitions keyed(64, qim::cluster::HashKey{1, 2});
+  std::map<PartitionId, int> counts;
+  for (const std::string& user : users(6400)) {
+    PartitionId p = keyed.of(user);
+    REQUIRE(p < 64);
+    CHECK(keyed.of(user) == p);
+    ++counts[p];
   }
-  CHECK(placement.share_of("qim-1") == Approx(1.0));
-  CHECK(sessions_to_move(placement, users(10)).empty());
+  CHECK(counts.size() == 64);
+  for (auto [p, count] : counts)
+    CHECK(count > 50);  // 100 expected per partition
+  // Another cluster key places keys elsewhere.
+  Partitions other(64, qim::cluster::HashKey{3, 4});
+  int same = 0;
+  for (const std::string& user : users(640))
+    same += keyed.of(user) == other.of(user) ? 1 : 0;
+  CHECK(same < 40);
 }
 
-TEST_CASE("route: every node of a cluster agrees on each user's home", "[route]") {
-  std::vector<Placement> views;
-  for (int self = 1; self <= 3; ++self)
-    views.emplace_back("qim-" + std::to_string(self), nodes(3), qim::cluster::RingOptions{}, 1);
-  std::map<std::string, int> served;
-  for (const std::string& user : users(3000)) {
-    int serving = 0;
-    for (const Placement& view : views) {
-      SessionRoute route = route_session(view, user);
-      if (route.serve_here) {
-        ++serving;
-        ++served[view.self_name()];
-      } else {
-        // Everyone else redirects to the one node that serves it, with its client address.
-        REQUIRE(route.home != nullptr);
-        CHECK(route.home->name == view.home_of(user).name);
-        CHECK(route.home->client_port == 7000 + 10 * (route.home->name.back() - '0'));
-      }
-    }
-    CHECK(serving == 1);
-  }
-  // Each of three nodes serves a fair part of 3000 users.
-  for (const auto& [name, count] : served)
-    CHECK(count > 700);
-}
-
-TEST_CASE("route: a joining node takes sessions only to itself", "[route]") {
-  qim::cluster::RingOptions options;
-  Placement before("qim-1", nodes(3), options, 1);
-  Placement after("qim-1", nodes(4), options, 2);
-  std::vector<std::string> online;
-  for (const std::string& user : users(5000)) {
-    if (before.is_local(user)) online.push_back(user);
-  }
-  auto moves = sessions_to_move(after, online);
-  REQUIRE_FALSE(moves.empty());
-  for (const SessionMove& move : moves) {
-    CHECK(move.new_home->name == "qim-4");
-    CHECK_FALSE(after.is_local(move.user));
-  }
-  // Roughly a quarter of qim-1's users move to the newcomer.
-  double moved = static_cast<double>(moves.size()) / static_cast<double>(online.size());
-  CHECK(moved > 0.15);
-  CHECK(moved < 0.35);
-}
-
-TEST_CASE("route: when a node leaves, its users go to the survivors and no one else moves",
+TEST_CASE("placement: a key's home is its partition's leader, unknown while there is none",
           "[route]") {
-  qim::cluster::RingOptions options;
-  Placement before("qim-2", nodes(4), options, 1);
-  std::vector<NodeInfo> survivors = nodes(4);
-  std::erase_if(survivors, [](const NodeInfo& n) { return n.name == "qim-4"; });
-  Placement after("qim-2", survivors, options, 2);
-  for (const std::string& user : users(5000)) {
-    if (before.home_of(user).name != "qim-4") {
-      CHECK(after.home_of(user).name == before.home_of(user).name);
+  // nodes(3) is qim-3, qim-2, qim-1 as given: leaders by those indexes.
+  Placement view = placement("qim-1", nodes(3), {0, 1, 2, 0, 1, 2, -1, -1});
+  CHECK(view.members().front().name == "qim-1");  // sorted
+  for (const std::string& user : users(200)) {
+    PartitionId p = partitions.of(user);
+    const NodeInfo& home = view.home_of(user);
+    if (p >= 6) {
+      CHECK(home.name.empty());
+      CHECK_FALSE(home.up);
+      CHECK(view.leader_of(p) == nullptr);
+      CHECK_FALSE(view.is_local(user));
+    } else {
+      std::string expected = "qim-" + std::to_string(3 - static_cast<int>(p % 3));
+      CHECK(home.name == expected);
+      CHECK(view.is_local(user) == (expected == "qim-1"));
     }
   }
-  // Sessions at qim-2 never move when another node leaves.
-  std::vector<std::string> online;
-  for (const std::string& user : users(5000)) {
-    if (before.is_local(user)) online.push_back(user);
+  CHECK(view.leaderships("qim-3") == 2);
+  CHECK(view.leaderships("qim-9") == 0);
+  CHECK(view.led_partitions() == 6);
+  CHECK(view.find("qim-2") != nullptr);
+  CHECK(view.find("qim-9") == nullptr);
+}
+
+TEST_CASE("route: logins are served at the home or sent there", "[route]") {
+  Placement view = placement("qim-1", nodes(2), {0, 1, 0, 1, 0, 1, 0, 1});
+  for (const std::string& user : users(100)) {
+    SessionRoute route = route_session(view, user);
+    const NodeInfo& home = view.home_of(user);
+    CHECK(route.serve_here == (home.name == "qim-1"));
+    if (!route.serve_here) {
+      REQUIRE(route.home != nullptr);
+      CHECK(route.home->name == home.name);
+    }
   }
-  CHECK(sessions_to_move(after, online).empty());
 }
 
-TEST_CASE("route: placements compare by layout, not by version", "[route]") {
-  qim::cluster::RingOptions options;
-  Placement a("qim-1", nodes(3), options, 1);
-  Placement b("qim-1", nodes(3), options, 7);
-  CHECK(a.same_layout(b));
-  std::vector<NodeInfo> moved = nodes(3);
-  moved[0].client_port = 9999;  // a node restarted on another port
-  CHECK_FALSE(a.same_layout(Placement("qim-1", moved, options, 8)));
-  CHECK_FALSE(a.same_layout(Placement("qim-1", nodes(2), options, 9)));
-  CHECK(a.find("qim-2") != nullptr);
-  CHECK(a.find("qim-9") == nullptr);
-  double total = 0;
-  for (const NodeInfo& member : a.members())
-    total += a.share_of(member.name);
-  CHECK(total == Approx(1.0));
-}
-
-TEST_CASE("route: a draining node routes every session to the others", "[route]") {
-  qim::cluster::RingOptions options;
-  std::vector<NodeInfo> others = nodes(3);
-  std::erase_if(others, [](const NodeInfo& n) { return n.name == "qim-1"; });
-  Placement draining("qim-1", others, options, 2);
-  Placement full("qim-2", nodes(3), options, 2);
-  std::vector<std::string> online = users(1000);
-  auto moves = sessions_to_move(draining, online);
-  CHECK(moves.size() == online.size());
+TEST_CASE("route: when leadership moves, only the users of moved partitions are redirected",
+          "[route]") {
+  Placement before = placement("qim-1", nodes(2), {1, 1, 1, 1, 0, 0, 0, 0});
+  Placement after = placement("qim-1", nodes(2), {1, 1, 0, 1, 0, 0, 0, 0});
+  std::vector<std::string> here;
+  for (const std::string& user : users(300)) {
+    if (before.is_local(user)) here.push_back(user);
+  }
+  auto moves = sessions_to_move(after, here);
+  std::set<std::string> moved;
   for (const SessionMove& move : moves) {
-    CHECK(move.new_home->name != "qim-1");
-    // The others agree on where each drained user goes once they see qim-1 gone.
-    Placement survivor(move.new_home->name, others, options, 3);
-    CHECK(survivor.is_local(move.user));
+    moved.insert(move.user);
+    CHECK(partitions.of(move.user) == 2);
+    CHECK(move.new_home->name == "qim-2");
   }
-  CHECK(full.find("qim-1") != nullptr);
-}
-
-TEST_CASE("route: handoff sends exactly the keys that moved, each to its new home", "[route]") {
-  qim::cluster::RingOptions options;
-  Placement before("qim-2", nodes(3), options, 1);
-  Placement after("qim-2", nodes(4), options, 2);
-  std::vector<std::string> held;
-  for (const std::string& user : users(4000)) {
-    if (before.is_local(user)) held.push_back(user);
+  for (const std::string& user : here) {
+    CHECK(moved.contains(user) == (partitions.of(user) == 2));
   }
-  auto plan = plan_handoff(after, held);
-  REQUIRE(plan.size() == 1);  // a join moves keys only to the newcomer
-  REQUIRE(plan.count("qim-4") == 1);
-  std::size_t moved = 0;
-  for (const std::string& user : held) {
-    bool stays = after.is_local(user);
-    auto& to_new = plan["qim-4"];
-    bool planned = std::find(to_new.begin(), to_new.end(), user) != to_new.end();
-    CHECK(stays != planned);
-    moved += planned ? 1 : 0;
-  }
-  CHECK(moved == plan["qim-4"].size());
-  // Draining hands everything off, spread over the others.
-  std::vector<NodeInfo> others = nodes(3);
-  std::erase_if(others, [](const NodeInfo& n) { return n.name == "qim-2"; });
-  auto drain = plan_handoff(Placement("qim-2", others, options, 3), held);
-  std::size_t drained = 0;
-  for (const auto& [node, keys] : drain) {
-    CHECK(node != "qim-2");
-    drained += keys.size();
-  }
-  CHECK(drained == held.size());
 }

@@ -10,19 +10,24 @@ using namespace qim;
 using namespace qim::service;
 
 TEST_CASE("service keys: log keys order numerically and parse back", "[service]") {
-  std::string prefix = keys::log_prefix("d:a:b");
-  std::string k255 = keys::log("d:a:b", 255), k256 = keys::log("d:a:b", 256);
+  Keys keys(qim::testing::test_partitions());
+  std::string prefix = keys.log_prefix("d:a:b");
+  std::string k255 = keys.log("d:a:b", 255), k256 = keys.log("d:a:b", 256);
   CHECK(k255 < k256);
   CHECK(k255.starts_with(prefix));
   CHECK(keys::log_seq(k256, prefix) == std::optional<std::uint64_t>(256));
   CHECK_FALSE(keys::log_seq(prefix + "abc", prefix).has_value());
-  CHECK(keys::friend_of("alice", "bob") == std::string("alice\0bob", 9));
-  CHECK(keys::cursor("u", "d:a:b", "phone") == std::string("u\0d:a:b\0phone", 13));
-  std::string dedup = keys::dedup("g:x", "s", 1);
-  CHECK(dedup.size() == 3 + 1 + 1 + 1 + 8);
+  std::string pair = keys::partition_prefix(keys.partition_of("d:alice:bob"));
+  CHECK(keys.friend_of("alice", "bob") == pair + std::string("alice\0bob", 9));
+  std::string user = keys::partition_prefix(keys.partition_of("u"));
+  CHECK(keys.cursor("u", "d:a:b", "phone") == user + std::string("u\0d:a:b\0phone", 13));
+  std::string dedup = keys.dedup("g:x", "s", 1);
+  CHECK(dedup.size() == 2 + 3 + 1 + 1 + 1 + 8);
   CHECK(dedup.back() == '\1');
   // A user's convs prefix does not cover a user whose id extends it.
-  CHECK_FALSE(keys::conv("alice2", "g:x").starts_with(keys::convs_prefix("alice")));
+  PartitionId group = keys.partition_of("g:x");
+  CHECK(keys.conv("alice", "g:x").starts_with(keys.convs_prefix(group, "alice")));
+  CHECK_FALSE(keys.conv("alice2", "g:x").starts_with(keys.convs_prefix(group, "alice")));
 }
 
 TEST_CASE("service records: round trip, and corrupted bytes are refused", "[service]") {
@@ -90,8 +95,9 @@ TEST_CASE("service: prune_dedup forgets old client_msg_ids after the retention",
   world.clock.advance_ms(30'000);
   REQUIRE(alice->send_to_user("bob", 2, "b").envelope->body_as_SendAck()->seq() == 2);
   world.clock.advance_ms(40'000);
-  CHECK(world.service.prune_dedup(world.clock.wall_ms()) == 1);
-  CHECK(world.service.prune_dedup(world.clock.wall_ms()) == 0);
+  // One prune per partition, each walking all of its (few) dedup records.
+  CHECK(world.service.prune_dedup(world.clock.wall_ms()) ==
+        qim::testing::test_partitions().count());
   // id 1 is forgotten: a new message; id 2 is still a duplicate.
   CHECK(alice->send_to_user("bob", 1, "a").envelope->body_as_SendAck()->seq() == 3);
   auto reply = alice->send_to_user("bob", 2, "b");  // owns the bytes `duplicate` points into
@@ -110,7 +116,8 @@ TEST_CASE("service: a corrupted log entry is an Internal error, not a crash",
   auto bob = world.login("bob");
   REQUIRE(alice->send_to_user("bob", 1, "a").type() == wire::Body::SendAck);
   store::WriteBatch batch;
-  batch.put(store::Column::log, keys::log("d:alice:bob", 1), std::string_view("not a record"));
+  batch.put(store::Column::log, world.service.keys().log("d:alice:bob", 1),
+            std::string_view("not a record"));
   REQUIRE_FALSE(world.kv.write(batch, false));
   CHECK(bob->pull("d:alice:bob", 0, 0).error_code() == errc::internal);
   CHECK(bob->history("d:alice:bob", 0, 0).error_code() == errc::internal);

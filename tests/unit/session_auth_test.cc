@@ -145,7 +145,9 @@ TEST_CASE("session: failed logins are rate limited per address across users", "[
 TEST_CASE("session: a disabled account cannot log in and is kicked", "[session][auth]") {
   World world;
   auto alice = world.login("alice");
-  REQUIRE_FALSE(world.service.set_account_disabled("alice", true));
+  REQUIRE_FALSE(wait_for([&](service::Done done) {
+    world.service.set_account_disabled("alice", true, std::move(done));
+  }));
   auto pushes = alice->take_pushes();
   REQUIRE(pushes.size() == 1);
   CHECK(pushes[0].error_code() == errc::kicked);

@@ -78,11 +78,8 @@ void feed(session::Session& session, std::uint32_t req_id, Build build) {
 struct ClusterSession {
   ClusterSession(service::Options options, bool conversation_here, bool defer_jobs)
       : world(with_node_name(std::move(options))),
-        placement(std::make_shared<const route::Placement>(
-            "n1",
-            std::vector<route::NodeInfo>{test_node("n1", 7700), test_node("n2", 7710),
-                                         test_node("n3", 7720)},
-            cluster::RingOptions{}, 1)),
+        placement(std::make_shared<const route::Placement>(testing::spread_placement(
+            "n1", {test_node("n1", 7700), test_node("n2", 7710), test_node("n3", 7720)}))),
         source(placement) {
     world.service.use_placement(source);
     world.service.use_cluster(others);

@@ -255,7 +255,9 @@ TEST_CASE("messages: a failed store write gets Internal and does not advance the
   core::Logger logger(core::LogLevel::off);
   service::Options options = test_options();
   options.dm_policy = service::DmPolicy::anyone;
-  service::ImService service(kv, clock, logger, options);
+  service::InlineProposer proposer(kv, test_partitions());
+  service::ImService service(kv, clock, logger, options, proposer, test_partitions());
+  proposer.attach(service);
   Client alice(service), bob(service);
   alice.hello();
   bob.hello();

@@ -1,12 +1,14 @@
 #pragma once
 // Drives Sessions without sockets: a fake Connection that records frames and closes and runs
-// blocking work inline, over MemoryKv and a ManualClock.
+// blocking work inline, over MemoryKv and a ManualClock, with the inline proposer (commands are
+// applied at once, so asynchronous writes complete during the call).
 #include <catch2/catch.hpp>
 
 #include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "core/log.h"
 #include "proto/frame.h"
 #include "service/im_service.h"
+#include "service/inline_proposer.h"
 #include "session/connection.h"
 #include "session/session.h"
 #include "store/memory_kv.h"
@@ -235,11 +238,29 @@ inline service::Options test_options() {
   return options;
 }
 
-// A node: store, clock, service; and helpers to bring users online.
+// The partitions tests use: few enough that users share them, keyed by a fixed key.
+inline const route::Partitions& test_partitions() {
+  static const route::Partitions partitions(16, cluster::HashKey{});
+  return partitions;
+}
+
+// Waits for an asynchronous service write that the inline proposer completes during the call.
+template <typename Start>
+Error wait_for(Start start) {
+  std::optional<Error> outcome;
+  start([&outcome](Error error) { outcome = std::move(error); });
+  REQUIRE(outcome.has_value());
+  return *outcome;
+}
+
+// A node: store, clock, the inline proposer, service; and helpers to bring users online.
 class World {
  public:
   explicit World(service::Options options = test_options())
-      : service(kv, clock, logger, std::move(options)) {}
+      : proposer(kv, test_partitions()),
+        service(kv, clock, logger, std::move(options), proposer, test_partitions()) {
+    proposer.attach(service);
+  }
 
   std::unique_ptr<Client> connect() {
     auto client = std::make_unique<Client>(service);
@@ -268,6 +289,7 @@ class World {
   store::MemoryKv kv;
   core::ManualClock clock;
   core::Logger logger{core::LogLevel::off};
+  service::InlineProposer proposer;
   service::ImService service;
   std::string password = "correct horse";
 };

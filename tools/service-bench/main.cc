@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "qim/ids.h"
 #include "service/im_service.h"
+#include "service/inline_proposer.h"
 #include "service/keys.h"
 #include "service/records.h"
 #include "store/rocks_kv.h"
@@ -60,17 +61,18 @@ std::string user_name(std::size_t index) {
 }
 
 // The store layer: what Conversations::append_locked reads and writes, without the service.
-bool store_send(store::Kv& kv, std::string_view sender, std::string_view peer,
-                std::uint64_t client_msg_id, std::string_view body, std::int64_t now_ms) {
+bool store_send(store::Kv& kv, const service::Keys& keys, std::string_view sender,
+                std::string_view peer, std::uint64_t client_msg_id, std::string_view body,
+                std::int64_t now_ms) {
   std::string conversation = qim::direct_conversation(sender, peer);
-  std::string dedup_key = service::keys::dedup(conversation, sender, client_msg_id);
+  std::string dedup_key = keys.dedup(conversation, sender, client_msg_id);
   std::string value;
   std::uint64_t head = 0;
   // As Conversations does: no membership yet means an empty conversation.
-  Error error = kv.get(store::Column::convs, service::keys::conv(sender, conversation), value);
+  Error error = kv.get(store::Column::convs, keys.conv(sender, conversation), value);
   if (!error) {
     if (kv.get(store::Column::dedup, dedup_key, value).code != errc::not_found) return false;
-    std::string prefix = service::keys::log_prefix(conversation);
+    std::string prefix = keys.log_prefix(conversation);
     error = kv.scan(store::Column::log, prefix, {}, true, [&](std::string_view key, auto) {
       head = service::keys::log_seq(key, prefix).value_or(0);
       return false;
@@ -86,18 +88,16 @@ bool store_send(store::Kv& kv, std::string_view sender, std::string_view peer,
   message.server_time_ms = static_cast<std::uint64_t>(now_ms);
   message.body.assign(body);
   store::WriteBatch batch;
-  batch.put(store::Column::log, service::keys::log(conversation, message.seq),
+  batch.put(store::Column::log, keys.log(conversation, message.seq),
             service::encode_log_entry(message));
   batch.put(store::Column::dedup, dedup_key,
             service::encode(service::DedupRecord{message.seq, message.server_time_ms}));
   if (message.seq == 1) {
     service::MembershipRecord membership{std::string(peer), 1, message.server_time_ms,
                                          message.server_time_ms};
-    batch.put(store::Column::convs, service::keys::conv(sender, conversation),
-              service::encode(membership));
+    batch.put(store::Column::convs, keys.conv(sender, conversation), service::encode(membership));
     membership.peer.assign(sender);
-    batch.put(store::Column::convs, service::keys::conv(peer, conversation),
-              service::encode(membership));
+    batch.put(store::Column::convs, keys.conv(peer, conversation), service::encode(membership));
   }
   return !kv.write_buffered(batch);
 }
@@ -127,7 +127,18 @@ int run(const Settings& settings) {
   options.durability = settings.fsync ? service::Durability::fsync : service::Durability::local;
   options.password_cost = auth::PasswordCost::minimum();
   options.max_group_members = static_cast<std::uint32_t>(settings.members + 1);
-  service::ImService service(*kv, clock, logger, options);
+  route::Partitions partitions(route::Partitions::default_count, cluster::HashKey{});
+  service::Keys keys(partitions);
+  service::InlineProposer proposer(*kv, partitions);
+  service::ImService service(*kv, clock, logger, options, proposer, partitions);
+  proposer.attach(service);
+  // The writes below are applied at once by the inline proposer: their outcome is there when
+  // the call returns.
+  auto wait = [](auto start) {
+    Error outcome{errc::internal, "no outcome"};
+    start([&outcome](Error error) { outcome = std::move(error); });
+    return outcome;
+  };
 
   bool fanout = settings.workload == "fanout";
   std::size_t users = fanout ? settings.members : settings.users;
@@ -135,7 +146,9 @@ int run(const Settings& settings) {
   for (std::size_t i = 0; i < users; ++i) {
     names.push_back(user_name(i));
     if (settings.layer == "service") {
-      if (Error registered = service.register_account(names.back(), "bench-password")) {
+      if (Error registered = wait([&](service::Done done) {
+            service.register_account(names.back(), "bench-password", std::move(done));
+          })) {
         std::fprintf(stderr, "qim-service-bench: register: %s\n", registered.message.c_str());
         return 1;
       }
@@ -144,7 +157,9 @@ int run(const Settings& settings) {
   if (fanout) {
     std::vector<std::string_view> others(names.begin() + 1, names.end());
     service::Caller owner{names[0], "bench", 1};
-    if (Error created = service.groups().create(owner, "bench-group", "bench", others)) {
+    if (Error created = wait([&](service::Done done) {
+          service.groups().create(owner, "bench-group", "bench", others, std::move(done));
+        })) {
       std::fprintf(stderr, "qim-service-bench: group: %s\n", created.message.c_str());
       return 1;
     }
@@ -160,7 +175,7 @@ int run(const Settings& settings) {
     std::size_t to = (from + 1 + random() % (users - 1)) % users;
     bool ok = true;
     if (settings.layer == "store") {
-      ok = store_send(*kv, names[from], names[to], i + 1, body, clock.wall_ms());
+      ok = store_send(*kv, keys, names[from], names[to], i + 1, body, clock.wall_ms());
     } else {
       service::Caller caller{names[from], "bench", 1};
       service::SendRequest request;
@@ -171,7 +186,9 @@ int run(const Settings& settings) {
       }
       request.client_msg_id = i + 1;
       request.body = body;
-      ok = service.send(caller, request).ok();
+      ok = false;
+      service.send(caller, request,
+                   [&ok](service::Result<service::SendResult> sent) { ok = sent.ok(); });
     }
     if (!ok) ++failed;
     if ((i + 1) % settings.commit_every == 0 && service.make_durable()) ++failed;

@@ -1,0 +1,747 @@
+// The IM service as the state machine the partitions' logs replicate (service/replication.h):
+// every command kind's outcome and refusals, determinism across replicas and restarts, dedup
+// of retried sends, cursors that never move back, bounded and resumable pruning, partitioned
+// keys, and corrupt commands.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "qim/ids.h"
+#include "service/commands.h"
+#include "service/keys.h"
+#include "service/placement_keys.h"
+#include "service/records.h"
+#include "session/detached.h"
+#include "session_test_fixture.h"
+
+namespace qim::testing {
+namespace {
+
+using service::ApplyResult;
+using service::Command;
+using service::CommandKind;
+using service::PartitionId;
+
+service::Options replica_options() {
+  service::Options options = test_options();
+  options.dm_policy = service::DmPolicy::anyone;
+  return options;
+}
+
+// One replica: its store and its service (the state machine). restart() replaces the service,
+// as a process restart would: nothing cached survives, the store does.
+struct Replica {
+  Replica(service::Proposer& proposer, service::Options replica_options)
+      : proposer(proposer), options(std::move(replica_options)) {
+    restart();
+  }
+  void restart() {
+    service.reset();
+    service = std::make_unique<service::ImService>(kv, clock, logger, options, proposer,
+                                                   test_partitions());
+  }
+
+  service::Proposer& proposer;
+  service::Options options;
+  store::MemoryKv kv;
+  core::ManualClock clock;
+  core::Logger logger{core::LogLevel::off};
+  std::unique_ptr<service::ImService> service;
+};
+
+// A log for tests: each proposal is appended and applied by every replica in log order, at once
+// or when the test calls flush(). The first replica leads: it pushes, and its outcome answers
+// the proposer.
+class TestLog final : public service::Proposer {
+ public:
+  void propose(PartitionId partition, std::vector<std::uint8_t> command,
+               std::function<void(ApplyResult)> done) override {
+    entries.push_back({partition, std::move(command)});
+    pending.push_back({entries.size() - 1, std::move(done)});
+    if (!defer) flush();
+  }
+  bool readable(PartitionId partition) const override { return !unreadable.contains(partition); }
+  std::vector<PartitionId> readable_partitions() const override {
+    std::vector<PartitionId> partitions;
+    for (PartitionId p = 0; p < test_partitions().count(); ++p) {
+      if (readable(p)) partitions.push_back(p);
+    }
+    return partitions;
+  }
+
+  void flush() {
+    while (!pending.empty()) {
+      auto [index, done] = std::move(pending.front());
+      pending.pop_front();
+      done(apply_entry(index));
+    }
+  }
+  // Appends `command` to `partition`'s log as if proposed, and applies it.
+  ApplyResult append(PartitionId partition, std::vector<std::uint8_t> command) {
+    entries.push_back({partition, std::move(command)});
+    return apply_entry(entries.size() - 1);
+  }
+  // Applies entry `index` on every replica, writing each one's batch as the shell does.
+  ApplyResult apply_entry(std::size_t index) {
+    ApplyResult leader;
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+      store::WriteBatch batch;
+      ApplyResult result = replicas[i]->service->apply(entries[index].partition,
+                                                       entries[index].command, batch, i == 0);
+      if (result.error) CHECK(batch.empty());
+      if (!batch.empty()) REQUIRE_FALSE(replicas[i]->kv.write(batch, false));
+      if (i == 0) leader = std::move(result);
+    }
+    return leader;
+  }
+
+  struct Entry {
+    PartitionId partition;
+    std::vector<std::uint8_t> command;
+  };
+  std::vector<Replica*> replicas;
+  std::vector<Entry> entries;
+  std::deque<std::pair<std::size_t, std::function<void(ApplyResult)>>> pending;
+  bool defer = false;
+  std::set<PartitionId> unreadable;
+};
+
+// A leader and a follower over one log.
+struct Group {
+  explicit Group(service::Options options = replica_options())
+      : leader(log, options), follower(log, options) {
+    log.replicas = {&leader, &follower};
+  }
+  service::ImService& service() { return *leader.service; }
+  const service::Keys& keys() { return leader.service->keys(); }
+
+  TestLog log;
+  Replica leader;
+  Replica follower;
+};
+
+template <typename T, typename Start>
+service::Result<T> wait_result(Start start) {
+  std::optional<service::Result<T>> outcome;
+  start([&outcome](service::Result<T> result) { outcome = std::move(result); });
+  REQUIRE(outcome.has_value());
+  return std::move(*outcome);
+}
+
+using Dump = std::vector<std::tuple<int, std::string, std::string>>;
+
+// Every record of every column, in order.
+Dump dump(store::Kv& kv) {
+  Dump records;
+  for (std::size_t column = 0; column < store::column_count; ++column) {
+    REQUIRE_FALSE(kv.scan(static_cast<store::Column>(column), {}, {}, false,
+                          [&](std::string_view key, std::string_view value) {
+                            records.emplace_back(column, key, value);
+                            return true;
+                          }));
+  }
+  return records;
+}
+
+Command command_of(CommandKind kind, std::string_view user, std::uint64_t time_ms = 1000) {
+  Command command;
+  command.kind = kind;
+  command.user = user;
+  command.device = "phone";
+  command.time_ms = time_ms;
+  return command;
+}
+
+Error register_user(service::ImService& service, const std::string& user) {
+  return wait_for([&](service::Done done) {
+    service.register_account(user, "correct horse", std::move(done));
+  });
+}
+
+service::Result<service::SendResult> send(service::ImService& service, std::string_view from,
+                                          std::string_view to, std::uint64_t client_msg_id,
+                                          bool group = false) {
+  service::SendRequest request;
+  (group ? request.to_group : request.to_user) = to;
+  request.client_msg_id = client_msg_id;
+  request.body = "hello";
+  return wait_result<service::SendResult>([&](auto done) {
+    service.send(service::Caller{from, "phone", 1}, request, std::move(done));
+  });
+}
+
+Error friend_op(service::ImService& service, CommandKind kind, std::string_view user,
+                std::string_view other) {
+  service::Caller caller{user, "phone", 1};
+  return wait_for([&](service::Done done) {
+    switch (kind) {
+      case CommandKind::friend_request:
+        return service.friends().request(caller, other, std::move(done));
+      case CommandKind::friend_accept:
+        return service.friends().accept(caller, other, std::move(done));
+      case CommandKind::friend_decline:
+        return service.friends().decline(caller, other, std::move(done));
+      default:
+        return service.friends().remove(caller, other, std::move(done));
+    }
+  });
+}
+
+// Checks a refusal's code and that its message names what it should.
+void check_refused(const Error& error, errc code, std::string_view message) {
+  INFO(error.message);
+  CHECK(error.code == code);
+  CHECK_THAT(error.message, Catch::Contains(std::string(message)));
+}
+
+}  // namespace
+
+TEST_CASE("state machine: accounts, tokens and passwords, and their refusals", "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  check_refused(register_user(service, "alice"), errc::already_exists, "already taken");
+  // The leader's pre-check passed (say it raced another registration): apply refuses.
+  Command again = command_of(CommandKind::register_account, "alice");
+  again.new_hash = "hash";
+  check_refused(group.log.append(group.keys().partition_of("alice"), encode_command(again)).error,
+                errc::already_exists, "already taken");
+
+  auto login = [&](std::string_view password, std::string_view token) {
+    return wait_result<service::LoginSuccess>([&](auto done) {
+      service.login(service::LoginRequest{"alice", password, token, "phone", "192.0.2.1"},
+                    std::move(done));
+    });
+  };
+  auto first = login("correct horse", {});
+  REQUIRE(first.ok());
+  std::size_t entries = group.log.entries.size();
+  // A token login within the hour proposes nothing; after it, it records the use.
+  REQUIRE(login({}, first.value.grant.token).ok());
+  CHECK(group.log.entries.size() == entries);
+  group.leader.clock.advance_ms(service::token_touch_interval_ms + 1);
+  REQUIRE(login({}, first.value.grant.token).ok());
+  CHECK(group.log.entries.size() == entries + 1);
+
+  PartitionId alice = group.keys().partition_of("alice");
+  service::AccountRecord account;
+  REQUIRE_FALSE(service.accounts().read("alice", account));
+  // A token issued against a hash that changed meanwhile is refused.
+  Command stale = command_of(CommandKind::add_token, "alice");
+  std::vector<std::uint8_t> digest(32, 7);
+  stale.digest = digest;
+  stale.verified_hash = "not the hash";
+  stale.max_tokens = 4;
+  check_refused(group.log.append(alice, encode_command(stale)).error, errc::auth_failed,
+                "changed meanwhile");
+  Command touch = command_of(CommandKind::touch_token, "alice");
+  touch.digest = digest;
+  check_refused(group.log.append(alice, encode_command(touch)).error, errc::auth_failed,
+                "unknown or revoked");
+  Command change = command_of(CommandKind::change_password, "alice");
+  change.verified_hash = "not the hash";
+  change.new_hash = "new hash";
+  check_refused(group.log.append(alice, encode_command(change)).error, errc::auth_failed,
+                "changed meanwhile");
+
+  // Revoking: one token, then all; a password change keeps the session's token only.
+  auto second = login("correct horse", {});  // the same device: replaces the first token
+  REQUIRE(second.ok());
+  CHECK(login({}, first.value.grant.token).error.code == errc::auth_failed);
+  REQUIRE_FALSE(wait_for([&](service::Done done) {
+    service.change_password(service::Caller{"alice", "phone", 1}, "correct horse", "battery staple",
+                            second.value.token_digest, "192.0.2.1", std::move(done));
+  }));
+  CHECK(login({}, second.value.grant.token).ok());
+  REQUIRE_FALSE(wait_for([&](service::Done done) {
+    service.logout(service::Caller{"alice", "phone", 1}, false, second.value.token_digest,
+                   std::move(done));
+  }));
+  CHECK(login({}, second.value.grant.token).error.code == errc::auth_failed);
+  REQUIRE(login("battery staple", {}).ok());
+  REQUIRE_FALSE(wait_for([&](service::Done done) {
+    service.reset_password("alice", "correct horse", std::move(done));
+  }));
+  CHECK(login("battery staple", {}).error.code == errc::auth_failed);
+  REQUIRE_FALSE(wait_for(
+      [&](service::Done done) { service.set_account_disabled("alice", true, std::move(done)); }));
+  check_refused(login("correct horse", {}).error, errc::account_disabled, "disabled");
+  check_refused(wait_for([&](service::Done done) {
+                  service.set_account_disabled("nobody", true, std::move(done));
+                }),
+                errc::not_found, "no such user");
+  // The follower applied the same: byte for byte.
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+}
+
+TEST_CASE("state machine: friendships and their refusals", "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  for (const char* user : {"alice", "bob", "carol"})
+    REQUIRE_FALSE(register_user(service, user));
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "alice", "bob"));
+  check_refused(friend_op(service, CommandKind::friend_request, "alice", "bob"),
+                errc::already_exists, "request already sent");
+  check_refused(friend_op(service, CommandKind::friend_accept, "alice", "bob"), errc::not_found,
+                "no pending request");
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_accept, "bob", "alice"));
+  check_refused(friend_op(service, CommandKind::friend_request, "alice", "bob"),
+                errc::already_exists, "already your friend");
+  // A request to someone who asked first accepts.
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "carol", "alice"));
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "alice", "carol"));
+  CHECK(service.friends().state("carol", "alice").value == service::FriendState::accepted);
+  check_refused(friend_op(service, CommandKind::friend_decline, "bob", "carol"), errc::not_found,
+                "no pending request");
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "bob", "carol"));
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_decline, "carol", "bob"));
+  CHECK(service.friends().state("bob", "carol").value == service::FriendState::none);
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_remove, "bob", "alice"));
+  check_refused(friend_op(service, CommandKind::friend_remove, "bob", "alice"), errc::not_found,
+                "not a friend");
+  // The friends-only policy is decided at apply, on the pair's records.
+  Command send = command_of(CommandKind::send, "bob");
+  send.to_user = "alice";
+  send.client_msg_id = 1;
+  send.body = "hi";
+  send.friends_only = true;
+  check_refused(group.log
+                    .append(group.keys().partition_of(direct_conversation("alice", "bob")),
+                            encode_command(send))
+                    .error,
+                errc::not_friends, "not your friend");
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+}
+
+TEST_CASE("state machine: groups and their refusals", "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  for (const char* user : {"owner", "admin", "member", "extra"})
+    REQUIRE_FALSE(register_user(service, user));
+  auto as = [](std::string_view user) { return service::Caller{user, "phone", 1}; };
+  service::Groups& groups = service.groups();
+  auto run = [&](auto operation) {
+    return wait_for([&](service::Done done) { operation(std::move(done)); });
+  };
+  REQUIRE_FALSE(run([&](auto done) {
+    groups.create(as("owner"), "g1", "Group", {"admin", "member"}, std::move(done));
+  }));
+  check_refused(run([&](auto done) { groups.create(as("admin"), "g1", "Again", {}, done); }),
+                errc::already_exists, "already exists");
+  check_refused(run([&](auto done) { groups.add(as("member"), "g1", {"extra"}, done); }),
+                errc::forbidden, "only the owner or an admin");
+  check_refused(run([&](auto done) {
+                  groups.set_role(as("admin"), "g1", "member", service::GroupRole::admin, done);
+                }),
+                errc::forbidden, "only the owner may change roles");
+  REQUIRE_FALSE(run([&](auto done) {
+    groups.set_role(as("owner"), "g1", "admin", service::GroupRole::admin, done);
+  }));
+  REQUIRE_FALSE(run([&](auto done) { groups.add(as("admin"), "g1", {"extra"}, done); }));
+  REQUIRE(send(service, "member", "g1", 1, true).ok());
+  // A member added after a message reads from after it.
+  auto page = groups.members(as("owner"), "g1");
+  REQUIRE(page.ok());
+  REQUIRE(page.value.members.size() == 4);
+  CHECK(page.value.members[1].user == "extra");
+  CHECK(page.value.members[1].joined_seq == 1);
+
+  // The size limit travels in the command and is decided on the exact roster at apply.
+  Command add = command_of(CommandKind::group_add, "owner");
+  add.group = "g1";
+  std::vector<std::string_view> users = {"zed"};
+  add.users = users;
+  add.max_members = 4;
+  PartitionId partition = group.keys().partition_of("g:g1");
+  check_refused(group.log.append(partition, encode_command(add)).error, errc::limit_exceeded,
+                "at most 4 members");
+  check_refused(run([&](auto done) { groups.remove(as("member"), "g1", "extra", done); }),
+                errc::forbidden, "only the owner or an admin may remove");
+  check_refused(run([&](auto done) { groups.remove(as("admin"), "g1", "owner", done); }),
+                errc::forbidden, "owner cannot be removed");
+  check_refused(run([&](auto done) { groups.remove(as("owner"), "g1", "nobody", done); }),
+                errc::not_found, "not a member");
+  REQUIRE_FALSE(run([&](auto done) { groups.remove(as("admin"), "g1", "extra", done); }));
+  check_refused(run([&](auto done) { groups.leave(as("owner"), "g1", done); }), errc::forbidden,
+                "owner cannot leave");
+  REQUIRE_FALSE(run([&](auto done) { groups.leave(as("member"), "g1", done); }));
+  check_refused(send(service, "member", "g1", 2, true).error, errc::not_member, "not a member");
+  check_refused(run([&](auto done) { groups.dissolve(as("admin"), "g1", done); }), errc::forbidden,
+                "only the owner may dissolve");
+  REQUIRE_FALSE(run([&](auto done) { groups.dissolve(as("owner"), "g1", done); }));
+  check_refused(send(service, "owner", "g1", 3, true).error, errc::not_found, "no such group");
+  check_refused(run([&](auto done) { groups.leave(as("admin"), "g1", done); }), errc::not_found,
+                "no such group");
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+}
+
+TEST_CASE("state machine: a retried send is stored once and answered with the original seq",
+          "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  REQUIRE(send(service, "alice", "bob", 1).value.seq == 1);
+  Command retry = command_of(CommandKind::send, "alice", 5000);
+  retry.to_user = "bob";
+  retry.client_msg_id = 42;
+  retry.body = "once";
+  PartitionId partition = group.keys().partition_of(direct_conversation("alice", "bob"));
+  // The same command twice (a proposer that retried after Unavailable).
+  auto bytes = encode_command(retry);
+  ApplyResult first = group.log.append(partition, bytes);
+  ApplyResult second = group.log.append(partition, bytes);
+  REQUIRE_FALSE(first.error);
+  REQUIRE_FALSE(second.error);
+  REQUIRE(first.sent);
+  REQUIRE(second.sent);
+  CHECK(first.sent->seq == 2);
+  CHECK_FALSE(first.sent->duplicate);
+  CHECK(second.sent->seq == 2);
+  CHECK(second.sent->duplicate);
+  CHECK(second.sent->server_time_ms == 5000);
+  CHECK(send(service, "alice", "bob", 43).value.seq == 3);
+  auto page = service.pull(service::Caller{"bob", "phone", 2}, "d:alice:bob", 0, 0);
+  REQUIRE(page.ok());
+  REQUIRE(page.value.messages.size() == 3);
+  CHECK(page.value.messages[1].body == "once");
+}
+
+TEST_CASE("state machine: an ack never moves a read cursor back", "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  for (std::uint64_t id = 1; id <= 3; ++id)
+    REQUIRE(send(service, "alice", "bob", id).ok());
+  PartitionId bob = group.keys().partition_of("bob");
+  auto ack = [&](std::uint64_t seq) {
+    Command command = command_of(CommandKind::ack, "bob");
+    command.conversation = "d:alice:bob";
+    command.seq = seq;
+    return group.log.append(bob, encode_command(command)).error;
+  };
+  auto cursor = [&] {
+    std::string value;
+    std::uint64_t seq = 0;
+    if (!group.follower.kv.get(store::Column::cursors,
+                               group.keys().cursor("bob", "d:alice:bob", "phone"), value)) {
+      REQUIRE(service::decode_cursor(value, seq));
+    }
+    return seq;
+  };
+  REQUIRE_FALSE(ack(2));
+  CHECK(cursor() == 2);
+  REQUIRE_FALSE(ack(1));
+  CHECK(cursor() == 2);
+  REQUIRE_FALSE(ack(3));
+  CHECK(cursor() == 3);
+  // Through the service: beyond the head is refused before proposing.
+  check_refused(
+      wait_for([&](service::Done done) {
+        service.ack(service::Caller{"bob", "phone", 2}, "d:alice:bob", 9, std::move(done));
+      }),
+      errc::invalid_argument, "beyond");
+}
+
+TEST_CASE("state machine: a prune examines a bounded number of records and resumes",
+          "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  for (std::uint64_t id = 1; id <= 25; ++id)
+    REQUIRE(send(service, "alice", "bob", id).ok());
+  PartitionId partition = group.keys().partition_of("d:alice:bob");
+  std::string prefix = service::Keys::dedup_partition(partition);
+  auto records = [&](store::Kv& kv) {
+    std::size_t count = 0;
+    REQUIRE_FALSE(kv.scan(store::Column::dedup, prefix, {}, false,
+                          [&](std::string_view key, std::string_view) {
+                            count += key.size() > prefix.size();
+                            return true;
+                          }));
+    return count;
+  };
+  auto has_cursor = [&](store::Kv& kv) {
+    std::string value;
+    return !kv.get(store::Column::dedup, prefix, value);
+  };
+  Command prune;
+  prune.kind = CommandKind::prune_dedup;
+  prune.cutoff_ms = UINT64_MAX;  // everything is old
+  prune.max_visits = 10;
+  auto bytes = encode_command(prune);
+  REQUIRE_FALSE(group.log.append(partition, bytes).error);
+  CHECK(records(group.leader.kv) == 15);
+  CHECK(has_cursor(group.leader.kv));
+  group.follower.restart();  // the cursor is in the store, not in memory
+  REQUIRE_FALSE(group.log.append(partition, bytes).error);
+  CHECK(records(group.follower.kv) == 5);
+  REQUIRE_FALSE(group.log.append(partition, bytes).error);
+  CHECK(records(group.leader.kv) == 0);
+  CHECK_FALSE(has_cursor(group.leader.kv));
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+  // Records younger than the cutoff stay.
+  REQUIRE(send(service, "alice", "bob", 100).ok());
+  prune.cutoff_ms = 0;
+  REQUIRE_FALSE(group.log.append(partition, encode_command(prune)).error);
+  CHECK(records(group.leader.kv) == 1);
+}
+
+TEST_CASE("state machine: every key starts with its placement key's partition",
+          "[service][apply][keys]") {
+  Group group;
+  service::ImService& service = group.service();
+  for (const char* user : {"alice", "bob", "carol"})
+    REQUIRE_FALSE(register_user(service, user));
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "alice", "bob"));
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "carol", "bob"));
+  REQUIRE(send(service, "alice", "bob", 1).ok());
+  REQUIRE_FALSE(wait_for([&](service::Done done) {
+    service.groups().create(service::Caller{"alice", "phone", 1}, "g1", "G", {"bob", "carol"},
+                            std::move(done));
+  }));
+  REQUIRE(send(service, "carol", "g1", 1, true).ok());
+  REQUIRE_FALSE(wait_for([&](service::Done done) {
+    service.ack(service::Caller{"bob", "phone", 2}, "d:alice:bob", 1, std::move(done));
+  }));
+  std::set<store::Column> seen;
+  for (const auto& [column_number, key, value] : dump(group.leader.kv)) {
+    auto column = static_cast<store::Column>(column_number);
+    if (column == store::Column::meta) continue;
+    INFO(store::column_name(column) << " key of " << key.size() << " bytes");
+    auto placement = service::placement_key(column, key);
+    REQUIRE(placement.has_value());
+    CHECK(service::keys::partition_of_key(key) == group.keys().partition_of(*placement));
+    seen.insert(column);
+  }
+  CHECK(seen.size() == std::size(store::data_columns));  // every data column was written
+}
+
+TEST_CASE("state machine: a corrupt command is refused without writes", "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  Command send_command = command_of(CommandKind::send, "alice");
+  send_command.to_user = "bob";
+  send_command.client_msg_id = 1;
+  send_command.body = "hello";
+  auto valid = encode_command(send_command);
+  PartitionId partition = group.keys().partition_of("d:alice:bob");
+  Dump before = dump(group.leader.kv);
+  std::uint64_t seed = 1;
+  if (const char* text = std::getenv("QIM_TEST_SEED")) seed = std::strtoull(text, nullptr, 10);
+  INFO("seed " << seed << " (QIM_TEST_SEED replays it)");
+  std::mt19937_64 random(seed);
+  auto refused = [&](std::span<const std::uint8_t> bytes, PartitionId p) {
+    store::WriteBatch batch;
+    ApplyResult result = service.apply(p, bytes, batch, true);
+    CHECK(batch.empty());
+    return result.error.code;
+  };
+  CHECK(refused({}, partition) == errc::malformed);
+  CHECK(refused(std::span(valid).first(valid.size() / 2), partition) == errc::malformed);
+  std::vector<std::uint8_t> garbage(64);
+  for (auto& byte : garbage)
+    byte = static_cast<std::uint8_t>(random());
+  CHECK(refused(garbage, partition) == errc::malformed);
+  // Flipped bytes either still decode (then it is some valid command) or are refused; none
+  // writes when refused, and none crashes.
+  for (int i = 0; i < 200; ++i) {
+    auto flipped = valid;
+    flipped[random() % flipped.size()] ^= static_cast<std::uint8_t>(1 + random() % 255);
+    store::WriteBatch batch;
+    ApplyResult result = service.apply(partition, flipped, batch, false);
+    if (result.error) CHECK(batch.empty());
+  }
+  // A well-formed command in another partition than its records'.
+  CHECK(refused(valid, (partition + 1) % test_partitions().count()) == errc::malformed);
+  CHECK(refused(valid, test_partitions().count()) == errc::malformed);
+  // Not applied: the store is as before (the refusals above wrote no batch).
+  CHECK(dump(group.leader.kv) == before);
+}
+
+TEST_CASE("state machine: replicas applying one log end byte-identical, across restarts",
+          "[service][apply][determinism]") {
+  std::uint64_t seed = 7;
+  if (const char* text = std::getenv("QIM_TEST_SEED")) seed = std::strtoull(text, nullptr, 10);
+  INFO("seed " << seed << " (QIM_TEST_SEED replays it)");
+  std::mt19937_64 random(seed);
+  TestLog log;
+  service::Options options = replica_options();
+  options.max_group_members = 4;
+  Replica a(log, options), b(log, options);
+  log.replicas = {&a, &b};
+  const std::vector<std::string> users = {"ann", "ben", "cat", "dan", "eve"};
+  const std::vector<std::string> groups = {"g1", "g2"};
+  for (const std::string& user : users)
+    REQUIRE_FALSE(register_user(*a.service, user));
+  auto any = [&](const std::vector<std::string>& names) -> const std::string& {
+    return names[random() % names.size()];
+  };
+  // A random workload through the leader's service: whatever it proposes, both apply.
+  auto step = [&](std::uint64_t i) {
+    const std::string& user = any(users);
+    std::string other = any(users);
+    if (other == user) other = user == "ann" ? "ben" : "ann";
+    service::Caller caller{user, random() % 2 ? "phone" : "laptop", 1};
+    a.clock.advance_ms(random() % 5000);
+    auto ignore = [](Error) {};
+    switch (random() % 10) {
+      case 0:
+      case 1:
+      case 2:
+        send(*a.service, user, other, 1 + random() % 20);
+        break;
+      case 3:
+        send(*a.service, user, any(groups), 1 + random() % 20, true);
+        break;
+      case 4: {
+        static const CommandKind kinds[] = {CommandKind::friend_request, CommandKind::friend_accept,
+                                            CommandKind::friend_decline,
+                                            CommandKind::friend_remove};
+        friend_op(*a.service, kinds[random() % 4], user, other);
+        break;
+      }
+      case 5:
+        a.service->groups().create(caller, any(groups), "G", {other, any(users)}, ignore);
+        break;
+      case 6:
+        a.service->groups().add(caller, any(groups), {other}, ignore);
+        break;
+      case 7:
+        if (random() % 2) {
+          a.service->groups().leave(caller, any(groups), ignore);
+        } else {
+          a.service->groups().set_role(
+              caller, any(groups), other,
+              random() % 2 ? service::GroupRole::admin : service::GroupRole::member, ignore);
+        }
+        break;
+      case 8:
+        a.service->ack(caller, direct_conversation(user, other), random() % 4, ignore);
+        break;
+      default:
+        if (i % 3 == 0) {
+          a.service->groups().dissolve(caller, any(groups), ignore);
+        } else {
+          a.service->prune_dedup(a.clock.wall_ms());
+        }
+        break;
+    }
+  };
+  for (std::uint64_t i = 0; i < 300; ++i)
+    step(i);
+  REQUIRE(log.entries.size() > 100);
+  CHECK(dump(a.kv) == dump(b.kv));
+  // A restarted replica loads its caches from the store and keeps applying the same.
+  b.restart();
+  for (std::uint64_t i = 300; i < 600; ++i)
+    step(i);
+  CHECK(dump(a.kv) == dump(b.kv));
+  // A fresh replica replaying the whole log from the start ends the same too.
+  Replica c(log, options);
+  for (const TestLog::Entry& entry : log.entries) {
+    store::WriteBatch batch;
+    c.service->apply(entry.partition, entry.command, batch, false);
+    if (!batch.empty()) REQUIRE_FALSE(c.kv.write(batch, false));
+  }
+  CHECK(dump(c.kv) == dump(a.kv));
+}
+
+TEST_CASE("state machine: reads of a partition this node may not read are Unavailable",
+          "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  REQUIRE(send(service, "alice", "bob", 1).ok());
+  service::Caller bob{"bob", "phone", 2};
+  group.log.unreadable.insert(group.keys().partition_of("d:alice:bob"));
+  CHECK(service.pull(bob, "d:alice:bob", 0, 0).error.code == errc::unavailable);
+  CHECK(service.history(bob, "d:alice:bob", 0, 0).error.code == errc::unavailable);
+  // Bob's list leaves out what this node does not read.
+  group.log.unreadable.insert(group.keys().partition_of("bob"));
+  CHECK(service.sync(bob).error.code == errc::unavailable);
+  group.log.unreadable.erase(group.keys().partition_of("bob"));
+  auto sync = service.sync(bob);
+  REQUIRE(sync.ok());
+  CHECK(sync.value.empty());
+  group.log.unreadable.clear();
+  sync = service.sync(bob);
+  REQUIRE(sync.ok());
+  REQUIRE(sync.value.size() == 1);
+  CHECK(sync.value[0].head_seq == 1);
+}
+
+TEST_CASE("state machine: a session and a detached request answer once the command applies",
+          "[service][apply][session]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  FakeConnection connection;
+  session::Session session(service, connection);
+  std::uint32_t req_id = 1;
+  auto feed = [&](auto build) {
+    proto::FrameBuilder builder;
+    auto bytes = builder.finish(req_id++, build(builder.fbb()));
+    std::vector<std::uint64_t> aligned(bytes.size() / 8 + 2);
+    std::memcpy(aligned.data(), bytes.data() + proto::frame_header_bytes,
+                bytes.size() - proto::frame_header_bytes);
+    session.on_frame({reinterpret_cast<const std::uint8_t*>(aligned.data()),
+                      bytes.size() - proto::frame_header_bytes});
+  };
+  feed([](auto& fbb) { return wire::CreateHelloDirect(fbb, proto::protocol_version, "t"); });
+  feed([](auto& fbb) {
+    return wire::CreateLoginDirect(fbb, "alice", "correct horse", nullptr, "phone");
+  });
+  REQUIRE(connection.reply(2) != nullptr);
+  REQUIRE(connection.reply(2)->type() == wire::Body::LoginOk);
+
+  // The log answers later: nothing is replied until the command applies, then exactly once.
+  group.log.defer = true;
+  std::vector<std::uint8_t> body = {'h', 'i'};
+  feed([&](auto& fbb) { return wire::CreateSendDirect(fbb, "bob", nullptr, 1, &body); });
+  feed([&](auto& fbb) { return wire::CreateSendDirect(fbb, "bob", nullptr, 2, &body); });
+  CHECK(connection.reply(3) == nullptr);
+  CHECK(connection.reply(4) == nullptr);
+  REQUIRE(group.log.pending.size() == 2);
+  group.log.flush();
+  REQUIRE(connection.reply(3) != nullptr);
+  REQUIRE(connection.reply(4) != nullptr);
+  CHECK(connection.reply(3)->envelope->body_as_SendAck()->seq() == 1);
+  CHECK(connection.reply(4)->envelope->body_as_SendAck()->seq() == 2);
+
+  // A detached request (forwarded from another node) replies from the completion, once.
+  proto::FrameBuilder builder;
+  auto frame = builder.finish(9, wire::CreateSendDirect(builder.fbb(), "alice", nullptr, 3, &body));
+  std::vector<std::uint8_t> payload(frame.begin() + proto::frame_header_bytes, frame.end());
+  int replies = 0;
+  std::vector<std::uint8_t> answer;
+  session::DetachedServer(service).serve(service::Caller{"bob", "laptop", 77}, payload,
+                                         [&](std::vector<std::uint8_t> reply) {
+                                           ++replies;
+                                           answer = std::move(reply);
+                                         });
+  CHECK(replies == 0);
+  group.log.flush();
+  REQUIRE(replies == 1);
+  Frame decoded = decode_frame(answer);
+  CHECK(decoded.req_id() == 9);
+  REQUIRE(decoded.type() == wire::Body::SendAck);
+  CHECK(decoded.envelope->body_as_SendAck()->seq() == 3);
+  session.on_close();
+}
+
+}  // namespace qim::testing
