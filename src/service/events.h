@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "service/counters.h"
+#include "service/partition_caches.h"
 #include "service/reach.h"
 
 namespace qim::service {
@@ -33,6 +34,10 @@ class Events {
   void push(PartitionId partition, const Range& users, UserOf user_of,
             std::span<const std::uint8_t> frame, std::string_view except_user,
             std::uint64_t except_session, bool deliver = false);
+  // A group's Deliver: to its members, `roster` kept alive (not copied) while held.
+  void push_members(PartitionId partition, std::shared_ptr<const Roster> roster,
+                    std::span<const std::uint8_t> frame, std::string_view except_user,
+                    std::uint64_t except_session);
   void push(PartitionId partition, std::span<const std::string_view> users,
             std::span<const std::uint8_t> frame, std::string_view except_user,
             std::uint64_t except_session, bool deliver = false) {
@@ -51,6 +56,7 @@ class Events {
     std::size_t frame_begin, frame_end;    // in frames
     std::size_t users_begin, users_end;    // in name_ends
     std::size_t names_begin;               // where the first user's id starts in names
+    std::size_t roster;                    // in rosters, or no_roster: the users are above
     std::size_t except_begin, except_end;  // in names
     std::uint64_t except_session;
     bool deliver;
@@ -62,9 +68,17 @@ class Events {
     std::string names;
     std::vector<std::size_t> name_ends;  // where each user's id ends in names
     std::vector<Held> pushes;
+    std::vector<std::shared_ptr<const Roster>> rosters;
     std::vector<std::string_view> users;  // scratch for release()
   };
   static constexpr std::size_t retained_bytes = 256 * 1024;
+  static constexpr std::size_t no_roster = SIZE_MAX;
+
+  // Holds one push; `users` empty when `roster` is given.
+  template <class Range, class UserOf>
+  void hold(PartitionId partition, const Range& users, UserOf user_of,
+            std::shared_ptr<const Roster> roster, std::span<const std::uint8_t> frame,
+            std::string_view except_user, std::uint64_t except_session, bool deliver);
 
   // Bounded: a partition holds the pushes of one command between apply and release, and a
   // command pushes to at most a group's members once per added member.
@@ -83,6 +97,13 @@ void Events::push(PartitionId partition, const Range& users, UserOf user_of,
     if (deliver) Counters::bump(counters_.messages_pushed, pushed);
     return;
   }
+  hold(partition, users, user_of, nullptr, frame, except_user, except_session, deliver);
+}
+
+template <class Range, class UserOf>
+void Events::hold(PartitionId partition, const Range& users, UserOf user_of,
+                  std::shared_ptr<const Roster> roster, std::span<const std::uint8_t> frame,
+                  std::string_view except_user, std::uint64_t except_session, bool deliver) {
   Pending& pending = pending_[partition];
   Held held;
   held.frame_begin = pending.frames.size();
@@ -99,6 +120,11 @@ void Events::push(PartitionId partition, const Range& users, UserOf user_of,
   pending.names.append(except_user);
   held.except_end = pending.names.size();
   held.except_session = except_session;
+  held.roster = no_roster;
+  if (roster) {
+    held.roster = pending.rosters.size();
+    pending.rosters.push_back(std::move(roster));
+  }
   held.deliver = deliver;
   pending.pushes.push_back(held);
 }
