@@ -103,5 +103,4 @@ std::vector<std::uint8_t> DetachedServer::serve_and_wait(const service::Caller& 
   return std::move(*answer->frame);
 }
 
-
 }  // namespace qim::session
