@@ -86,7 +86,7 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
   if (keys_.partition_of(conversation) != context.partition) {
     return refuse(errc::malformed, "command: the conversation is not in this partition");
   }
-  const Roster* roster = nullptr;
+  std::shared_ptr<const Roster> roster;
   if (to_group) {
     if (Error error = caches_.roster(command.to_group, roster)) {
       if (error.code == errc::not_found) error.message = "to_group: no such group";
@@ -158,10 +158,8 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
     proto::FrameBuilder builder(256 + command.body.size() + conversation.size());
     auto frame = encode_deliver(builder, message);
     if (roster) {
-      events_.push(
-          context.partition, roster->members,
-          [](const RosterEntry& member) { return std::string_view(member.user); }, frame,
-          command.user, command.session_id, true);
+      events_.push_members(context.partition, std::move(roster), frame, command.user,
+                           command.session_id);
     } else {
       std::string_view participants[] = {command.to_user, command.user};
       events_.push(context.partition, std::span<const std::string_view>(participants), frame,

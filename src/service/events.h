@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "service/counters.h"
+#include "service/partition_caches.h"
 #include "service/reach.h"
 
 namespace qim::service {
@@ -33,6 +34,10 @@ class Events {
   void push(PartitionId partition, const Range& users, UserOf user_of,
             std::span<const std::uint8_t> frame, std::string_view except_user,
             std::uint64_t except_session, bool deliver = false);
+  // A group's Deliver: to its members, `roster` kept alive (not copied) while held.
+  void push_members(PartitionId partition, std::shared_ptr<const Roster> roster,
+                    std::span<const std::uint8_t> frame, std::string_view except_user,
+                    std::uint64_t except_session);
   void push(PartitionId partition, std::span<const std::string_view> users,
             std::span<const std::uint8_t> frame, std::string_view except_user,
             std::uint64_t except_session, bool deliver = false) {
@@ -46,19 +51,41 @@ class Events {
   void release(PartitionId partition, bool send);
 
  private:
+  // One held push: views into its partition's arenas, by offsets.
   struct Held {
-    std::vector<std::uint8_t> frame;
-    std::vector<std::string> users;
-    std::string except_user;
-    std::uint64_t except_session = 0;
-    bool deliver = false;
+    std::size_t frame_begin, frame_end;    // in frames
+    std::size_t users_begin, users_end;    // in name_ends
+    std::size_t names_begin;               // where the first user's id starts in names
+    std::size_t roster;                    // in rosters, or no_roster: the users are above
+    std::size_t except_begin, except_end;  // in names
+    std::uint64_t except_session;
+    bool deliver;
   };
+  // What one partition holds, in arenas kept from one command to the next (a push allocates
+  // nothing once they have grown), released when they grew beyond retained_bytes.
+  struct Pending {
+    std::vector<std::uint8_t> frames;
+    std::string names;
+    std::vector<std::size_t> name_ends;  // where each user's id ends in names
+    std::vector<Held> pushes;
+    std::vector<std::shared_ptr<const Roster>> rosters;
+    std::vector<std::string_view> users;  // scratch for release()
+  };
+  static constexpr std::size_t retained_bytes = 256 * 1024;
+  static constexpr std::size_t no_roster = SIZE_MAX;
+
+  // Holds one push; `users` empty when `roster` is given.
+  template <class Range, class UserOf>
+  void hold(PartitionId partition, const Range& users, UserOf user_of,
+            std::shared_ptr<const Roster> roster, std::span<const std::uint8_t> frame,
+            std::string_view except_user, std::uint64_t except_session, bool deliver);
+
   // Bounded: a partition holds the pushes of one command between apply and release, and a
   // command pushes to at most a group's members once per added member.
   Reach& reach_;
   Counters& counters_;
   bool hold_ = false;
-  std::vector<std::vector<Held>> held_;  // by partition
+  std::vector<Pending> pending_;  // by partition
 };
 
 template <class Range, class UserOf>
@@ -70,13 +97,36 @@ void Events::push(PartitionId partition, const Range& users, UserOf user_of,
     if (deliver) Counters::bump(counters_.messages_pushed, pushed);
     return;
   }
-  Held& held = held_[partition].emplace_back();
-  held.frame.assign(frame.begin(), frame.end());
-  for (const auto& item : users)
-    held.users.emplace_back(user_of(item));
-  held.except_user.assign(except_user);
+  hold(partition, users, user_of, nullptr, frame, except_user, except_session, deliver);
+}
+
+template <class Range, class UserOf>
+void Events::hold(PartitionId partition, const Range& users, UserOf user_of,
+                  std::shared_ptr<const Roster> roster, std::span<const std::uint8_t> frame,
+                  std::string_view except_user, std::uint64_t except_session, bool deliver) {
+  Pending& pending = pending_[partition];
+  Held held;
+  held.frame_begin = pending.frames.size();
+  pending.frames.insert(pending.frames.end(), frame.begin(), frame.end());
+  held.frame_end = pending.frames.size();
+  held.users_begin = pending.name_ends.size();
+  held.names_begin = pending.names.size();
+  for (const auto& item : users) {
+    pending.names.append(user_of(item));
+    pending.name_ends.push_back(pending.names.size());
+  }
+  held.users_end = pending.name_ends.size();
+  held.except_begin = pending.names.size();
+  pending.names.append(except_user);
+  held.except_end = pending.names.size();
   held.except_session = except_session;
+  held.roster = no_roster;
+  if (roster) {
+    held.roster = pending.rosters.size();
+    pending.rosters.push_back(std::move(roster));
+  }
   held.deliver = deliver;
+  pending.pushes.push_back(held);
 }
 
 }  // namespace qim::service

@@ -119,35 +119,43 @@ void PartitionCaches::set_head(std::string_view conversation, std::uint64_t head
   }
 }
 
-Error PartitionCaches::roster(std::string_view group, const Roster*& roster) {
+Error PartitionCaches::roster(std::string_view group, std::shared_ptr<const Roster>& roster) {
   Partition& partition = partition_of(group_conversation(group));
   std::string group_id(group);
   {
     std::lock_guard lock(partition.mutex);
     if (auto it = partition.rosters.find(group_id); it != partition.rosters.end()) {
-      roster = &it->second;
+      roster = it->second;
       return {};
     }
   }
-  Roster loaded;
-  if (Error error = load_roster(group, loaded)) return error;
+  auto loaded = std::make_shared<Roster>();
+  if (Error error = load_roster(group, *loaded)) return error;
   std::lock_guard lock(partition.mutex);
-  std::size_t entries = loaded.members.size();
+  std::size_t entries = loaded->members.size();
   while (!partition.rosters.empty() &&
          partition.roster_entries + entries > roster_entries_per_partition_) {
     auto victim = partition.rosters.begin();
-    partition.roster_entries -= victim->second.members.size();
+    partition.roster_entries -= victim->second->members.size();
     partition.rosters.erase(victim);
   }
   partition.roster_entries += entries;
-  roster = &partition.rosters.emplace(std::move(group_id), std::move(loaded)).first->second;
+  roster = std::move(loaded);
+  partition.rosters.emplace(std::move(group_id), roster);
+  return {};
+}
+
+Error PartitionCaches::roster(std::string_view group, const Roster*& roster) {
+  std::shared_ptr<const Roster> shared;
+  if (Error error = this->roster(group, shared)) return error;
+  roster = shared.get();  // the cache holds it too
   return {};
 }
 
 void PartitionCaches::erase_roster(Partition& partition, std::string_view group) {
   auto it = partition.rosters.find(std::string(group));
   if (it == partition.rosters.end()) return;
-  partition.roster_entries -= it->second.members.size();
+  partition.roster_entries -= it->second->members.size();
   partition.rosters.erase(it);
 }
 
@@ -175,7 +183,7 @@ Error PartitionCaches::read_member(std::string_view group, std::string_view user
   {
     std::lock_guard lock(partition.mutex);
     if (auto it = partition.rosters.find(std::string(group)); it != partition.rosters.end()) {
-      const RosterEntry* found = it->second.find(user);
+      const RosterEntry* found = it->second->find(user);
       if (!found) return Error{errc::not_member, "group: you are not a member"};
       entry = *found;
       return {};
@@ -200,7 +208,7 @@ Error PartitionCaches::read_roster(std::string_view group, Roster& roster) {
   {
     std::lock_guard lock(partition.mutex);
     if (auto it = partition.rosters.find(std::string(group)); it != partition.rosters.end()) {
-      roster = it->second;
+      roster = *it->second;
       return {};
     }
   }

@@ -52,8 +52,10 @@ class PartitionCaches {
   // Whether the head of `conversation` is cached (then head() reads no store).
   bool has_head(std::string_view conversation);
   void set_head(std::string_view conversation, std::uint64_t head_seq);
-  // The group's roster; not_found when there is no such group. The pointer is valid until the
-  // roster is forgotten (by this apply thread).
+  // The group's roster; not_found when there is no such group. A roster never changes once
+  // cached (a change forgets it); the shared pointer keeps it alive past that, the raw one is
+  // valid until the roster is forgotten (by this apply thread).
+  Error roster(std::string_view group, std::shared_ptr<const Roster>& roster);
   Error roster(std::string_view group, const Roster*& roster);
   // After the group's records changed.
   void forget_roster(std::string_view group);
@@ -74,8 +76,9 @@ class PartitionCaches {
   struct Partition {
     std::mutex mutex;
     std::unordered_map<std::string, std::uint64_t> heads;  // GUARDED_BY(mutex)
-    std::unordered_map<std::string, Roster> rosters;       // by group id; GUARDED_BY(mutex)
-    std::size_t roster_entries = 0;                        // GUARDED_BY(mutex)
+    // By group id; GUARDED_BY(mutex).
+    std::unordered_map<std::string, std::shared_ptr<const Roster>> rosters;
+    std::size_t roster_entries = 0;  // GUARDED_BY(mutex)
   };
 
   Partition& partition_of(std::string_view conversation) {

@@ -11,11 +11,11 @@
 //   groups    <gid>, members <gid>\0<user> -> the group conversation "g:<gid>"
 //
 // Friendship records live with the pair, and a user's conversation memberships with the
-// conversation, so every write a request makes lands on one node, in one atomic batch: a
-// friendship changes both sides together, a group change writes the roster and each member's
-// membership together, and the direct-message policy check reads the friendship where the
-// message is appended. Listing a user's friends, conversations or groups gathers the parts
-// from every node instead (rare, and per node one prefix scan).
+// conversation, so every write a request makes lands in one partition, one command and one
+// atomic batch: a friendship changes both sides together, a group change writes the roster and
+// each member's membership together, and the direct-message policy check reads the friendship
+// where the message is appended. Listing a user's friends, conversations or groups gathers the
+// parts from every partition instead (one prefix scan each).
 #include <optional>
 #include <string>
 #include <string_view>

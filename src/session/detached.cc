@@ -103,9 +103,4 @@ std::vector<std::uint8_t> DetachedServer::serve_and_wait(const service::Caller& 
   return std::move(*answer->frame);
 }
 
-std::vector<std::uint8_t> serve_detached(service::ImService& service, const service::Caller& caller,
-                                         std::span<const std::uint8_t> payload) {
-  return DetachedServer(service).serve_and_wait(caller, payload);
-}
-
 }  // namespace qim::session

@@ -39,8 +39,4 @@ class DetachedServer {
   service::ImService& service_;
 };
 
-// DetachedServer::serve_and_wait for one request.
-std::vector<std::uint8_t> serve_detached(service::ImService& service, const service::Caller& caller,
-                                         std::span<const std::uint8_t> payload);
-
 }  // namespace qim::session

@@ -273,3 +273,49 @@ TEST_CASE("messages: a failed store write gets Internal and does not advance the
   kv.fail_writes = false;
   CHECK(alice.send_to_user("bob", 2, "b").envelope->body_as_SendAck()->seq() == 2);
 }
+
+TEST_CASE("messages: a push leaves only after its message's write", "[messages]") {
+  // A Kv that tells the test when a batch is written.
+  class ObservedKv final : public store::Kv {
+   public:
+    Error get(store::Column c, std::string_view k, std::string& v) override {
+      return inner.get(c, k, v);
+    }
+    Error write(const store::WriteBatch& batch, bool sync) override {
+      if (on_write) on_write();
+      return inner.write(batch, sync);
+    }
+    Error scan(store::Column c, std::string_view p, std::string_view s, bool r,
+               const store::ScanVisitor& v) override {
+      return inner.scan(c, p, s, r, v);
+    }
+    std::uint64_t approximate_size_bytes() const override { return 0; }
+    Error flush() override { return {}; }
+    store::MemoryKv inner;
+    std::function<void()> on_write;
+  };
+  ObservedKv kv;
+  core::ManualClock clock;
+  core::Logger logger(core::LogLevel::off);
+  service::Options options = test_options();
+  options.dm_policy = service::DmPolicy::anyone;
+  service::InlineProposer proposer(kv, test_partitions());
+  service::ImService service(kv, clock, logger, options, proposer, test_partitions());
+  proposer.attach(service);
+  Client alice(service), bob(service);
+  alice.hello();
+  bob.hello();
+  alice.register_user("alice", "password1");
+  alice.register_user("bob", "password1");
+  REQUIRE(alice.login("alice", "password1", "p").type() == Body::LoginOk);
+  REQUIRE(bob.login("bob", "password1", "p").type() == Body::LoginOk);
+  bob.take_pushes();
+  std::vector<std::size_t> frames_at_write;
+  kv.on_write = [&] { frames_at_write.push_back(bob.connection.frames.size()); };
+  REQUIRE(alice.send_to_user("bob", 1, "a").type() == Body::SendAck);
+  REQUIRE(frames_at_write.size() == 1);
+  CHECK(frames_at_write[0] == 0);  // nothing had reached bob when the message was written
+  auto pushes = bob.take_pushes();
+  REQUIRE(pushes.size() == 1);
+  CHECK(pushes[0].type() == Body::Deliver);
+}
