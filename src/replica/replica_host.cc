@@ -411,6 +411,13 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
       auto bytes = std::span<const std::uint8_t>(
           reinterpret_cast<const std::uint8_t*>(entry.data.data()), entry.data.size());
       result = machine_->apply(partition, bytes, apply_batch_, group.role == raft::Role::leader);
+      // A refusal is a value every replica computes alike; a failure to read the store is not,
+      // and skipping the entry here would make this replica differ from the others for good.
+      if (result.error.code == errc::internal) {
+        fatal("applying entry " + std::to_string(entry.index) + " of partition " +
+                  std::to_string(partition),
+              result.error);
+      }
     }
     group.log.set_applied(LogPoint{entry.index, entry.term, group.config}, apply_batch_);
     if (Error error = kv_.write_buffered(apply_batch_)) {

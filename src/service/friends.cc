@@ -201,6 +201,18 @@ Error Friends::apply_accept(const ApplyContext& context) {
   // Now friends: each learns whether the other is online (presence is not replicated state,
   // only what the leader pushes).
   const Command& command = context.command;
+  if (reach_.cluster_placement() != nullptr) {
+    // Whether a user homed elsewhere is online is a question to another node: never asked
+    // while a partition's commands are being applied (it would hold up the partition), but
+    // right after, one at a time off the I/O threads, like every presence announcement.
+    reach_.cluster()->run_serially(
+        [this, user = std::string(command.user), other = std::string(command.other)] {
+          proto::FrameBuilder frames(96);
+          if (reach_.is_online(other)) reach_.push(user, encode_presence(frames, other, true));
+          if (reach_.is_online(user)) reach_.push(other, encode_presence(frames, user, true));
+        });
+    return {};
+  }
   proto::FrameBuilder builder(96);
   if (reach_.is_online(command.other)) {
     std::string_view to[] = {command.user};
