@@ -289,6 +289,7 @@ TEST_CASE("messages: a push leaves only after its message's write", "[messages]"
                const store::ScanVisitor& v) override {
       return inner.scan(c, p, s, r, v);
     }
+    std::unique_ptr<store::KvSnapshot> snapshot() override { return inner.snapshot(); }
     std::uint64_t approximate_size_bytes() const override { return 0; }
     Error flush() override { return {}; }
     store::MemoryKv inner;
