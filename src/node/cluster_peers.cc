@@ -133,7 +133,10 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forwards(
   // The turn passes on however this one ends.
   struct PassTurn {
     Source& source;
-    ~PassTurn() {
+    bool passed = false;
+    void release() {
+      if (passed) return;
+      passed = true;
       if (source.waiting.empty()) {
         source.busy = false;
         return;
@@ -141,6 +144,7 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forwards(
       source.waiting.front()->cancel();  // still busy: the next one's turn
       source.waiting.pop_front();
     }
+    ~PassTurn() { release(); }
   } pass{source};
 
   bool here = single != nullptr ? runs_here(*single) : true;
@@ -152,30 +156,86 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forwards(
       }
     }
   }
+  // Every request is started in arrival order (a session's sends enter the log in the order
+  // it sent them); their answers come as their commands are applied, in any order, and the
+  // batch is answered once all are in. Starting them does not wait for the log.
+  std::vector<const peer_wire::Forward*> forwards;
+  if (single != nullptr) {
+    forwards.push_back(single);
+  } else if (batch != nullptr && batch->forwards() != nullptr) {
+    for (const auto* forward : *batch->forwards())
+      forwards.push_back(forward);
+  }
+  auto gather = std::make_shared<ForwardGather>(executor_, forwards.size());
+  auto start_all = [this, &forwards, gather](session::DetachedServer& server) {
+    std::vector<std::string> flushes;
+    {
+      DeferFlushes defer(flushes);
+      for (std::size_t i = 0; i < forwards.size(); ++i) {
+        const peer_wire::Forward& forward = *forwards[i];
+        // Views into the request, which outlives the call (the reply owns its bytes).
+        service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
+                               forward.session_id()};
+        server.serve(caller, proto::view(forward.request()),
+                     [gather, i](std::vector<std::uint8_t> frame) { gather->answer(i, std::move(frame)); });
+      }
+    }
+    return flushes;
+  };
   // The envelope stays valid until this coroutine completes.
-  Answered answered;
+  std::vector<std::string> flushes;
   if (here) {
-    answered = co_await asio::co_spawn(
+    flushes = co_await asio::co_spawn(
         sessions_,
-        [this, batch, single]() -> asio::awaitable<Answered> {
-          co_return answer_forwards(server_here_, batch, single);
+        [this, start_all]() -> asio::awaitable<std::vector<std::string>> {
+          co_return start_all(server_here_);
         },
         asio::use_awaitable);
   } else {
-    answered = co_await asio::co_spawn(
+    flushes = co_await asio::co_spawn(
         source.strand,
-        [this, batch, single]() -> asio::awaitable<Answered> {
+        [this, start_all]() -> asio::awaitable<std::vector<std::string>> {
           session::DetachedServer server(service_);
-          co_return answer_forwards(server, batch, single);
+          co_return start_all(server);
         },
         asio::use_awaitable);
   }
+  // The next batch from this node may start: this one's requests are in.
+  pass.release();
+  co_await gather->wait();
   // The answer is queued on its link as this coroutine returns, before these flushes run: a
   // sender hears of its messages no later than their other recipients.
-  for (std::string& node : answered.flushes) {
+  for (std::string& node : flushes) {
     asio::post(sessions_, [this, node = std::move(node)] { flush(node); });
   }
-  co_return std::move(answered.reply);
+  co_return encode_answers(gather->frames, single != nullptr);
+}
+
+ClusterPeers::ForwardGather::ForwardGather(asio::any_io_executor executor, std::size_t count)
+    : frames(count),
+      executor_(std::move(executor)),
+      timer_(executor_, asio::steady_timer::time_point::max()),
+      outstanding_(count) {}
+
+void ClusterPeers::ForwardGather::answer(std::size_t index, std::vector<std::uint8_t> frame) {
+  bool last = false;
+  {
+    std::lock_guard lock(mutex_);
+    frames[index] = std::move(frame);
+    last = --outstanding_ == 0;
+  }
+  if (last) {
+    asio::post(executor_, [self = shared_from_this()] { self->timer_.cancel(); });
+  }
+}
+
+asio::awaitable<void> ClusterPeers::ForwardGather::wait() {
+  {
+    std::lock_guard lock(mutex_);
+    if (outstanding_ == 0) co_return;
+  }
+  asio::error_code ignored;
+  co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
 }
 
 bool ClusterPeers::runs_here(const peer_wire::Forward& forward) {
@@ -212,52 +272,38 @@ bool ClusterPeers::runs_here(const peer_wire::Forward& forward) {
   }
 }
 
-ClusterPeers::Answered ClusterPeers::answer_forwards(session::DetachedServer& server,
-                                                     const peer_wire::ForwardBatch* batch,
-                                                     const peer_wire::Forward* single) {
-  Answered answered;
-  DeferFlushes defer(answered.flushes);
-  answered.reply = encode_answers(server, batch, single);
-  return answered;
-}
-
-std::vector<std::uint8_t> ClusterPeers::encode_answers(session::DetachedServer& server,
-                                                       const peer_wire::ForwardBatch* batch,
-                                                       const peer_wire::Forward* single) {
+std::vector<std::uint8_t> ClusterPeers::encode_answers(
+    const std::vector<std::vector<std::uint8_t>>& frames, bool single) {
   // The answers together must fit one peer frame; one that would not is replaced by an error
   // (the sender budgets its batches so that this does not happen).
   constexpr std::size_t answer_budget = proto::default_peer_max_frame_bytes - 64 * 1024;
-  proto::PeerFrameBuilder builder(single != nullptr ? 1024 : 16 * 1024);
+  proto::PeerFrameBuilder builder(single ? 1024 : 16 * 1024);
   auto& fbb = builder.fbb();
-  auto answer = [&](const peer_wire::Forward& forward) {
-    // Views into the request, which outlives the serving.
-    service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
-                           forward.session_id()};
-    std::vector<std::uint8_t> answer =
-        server.serve_and_wait(caller, proto::view(forward.request()));
+  auto answer = [&](const std::vector<std::uint8_t>& answer) {
     std::span<const std::uint8_t> frame = answer;
-    std::span<const std::uint8_t> too_large;
+    std::span<const std::uint8_t> replaced;
     proto::FrameBuilder error_builder(256);
-    if (fbb.GetSize() + frame.size() > answer_budget) {
+    if (frame.size() <= proto::frame_header_bytes) {
+      replaced = error_builder.error(0, errc::internal, "the request produced no answer");
+      frame = replaced;
+    } else if (fbb.GetSize() + frame.size() > answer_budget) {
       const auto* answered = wire::GetEnvelope(frame.data() + proto::frame_header_bytes);
-      too_large = error_builder.error(answered->req_id(), errc::unavailable,
-                                      "the answers to this batch of forwarded requests were too "
-                                      "large together; retry");
-      frame = too_large;
+      replaced = error_builder.error(answered->req_id(), errc::unavailable,
+                                     "the answers to this batch of forwarded requests were too "
+                                     "large together; retry");
+      frame = replaced;
     }
     auto bytes = fbb.CreateVector(frame.data(), frame.size());
     return peer_wire::CreateForwardResult(fbb, bytes);
   };
-  if (single != nullptr) {
-    auto result = answer(*single);
+  if (single) {
+    auto result = answer(frames.front());
     return builder.finish_owned(0, PeerKind::Reply, result);
   }
   std::vector<flatbuffers::Offset<peer_wire::ForwardResult>> results;
-  if (batch->forwards() != nullptr) {
-    results.reserve(batch->forwards()->size());
-    for (const auto* forward : *batch->forwards())
-      results.push_back(answer(*forward));
-  }
+  results.reserve(frames.size());
+  for (const auto& frame : frames)
+    results.push_back(answer(frame));
   auto vector = fbb.CreateVector(results);
   return builder.finish_owned(0, PeerKind::Reply, peer_wire::CreateForwardBatchResult(fbb, vector));
 }

@@ -123,18 +123,24 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
                                                             const peer_wire::Forward* single);
   // Whether `forward` may run on the links' executor: it cannot wait for another node.
   bool runs_here(const peer_wire::Forward& forward);
-  // Runs the forwards in order with `server`: the answers (ForwardBatchResult, or
-  // ForwardResult for a lone Forward), and the nodes whose outbox the pushes they caused
-  // started filling, to be flushed once the answer is on its way.
-  struct Answered {
-    std::vector<std::uint8_t> reply;
-    std::vector<std::string> flushes;
+  // The answers of one batch of forwarded requests, as they come (from any thread); the batch's
+  // coroutine waits for the last one on the links' executor.
+  class ForwardGather : public std::enable_shared_from_this<ForwardGather> {
+   public:
+    ForwardGather(asio::any_io_executor executor, std::size_t count);
+    void answer(std::size_t index, std::vector<std::uint8_t> frame);
+    asio::awaitable<void> wait();
+    std::vector<std::vector<std::uint8_t>> frames;  // read once wait() returned
+
+   private:
+    asio::any_io_executor executor_;
+    asio::steady_timer timer_;
+    std::mutex mutex_;
+    std::size_t outstanding_;  // GUARDED_BY(mutex_)
   };
-  Answered answer_forwards(session::DetachedServer& server, const peer_wire::ForwardBatch* batch,
-                           const peer_wire::Forward* single);
-  std::vector<std::uint8_t> encode_answers(session::DetachedServer& server,
-                                           const peer_wire::ForwardBatch* batch,
-                                           const peer_wire::Forward* single);
+  // ForwardBatchResult (or ForwardResult when `single`) around the answers, in order.
+  static std::vector<std::uint8_t> encode_answers(
+      const std::vector<std::vector<std::uint8_t>>& frames, bool single);
   // While forwarded requests are being served on this thread, flushes their pushes would
   // start are collected in `nodes` instead of posted.
   struct DeferFlushes {
