@@ -820,7 +820,7 @@ class Checker {
     }
     for (const auto& fault : history_.faults) {
       if (fault.kind != "term" && fault.kind != "join") continue;
-      if (fault.end_ms == 0) continue;  // cut short
+      if (fault.end_ms == 0 || !fault.terminated) continue;  // cut short, or never told to go
       bool in_time =
           history_.run.leave_bound_ms == 0 || fault.leave_ms <= history_.run.leave_bound_ms;
       if (fault.exited && fault.exit_code == 0 && in_time) continue;

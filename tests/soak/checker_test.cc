@@ -485,7 +485,7 @@ TEST_CASE("a node that exits unbidden has crashed", "[soak][checker]") {
 
 TEST_CASE("a graceful leave that fails or takes too long", "[soak][checker]") {
   History h = clean_history();
-  FaultRecord fault{1, "term", "n2", 200, 260, true, 0, 0, 50, {}};
+  FaultRecord fault{1, "term", "n2", 200, 260, true, true, 0, 0, 50, {}};
   SECTION("non-zero exit") {
     fault.exit_code = 1;
   }
@@ -506,7 +506,9 @@ TEST_CASE("a graceful leave that fails or takes too long", "[soak][checker]") {
 
 TEST_CASE("a clean leave is no violation", "[soak][checker]") {
   History h = clean_history();
-  h.faults.push_back({1, "term", "n2", 200, 260, true, 0, 0, 50, {}});
+  h.faults.push_back({1, "term", "n2", 200, 260, true, true, 0, 0, 50, {}});
+  // A joined node still a member at the end was never told to leave.
+  h.faults.push_back({2, "join", "j1", 210, 300, false, false, -1, 0, 0, {}});
   REQUIRE(check_history(h).total_violations() == 0);
 }
 
@@ -535,7 +537,7 @@ TEST_CASE("availability around a fault", "[soak][checker]") {
   SendAttempt failed = send("bob", "alice", "", direct, 3, 160, 0);
   failed.code = errc::unavailable;
   h.sends.push_back(failed);
-  h.faults.push_back({1, "kill", "n2", 150, 190, false, -1, 9, 0, {}});
+  h.faults.push_back({1, "kill", "n2", 150, 190, false, false, -1, 9, 0, {}});
   auto result = check_history(h);
   REQUIRE(result.faults.size() == 1);
   const auto& fault = result.faults[0];
@@ -549,7 +551,7 @@ TEST_CASE("availability around a fault", "[soak][checker]") {
 
 TEST_CASE("history records survive a round trip through JSON lines", "[soak][history]") {
   History h = clean_history();
-  h.faults.push_back({1, "term", "n2", 200, 260, true, 0, 0, 50, "left"});
+  h.faults.push_back({1, "term", "n2", 200, 260, true, true, 0, 0, 50, "left"});
   h.exits.push_back({"n3", 260, true, -1, 9});
   h.log_problems.push_back({"n1", "AddressSanitizer: heap-use-after-free"});
   h.connections.push_back({"carol", "carol-s1", 260, "disconnected", errc::unavailable, "x"});
@@ -592,6 +594,7 @@ TEST_CASE("history records survive a round trip through JSON lines", "[soak][his
   CHECK(copy.syncs[1].conversations[0].read_seq == 2);
   REQUIRE(copy.faults.size() == 1);  // the end replaced the start
   CHECK(copy.faults[0].leave_ms == 50);
+  CHECK(copy.faults[0].terminated);
   CHECK(copy.connections[0].code == errc::unavailable);
   // The same verdict on the copy: only the planted log problem.
   auto result = check_history(copy);

@@ -160,6 +160,7 @@ std::string to_json_line(const FaultRecord& r, bool started) {
               {"t", r.start_ms}};
   if (!started) {
     out["t_end"] = r.end_ms;
+    out["terminated"] = r.terminated;
     out["exited"] = r.exited;
     out["exit_code"] = r.exit_code;
     out["signal"] = r.signal;
@@ -311,6 +312,7 @@ bool parse_history_line(std::string_view line, History& history) {
       r.node = text(in, "node");
       r.start_ms = get_or<std::int64_t>(in, "t", 0);
       r.end_ms = get_or<std::int64_t>(in, "t_end", 0);
+      r.terminated = get_or<bool>(in, "terminated", false);
       r.exited = get_or<bool>(in, "exited", false);
       r.exit_code = get_or<int>(in, "exit_code", -1);
       r.signal = get_or<int>(in, "signal", 0);

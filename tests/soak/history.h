@@ -154,7 +154,9 @@ struct FaultRecord {
   std::string node;
   std::int64_t start_ms = 0;
   std::int64_t end_ms = 0;
-  // term and join: how the SIGTERM'd node exited.
+  // term and join: whether SIGTERM went out (a joined node may still be a member at the end),
+  // and how the node exited.
+  bool terminated = false;
   bool exited = false;
   int exit_code = -1;
   int signal = 0;

@@ -142,6 +142,7 @@ void Nemesis::step(Active& fault, std::int64_t now) {
         break;
       case FaultKind::term:
         cluster_.find(node)->send_signal(SIGTERM);
+        fault.record.terminated = true;
         states_[node] = NodeState::leaving;
         fault.next_ms = now;  // when SIGTERM went out
         break;
@@ -191,6 +192,7 @@ void Nemesis::step(Active& fault, std::int64_t now) {
     case FaultKind::join:
       if (fault.step == 1) {
         cluster_.find(node)->send_signal(SIGTERM);
+        fault.record.terminated = true;
         states_[node] = NodeState::leaving;
         fault.step = 2;
         fault.next_ms = now;

@@ -86,7 +86,7 @@ std::string format_report(const History& history, const CheckResult& result,
       "back):\n";
   for (const auto& f : result.faults) {
     std::string exit;
-    if (f.fault.kind == "term" || f.fault.kind == "join") {
+    if (f.fault.terminated) {
       exit = f.fault.exited
                  ? fmt::format(", exit {} after {} ms", f.fault.exit_code, f.fault.leave_ms)
                  : ", did not exit";
