@@ -109,6 +109,7 @@ class Checker {
     build_messages();
     build_logs();
     check_messages();
+    check_run_reads();
     check_pushes();
     check_syncs();
     check_final_state();
@@ -270,7 +271,7 @@ class Checker {
     // complete one must agree with it where they overlap (one order for everyone).
     std::map<std::string, const ReadBack*> best;
     for (const auto& read_back : history_.read_backs) {
-      if (!read_back.complete) continue;
+      if (!read_back.complete || read_back.phase != "final") continue;
       const ReadBack*& chosen = best[read_back.conversation];
       if (chosen == nullptr || read_back.messages.size() > chosen->messages.size()) {
         chosen = &read_back;
@@ -283,7 +284,7 @@ class Checker {
       log_readers_[conversation] = read_back->reader;
     }
     for (const auto& read_back : history_.read_backs) {
-      if (!read_back.complete) continue;
+      if (!read_back.complete || read_back.phase != "final") continue;
       const auto& log = logs_[read_back.conversation];
       for (const auto& message : read_back.messages) {
         auto it = log.find(message.seq);
@@ -431,6 +432,68 @@ class Checker {
     }
   }
 
+  // --- Reads during the run ------------------------------------------------------------------
+
+  // Whether `message` is exactly what the server acknowledged (sender, id, body, at its
+  // acknowledged seq of `conversation`): a later read or push of it is right even when the
+  // final log lost it, which is then reported once, as a lost or overwritten message.
+  bool was_acknowledged_as(const StoredMessage& message, const std::string& conversation) const {
+    auto sent = messages_.find({message.sender, message.client_msg_id});
+    return sent != messages_.end() && sent->second.ack != nullptr &&
+           sent->second.ack->seq == message.seq &&
+           sent->second.ack->ack_conversation == conversation && sent->second.body == message.body;
+  }
+
+  void check_run_reads() {
+    // Acknowledged messages per conversation, by seq.
+    std::map<std::string, std::map<std::uint64_t, const SentMessage*>> acked;
+    for (const auto& [key, message] : messages_) {
+      if (message.ack) acked[message.ack->ack_conversation].emplace(message.ack->seq, &message);
+    }
+    for (const auto& read : history_.read_backs) {
+      if (read.phase != "run" || !read.complete) continue;
+      std::string where = read.reader + " " + read.conversation;
+      std::uint64_t last = read.after_seq;
+      std::set<std::uint64_t> seen;
+      auto log = logs_.find(read.conversation);
+      for (const auto& message : read.messages) {
+        last = std::max(last, message.seq);
+        seen.insert(message.seq);
+        if (log == logs_.end()) continue;
+        auto stored = log->second.find(message.seq);
+        if (was_acknowledged_as(message, read.conversation)) continue;  // lost later: reported
+        if (stored == log->second.end() || stored->second.sender != message.sender ||
+            stored->second.client_msg_id != message.client_msg_id ||
+            stored->second.body != message.body) {
+          add(ViolationKind::read_mismatch, read.start_ms, {}, where,
+              fmt::format(
+                  "{}'s read of {} after seq {} ({}–{} ms) returned {}; the final log "
+                  "holds {}",
+                  read.reader, read.conversation, read.after_seq, read.start_ms, read.at_ms,
+                  describe(message),
+                  stored == log->second.end() ? "nothing there" : describe(stored->second)));
+        }
+      }
+      auto conversation = acked.find(read.conversation);
+      if (conversation == acked.end()) continue;
+      // Without `more`, the page runs to the head: everything acknowledged before the read
+      // began must be in it; with `more`, everything up to its last seq.
+      std::uint64_t covered = read.more ? last : std::numeric_limits<std::uint64_t>::max();
+      std::vector<std::uint64_t> missing;
+      for (auto it = conversation->second.upper_bound(read.after_seq);
+           it != conversation->second.end() && it->first <= covered; ++it) {
+        if (it->second->ack_end_ms < read.start_ms && !seen.contains(it->first))
+          missing.push_back(it->first);
+      }
+      if (missing.empty()) continue;
+      add(ViolationKind::read_missing, read.start_ms, {}, where,
+          fmt::format("{}'s read of {} after seq {} ({}–{} ms, {} messages{}) lacks acknowledged "
+                      "seqs {}",
+                      read.reader, read.conversation, read.after_seq, read.start_ms, read.at_ms,
+                      read.messages.size(), read.more ? ", more follow" : "", list_seqs(missing)));
+    }
+  }
+
   // --- What sessions were handed ------------------------------------------------------------
 
   void check_pushes() {
@@ -463,6 +526,8 @@ class Checker {
       if (log == logs_.end()) continue;
       auto stored = log->second.find(delivery.seq);
       StoredMessage handed{delivery.seq, delivery.sender, delivery.client_msg_id, delivery.body};
+      // The acknowledged message at its own seq, gone from the log since: reported as lost.
+      if (was_acknowledged_as(handed, delivery.conversation)) continue;
       if (stored == log->second.end()) {
         add(ViolationKind::push_mismatch, delivery.at_ms, {}, where,
             fmt::format("session {} was handed ({}) {}; the log has no such seq", delivery.session,
@@ -1004,6 +1069,10 @@ const char* violation_kind_name(ViolationKind kind) {
       return "phantom_message";
     case ViolationKind::readers_disagree:
       return "readers_disagree";
+    case ViolationKind::read_missing:
+      return "read_missing";
+    case ViolationKind::read_mismatch:
+      return "read_mismatch";
     case ViolationKind::push_duplicate:
       return "push_duplicate";
     case ViolationKind::push_reorder:

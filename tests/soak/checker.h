@@ -6,7 +6,8 @@
 // What it proves (DESIGN §7–§9):
 // - messages: every acknowledged message is in its conversation exactly once, at its
 //   acknowledged seq, with its sender, client_msg_id and body; every log is gap-free from 1;
-//   a sender's messages keep their order; nothing is stored that nobody sent;
+//   a sender's messages keep their order; nothing is stored that nobody sent; a read during
+//   the run sees every message acknowledged before it and nothing the final log does not hold;
 // - pushes: per session and conversation, what the client library handed the application has
 //   increasing seqs without duplicates, each equal to the stored message; a session that was
 //   logged in and quiet at the end got every message of its conversations but its own;
@@ -37,6 +38,8 @@ enum class ViolationKind {
   sender_order,          // a sender's later message got a lower seq
   phantom_message,       // stored, but nobody sent it
   readers_disagree,      // two participants read different messages at one seq
+  read_missing,          // a read during the run lacked a message acknowledged before it
+  read_mismatch,         // a read during the run returned something else than the log holds
   push_duplicate,        // a session was handed one seq twice
   push_reorder,          // a session was handed a lower seq after a higher one
   push_mismatch,         // a session was handed something else than the log holds

@@ -172,6 +172,34 @@ TEST_CASE("an acknowledged message missing from the log is lost", "[soak][checke
   CHECK(result.total_violations() == 2);
 }
 
+TEST_CASE("a loss is reported once, not again for the push and the read of the message",
+          "[soak][checker]") {
+  History h = clean_history();
+  for (auto& read_back : h.read_backs) {
+    if (read_back.conversation == direct) read_back.messages.pop_back();
+  }
+  for (auto& sync : h.syncs) {
+    for (auto& view : sync.conversations) {
+      if (view.conversation == direct) view.head_seq = 1;
+      if (view.conversation == direct) view.read_seq = std::min<std::uint64_t>(view.read_seq, 1);
+    }
+  }
+  // bob was handed alice's second message and read it during the run, before it was lost.
+  ReadBack read;
+  read.conversation = direct;
+  read.reader = "bob";
+  read.phase = "run";
+  read.complete = true;
+  read.start_ms = 250;
+  read.at_ms = 255;
+  read.messages = {stored(h.sends[0]), stored(h.sends[1])};
+  h.read_backs.push_back(read);
+  auto result = check_history(h);
+  CHECK(count(result, ViolationKind::lost_message) == 1);
+  CHECK(count(result, ViolationKind::head_regressed) == 1);
+  CHECK(result.total_violations() == 2);
+}
+
 TEST_CASE("another message at an acknowledged seq is an overwrite", "[soak][checker]") {
   History h = clean_history();
   SendAttempt other = send("bob", "alice", "", direct, 9, 250, 0);
@@ -305,6 +333,67 @@ TEST_CASE("two readers who read different logs disagree", "[soak][checker]") {
   h.read_backs[1].messages[1].body = "something else";
   auto result = check_history(h);
   CHECK(count(result, ViolationKind::readers_disagree) == 1);
+}
+
+TEST_CASE("a read during the run that lacks an acknowledged message", "[soak][checker]") {
+  History h = clean_history();
+  ReadBack read;
+  read.conversation = direct;
+  read.reader = "bob";
+  read.phase = "run";
+  read.complete = true;
+  read.start_ms = 250;  // both of alice's messages were acknowledged by then
+  read.at_ms = 255;
+  SECTION("an empty read") {}
+  SECTION("one message of two") {
+    read.messages = {stored(h.sends[0])};
+  }
+  h.read_backs.push_back(read);
+  auto result = check_history(h);
+  require_only(result, ViolationKind::read_missing);
+}
+
+TEST_CASE("reads during the run that are correct", "[soak][checker]") {
+  History h = clean_history();
+  ReadBack read;
+  read.conversation = direct;
+  read.reader = "bob";
+  read.phase = "run";
+  read.complete = true;
+  SECTION("before the second message was acknowledged") {
+    read.start_ms = 205;
+    read.at_ms = 206;
+    read.messages = {stored(h.sends[0])};
+  }
+  SECTION("a page with more to follow") {
+    read.start_ms = 250;
+    read.at_ms = 255;
+    read.messages = {stored(h.sends[0])};
+    read.more = true;
+  }
+  SECTION("after seq 1") {
+    read.start_ms = 250;
+    read.at_ms = 255;
+    read.after_seq = 1;
+    read.messages = {stored(h.sends[1])};
+  }
+  h.read_backs.push_back(read);
+  REQUIRE(check_history(h).total_violations() == 0);
+}
+
+TEST_CASE("a read during the run that returns something else than the log", "[soak][checker]") {
+  History h = clean_history();
+  ReadBack read;
+  read.conversation = direct;
+  read.reader = "bob";
+  read.phase = "run";
+  read.complete = true;
+  read.start_ms = 150;
+  read.at_ms = 155;
+  read.messages = {{1, "alice", 77, "a message that was overwritten later"}};
+  h.read_backs.push_back(read);
+  auto result = check_history(h);
+  require_only(result, ViolationKind::read_mismatch);
 }
 
 TEST_CASE("a seq handed to a session twice", "[soak][checker]") {
@@ -591,6 +680,7 @@ TEST_CASE("history records survive a round trip through JSON lines", "[soak][his
   CHECK(copy.operations.size() == h.operations.size());
   CHECK(copy.operations[5].members == h.operations[5].members);
   CHECK(copy.read_backs[0].messages[1].body == h.read_backs[0].messages[1].body);
+  CHECK(copy.read_backs[0].phase == "final");
   CHECK(copy.syncs[1].conversations[0].read_seq == 2);
   REQUIRE(copy.faults.size() == 1);  // the end replaced the start
   CHECK(copy.faults[0].leave_ms == 50);

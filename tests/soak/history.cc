@@ -125,9 +125,12 @@ std::string to_json_line(const ReadBack& r) {
                         {"client_msg_id", m.client_msg_id},
                         {"body", m.body}});
   }
-  json out = {{"type", "readback"},  {"conversation", r.conversation}, {"reader", r.reader},
-              {"t", r.at_ms},        {"complete", r.complete},         {"code", errc_name(r.code)},
-              {"messages", messages}};
+  json out = {{"type", "readback"},     {"conversation", r.conversation},
+              {"reader", r.reader},     {"t", r.at_ms},
+              {"complete", r.complete}, {"code", errc_name(r.code)},
+              {"messages", messages},   {"phase", r.phase},
+              {"t_start", r.start_ms},  {"after_seq", r.after_seq},
+              {"more", r.more}};
   if (r.code != errc::ok) out["message"] = r.message;
   return dump(out);
 }
@@ -282,6 +285,10 @@ bool parse_history_line(std::string_view line, History& history) {
       r.complete = get_or<bool>(in, "complete", false);
       r.code = code_from_name(text(in, "code"));
       r.message = text(in, "message");
+      r.phase = get_or<std::string>(in, "phase", "final");
+      r.start_ms = get_or<std::int64_t>(in, "t_start", 0);
+      r.after_seq = get_or<std::uint64_t>(in, "after_seq", 0);
+      r.more = get_or<bool>(in, "more", false);
       for (const auto& m : in.value("messages", json::array())) {
         r.messages.push_back({get_or<std::uint64_t>(m, "seq", 0), text(m, "sender"),
                               get_or<std::uint64_t>(m, "client_msg_id", 0), text(m, "body")});

@@ -112,15 +112,20 @@ struct StoredMessage {
   std::string body;
 };
 
-// A conversation read back from seq 0 in pages at the end, by one of its participants.
+// A conversation read by one of its participants: at the end from seq 0 in pages (phase
+// "final"), or during the run one page after after_seq (phase "run").
 struct ReadBack {
   std::string conversation;
   std::string reader;
-  std::int64_t at_ms = 0;
-  bool complete = false;  // false: a page failed (code, message)
+  std::int64_t at_ms = 0;  // when the read ended
+  bool complete = false;   // false: a page failed (code, message)
   errc code = errc::ok;
   std::string message;
   std::vector<StoredMessage> messages;
+  std::string phase = "final";
+  std::int64_t start_ms = 0;  // when the read began
+  std::uint64_t after_seq = 0;
+  bool more = false;  // run reads: the server said more follows
 };
 
 struct FriendEntry {

@@ -23,6 +23,11 @@ constexpr std::int64_t retry_backoff_max_ms = 1'000;
 // How often a user acks what it has and syncs.
 constexpr std::int64_t ack_interval_ms = 2'000;
 constexpr std::int64_t sync_interval_ms = 10'000;
+// How often a user reads a page of one conversation, and logs in from a throwaway client.
+constexpr std::int64_t read_interval_ms = 15'000;
+constexpr std::int64_t probe_interval_ms = 30'000;
+constexpr std::uint32_t run_read_back_seqs = 20;
+constexpr std::uint32_t run_read_limit = 100;
 constexpr std::int64_t churn_pause_ms = 3'000;  // between removing and restoring a relation
 constexpr auto poll_interval = std::chrono::milliseconds(50);
 
@@ -332,9 +337,11 @@ void Workload::run_user(User& user, std::int64_t send_until_ms, std::int64_t ret
   double mean_gap_ms = 1000.0 / options_.rate;
   std::uniform_real_distribution<double> gap(0.5 * mean_gap_ms, 1.5 * mean_gap_ms);
   std::int64_t next_send_ms = clock_.now_ms() + static_cast<std::int64_t>(gap(user.random));
-  std::int64_t next_ack_ms = clock_.now_ms() + ack_interval_ms;
-  std::int64_t next_sync_ms =
-      clock_.now_ms() + sync_interval_ms * (user.index + 1) / (options_.users + 1);
+  // Spread over the users, so the reads and logins do not come in waves.
+  std::int64_t now = clock_.now_ms();
+  std::int64_t share = user.index + 1, shares = options_.users + 1;
+  Timers timers{now + ack_interval_ms, now + sync_interval_ms * share / shares,
+                now + read_interval_ms * share / shares, now + probe_interval_ms * share / shares};
   while (!stopping_) {
     std::int64_t now = clock_.now_ms();
     if (now >= send_until_ms) break;
@@ -345,7 +352,7 @@ void Workload::run_user(User& user, std::int64_t send_until_ms, std::int64_t ret
     // After a long stall, go on at the normal pace rather than in a burst.
     next_send_ms = std::max(next_send_ms, now) + static_cast<std::int64_t>(gap(user.random));
     if (user.gave_up) log_in(user, "run", retry_until_ms);
-    maintain(user, now, next_ack_ms, next_sync_ms);
+    maintain(user, now, timers);
     Target target;
     if (!pick_target(user, target)) continue;
     send_message(user, target, retry_until_ms);
@@ -416,10 +423,17 @@ void Workload::record_sync(User& user, const std::vector<ConversationState>& sta
   history_.write(record);
 }
 
-void Workload::maintain(User& user, std::int64_t now_ms, std::int64_t& next_ack_ms,
-                        std::int64_t& next_sync_ms) {
-  if (now_ms >= next_ack_ms) {
-    next_ack_ms = now_ms + ack_interval_ms;
+void Workload::maintain(User& user, std::int64_t now_ms, Timers& timers) {
+  if (now_ms >= timers.next_read_ms) {
+    timers.next_read_ms = now_ms + read_interval_ms;
+    read_during_run(user);
+  }
+  if (now_ms >= timers.next_probe_ms) {
+    timers.next_probe_ms = now_ms + probe_interval_ms;
+    probe_login(user);
+  }
+  if (now_ms >= timers.next_ack_ms) {
+    timers.next_ack_ms = now_ms + ack_interval_ms;
     std::vector<std::pair<std::string, std::uint64_t>> due;
     {
       std::lock_guard lock(user.mutex);
@@ -449,8 +463,8 @@ void Workload::maintain(User& user, std::int64_t now_ms, std::int64_t& next_ack_
       }
     }
   }
-  if (now_ms >= next_sync_ms) {
-    next_sync_ms = now_ms + sync_interval_ms;
+  if (now_ms >= timers.next_sync_ms) {
+    timers.next_sync_ms = now_ms + sync_interval_ms;
     std::int64_t start = clock_.now_ms();
     auto states = user.client->sync();
     if (!states.ok()) {
@@ -474,6 +488,90 @@ void Workload::maintain(User& user, std::int64_t now_ms, std::int64_t& next_ack_
       if (state.first_seq > 1) user.trackers[state.conversation].raise(state.first_seq - 1);
     }
   }
+}
+
+void Workload::read_during_run(User& user) {
+  std::vector<std::string> candidates;
+  {
+    std::lock_guard lock(relations_mutex_);
+    // Only conversations whose relations never changed: a member who left and came back may
+    // read only from their new joined seq.
+    auto it = ever_in_.find(user.name);
+    if (it == ever_in_.end()) return;
+    for (const auto& conversation : it->second) {
+      if (!churned_.contains(conversation)) candidates.push_back(conversation);
+    }
+  }
+  if (candidates.empty()) return;
+  std::string conversation =
+      candidates[std::uniform_int_distribution<std::size_t>(0, candidates.size() - 1)(user.random)];
+  std::uint64_t after = 0;
+  {
+    std::lock_guard lock(user.mutex);
+    auto it = user.trackers.find(conversation);
+    if (it != user.trackers.end() && it->second.watermark > run_read_back_seqs)
+      after = it->second.watermark - run_read_back_seqs;
+  }
+  std::int64_t start = clock_.now_ms();
+  std::string node = user.client->node();
+  auto page = user.client->pull(conversation, after, run_read_limit);
+  if (!page.ok()) {
+    Operation record;
+    record.op = "pull";
+    record.user = user.name;
+    record.target = conversation;
+    record.seq = after;
+    record.op_id = next_op_id_++;
+    record.phase = "run";
+    record.node = node;
+    record.start_ms = start;
+    record.end_ms = clock_.now_ms();
+    record.code = page.error().code;
+    record.message = page.error().message;
+    history_.write(record);
+    return;
+  }
+  ReadBack record;
+  record.conversation = conversation;
+  record.reader = user.name;
+  record.phase = "run";
+  record.complete = true;
+  record.start_ms = start;
+  record.at_ms = clock_.now_ms();
+  record.after_seq = after;
+  record.more = page->more;
+  for (const auto& message : page->messages)
+    record.messages.push_back({message.seq, message.sender, message.client_msg_id, message.body});
+  history_.write(record);
+}
+
+void Workload::probe_login(User& user) {
+  ClientOptions options;
+  options.request_timeout = options_.request_timeout;
+  options.connect_timeout = options_.request_timeout;
+  options.auto_reconnect = false;
+  options.client_name = "qim-soak-probe";
+  Client probe(options);
+  const Endpoint& endpoint = options_.endpoints[std::uniform_int_distribution<std::size_t>(
+      0, options_.endpoints.size() - 1)(user.random)];
+  Operation record;
+  record.op = "login";
+  record.user = user.name;
+  record.target = user.name;
+  record.op_id = next_op_id_++;
+  record.phase = "run";
+  record.start_ms = clock_.now_ms();
+  auto connected = probe.connect(endpoint.host, endpoint.port);
+  Result<LoginInfo> login = connected.ok() ? probe.login(user.name, user.password, "probe")
+                                           : Result<LoginInfo>(connected.error());
+  record.end_ms = clock_.now_ms();
+  record.node = probe.node();
+  record.code = code_of(login);
+  record.message = message_of(login);
+  history_.write(record);
+  // Revokes the probe's token, so probes never push the session's own token out of the
+  // server's bounded token list.
+  if (login.ok()) (void)probe.logout();
 }
 
 bool Workload::quiesce(Relation& relation, std::int64_t until_ms) {
@@ -522,6 +620,10 @@ void Workload::churn_friendship(std::mt19937_64& random, std::int64_t until_ms) 
     relation = &it->second;
   }
   if (!quiesce(*relation, until_ms)) return;
+  {
+    std::lock_guard lock(relations_mutex_);
+    churned_.insert(direct_conversation_id(pair.first, pair.second));
+  }
   User& a = user_named(pair.first);
   User& b = user_named(pair.second);
   errc removed = run_operation(a, "friend_remove", b.name, {}, "run", until_ms,
@@ -552,6 +654,10 @@ void Workload::churn_member(std::mt19937_64& random, std::int64_t until_ms) {
     if (!relation->open) return;
   }
   if (!quiesce(*relation, until_ms)) return;
+  {
+    std::lock_guard lock(relations_mutex_);
+    churned_.insert("g:" + group.id);
+  }
   User& owner = user_named(group.owner);
   errc removed = run_operation(owner, "group_remove", group.id, {member}, "run", until_ms,
                                [&] { return owner.client->group_remove(group.id, member); });

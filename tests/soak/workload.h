@@ -119,8 +119,16 @@ class Workload {
                      std::int64_t deadline_ms, Call call);
   void run_user(User& user, std::int64_t send_until_ms, std::int64_t retry_until_ms);
   void send_message(User& user, const Target& target, std::int64_t retry_until_ms);
-  void maintain(User& user, std::int64_t now_ms, std::int64_t& next_ack_ms,
-                std::int64_t& next_sync_ms);
+  struct Timers {
+    std::int64_t next_ack_ms = 0, next_sync_ms = 0, next_read_ms = 0, next_probe_ms = 0;
+  };
+  void maintain(User& user, std::int64_t now_ms, Timers& timers);
+  // Reads one page of a conversation the user is in after a seq it has, to see that what was
+  // acknowledged is there while the faults go on.
+  void read_during_run(User& user);
+  // Logs in with the password from a throwaway client and device, then logs out: accounts
+  // must answer while the faults go on.
+  void probe_login(User& user);
   void record_sync(User& user, const std::vector<ConversationState>& states,
                    const std::string& phase, std::int64_t start_ms);
   bool pick_target(User& user, Target& target);
@@ -149,6 +157,7 @@ class Workload {
       friendships_;  // GUARDED_BY(relations_mutex_)
   std::map<std::pair<std::string, std::string>, Relation> memberships_;  // (group, user); same
   std::map<std::string, std::set<std::string>> ever_in_;  // user -> conversations; same
+  std::set<std::string> churned_;  // conversations whose relations changed; same
 
   std::thread churn_thread_;
 };
