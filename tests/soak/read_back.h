@@ -1,7 +1,7 @@
 #pragma once
 // The end of a run: every user logs in again with its password through a fresh client, syncs,
 // lists its friends, reads every conversation it ever took part in from seq 0 in pages, and
-// each group's owner reads the roster. Unavailable answers are retried until the deadline;
+// the roster of every group it was put in. Unavailable answers are retried until the deadline;
 // whatever could not be read is recorded as such, for the checker to report.
 #include <cstdint>
 #include <vector>

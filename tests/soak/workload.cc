@@ -221,6 +221,8 @@ bool Workload::log_in(User& user, const std::string& phase, std::int64_t deadlin
       if (code == errc::ok) {
         history_.write(ConnectionEvent{user.name, user.session, clock_.now_ms(), "relogin",
                                        errc::ok, "on " + user.client->node()});
+        // What came meanwhile, as the library does after its own reconnects.
+        if (phase != "setup") (void)user.client->deliver_backlog();
         return true;
       }
       if (!is_availability_error(code)) return false;
@@ -673,7 +675,7 @@ void Workload::churn_member(std::mt19937_64& random, std::int64_t until_ms) {
 void Workload::settle(std::chrono::milliseconds quiet, std::int64_t deadline_ms) {
   for (auto& user : users_) {
     if (!user->client->logged_in() || user->gave_up) {
-      if (log_in(*user, "run", deadline_ms)) (void)user->client->deliver_backlog();
+      (void)log_in(*user, "run", deadline_ms);
     }
   }
   auto wait_quiet = [&] {
