@@ -820,6 +820,7 @@ class Checker {
           break;
       }
       if (justified) continue;
+      ++result_.refusals[fmt::format("send {}", errc_name(attempt.code))];
       add(ViolationKind::unjustified_refusal, attempt.start_ms, attempt.node, attempt.conversation,
           fmt::format("send by {} to {} (message {}, attempt {}, {}–{} ms) refused: {} {}",
                       attempt.user, attempt.conversation, attempt.counter, attempt.attempt,
@@ -839,6 +840,7 @@ class Checker {
         if (refusal_justified(*op)) continue;
         // A failed final login is reported as a lost account.
         if (op->op == "login" && op->phase == "final") continue;
+        ++result_.refusals[fmt::format("{} {}", op->op, errc_name(op->code))];
         add(ViolationKind::unjustified_refusal, op->start_ms, op->node, op->user,
             fmt::format("{} by {} ({}{}, attempt {}, phase {}, {}–{} ms) refused: {} {}", op->op,
                         op->user, op->target, op->seq ? fmt::format(" seq {}", op->seq) : "",
@@ -849,6 +851,7 @@ class Checker {
     for (const auto& event : history_.connections) {
       // The client library gives up reconnecting with a final error: a refused token.
       if (event.kind != "gave_up" || is_availability_error(event.code)) continue;
+      ++result_.refusals[fmt::format("token login {}", errc_name(event.code))];
       add(ViolationKind::unjustified_refusal, event.at_ms, {}, event.user,
           fmt::format("session {} of {} could not log in again with its token at {} ms: {} {}",
                       event.session, event.user, event.at_ms, errc_name(event.code),

@@ -114,6 +114,8 @@ struct CheckResult {
   Counts counts;
   std::vector<Violation> violations;  // at most max_kept_per_kind of each kind
   std::array<std::uint64_t, violation_kind_count> violation_counts{};
+  // Unjustified refusals by request and code ("send not_friends", "token auth_failed").
+  std::map<std::string, std::uint64_t> refusals;
   std::vector<FaultAvailability> faults;
   std::map<std::string, KindAvailability> by_kind;
   // The longest time one message took from its first attempt to its acknowledgement (or to

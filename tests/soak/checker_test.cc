@@ -521,6 +521,7 @@ TEST_CASE("refusals the data does not justify", "[soak][checker]") {
   }
   auto result = check_history(h);
   require_only(result, ViolationKind::unjustified_refusal);
+  CHECK(result.refusals.size() == 1);
 }
 
 TEST_CASE("refusals the data justifies are not violations", "[soak][checker]") {

@@ -63,6 +63,12 @@ std::string format_report(const History& history, const CheckResult& result,
     if (result.violation_counts[kind] == 0) continue;
     auto name = violation_kind_name(static_cast<ViolationKind>(kind));
     out += fmt::format("-- {} ({}):\n", name, result.violation_counts[kind]);
+    if (static_cast<ViolationKind>(kind) == ViolationKind::unjustified_refusal) {
+      std::string by_request;
+      for (const auto& [request, count] : result.refusals)
+        by_request += fmt::format(" {}={}", request, count);
+      out += "   by request:" + by_request + "\n";
+    }
     std::size_t shown = 0;
     for (const auto& violation : result.violations) {
       if (static_cast<int>(violation.kind) != kind) continue;
