@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
   libasio-dev libflatbuffers-dev flatbuffers-compiler librocksdb-dev libsodium-dev
-  libcli11-dev libfmt-dev catch2 libedit-dev)
+  libcli11-dev libfmt-dev catch2 libedit-dev nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang clang-format libclang-rt-14-dev)
 fi

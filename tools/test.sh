@@ -15,7 +15,7 @@ clang-format --dry-run -Werror $git_files
 echo "== release build and tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
-ctest --test-dir build --output-on-failure --timeout 300 -j "$jobs" -LE 'slow|fuzz'
+ctest --test-dir build --output-on-failure --timeout 300 -j "$jobs" -LE 'slow|fuzz|soak'
 
 echo "== ASan+UBSan build, unit and e2e tests"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
