@@ -194,6 +194,11 @@ Error Raft::step(Message&& message) {
       // Within the election timeout of hearing from a leader (or of a restart) a replica
       // neither raises its term nor votes: this is what makes the leader's lease hold.
       if (!forced && in_lease()) return {};
+    } else if (role_ == Role::follower && in_lease() && !from_leader(message.type)) {
+      // Nor does anything but a leader of that term move it to a higher term: a late answer to
+      // its own earlier campaign (or to an old leadership) would make it forget its leader and
+      // then vote in the new term while the leader still counts on it.
+      return {};
     }
     if (message.type == MessageType::pre_vote) {
       // A pre-vote never changes our term.
