@@ -72,6 +72,7 @@ class Node {
     std::vector<FollowerStatus> followers;
     bool transferring = false;
     NodeId transfer_target = kNoNode;
+    bool quiesced = false;
   };
 
   // REQUIRES: see Raft's constructor.
@@ -98,6 +99,21 @@ class Node {
   void report_unreachable(NodeId node);
   // The shell's snapshot stream to `node` ended (ok: delivered).
   void report_snapshot(NodeId node, bool ok);
+
+  // Quiescence: an idle group goes quiet (no heartbeats, no election timers), which matters
+  // with hundreds of groups per node. can_quiesce(): leader, no transfer, nothing proposed or
+  // pending, everything committed and handed out, every member matched at the last index.
+  // quiesce() (leader): sends a last heartbeat carrying the commit index and kQuiesceMark, then
+  // stops heartbeats and CheckQuorum; a follower that is caught up with it stops its election
+  // timer (it stays in lease: it keeps refusing votes). Any other message wakes a quiet replica
+  // (a proposal or an append wakes the group; a pre-vote from a replica that suspects the leader
+  // wakes whoever gets it); so does wake(). The lease is not renewed while quiet.
+  // The shell must wake every replica of a group whose leader's node its node-level liveness
+  // (gossip) holds suspect, dead or unreachable: a quiet follower never times out by itself.
+  bool can_quiesce() const { return raft_.can_quiesce(); }
+  void quiesce() { raft_.quiesce(); }
+  void wake() { raft_.wake(); }
+  bool quiesced() const { return raft_.quiesced(); }
 
   // O(1). False while a Ready is out (between ready() and advance()).
   bool has_ready() const;
