@@ -172,6 +172,22 @@ void Cluster::start_replica_node(Replica& replica) {
 void Cluster::on_tick(std::size_t node) {
   for (auto& [group, replica] : nodes_[node].replicas) {
     if (!replica->node) continue;
+    rr::Node& raft = *replica->node;
+    if (raft.can_quiesce() && chance(random_, config_.quiesce)) {
+      ++quiesced_groups_;
+      trace("n%zu g%u r%llu goes quiet", node, group, static_cast<unsigned long long>(replica->id));
+      raft.quiesce();
+    } else if (raft.quiesced() && raft.role() != rr::Role::leader) {
+      // Node-level liveness: the leader's node is down or cannot reach us.
+      auto leader = directory_.find(raft.leader());
+      const bool lost = leader == directory_.end() || leader->second.destroyed ||
+                        !nodes_[leader->second.node].up || blocked_[leader->second.node][node];
+      if (lost && chance(random_, config_.wake_detection)) {
+        trace("n%zu g%u r%llu woken: its leader's node is unreachable", node, group,
+              static_cast<unsigned long long>(replica->id));
+        raft.wake();
+      }
+    }
     replica->node->tick();
     replica->tick_times[replica->node->tick_count() % replica->tick_times.size()] = now_ms_;
     if (config_.check_invariants) replica->node->invariants();

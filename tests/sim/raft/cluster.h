@@ -66,6 +66,11 @@ struct ClusterConfig {
   // The chance that a leader's node is cut off at once when its commit index first moves in its
   // term (when entries of older terms commit along with its no-op).
   double isolate_at_first_commit = 0.0;
+  // Quiescence: the chance per tick that an idle leader that can quiesce does. A quiet follower
+  // is woken, as the real shell does from gossip, when its leader's node is down or cannot
+  // reach it (after a detection delay: wake_detection per tick).
+  double quiesce = 0.0;
+  double wake_detection = 0.3;
   // The chance that a new leader at once proposes a random configuration change (add a learner
   // on a free node, promote a learner, remove a learner or a voter beyond three), as a
   // rebalancer acting on each leader's view would; replicas left out of the configuration are
@@ -152,6 +157,7 @@ class Cluster {
   std::uint64_t power_cuts_mid_cycle() const { return power_cuts_mid_cycle_; }
   std::uint64_t leader_changes() const { return leader_changes_; }
   std::uint64_t nemesis_isolations() const { return nemesis_isolations_; }
+  std::uint64_t quiesced_groups() const { return quiesced_groups_; }
 
  private:
   struct PendingProposal {
@@ -334,6 +340,7 @@ class Cluster {
   std::uint64_t power_cuts_mid_cycle_ = 0;
   std::uint64_t leader_changes_ = 0;
   std::uint64_t nemesis_isolations_ = 0;
+  std::uint64_t quiesced_groups_ = 0;
   std::uint32_t probe_sequence_ = 0;
 };
 

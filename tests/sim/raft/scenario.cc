@@ -53,6 +53,7 @@ ClusterConfig shape(Dice& dice, const ScenarioOptions& options, bool churn) {
     config.config_chaos = dice.pick(std::vector<double>{0.0, 0.3, 0.6});
     config.raft.max_message_bytes = 1;  // one entry per append: the widest windows
   }
+  config.quiesce = dice.pick(std::vector<double>{0.0, 0.1, 0.5});
   config.check_invariants = options.check_invariants;
   config.trace = options.trace;
   return config;
@@ -209,21 +210,22 @@ void inject_fault(Cluster& cluster, Dice& dice, const std::vector<Fault>& mix,
   }
 }
 
-std::string describe(const ClusterConfig& config, const NetworkFaults& network,
+std::string describe(const ClusterConfig& config, const NetworkFaults& network, bool churn,
                      const Cluster& cluster) {
   char line[512];
   std::snprintf(line, sizeof(line),
-                "nodes=%zu groups=%zu replicas=%zu %s loss=%.2f inflight=%zu msg_bytes=%zu | "
+                "nodes=%zu groups=%zu replicas=%zu %s%s loss=%.2f inflight=%zu msg_bytes=%zu | "
                 "acked=%llu committed=%zu leaders=%zu changes=%llu snapshots=%llu "
-                "power_cuts_mid_cycle=%llu messages=%llu",
+                "power_cuts_mid_cycle=%llu quiet=%llu messages=%llu",
                 config.nodes, config.groups, config.replicas_per_group,
-                config.power_loss ? "fsync/power-cut" : "process-crash", network.loss,
-                config.raft.max_inflight_messages, config.raft.max_message_bytes,
+                config.power_loss ? "fsync/power-cut" : "process-crash", churn ? " churn" : "",
+                network.loss, config.raft.max_inflight_messages, config.raft.max_message_bytes,
                 static_cast<unsigned long long>(cluster.acknowledged()),
                 cluster.checker().committed_entries(), cluster.checker().leaders(),
                 static_cast<unsigned long long>(cluster.config_changes_done()),
                 static_cast<unsigned long long>(cluster.snapshots_sent()),
                 static_cast<unsigned long long>(cluster.power_cuts_mid_cycle()),
+                static_cast<unsigned long long>(cluster.quiesced_groups()),
                 static_cast<unsigned long long>(cluster.messages_sent()));
   return line;
 }
@@ -352,7 +354,7 @@ ScenarioReport run_scenario(const ScenarioOptions& options) {
   ScenarioReport report;
   report.ok = !cluster.checker().failed();
   if (!report.ok) report.failure = cluster.checker().failure();
-  report.summary = describe(config, first_network, cluster);
+  report.summary = describe(config, first_network, churn, cluster);
   report.acknowledged = cluster.acknowledged();
   report.committed_entries = cluster.checker().committed_entries();
   report.config_changes = cluster.config_changes_done();
