@@ -7,7 +7,7 @@ void Checker::fail(const std::string& what, std::int64_t now_ms) {
   failure_ = "t=" + std::to_string(now_ms) + "ms: " + what;
 }
 
-void Checker::on_committed(GroupId group, rr::NodeId replica, const rr::Entry& entry,
+void Checker::on_committed(GroupId group, consensus::NodeId replica, const consensus::Entry& entry,
                            std::int64_t now_ms) {
   std::vector<Committed>& log = committed_[group];
   if (log.size() <= entry.index) log.resize(entry.index + 1);
@@ -26,7 +26,7 @@ void Checker::on_committed(GroupId group, rr::NodeId replica, const rr::Entry& e
   }
 }
 
-void Checker::on_applied_send(GroupId group, rr::NodeId replica, const SendCommand& command,
+void Checker::on_applied_send(GroupId group, consensus::NodeId replica, const SendCommand& command,
                               std::uint64_t seq, std::int64_t now_ms) {
   auto& by_seq = seqs_[command.conversation];
   const auto message = std::make_pair(command.sender, command.client_msg_id);
@@ -53,7 +53,8 @@ void Checker::on_applied_send(GroupId group, rr::NodeId replica, const SendComma
   }
 }
 
-void Checker::on_leader(GroupId group, rr::Term term, rr::NodeId replica, std::int64_t now_ms) {
+void Checker::on_leader(GroupId group, consensus::Term term, consensus::NodeId replica,
+                        std::int64_t now_ms) {
   auto [found, inserted] = leaders_.emplace(std::make_pair(group, term), replica);
   if (!inserted && found->second != replica) {
     fail("group " + std::to_string(group) + " has two leaders in term " + std::to_string(term) +

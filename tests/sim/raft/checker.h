@@ -21,15 +21,17 @@
 
 namespace qim::sim::raft {
 
-namespace rr = qim::replication::raft;
+namespace consensus = qim::replication::raft;
 using GroupId = std::uint32_t;
 
 class Checker {
  public:
-  void on_committed(GroupId group, rr::NodeId replica, const rr::Entry& entry, std::int64_t now_ms);
-  void on_applied_send(GroupId group, rr::NodeId replica, const SendCommand& command,
+  void on_committed(GroupId group, consensus::NodeId replica, const consensus::Entry& entry,
+                    std::int64_t now_ms);
+  void on_applied_send(GroupId group, consensus::NodeId replica, const SendCommand& command,
                        std::uint64_t seq, std::int64_t now_ms);
-  void on_leader(GroupId group, rr::Term term, rr::NodeId replica, std::int64_t now_ms);
+  void on_leader(GroupId group, consensus::Term term, consensus::NodeId replica,
+                 std::int64_t now_ms);
   // A client got SendAck{seq} for this command.
   void on_ack(const SendCommand& command, std::uint64_t seq, std::int64_t now_ms);
 
@@ -47,7 +49,7 @@ class Checker {
 
  private:
   struct Committed {
-    rr::Term term = 0;
+    consensus::Term term = 0;
     std::string data;
     bool known = false;
   };
@@ -58,7 +60,7 @@ class Checker {
 
   std::map<GroupId, std::vector<Committed>> committed_;
   std::size_t committed_count_ = 0;
-  std::map<std::pair<GroupId, rr::Term>, rr::NodeId> leaders_;
+  std::map<std::pair<GroupId, consensus::Term>, consensus::NodeId> leaders_;
   // conversation -> (sender, client_msg_id) by seq - 1, as first applied anywhere.
   std::map<std::uint32_t, std::vector<std::pair<std::uint32_t, std::uint64_t>>> seqs_;
   // (conversation, sender, client_msg_id) -> acknowledgement.

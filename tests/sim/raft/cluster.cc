@@ -9,15 +9,15 @@
 namespace qim::sim::raft {
 namespace {
 
-double unit(rr::Random& random) {
+double unit(consensus::Random& random) {
   return static_cast<double>(random.next() >> 11) * 0x1.0p-53;
 }
 
-bool chance(rr::Random& random, double probability) {
+bool chance(consensus::Random& random, double probability) {
   return unit(random) < probability;
 }
 
-std::int64_t between(rr::Random& random, std::int64_t low, std::int64_t high) {
+std::int64_t between(consensus::Random& random, std::int64_t low, std::int64_t high) {
   return low + static_cast<std::int64_t>(random.below(static_cast<std::uint64_t>(high - low) + 1));
 }
 
@@ -27,7 +27,7 @@ constexpr std::int64_t kClientLinkDelayMaxMs = 3;
 constexpr std::int64_t kControllerIntervalMs = 40;
 constexpr std::int64_t kConfigRetryMs = 100;
 // Compaction keeps at least this many applied entries for followers to catch up from.
-constexpr rr::Index kCompactionMarginMax = 20;
+constexpr consensus::Index kCompactionMarginMax = 20;
 
 }  // namespace
 
@@ -53,10 +53,10 @@ Cluster::Cluster(const ClusterConfig& config, std::uint64_t seed)
     for (std::size_t k = 0; k < config_.replicas_per_group; ++k) {
       placement.push_back((start + k) % config_.nodes);
     }
-    std::vector<rr::NodeId> ids;
+    std::vector<consensus::NodeId> ids;
     for (std::size_t k = 0; k < placement.size(); ++k)
       ids.push_back(new_replica_id());
-    rr::Configuration initial;
+    consensus::Configuration initial;
     initial.voters = ids;
     std::sort(initial.voters.begin(), initial.voters.end());
     for (std::size_t k = 0; k < placement.size(); ++k) {
@@ -82,10 +82,10 @@ Cluster::Cluster(const ClusterConfig& config, std::uint64_t seed)
 
 Cluster::~Cluster() = default;
 
-rr::NodeId Cluster::new_replica_id() {
+consensus::NodeId Cluster::new_replica_id() {
   for (;;) {
-    const rr::NodeId id = 1 + random_.below(999'999);  // short, for readable traces
-    if (id != rr::kNoNode && directory_.count(id) == 0) return id;
+    const consensus::NodeId id = 1 + random_.below(999'999);  // short, for readable traces
+    if (id != consensus::kNoNode && directory_.count(id) == 0) return id;
   }
 }
 
@@ -156,11 +156,11 @@ void Cluster::dispatch(Event& event) {
 
 void Cluster::start_replica_node(Replica& replica) {
   replica.storage = std::make_unique<DiskStorage>(replica.disk);
-  rr::Options options = config_.raft;
+  consensus::Options options = config_.raft;
   options.id = replica.id;
   options.random_seed = random_.next();
   options.applied = replica.disk.state().applied_index;
-  replica.node = std::make_unique<rr::Node>(options, *replica.storage);
+  replica.node = std::make_unique<consensus::Node>(options, *replica.storage);
   replica.received_snapshot.reset();
   replica.pending.clear();
   replica.tick_times.fill(now_ms_);
@@ -172,12 +172,12 @@ void Cluster::start_replica_node(Replica& replica) {
 void Cluster::on_tick(std::size_t node) {
   for (auto& [group, replica] : nodes_[node].replicas) {
     if (!replica->node) continue;
-    rr::Node& raft = *replica->node;
+    consensus::Node& raft = *replica->node;
     if (raft.can_quiesce() && chance(random_, config_.quiesce)) {
       ++quiesced_groups_;
       trace("n%zu g%u r%llu goes quiet", node, group, static_cast<unsigned long long>(replica->id));
       raft.quiesce();
-    } else if (raft.quiesced() && raft.role() != rr::Role::leader) {
+    } else if (raft.quiesced() && raft.role() != consensus::Role::leader) {
       // Node-level liveness: the leader's node is down or cannot reach us.
       auto leader = directory_.find(raft.leader());
       const bool lost = leader == directory_.end() || leader->second.destroyed ||
@@ -199,7 +199,7 @@ void Cluster::on_tick(std::size_t node) {
 void Cluster::run_cycle(std::size_t node_index) {
   SimNode& node = nodes_[node_index];
   for (int round = 0; round < kMaxRoundsPerCycle; ++round) {
-    std::vector<std::pair<Replica*, rr::Ready>> batch;
+    std::vector<std::pair<Replica*, consensus::Ready>> batch;
     for (auto& [group, replica] : node.replicas) {
       if (replica->node && replica->node->has_ready()) {
         batch.emplace_back(replica.get(), replica->node->ready());
@@ -251,8 +251,8 @@ void Cluster::run_cycle(std::size_t node_index) {
       replica->disk.sync();
     }
     for (auto& [replica, ready] : batch) {
-      const rr::Term term = replica->node->term();
-      if (ready.hard_state && replica->node->role() == rr::Role::leader &&
+      const consensus::Term term = replica->node->term();
+      if (ready.hard_state && replica->node->role() == consensus::Role::leader &&
           replica->committed_as_leader_in != term) {
         replica->committed_as_leader_in = term;
         if (chance(random_, config_.isolate_at_first_commit)) {
@@ -265,12 +265,12 @@ void Cluster::run_cycle(std::size_t node_index) {
       }
     }
     for (auto& [replica, ready] : batch) {
-      for (rr::Message& message : ready.messages)
+      for (consensus::Message& message : ready.messages)
         send(node_index, *replica, std::move(message));
     }
     // 4. Apply (written now, synced by the next cycle's sync), then advance.
     for (auto& [replica, ready] : batch) {
-      for (const rr::Entry& entry : ready.committed_entries) {
+      for (const consensus::Entry& entry : ready.committed_entries) {
         apply_committed(node_index, *replica, entry);
         if (checker_.failed()) return;
       }
@@ -280,8 +280,8 @@ void Cluster::run_cycle(std::size_t node_index) {
       // The shell compacts now and then, keeping a margin for slow followers.
       const ReplicaState& state = replica->disk.state();
       if (chance(random_, config_.compaction) && state.applied_index > state.offset) {
-        const rr::Index margin = random_.below(kCompactionMarginMax + 1);
-        const rr::Index first_kept =
+        const consensus::Index margin = random_.below(kCompactionMarginMax + 1);
+        const consensus::Index first_kept =
             state.applied_index + 1 > margin ? state.applied_index + 1 - margin : state.offset;
         if (first_kept > state.offset) {
           DiskWrite write;
@@ -295,7 +295,7 @@ void Cluster::run_cycle(std::size_t node_index) {
   schedule_cycle(node_index);
 }
 
-void Cluster::apply_committed(std::size_t node, Replica& replica, const rr::Entry& entry) {
+void Cluster::apply_committed(std::size_t node, Replica& replica, const consensus::Entry& entry) {
   checker_.on_committed(replica.group, replica.id, entry, now_ms_);
   if (entry.index != replica.disk.state().applied_index + 1) {
     checker_.fail("replica " + std::to_string(replica.id) + " applies index " +
@@ -310,16 +310,16 @@ void Cluster::apply_committed(std::size_t node, Replica& replica, const rr::Entr
   replica.disk.write(std::move(write));
   std::optional<std::uint64_t> seq;
   SendCommand command;
-  if (entry.kind == rr::EntryKind::normal && !entry.data.empty()) {
+  if (entry.kind == consensus::EntryKind::normal && !entry.data.empty()) {
     decode(entry.data, command);
     const Conversation* conversation = replica.disk.state().machine.find(command.conversation);
     seq = conversation->seq_by_client_id.at({command.sender, command.client_msg_id});
     checker_.on_applied_send(replica.group, replica.id, command, *seq, now_ms_);
-  } else if (entry.kind == rr::EntryKind::config_change) {
-    rr::ConfigChange change;
-    rr::decode(entry.data, change);
+  } else if (entry.kind == consensus::EntryKind::config_change) {
+    consensus::ConfigChange change;
+    consensus::decode(entry.data, change);
     trace("n%zu g%u r%llu applies %s %llu at %llu", node, replica.group,
-          static_cast<unsigned long long>(replica.id), rr::to_string(change.kind),
+          static_cast<unsigned long long>(replica.id), consensus::to_string(change.kind),
           static_cast<unsigned long long>(change.node),
           static_cast<unsigned long long>(entry.index));
   }
@@ -337,15 +337,16 @@ void Cluster::apply_committed(std::size_t node, Replica& replica, const rr::Entr
   } else {
     answer.kind = ReplyKind::retry;  // another entry took that index: the proposal was lost
   }
-  reply(node, std::move(answer));
+  reply(std::move(answer));
 }
 
 void Cluster::observe_role(std::size_t node, Replica& replica) {
-  const rr::Role role = replica.node->role();
-  const rr::Term term = replica.node->term();
+  const consensus::Role role = replica.node->role();
+  const consensus::Term term = replica.node->term();
   if (role == replica.last_role && term == replica.last_term) return;
-  const bool new_leadership = role == rr::Role::leader &&
-                              (replica.last_role != rr::Role::leader || term != replica.last_term);
+  const bool new_leadership =
+      role == consensus::Role::leader &&
+      (replica.last_role != consensus::Role::leader || term != replica.last_term);
   replica.last_role = role;
   replica.last_term = term;
   if (!new_leadership) return;
@@ -375,7 +376,7 @@ void Cluster::observe_role(std::size_t node, Replica& replica) {
     auto found = nodes_[other].replicas.find(replica.group);
     if (found == nodes_[other].replicas.end() || !found->second->node) continue;
     const Replica& holder = *found->second;
-    if (holder.id == replica.id || holder.node->role() != rr::Role::leader) continue;
+    if (holder.id == replica.id || holder.node->role() != consensus::Role::leader) continue;
     const std::optional<std::uint64_t> lease = holder.node->lease_start_tick();
     if (!lease) continue;
     const std::int64_t until_ms = tick_time(holder, *lease) + lease_ms;
@@ -398,16 +399,16 @@ std::int64_t Cluster::tick_time(const Replica& replica, std::uint64_t tick) cons
   return replica.tick_times[tick % replica.tick_times.size()];
 }
 
-void Cluster::send(std::size_t node, Replica& replica, rr::Message&& message) {
+void Cluster::send(std::size_t node, Replica& replica, consensus::Message&& message) {
   ++messages_sent_;
   auto target = directory_.find(message.to);
   if (target == directory_.end() || target->second.destroyed) return;
   const std::size_t to_node = target->second.node;
-  if (message.type == rr::MessageType::snapshot) {
+  if (message.type == consensus::MessageType::snapshot) {
     // The shell streams its live state machine; the meta says what it is.
     const ReplicaState& state = replica.disk.state();
     message.snapshot =
-        rr::SnapshotMeta{state.applied_index, state.applied_term, state.applied_config};
+        consensus::SnapshotMeta{state.applied_index, state.applied_term, state.applied_config};
     auto machine = std::make_shared<const MessagingState>(state.machine);
     ++snapshots_sent_;
     trace("n%zu g%u r%llu streams snapshot at %llu to r%llu", node, replica.group,
@@ -441,7 +442,7 @@ std::int64_t Cluster::delay_ms() {
   return between(random_, network_.delay_min_ms, network_.delay_max_ms);
 }
 
-Cluster::Replica* Cluster::find_replica(std::size_t node, rr::NodeId id) {
+Cluster::Replica* Cluster::find_replica(std::size_t node, consensus::NodeId id) {
   if (!nodes_[node].up) return nullptr;
   auto address = directory_.find(id);
   if (address == directory_.end() || address->second.destroyed || address->second.node != node) {
@@ -465,7 +466,7 @@ void Cluster::on_deliver(std::size_t node, Deliver& deliver) {
   Replica* replica = find_replica(node, deliver.message.to);
   if (replica == nullptr) return;
   if (config_.trace != nullptr) {
-    trace("n%zu g%u  %s", node, replica->group, rr::to_string(deliver.message).c_str());
+    trace("n%zu g%u  %s", node, replica->group, consensus::to_string(deliver.message).c_str());
   }
   const Error error = replica->node->step(std::move(deliver.message));
   if (error) {
@@ -476,15 +477,15 @@ void Cluster::on_deliver(std::size_t node, Deliver& deliver) {
 }
 
 void Cluster::on_snapshot_deliver(std::size_t node, SnapshotDeliver& deliver) {
-  const rr::NodeId from = deliver.message.from;
-  const rr::NodeId to = deliver.message.to;
+  const consensus::NodeId from = deliver.message.from;
+  const consensus::NodeId to = deliver.message.to;
   const std::size_t from_node = deliver.from_node;
   Replica* replica = find_replica(node, to);
   if (replica == nullptr || blocked_[from_node][node]) {
     schedule(now_ms_ + delay_ms(), from_node, SnapshotReport{from, to, false});
     return;
   }
-  trace("n%zu g%u  %s", node, replica->group, rr::to_string(deliver.message).c_str());
+  trace("n%zu g%u  %s", node, replica->group, consensus::to_string(deliver.message).c_str());
   replica->received_snapshot = std::make_pair(deliver.message.snapshot, deliver.machine);
   const Error error = replica->node->step(std::move(deliver.message));
   if (error) {
@@ -503,8 +504,8 @@ void Cluster::on_snapshot_report(std::size_t node, const SnapshotReport& report)
 }
 
 Cluster::Replica& Cluster::create_replica(std::size_t node, GroupId group,
-                                          const rr::Configuration& bootstrap) {
-  const rr::NodeId id = new_replica_id();
+                                          const consensus::Configuration& bootstrap) {
+  const consensus::NodeId id = new_replica_id();
   auto replica = std::make_unique<Replica>(group, id, config_.power_loss);
   replica->disk.bootstrap(bootstrap);
   directory_[id] = Address{node, group, false};
@@ -550,7 +551,7 @@ void Cluster::crash(std::size_t node_index) {
   node.cycle_scheduled = false;
   trace("n%zu crashes%s", node_index, config_.power_loss ? " (power cut)" : "");
   for (auto& [group, replica] : node.replicas) {
-    if (replica->node && replica->node->role() == rr::Role::leader) {
+    if (replica->node && replica->node->role() == consensus::Role::leader) {
       leader_crashed_at_.emplace(group, now_ms_);
     }
     replica->node.reset();
@@ -616,8 +617,7 @@ void Cluster::client_submit(std::size_t index, std::optional<std::size_t> node) 
   schedule(now_ms_ + config_.client_timeout_ms, 0, ClientTimeout{index, outstanding.attempt});
 }
 
-void Cluster::reply(std::size_t node, ClientReply answer) {
-  (void)node;
+void Cluster::reply(ClientReply answer) {
   schedule(now_ms_ + between(random_, 1, kClientLinkDelayMaxMs), 0, std::move(answer));
 }
 
@@ -631,22 +631,22 @@ void Cluster::on_client_request(std::size_t node, const ClientRequest& request) 
   auto found = nodes_[node].replicas.find(group);
   if (found == nodes_[node].replicas.end() || !found->second->node) {
     answer.kind = ReplyKind::redirect;
-    reply(node, std::move(answer));
+    reply(std::move(answer));
     return;
   }
   Replica& replica = *found->second;
-  if (replica.node->role() != rr::Role::leader) {
+  if (replica.node->role() != consensus::Role::leader) {
     answer.kind = ReplyKind::redirect;
     auto leader = directory_.find(replica.node->leader());
     if (leader != directory_.end() && !leader->second.destroyed) answer.hint = leader->second.node;
-    reply(node, std::move(answer));
+    reply(std::move(answer));
     return;
   }
-  rr::Result<rr::Index> index = replica.node->propose(encode(request.command));
+  consensus::Result<consensus::Index> index = replica.node->propose(encode(request.command));
   if (!index.ok()) {
     answer.kind = ReplyKind::retry;
     answer.hint = node;
-    reply(node, std::move(answer));
+    reply(std::move(answer));
     return;
   }
   replica.pending[*index] =
@@ -703,7 +703,7 @@ bool Cluster::start_move(GroupId group, std::size_t from_node, std::size_t to_no
   op.old_id = from->second->id;
   op.old_node = from_node;
   op.new_node = to_node;
-  op.new_id = create_replica(to_node, group, rr::Configuration{}).id;
+  op.new_id = create_replica(to_node, group, consensus::Configuration{}).id;
   trace("g%u: move r%llu on n%zu to r%llu on n%zu", group,
         static_cast<unsigned long long>(op.old_id), from_node,
         static_cast<unsigned long long>(op.new_id), to_node);
@@ -722,7 +722,7 @@ bool Cluster::start_wipe(GroupId group, std::size_t node) {
   op.new_node = node;
   trace("g%u: wipe r%llu on n%zu", group, static_cast<unsigned long long>(op.old_id), node);
   destroy_replica(node, group);
-  op.new_id = create_replica(node, group, rr::Configuration{}).id;
+  op.new_id = create_replica(node, group, consensus::Configuration{}).id;
   ops_[group] = op;
   return true;
 }
@@ -731,9 +731,9 @@ void Cluster::transfer_leadership(GroupId group) {
   const std::optional<LeaderView> view = leader(group);
   if (!view) return;
   Replica& replica = *nodes_[view->node].replicas.at(group);
-  const std::vector<rr::NodeId>& voters = replica.node->config().voters;
+  const std::vector<consensus::NodeId>& voters = replica.node->config().voters;
   if (voters.size() < 2) return;
-  rr::NodeId target = voters[random_.below(voters.size())];
+  consensus::NodeId target = voters[random_.below(voters.size())];
   if (target == replica.id) return;
   trace("g%u: transfer leadership from r%llu to r%llu", group,
         static_cast<unsigned long long>(replica.id), static_cast<unsigned long long>(target));
@@ -758,36 +758,37 @@ void Cluster::on_controller_round() {
 
 void Cluster::propose_random_change(std::size_t node, Replica& leader_replica) {
   const GroupId group = leader_replica.group;
-  const rr::Configuration& config = leader_replica.node->config();
-  std::vector<rr::ConfigChange> choices;
+  const consensus::Configuration& config = leader_replica.node->config();
+  std::vector<consensus::ConfigChange> choices;
   std::vector<std::size_t> free_nodes;
   for (std::size_t n = 0; n < nodes_.size(); ++n) {
     if (nodes_[n].replicas.count(group) == 0) free_nodes.push_back(n);
   }
   if (config.learners.size() < 2 && !free_nodes.empty()) {
-    choices.push_back({rr::ConfigChangeKind::add_learner, rr::kNoNode});
+    choices.push_back({consensus::ConfigChangeKind::add_learner, consensus::kNoNode});
   }
-  for (rr::NodeId learner : config.learners) {
+  for (consensus::NodeId learner : config.learners) {
     auto address = directory_.find(learner);
     const bool exists = address != directory_.end() && !address->second.destroyed;
     if (exists && config.voters.size() < 5) {
-      choices.push_back({rr::ConfigChangeKind::promote, learner});
+      choices.push_back({consensus::ConfigChangeKind::promote, learner});
     }
-    choices.push_back({rr::ConfigChangeKind::remove, learner});
+    choices.push_back({consensus::ConfigChangeKind::remove, learner});
   }
   if (config.voters.size() >= 4) {
     choices.push_back(
-        {rr::ConfigChangeKind::remove, config.voters[random_.below(config.voters.size())]});
+        {consensus::ConfigChangeKind::remove, config.voters[random_.below(config.voters.size())]});
   }
   if (choices.empty()) return;
-  rr::ConfigChange change = choices[random_.below(choices.size())];
-  if (change.kind == rr::ConfigChangeKind::add_learner) {
-    change.node =
-        create_replica(free_nodes[random_.below(free_nodes.size())], group, rr::Configuration{}).id;
+  consensus::ConfigChange change = choices[random_.below(choices.size())];
+  if (change.kind == consensus::ConfigChangeKind::add_learner) {
+    change.node = create_replica(free_nodes[random_.below(free_nodes.size())], group,
+                                 consensus::Configuration{})
+                      .id;
   }
-  rr::Result<rr::Index> index = leader_replica.node->propose_config_change(change);
+  consensus::Result<consensus::Index> index = leader_replica.node->propose_config_change(change);
   trace("g%u r%llu chaos: %s %llu %s", group, static_cast<unsigned long long>(leader_replica.id),
-        rr::to_string(change.kind), static_cast<unsigned long long>(change.node),
+        consensus::to_string(change.kind), static_cast<unsigned long long>(change.node),
         index.ok() ? "proposed" : index.error().message.c_str());
   after_step(node, leader_replica);
 }
@@ -799,13 +800,14 @@ void Cluster::delete_replicas_out_of_config() {
   for (GroupId group = 0; group < config_.groups; ++group) {
     const std::optional<LeaderView> view = leader(group);
     if (!view) continue;
-    const rr::Configuration config = nodes_[view->node].replicas.at(group)->node->config();
+    const consensus::Configuration config = nodes_[view->node].replicas.at(group)->node->config();
     auto op = ops_.find(group);
     for (std::size_t n = 0; n < nodes_.size(); ++n) {
       auto found = nodes_[n].replicas.find(group);
       if (found == nodes_[n].replicas.end()) continue;
       const Replica& replica = *found->second;
-      if (rr::is_member(config, replica.id) || now_ms_ - replica.created_ms < kGraceMs) continue;
+      if (consensus::is_member(config, replica.id) || now_ms_ - replica.created_ms < kGraceMs)
+        continue;
       if (op != ops_.end() &&
           (op->second.new_id == replica.id || op->second.old_id == replica.id)) {
         continue;
@@ -819,21 +821,21 @@ void Cluster::drive(ConfigOp& op, bool& done) {
   const std::optional<LeaderView> view = leader(op.group);
   if (!view) return;
   Replica& leader_replica = *nodes_[view->node].replicas.at(op.group);
-  rr::Node& leader_node = *leader_replica.node;
-  const rr::Configuration& config = leader_node.config();
-  std::optional<rr::ConfigChange> change;
-  if (!rr::is_member(config, op.new_id)) {
-    change = rr::ConfigChange{rr::ConfigChangeKind::add_learner, op.new_id};
-  } else if (rr::is_learner(config, op.new_id)) {
+  consensus::Node& leader_node = *leader_replica.node;
+  const consensus::Configuration& config = leader_node.config();
+  std::optional<consensus::ConfigChange> change;
+  if (!consensus::is_member(config, op.new_id)) {
+    change = consensus::ConfigChange{consensus::ConfigChangeKind::add_learner, op.new_id};
+  } else if (consensus::is_learner(config, op.new_id)) {
     // Promote once it has caught up with the leader's log.
-    const rr::Node::Status status = leader_node.status();
-    for (const rr::FollowerStatus& follower : status.followers) {
+    const consensus::Node::Status status = leader_node.status();
+    for (const consensus::FollowerStatus& follower : status.followers) {
       if (follower.id == op.new_id && follower.match + 1 >= status.commit) {
-        change = rr::ConfigChange{rr::ConfigChangeKind::promote, op.new_id};
+        change = consensus::ConfigChange{consensus::ConfigChangeKind::promote, op.new_id};
       }
     }
-  } else if (rr::is_member(config, op.old_id)) {
-    change = rr::ConfigChange{rr::ConfigChangeKind::remove, op.old_id};
+  } else if (consensus::is_member(config, op.old_id)) {
+    change = consensus::ConfigChange{consensus::ConfigChangeKind::remove, op.old_id};
   } else {
     // Done: the old replica's data directory goes (if a wipe did not already delete it).
     auto old = nodes_[op.old_node].replicas.find(op.group);
@@ -846,11 +848,11 @@ void Cluster::drive(ConfigOp& op, bool& done) {
   }
   if (!change) return;
   if (op.last_proposal_ms >= 0 && now_ms_ - op.last_proposal_ms < kConfigRetryMs) return;
-  rr::Result<rr::Index> index = leader_node.propose_config_change(*change);
+  consensus::Result<consensus::Index> index = leader_node.propose_config_change(*change);
   op.last_proposal_ms = now_ms_;
   if (index.ok()) {
     trace("g%u r%llu proposes %s %llu at %llu", op.group,
-          static_cast<unsigned long long>(leader_replica.id), rr::to_string(change->kind),
+          static_cast<unsigned long long>(leader_replica.id), consensus::to_string(change->kind),
           static_cast<unsigned long long>(change->node), static_cast<unsigned long long>(*index));
     after_step(view->node, leader_replica);
   }
@@ -863,8 +865,8 @@ std::optional<Cluster::LeaderView> Cluster::leader(GroupId group) const {
   for (std::size_t node = 0; node < nodes_.size(); ++node) {
     auto found = nodes_[node].replicas.find(group);
     if (found == nodes_[node].replicas.end() || !found->second->node) continue;
-    const rr::Node& raft = *found->second->node;
-    if (raft.role() != rr::Role::leader) continue;
+    const consensus::Node& raft = *found->second->node;
+    if (raft.role() != consensus::Role::leader) continue;
     if (!best || raft.term() > best->term) best = LeaderView{node, found->second->id, raft.term()};
   }
   return best;
@@ -905,14 +907,14 @@ bool Cluster::group_caught_up(GroupId group) const {
   const std::optional<LeaderView> view = leader(group);
   if (!view) return false;
   const Replica& leader_replica = *nodes_[view->node].replicas.at(group);
-  const rr::Index commit = leader_replica.node->status().commit;
+  const consensus::Index commit = leader_replica.node->status().commit;
   if (leader_replica.disk.state().applied_index != commit) return false;
-  const rr::Configuration& config = leader_replica.node->config();
+  const consensus::Configuration& config = leader_replica.node->config();
   for (std::size_t node = 0; node < nodes_.size(); ++node) {
     auto found = nodes_[node].replicas.find(group);
     if (found == nodes_[node].replicas.end()) continue;
     const Replica& replica = *found->second;
-    if (!rr::is_member(config, replica.id)) continue;
+    if (!consensus::is_member(config, replica.id)) continue;
     if (!replica.node || replica.disk.state().applied_index != commit) return false;
   }
   return true;
@@ -927,12 +929,12 @@ void Cluster::check_settled() {
     }
     const Replica& leader_replica = *nodes_[view->node].replicas.at(group);
     const MessagingState& reference = leader_replica.disk.state().machine;
-    const rr::Configuration& config = leader_replica.node->config();
+    const consensus::Configuration& config = leader_replica.node->config();
     for (std::size_t node = 0; node < nodes_.size(); ++node) {
       auto found = nodes_[node].replicas.find(group);
       if (found == nodes_[node].replicas.end()) continue;
       const Replica& replica = *found->second;
-      if (!rr::is_member(config, replica.id)) continue;
+      if (!consensus::is_member(config, replica.id)) continue;
       if (!(replica.disk.state().machine == reference)) {
         checker_.fail("group " + std::to_string(group) + ": replica " + std::to_string(replica.id) +
                           " applied a different history than " + std::to_string(leader_replica.id),

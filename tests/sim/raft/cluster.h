@@ -49,7 +49,7 @@ struct ClusterConfig {
   std::size_t sends_per_client = 40;
   std::int64_t tick_ms = 10;
   // Per-replica options; id and random_seed are set per replica.
-  rr::Options raft;
+  consensus::Options raft;
   // fsync durability: every cycle syncs its writes before sending; a crash is a power cut that
   // loses unsynced writes (and sometimes strikes between a cycle's write and its sync).
   bool power_loss = false;
@@ -132,8 +132,8 @@ class Cluster {
   // The up replica that leads `group` with the highest term, if any.
   struct LeaderView {
     std::size_t node;
-    rr::NodeId id;
-    rr::Term term;
+    consensus::NodeId id;
+    consensus::Term term;
   };
   std::optional<LeaderView> leader(GroupId group) const;
   // Proposes a probe send on the group's leader; returns the command to wait for.
@@ -161,29 +161,29 @@ class Cluster {
 
  private:
   struct PendingProposal {
-    rr::Term term = 0;
+    consensus::Term term = 0;
     std::size_t client = 0;
     std::uint64_t attempt = 0;
     SendCommand command;
   };
   struct Replica {
-    Replica(GroupId group, rr::NodeId id, bool power_loss)
+    Replica(GroupId group, consensus::NodeId id, bool power_loss)
         : group(group), id(id), disk(power_loss) {}
     GroupId group;
-    rr::NodeId id;
+    consensus::NodeId id;
     ReplicaDisk disk;
     // Volatile (gone while the process is down).
     std::unique_ptr<DiskStorage> storage;
-    std::unique_ptr<rr::Node> node;
-    std::optional<std::pair<rr::SnapshotMeta, std::shared_ptr<const MessagingState>>>
+    std::unique_ptr<consensus::Node> node;
+    std::optional<std::pair<consensus::SnapshotMeta, std::shared_ptr<const MessagingState>>>
         received_snapshot;
-    std::map<rr::Index, PendingProposal> pending;
+    std::map<consensus::Index, PendingProposal> pending;
     // The simulated time of Node tick k is tick_times[k % size] (for the lease check).
     std::array<std::int64_t, 64> tick_times{};
-    rr::Role last_role = rr::Role::follower;
-    rr::Term last_term = 0;
+    consensus::Role last_role = consensus::Role::follower;
+    consensus::Term last_term = 0;
     // The term in which this replica, as leader, last advanced its commit index.
-    rr::Term committed_as_leader_in = 0;
+    consensus::Term committed_as_leader_in = 0;
     std::int64_t created_ms = 0;
   };
   struct SimNode {
@@ -211,26 +211,26 @@ class Cluster {
   };
   struct ConfigOp {
     GroupId group = 0;
-    rr::NodeId old_id = 0;
+    consensus::NodeId old_id = 0;
     std::size_t old_node = 0;
-    rr::NodeId new_id = 0;
+    consensus::NodeId new_id = 0;
     std::size_t new_node = 0;
     std::int64_t last_proposal_ms = -1;
   };
 
   // Events.
   struct Deliver {
-    rr::Message message;
+    consensus::Message message;
     std::size_t from_node;
   };
   struct SnapshotDeliver {
-    rr::Message message;
+    consensus::Message message;
     std::shared_ptr<const MessagingState> machine;
     std::size_t from_node;
   };
   struct SnapshotReport {
-    rr::NodeId leader = 0;
-    rr::NodeId target = 0;
+    consensus::NodeId leader = 0;
+    consensus::NodeId target = 0;
     bool ok = false;
   };
   struct ClientRequest {
@@ -286,15 +286,16 @@ class Cluster {
   void run_cycle(std::size_t node);
   void after_step(std::size_t node, Replica& replica);
   void observe_role(std::size_t node, Replica& replica);
-  void send(std::size_t node, Replica& replica, rr::Message&& message);
+  void send(std::size_t node, Replica& replica, consensus::Message&& message);
   void on_deliver(std::size_t node, Deliver& deliver);
   void on_snapshot_deliver(std::size_t node, SnapshotDeliver& deliver);
   void on_snapshot_report(std::size_t node, const SnapshotReport& report);
-  void apply_committed(std::size_t node, Replica& replica, const rr::Entry& entry);
-  Replica* find_replica(std::size_t node, rr::NodeId id);
-  Replica& create_replica(std::size_t node, GroupId group, const rr::Configuration& bootstrap);
+  void apply_committed(std::size_t node, Replica& replica, const consensus::Entry& entry);
+  Replica* find_replica(std::size_t node, consensus::NodeId id);
+  Replica& create_replica(std::size_t node, GroupId group,
+                          const consensus::Configuration& bootstrap);
   void destroy_replica(std::size_t node, GroupId group);
-  rr::NodeId new_replica_id();
+  consensus::NodeId new_replica_id();
   std::int64_t delay_ms();
   bool lost(std::size_t from, std::size_t to);
   std::int64_t tick_time(const Replica& replica, std::uint64_t tick) const;
@@ -305,7 +306,8 @@ class Cluster {
   void on_client_timeout(const ClientTimeout& timeout);
   void client_next(std::size_t client);
   void client_submit(std::size_t client, std::optional<std::size_t> node);
-  void reply(std::size_t node, ClientReply reply);
+  // The answer reaches the client after the client link's delay.
+  void reply(ClientReply answer);
 
   // Controller.
   void on_controller_round();
@@ -317,11 +319,11 @@ class Cluster {
   void trace(const char* format, Args... args) const;
 
   ClusterConfig config_;
-  rr::Random random_;
+  consensus::Random random_;
   NetworkFaults network_;
   std::vector<SimNode> nodes_;
   std::vector<std::vector<bool>> blocked_;
-  std::map<rr::NodeId, Address> directory_;
+  std::map<consensus::NodeId, Address> directory_;
   std::vector<Client> clients_;
   bool clients_active_ = true;
   std::map<GroupId, ConfigOp> ops_;

@@ -21,10 +21,10 @@ void apply_write(ReplicaState& state, const DiskWrite& write) {
       state.hard_state = write.hard_state;
       break;
     case DiskWrite::Kind::append: {
-      const rr::Index first = write.entries.front().index;
+      const consensus::Index first = write.entries.front().index;
       if (first < state.offset || first > state.last_index() + 1) disk_fatal("append out of range");
       state.log.resize(first - state.offset);
-      for (const rr::Entry& entry : write.entries)
+      for (const consensus::Entry& entry : write.entries)
         state.log.push_back(entry);
       break;
     }
@@ -38,11 +38,12 @@ void apply_write(ReplicaState& state, const DiskWrite& write) {
       state.applied_config = write.snapshot.config;
       break;
     case DiskWrite::Kind::apply: {
-      const rr::Entry& entry = write.entries.front();
+      const consensus::Entry& entry = write.entries.front();
       if (entry.index != state.applied_index + 1) disk_fatal("apply out of order");
-      if (entry.kind == rr::EntryKind::config_change) {
-        rr::ConfigChange change;
-        if (rr::decode(entry.data, change)) rr::apply_change(state.applied_config, change);
+      if (entry.kind == consensus::EntryKind::config_change) {
+        consensus::ConfigChange change;
+        if (consensus::decode(entry.data, change))
+          consensus::apply_change(state.applied_config, change);
       } else if (!entry.data.empty()) {
         SendCommand command;
         if (!decode(entry.data, command)) disk_fatal("undecodable command");
@@ -66,11 +67,11 @@ void apply_write(ReplicaState& state, const DiskWrite& write) {
 
 }  // namespace
 
-void ReplicaDisk::bootstrap(const rr::Configuration& config) {
+void ReplicaDisk::bootstrap(const consensus::Configuration& config) {
   ReplicaState state;
   if (!config.voters.empty()) {
-    const rr::SnapshotMeta meta = rr::bootstrap_snapshot(config);
-    state.hard_state = rr::bootstrap_hard_state();
+    const consensus::SnapshotMeta meta = consensus::bootstrap_snapshot(config);
+    state.hard_state = consensus::bootstrap_hard_state();
     state.offset = meta.index + 1;
     state.previous_term = meta.term;
     state.applied_index = meta.index;
@@ -100,29 +101,29 @@ void ReplicaDisk::lose_unsynced() {
   journal_.clear();
 }
 
-rr::SnapshotMeta DiskStorage::snapshot() const {
+consensus::SnapshotMeta DiskStorage::snapshot() const {
   const ReplicaState& state = disk_.state();
-  return rr::SnapshotMeta{state.applied_index, state.applied_term, state.applied_config};
+  return consensus::SnapshotMeta{state.applied_index, state.applied_term, state.applied_config};
 }
 
-std::optional<rr::Term> DiskStorage::term(rr::Index i) const {
+std::optional<consensus::Term> DiskStorage::term(consensus::Index i) const {
   const ReplicaState& state = disk_.state();
   if (i + 1 == state.offset) return state.previous_term;
   if (i < state.offset || i > state.last_index()) return std::nullopt;
   return state.log[i - state.offset].term;
 }
 
-std::vector<rr::Entry> DiskStorage::entries(rr::Index low, rr::Index high,
-                                            std::size_t max_bytes) const {
+std::vector<consensus::Entry> DiskStorage::entries(consensus::Index low, consensus::Index high,
+                                                   std::size_t max_bytes) const {
   const ReplicaState& state = disk_.state();
   if (low < state.offset || low >= high || high > state.last_index() + 1) {
     disk_fatal("entries out of range");
   }
-  std::vector<rr::Entry> out;
+  std::vector<consensus::Entry> out;
   std::size_t bytes = 0;
-  for (rr::Index i = low; i < high; ++i) {
-    const rr::Entry& entry = state.log[i - state.offset];
-    bytes += rr::entry_bytes(entry);
+  for (consensus::Index i = low; i < high; ++i) {
+    const consensus::Entry& entry = state.log[i - state.offset];
+    bytes += consensus::entry_bytes(entry);
     if (!out.empty() && bytes > max_bytes) break;
     out.push_back(entry);
   }

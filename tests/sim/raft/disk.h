@@ -16,32 +16,32 @@
 
 namespace qim::sim::raft {
 
-namespace rr = qim::replication::raft;
+namespace consensus = qim::replication::raft;
 
 struct ReplicaState {
-  rr::HardState hard_state;
+  consensus::HardState hard_state;
   // log[k] has index offset + k; the entry before offset has term previous_term.
-  std::deque<rr::Entry> log;
-  rr::Index offset = 1;
-  rr::Term previous_term = 0;
+  std::deque<consensus::Entry> log;
+  consensus::Index offset = 1;
+  consensus::Term previous_term = 0;
   // The state machine, the last entry applied to it and the configuration as of that entry.
   MessagingState machine;
-  rr::Index applied_index = 0;
-  rr::Term applied_term = 0;
-  rr::Configuration applied_config;
+  consensus::Index applied_index = 0;
+  consensus::Term applied_term = 0;
+  consensus::Configuration applied_config;
 
-  rr::Index last_index() const { return offset + log.size() - 1; }
+  consensus::Index last_index() const { return offset + log.size() - 1; }
 };
 
 // One write. Appends delete the entries from entries.front().index on first.
 struct DiskWrite {
   enum class Kind : std::uint8_t { hard_state, append, install_snapshot, apply, compact };
   Kind kind = Kind::hard_state;
-  rr::HardState hard_state;
-  std::vector<rr::Entry> entries;  // append; apply: exactly one
-  rr::SnapshotMeta snapshot;
+  consensus::HardState hard_state;
+  std::vector<consensus::Entry> entries;  // append; apply: exactly one
+  consensus::SnapshotMeta snapshot;
   std::shared_ptr<const MessagingState> machine;  // install_snapshot
-  rr::Index first_kept = 0;                       // compact
+  consensus::Index first_kept = 0;                // compact
 };
 
 class ReplicaDisk {
@@ -50,7 +50,7 @@ class ReplicaDisk {
     if (power_loss_mode) durable_.emplace();
   }
   // A new group's initial voter, or an empty replica about to join.
-  void bootstrap(const rr::Configuration& config);
+  void bootstrap(const consensus::Configuration& config);
 
   void write(DiskWrite write);
   void sync();
@@ -67,17 +67,17 @@ class ReplicaDisk {
 };
 
 // Storage over a disk's live state. Storage::snapshot() is the state machine's applied point.
-class DiskStorage final : public rr::Storage {
+class DiskStorage final : public consensus::Storage {
  public:
   explicit DiskStorage(const ReplicaDisk& disk) : disk_(disk) {}
 
-  rr::HardState hard_state() const override { return disk_.state().hard_state; }
-  rr::SnapshotMeta snapshot() const override;
-  rr::Index first_index() const override { return disk_.state().offset; }
-  rr::Index last_index() const override { return disk_.state().last_index(); }
-  std::optional<rr::Term> term(rr::Index i) const override;
-  std::vector<rr::Entry> entries(rr::Index low, rr::Index high,
-                                 std::size_t max_bytes) const override;
+  consensus::HardState hard_state() const override { return disk_.state().hard_state; }
+  consensus::SnapshotMeta snapshot() const override;
+  consensus::Index first_index() const override { return disk_.state().offset; }
+  consensus::Index last_index() const override { return disk_.state().last_index(); }
+  std::optional<consensus::Term> term(consensus::Index i) const override;
+  std::vector<consensus::Entry> entries(consensus::Index low, consensus::Index high,
+                                        std::size_t max_bytes) const override;
 
  private:
   const ReplicaDisk& disk_;

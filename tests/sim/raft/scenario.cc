@@ -26,7 +26,7 @@ class Dice {
   }
 
  private:
-  rr::Random random_;
+  consensus::Random random_;
 };
 
 ClusterConfig shape(Dice& dice, const ScenarioOptions& options, bool churn) {
