@@ -127,7 +127,8 @@ class Node {
   // (or after, within the term) transferring leadership, before the leader's first entry
   // committed, or before a quorum has answered a heartbeat. A follower that heard from the
   // leader refuses to vote for election_ticks ticks (check_quorum), so the shell may serve reads
-  // locally until (that tick + election_ticks - a margin for clock drift), once it has applied
+  // locally until (that tick + election_ticks - 1 - a margin for clock drift between nodes; the
+  // one tick because a follower's count starts up to a tick after it heard), once it has applied
   // everything up to the commit index it saw when the lease was read.
   std::optional<std::uint64_t> lease_start_tick() const { return raft_.lease_start_tick(); }
 
