@@ -130,6 +130,7 @@ Node::Status Node::status() const {
   status.config = raft_.config();
   status.transfer_target = raft_.transfer_target();
   status.transferring = status.transfer_target != kNoNode;
+  status.quiesced = raft_.quiesced();
   for (const auto& [node, progress] : raft_.progress()) {
     if (node == raft_.id()) continue;
     FollowerStatus follower;

@@ -72,6 +72,7 @@ class Node {
     std::vector<FollowerStatus> followers;
     bool transferring = false;
     NodeId transfer_target = kNoNode;
+    bool quiesced = false;
   };
 
   // REQUIRES: see Raft's constructor.
@@ -99,6 +100,21 @@ class Node {
   // The shell's snapshot stream to `node` ended (ok: delivered).
   void report_snapshot(NodeId node, bool ok);
 
+  // Quiescence: an idle group goes quiet (no heartbeats, no election timers), which matters
+  // with hundreds of groups per node. can_quiesce(): leader, no transfer, nothing proposed or
+  // pending, everything committed and handed out, every member matched at the last index.
+  // quiesce() (leader): sends a last heartbeat carrying the commit index and kQuiesceMark, then
+  // stops heartbeats and CheckQuorum; a follower that is caught up with it stops its election
+  // timer (it stays in lease: it keeps refusing votes). Any other message wakes a quiet replica
+  // (a proposal or an append wakes the group; a pre-vote from a replica that suspects the leader
+  // wakes whoever gets it); so does wake(). The lease is not renewed while quiet.
+  // The shell must wake every replica of a group whose leader's node its node-level liveness
+  // (gossip) holds suspect, dead or unreachable: a quiet follower never times out by itself.
+  bool can_quiesce() const { return raft_.can_quiesce(); }
+  void quiesce() { raft_.quiesce(); }
+  void wake() { raft_.wake(); }
+  bool quiesced() const { return raft_.quiesced(); }
+
   // O(1). False while a Ready is out (between ready() and advance()).
   bool has_ready() const;
   // Everything since the last Ready. REQUIRES: no Ready out.
@@ -111,7 +127,8 @@ class Node {
   // (or after, within the term) transferring leadership, before the leader's first entry
   // committed, or before a quorum has answered a heartbeat. A follower that heard from the
   // leader refuses to vote for election_ticks ticks (check_quorum), so the shell may serve reads
-  // locally until (that tick + election_ticks - a margin for clock drift), once it has applied
+  // locally until (that tick + election_ticks - 1 - a margin for clock drift between nodes; the
+  // one tick because a follower's count starts up to a tick after it heard), once it has applied
   // everything up to the commit index it saw when the lease was read.
   std::optional<std::uint64_t> lease_start_tick() const { return raft_.lease_start_tick(); }
 

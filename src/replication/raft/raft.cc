@@ -129,6 +129,7 @@ Raft::Raft(const Options& options, const Storage& storage)
 void Raft::tick() {
   ++tick_count_;
   if (startup_lease_ticks_ > 0) --startup_lease_ticks_;
+  if (quiesced_) return;
   if (role_ == Role::leader) {
     tick_leader();
   } else {
@@ -171,7 +172,7 @@ void Raft::tick_leader() {
   }
   if (heartbeat_elapsed_ >= options_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
-    broadcast_heartbeat();
+    broadcast_heartbeat(0);
   }
 }
 
@@ -185,6 +186,14 @@ Error Raft::step(Message&& message) {
             "message from replica " + to_text(message.from) + " to itself or from nobody"};
   }
   if (Error error = check_message(message)) return error;
+  if (quiesced_) {
+    // Anything but the leader's quiet heartbeat (and its answer) means the group is busy again,
+    // or that a replica suspects the leader: wake up.
+    const bool quiet_heartbeat = (message.type == MessageType::heartbeat ||
+                                  message.type == MessageType::heartbeat_response) &&
+                                 (message.context & kQuiesceMark) != 0;
+    if (!quiet_heartbeat) wake();
+  }
 
   const bool vote_request =
       message.type == MessageType::vote || message.type == MessageType::pre_vote;
@@ -194,6 +203,11 @@ Error Raft::step(Message&& message) {
       // Within the election timeout of hearing from a leader (or of a restart) a replica
       // neither raises its term nor votes: this is what makes the leader's lease hold.
       if (!forced && in_lease()) return {};
+    } else if (role_ == Role::follower && in_lease() && !from_leader(message.type)) {
+      // Nor does anything but a leader of that term move it to a higher term: a late answer to
+      // its own earlier campaign (or to an old leadership) would make it forget its leader and
+      // then vote in the new term while the leader still counts on it.
+      return {};
     }
     if (message.type == MessageType::pre_vote) {
       // A pre-vote never changes our term.
@@ -242,6 +256,7 @@ Error Raft::step(Message&& message) {
 }
 
 Result<Index> Raft::propose(std::string&& data) {
+  if (quiesced_) wake();
   if (role_ != Role::leader) {
     return Error{errc::wrong_node, "not leader (leader is " + to_text(leader_) + ")"};
   }
@@ -260,6 +275,7 @@ Result<Index> Raft::propose(std::string&& data) {
 }
 
 Result<Index> Raft::propose_config_change(const ConfigChange& change) {
+  if (quiesced_) wake();
   if (role_ != Role::leader) {
     return Error{errc::wrong_node, "not leader (leader is " + to_text(leader_) + ")"};
   }
@@ -282,6 +298,7 @@ Result<Index> Raft::propose_config_change(const ConfigChange& change) {
 }
 
 void Raft::transfer_leadership(NodeId to) {
+  if (quiesced_) wake();
   if (role_ != Role::leader || to == id_ || !is_voter(config_, to)) return;
   if (transfer_target_ == to) return;
   abort_transfer();
@@ -296,7 +313,42 @@ void Raft::transfer_leadership(NodeId to) {
 }
 
 void Raft::campaign() {
+  if (quiesced_) wake();
   start_campaign(options_.pre_vote ? CampaignKind::pre_vote : CampaignKind::election, false);
+}
+
+bool Raft::can_quiesce() const {
+  if (role_ != Role::leader || quiesced_ || transfer_target_ != kNoNode || appends_pending_) {
+    return false;
+  }
+  const Index last_index = log_.last_index();
+  // Everything committed and handed out (no configuration change pending either).
+  if (log_.committed() != last_index || log_.applying() != last_index) return false;
+  for (const auto& [node, progress] : progress_) {
+    if (node == id_) continue;
+    if (progress.match != last_index || progress.state != ProgressState::replicate) return false;
+  }
+  return true;
+}
+
+void Raft::quiesce() {
+  if (!can_quiesce()) return;
+  // The last heartbeat carries the commit index and the mark; a follower that matches it stops
+  // its election timer. One that misses it times out, and its pre-vote wakes everyone.
+  broadcast_heartbeat(kQuiesceMark);
+  quiesced_ = true;
+}
+
+void Raft::wake() {
+  if (!quiesced_) return;
+  quiesced_ = false;
+  if (role_ == Role::leader) {
+    // A fresh CheckQuorum round: the followers have had no reason to speak.
+    election_elapsed_ = 0;
+    for (auto& [node, progress] : progress_)
+      progress.recent_active = true;
+    broadcast_heartbeat(0);
+  }
 }
 
 void Raft::report_unreachable(NodeId node) {
@@ -338,6 +390,7 @@ void Raft::reset(Term term) {
   transfer_elapsed_ = 0;
   timeout_now_sent_ = false;
   heartbeat_round_ = 0;
+  quiesced_ = false;
 }
 
 void Raft::become_follower(Term term, NodeId leader) {
@@ -547,6 +600,11 @@ void Raft::handle_heartbeat(const Message& message) {
   // The leader sends min(our match, its commit), so this is within our log unless our log lost
   // entries it once acknowledged; then committing would be wrong, so leave the commit index.
   if (message.commit <= log_.last_index()) log_.commit_to(message.commit);
+  if ((message.context & kQuiesceMark) != 0 && message.commit == log_.last_index() &&
+      log_.committed() == message.commit) {
+    // Caught up with a leader that goes quiet: stop the election timer (still in lease).
+    quiesced_ = true;
+  }
   Message answer;
   answer.type = MessageType::heartbeat_response;
   answer.to = message.from;
@@ -633,9 +691,9 @@ void Raft::step_leader(Message& message) {
     }
     case MessageType::heartbeat_response: {
       progress->recent_active = true;
-      if (message.context <= heartbeat_round_) {
-        progress->acked_round = std::max(progress->acked_round, message.context);
-      }
+      const std::uint64_t round = message.context & ~kQuiesceMark;
+      if (round <= heartbeat_round_) progress->acked_round = std::max(progress->acked_round, round);
+      if (quiesced_) return;  // the answer to our quiet heartbeat
       const Index last_index = log_.last_index();
       switch (progress->state) {
         case ProgressState::probe:
@@ -757,7 +815,7 @@ void Raft::flush_appends() {
   if (role_ == Role::leader) broadcast_appends();
 }
 
-void Raft::broadcast_heartbeat() {
+void Raft::broadcast_heartbeat(std::uint64_t mark) {
   ++heartbeat_round_;
   round_ticks_[heartbeat_round_ % round_ticks_.size()] = tick_count_;
   const Index committed = log_.committed();
@@ -768,7 +826,7 @@ void Raft::broadcast_heartbeat() {
     message.to = node;
     // Never more than the follower is known to have: it cannot commit what it lacks.
     message.commit = std::min(progress.match, committed);
-    message.context = heartbeat_round_;
+    message.context = heartbeat_round_ | mark;
     send(std::move(message));
   }
 }
@@ -891,7 +949,7 @@ void Raft::sync_progress_with_config() {
 void Raft::step_down_after_removal() {
   // Hand the final commit index (which includes our removal) to everyone still tracked, and
   // let the most up-to-date voter campaign at once instead of waiting for a timeout.
-  broadcast_heartbeat();
+  broadcast_heartbeat(0);
   const Index last_index = log_.last_index();
   for (const auto& [node, progress] : progress_) {
     if (node != id_ && is_voter(config_, node) && progress.match == last_index) {
@@ -960,6 +1018,9 @@ std::string Raft::check_invariants() const {
   if (transfer_target_ != kNoNode &&
       (role_ != Role::leader || transfer_target_ == id_ || !is_voter(config_, transfer_target_))) {
     return "transfer target is not another voter";
+  }
+  if (quiesced_ && role_ != Role::leader && role_ != Role::follower) {
+    return "a candidate is quiesced";
   }
   if (role_ != Role::leader && (uncommitted_bytes_ != 0 || appends_pending_)) {
     return "non-leader holds proposals";

@@ -52,6 +52,12 @@ class Raft {
   void report_unreachable(NodeId node);
   void report_snapshot(NodeId node, bool ok);
 
+  // Quiescence (node.h).
+  bool can_quiesce() const;
+  void quiesce();
+  void wake();
+  bool quiesced() const { return quiesced_; }
+
   // ---- Used by Node --------------------------------------------------------------------------
   // Proposals are batched: the appends that carry them go out when the Ready is built.
   bool appends_pending() const { return appends_pending_; }
@@ -117,7 +123,8 @@ class Raft {
   // send_if_empty.
   void replicate_to(NodeId to, Progress& progress, bool send_if_empty);
   void broadcast_appends();
-  void broadcast_heartbeat();
+  // `mark`: kQuiesceMark for the quiet heartbeat, else 0.
+  void broadcast_heartbeat(std::uint64_t mark);
   bool send_snapshot(NodeId to, Progress& progress);
   void send_timeout_now(NodeId to);
   void abort_transfer() { transfer_target_ = kNoNode; }
@@ -160,6 +167,8 @@ class Raft {
   Index term_start_index_ = 0;
   std::size_t uncommitted_bytes_ = 0;
   bool appends_pending_ = false;
+  // Quiet: a leader sends no heartbeats and skips CheckQuorum; a follower's election timer stops.
+  bool quiesced_ = false;
   NodeId transfer_target_ = kNoNode;
   int transfer_elapsed_ = 0;
   // A timeout_now went out in this term: it may still arrive and start an election, so no lease.

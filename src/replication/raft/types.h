@@ -88,6 +88,9 @@ enum class MessageType : std::uint8_t {
 // The context a vote carries when a leadership transfer forced the campaign: voters then grant
 // it even while they still hear from the current leader.
 inline constexpr std::uint64_t kCampaignTransfer = 1;
+// Set in a heartbeat's context (next to the round) when the leader goes quiet: a follower that
+// is fully caught up stops its election timer until another message (or the shell) wakes it.
+inline constexpr std::uint64_t kQuiesceMark = std::uint64_t{1} << 63;
 
 struct Message {
   MessageType type = MessageType::append;
@@ -107,8 +110,9 @@ struct Message {
   Term reject_term = 0;
   // snapshot: the metadata (the data travels separately, in the shell).
   SnapshotMeta snapshot;
-  // heartbeat(_response): the leader's heartbeat round, which dates lease acknowledgements;
-  // (pre)vote: kCampaignTransfer for a leadership transfer's campaign.
+  // heartbeat(_response): the leader's heartbeat round, which dates lease acknowledgements,
+  // with kQuiesceMark when the leader goes quiet; (pre)vote: kCampaignTransfer for a leadership
+  // transfer's campaign.
   std::uint64_t context = 0;
 };
 
