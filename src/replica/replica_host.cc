@@ -492,6 +492,11 @@ void ReplicaHost::publish_read_state(Group& group) {
     }
   }
   lease_until_ns_[group.log.partition()].store(until, std::memory_order_release);
+  if (group.role != raft::Role::leader || until != 0) {
+    group.unleased_since.reset();
+  } else if (!group.unleased_since) {
+    group.unleased_since = Clock::now();
+  }
 }
 
 void ReplicaHost::fail_pending(Group& group, errc code, const std::string& message) {
@@ -948,6 +953,27 @@ void ReplicaHost::plan_placement() {
     if (now - group->last_action < action_interval) continue;
     auto status = group->node->status();
     if (status.transferring) continue;
+    // A leader that sent timeout_now for a transfer that never happened keeps no lease for the
+    // rest of its term (the message may still arrive): its partition could serve no reads
+    // until the next term. Hand it to another voter, which starts one.
+    auto unleased_limit = options_.tick * options_.election_ticks * 3;
+    if (group->unleased_since && now - *group->unleased_since >= unleased_limit) {
+      for (const raft::FollowerStatus& follower : status.followers) {
+        bool up = std::find(live.begin(), live.end(), follower.id) != live.end();
+        if (follower.learner || !follower.recently_active || !up ||
+            follower.match < status.last_index) {
+          continue;
+        }
+        group->last_action = now;
+        group->last_transfer = now;
+        group->unleased_since.reset();
+        group->node->transfer_leadership(follower.id);
+        logger_.info("replica", "partition {}: leading without a lease; handing it to {}",
+                     partition, node_of(follower.id).value_or("another replica"));
+        break;
+      }
+      if (group->last_action == now) continue;
+    }
     replication::GroupView view;
     view.self = options_.replica_id;
     view.voters = status.config.voters;

@@ -184,6 +184,8 @@ class ReplicaHost final : public service::Proposer {
     raft::Configuration config;      // as applied
     std::chrono::steady_clock::time_point last_action{};
     std::chrono::steady_clock::time_point last_transfer{};
+    // Since when this replica has led without a lease (none: it has one, or does not lead).
+    std::optional<std::chrono::steady_clock::time_point> unleased_since;
     std::optional<Incoming> incoming;
     std::set<raft::NodeId> streaming;  // snapshot streams under way to these replicas
     bool removed = false;
