@@ -28,7 +28,8 @@ ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor
       logger_(logger),
       query_timeout_(query_timeout),
       server_here_(service),
-      serial_(asio::make_strand(blocking)) {}
+      serial_(asio::make_strand(blocking)),
+      resync_timer_(executor_) {}
 
 asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
     std::string_view from_node, const peer_wire::PeerEnvelope& request) {
@@ -105,6 +106,7 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
   if (const auto* handoff = request.body_as_Handoff()) {
     co_return co_await handoff_.accept(from_node, *handoff);
   }
+  if (const auto* tail = request.body_as_PushTail()) co_return answer_push_tail(from_node, *tail);
   logger_.debug("peer", "{} sent a request this node does not serve (body {})", from_node,
                 static_cast<int>(request.body_type()));
   co_return builder.error(0, PeerKind::Reply, errc::unexpected_message,
@@ -315,6 +317,7 @@ void ClusterPeers::on_oneway_owned(std::string_view from_node, proto::PeerMessag
   auto type = message.envelope().body_type();
   if (sessions_ != executor_ &&
       (type == peer_wire::PeerBody::PushBatches || type == peer_wire::PeerBody::PushBatch)) {
+    check_push_number(from_node, message.envelope());
     // Posted in arrival order, so they are delivered in that order.
     asio::post(sessions_, [this, from = std::string(from_node), message = std::move(message)] {
       deliver_pushes(from, message.envelope());
@@ -325,6 +328,7 @@ void ClusterPeers::on_oneway_owned(std::string_view from_node, proto::PeerMessag
 }
 
 void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {
+  check_push_number(from_node, message);
   if (deliver_pushes(from_node, message)) return;
   if (const auto* done = message.body_as_HandoffDone()) {
     handoff_.done(from_node, *done);
