@@ -103,11 +103,11 @@ void DeliveryOrder::forget_one_idle() {
 
 // --- Handing over ---------------------------------------------------------------------------
 
-void DeliveryOrder::hand_over(Conversation& conversation, Message message, bool from_sync,
+void DeliveryOrder::hand_over(Conversation& conversation, Message message, bool from_sync, bool own,
                               DeliveryDirectives& out) {
   conversation.next = message.seq + 1;
-  ++(from_sync ? stats_.delivered_pulled : stats_.delivered_live);
-  out.deliveries.push_back({std::move(message), from_sync});
+  ++(own ? stats_.delivered_own : from_sync ? stats_.delivered_pulled : stats_.delivered_live);
+  out.deliveries.push_back({std::move(message), from_sync && !own, own});
   if (conversation.catch_up_to != 0 && conversation.next > conversation.catch_up_to) {
     end_catch_up(conversation);
   }
@@ -117,21 +117,34 @@ void DeliveryOrder::drain(Conversation& conversation, DeliveryDirectives& out) {
   while (!conversation.held.empty()) {
     auto first = conversation.held.begin();
     if (first->first > conversation.next) break;
-    Message message = std::move(first->second);
+    Held held = std::move(first->second);
     bool next = first->first == conversation.next;
     conversation.held.erase(first);
     --held_total_;
     if (next) {
-      hand_over(conversation, std::move(message), false, out);
+      hand_over(conversation, std::move(held.message), false, held.own, out);
     } else {
       ++stats_.duplicates_dropped;
     }
   }
   if (conversation.held.empty()) conversation.gap_since.reset();
+  conversation.own_above.erase(conversation.own_above.begin(),
+                               conversation.own_above.lower_bound(conversation.next));
   update_timers(conversation);
 }
 
+void DeliveryOrder::remember_own(Conversation& conversation, std::uint64_t seq) {
+  if (conversation.known && seq < conversation.next) return;
+  conversation.own_above.insert(seq);
+  if (conversation.own_above.size() > limits_.max_held_per_conversation) {
+    conversation.own_above.erase(conversation.own_above.begin());
+  }
+}
+
 void DeliveryOrder::drop_held(Conversation& conversation) {
+  for (const auto& [seq, held] : conversation.held) {
+    if (held.own) remember_own(conversation, seq);
+  }
   held_total_ -= conversation.held.size();
   conversation.held.clear();
   conversation.gap_since.reset();
@@ -168,12 +181,12 @@ void DeliveryOrder::release_held_below(Conversation& conversation, std::uint64_t
                                        DeliveryDirectives& out) {
   while (!conversation.held.empty() && conversation.held.begin()->first < seq) {
     auto first = conversation.held.begin();
-    Message message = std::move(first->second);
+    Held held = std::move(first->second);
     bool fresh = first->first >= conversation.next;
     conversation.held.erase(first);
     --held_total_;
     if (fresh) {
-      hand_over(conversation, std::move(message), false, out);
+      hand_over(conversation, std::move(held.message), false, held.own, out);
     } else {
       ++stats_.duplicates_dropped;
     }
@@ -190,24 +203,25 @@ void DeliveryOrder::end_catch_up(Conversation& conversation) {
   }
 }
 
-void DeliveryOrder::accept(Conversation& conversation, Message message, bool from_sync,
-                           TimePoint now, DeliveryDirectives& out) {
-  std::uint64_t seq = message.seq;
+void DeliveryOrder::accept(Conversation& conversation, Held held, TimePoint now,
+                           DeliveryDirectives& out) {
+  std::uint64_t seq = held.message.seq;
   if (seq < conversation.next || conversation.held.contains(seq)) {
     ++stats_.duplicates_dropped;
     return;
   }
   if (seq == conversation.next) {
-    hand_over(conversation, std::move(message), from_sync, out);
+    hand_over(conversation, std::move(held.message), false, held.own, out);
     drain(conversation, out);
     return;
   }
   if (conversation.held.size() >= limits_.max_held_per_conversation ||
       held_total_ >= limits_.max_held) {
+    if (held.own) remember_own(conversation, seq);
     fall_back(conversation, seq);
     return;
   }
-  conversation.held.emplace(seq, std::move(message));
+  conversation.held.emplace(seq, std::move(held));
   ++held_total_;
   if (!conversation.gap_since) {
     conversation.gap_since = now;
@@ -217,11 +231,23 @@ void DeliveryOrder::accept(Conversation& conversation, Message message, bool fro
 }
 
 void DeliveryOrder::on_push(Message message, TimePoint now, DeliveryDirectives& out) {
-  if (message.seq == 0) return;  // not a message of a log
+  receive(std::move(message), false, now, out);
+}
+
+void DeliveryOrder::on_sent(const std::string& conversation, std::uint64_t seq, TimePoint now,
+                            DeliveryDirectives& out) {
+  Message message;
+  message.conversation = conversation;
+  message.seq = seq;
+  receive(std::move(message), true, now, out);
+}
+
+void DeliveryOrder::receive(Message message, bool own, TimePoint now, DeliveryDirectives& out) {
+  if (message.seq == 0 || message.conversation.empty()) return;  // not a message of a log
   Conversation& conversation = touch(message.conversation);
   if (!conversation.known && message.seq == 1) set_floor(conversation, 1, now, out);
   if (conversation.known) {
-    accept(conversation, std::move(message), false, now, out);
+    accept(conversation, Held{std::move(message), own}, now, out);
     schedule(conversation, now, out);
     return;
   }
@@ -233,8 +259,9 @@ void DeliveryOrder::on_push(Message message, TimePoint now, DeliveryDirectives& 
              held_total_ >= limits_.max_held) {
     ++stats_.fallbacks;
     conversation.catch_up_to = std::max(conversation.catch_up_to, seq);
+    if (own) remember_own(conversation, seq);
   } else {
-    conversation.held.emplace(seq, std::move(message));
+    conversation.held.emplace(seq, Held{std::move(message), own});
     ++held_total_;
   }
   awaiting_floor_.insert(conversation.id);
@@ -317,8 +344,18 @@ void DeliveryOrder::on_pull(std::uint64_t id, std::vector<Message> messages, boo
       ++stats_.duplicates_dropped;
       continue;
     }
+    if (auto held = c.held.find(message.seq); held != c.held.end()) {
+      // It came as a push (or was sent here) too: handed over as it came.
+      Held first = std::move(held->second);
+      c.held.erase(held);
+      --held_total_;
+      ++stats_.duplicates_dropped;
+      hand_over(c, std::move(first.message), false, first.own, out);
+      continue;
+    }
     if (message.conversation.empty()) message.conversation = c.id;
-    hand_over(c, std::move(message), true, out);
+    bool own = c.own_above.erase(message.seq) != 0;
+    hand_over(c, std::move(message), true, own, out);
   }
   drain(c, out);
   if (c.next > before) c.failures = 0;
@@ -545,11 +582,13 @@ void DeliveryOrder::check_invariants() const {
   for (const auto& [id, c] : conversations_) {
     require(c.id == id, "a conversation's id matches its key");
     require(c.held.size() <= limits_.max_held_per_conversation, "held per conversation bound");
+    require(c.own_above.size() <= limits_.max_held_per_conversation, "own_above bound");
     held += c.held.size();
     if (c.known) {
       require(c.next >= 1, "a known conversation's next is at least 1");
       require(c.held.empty() || c.held.begin()->first > c.next, "held pushes are above next");
       require(c.gap_since.has_value() == !c.held.empty(), "gap_since is set exactly on a gap");
+      require(c.own_above.empty() || *c.own_above.begin() >= c.next, "own_above is not behind");
     } else {
       require(c.next == 0 && c.pull_id == 0, "an unknown conversation is not pulled");
       require(awaiting_floor_.contains(id) == (!c.held.empty() || c.catch_up_to != 0),

@@ -11,6 +11,11 @@
 // is never handed over again when its push comes late, and a push held above a gap is handed
 // over (as live) as soon as the pull fills the gap.
 //
+// Own messages. The sending session gets a SendAck instead of a push of its message; on_sent()
+// reports it, and it takes its place in the order like a push, handed over as `own` (the
+// application has it already: the client acks it but shows nothing), so it is neither shown by a
+// later pull nor mistaken for a gap.
+//
 // Floors. The floor is the device's read cursor (or the seq before the user joined a group) as
 // the last Sync reported it: messages at or below it were read already. A conversation's floor
 // is known once a Sync names it, or from its push of seq 1. The first push of a conversation
@@ -68,6 +73,7 @@ struct DeliveryDirectives {
   struct Delivery {
     Message message;
     bool from_sync = false;  // it came from a pull
+    bool own = false;        // this session sent it (only conversation and seq are set)
   };
   struct Pull {
     std::uint64_t id = 0;  // hand it back with the answer
@@ -85,6 +91,7 @@ struct DeliveryDirectives {
 struct DeliveryStats {
   std::uint64_t delivered_live = 0;
   std::uint64_t delivered_pulled = 0;
+  std::uint64_t delivered_own = 0;
   std::uint64_t duplicates_dropped = 0;
   std::uint64_t gaps_opened = 0;
   std::uint64_t fallbacks = 0;  // held pushes dropped for a catch-up (bound or deadline)
@@ -104,6 +111,10 @@ class DeliveryOrder {
   void reset();
 
   void on_push(Message message, TimePoint now, DeliveryDirectives& out);
+  // This session's message `seq` in `conversation` was stored (a SendAck). REQUIRES: reported
+  // in the order the connection received it relative to pushes (before later pushes).
+  void on_sent(const std::string& conversation, std::uint64_t seq, TimePoint now,
+               DeliveryDirectives& out);
 
   // Asks for a resync (see above) after `delay`, or sooner if one is already wanted. Returns
   // its number for resync_state(). A resync asked while a Sync is in flight gets a Sync of its
@@ -137,19 +148,26 @@ class DeliveryOrder {
   void check_invariants() const;
 
  private:
+  struct Held {
+    Message message;
+    bool own = false;
+  };
   struct Conversation {
     std::string id;
-    bool known = false;                     // `next` is meaningful (a floor is known)
-    std::uint64_t next = 0;                 // the seq handed over next
-    std::map<std::uint64_t, Message> held;  // pushes above `next`
-    std::uint64_t catch_up_to = 0;          // pull until `next` is above it (0: no catch-up)
-    bool counted_for_resync = false;        // a resync waits for this catch-up
-    std::uint32_t pages = 0;                // pulled in the current catch-up
-    std::uint64_t pull_id = 0;              // the pull in flight (0: none)
-    bool queued = false;                    // waiting for a pull slot
-    std::optional<TimePoint> gap_since;     // held is not empty since then
-    std::optional<TimePoint> retry_at;      // no pull before then (after a failure)
-    std::uint32_t failures = 0;             // failed or empty pulls in a row
+    bool known = false;                  // `next` is meaningful (a floor is known)
+    std::uint64_t next = 0;              // the seq handed over next
+    std::map<std::uint64_t, Held> held;  // pushes (and own sends) above `next`
+    // Own sends above `next` that are not held (a fallback dropped them, or there was no room):
+    // handed over as own when a pull brings them. At most max_held_per_conversation.
+    std::set<std::uint64_t> own_above;
+    std::uint64_t catch_up_to = 0;       // pull until `next` is above it (0: no catch-up)
+    bool counted_for_resync = false;     // a resync waits for this catch-up
+    std::uint32_t pages = 0;             // pulled in the current catch-up
+    std::uint64_t pull_id = 0;           // the pull in flight (0: none)
+    bool queued = false;                 // waiting for a pull slot
+    std::optional<TimePoint> gap_since;  // held is not empty since then
+    std::optional<TimePoint> retry_at;   // no pull before then (after a failure)
+    std::uint32_t failures = 0;          // failed or empty pulls in a row
     std::list<std::string>::iterator recency;
   };
 
@@ -158,14 +176,16 @@ class DeliveryOrder {
   void forget_one_idle();
   bool busy(const Conversation& conversation) const;
 
-  // Hands over `message` if it is next, holds it if it is above, drops it if below.
-  void accept(Conversation& conversation, Message message, bool from_sync, TimePoint now,
-              DeliveryDirectives& out);
-  void hand_over(Conversation& conversation, Message message, bool from_sync,
+  // A push or an own send: handed over if next, held if above, dropped if below.
+  void receive(Message message, bool own, TimePoint now, DeliveryDirectives& out);
+  void accept(Conversation& conversation, Held held, TimePoint now, DeliveryDirectives& out);
+  void hand_over(Conversation& conversation, Message message, bool from_sync, bool own,
                  DeliveryDirectives& out);
   // Hands over held pushes that are next; drops held ones below `next`.
   void drain(Conversation& conversation, DeliveryDirectives& out);
+  // Drops the held pushes; own sends among them are remembered in own_above.
   void drop_held(Conversation& conversation);
+  void remember_own(Conversation& conversation, std::uint64_t seq);
   // Gives up the held pushes: the conversation catches up to the highest seq it has seen.
   void fall_back(Conversation& conversation, std::uint64_t seen_seq);
   // Sets (or raises) `next`; a conversation that becomes known with pushes held has a gap.

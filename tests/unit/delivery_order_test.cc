@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ struct Harness {
 
   void take(DeliveryDirectives& out) {
     for (auto& delivery : out.deliveries) {
+      everything.push_back(delivery.message);
+      if (delivery.own) {
+        own.push_back(delivery.message.seq);
+        continue;
+      }
       delivered.push_back(delivery.message);
       from_sync.push_back(delivery.from_sync);
     }
@@ -58,6 +64,11 @@ struct Harness {
       pulls.push_back(pull);
     if (out.sync) syncs.push_back(*out.sync);
     order.check_invariants();
+  }
+  void sent(const std::string& conversation, std::uint64_t seq) {
+    DeliveryDirectives out;
+    order.on_sent(conversation, seq, now, out);
+    take(out);
   }
   void push(const std::string& conversation, std::uint64_t seq) {
     DeliveryDirectives out;
@@ -117,6 +128,8 @@ struct Harness {
   TimePoint now{std::chrono::seconds(1000)};
   std::vector<Message> delivered;
   std::vector<bool> from_sync;
+  std::vector<std::uint64_t> own;   // own messages taking their place
+  std::vector<Message> everything;  // shown and own, in the order handed over
   std::vector<DeliveryDirectives::Pull> pulls;
   std::vector<std::uint64_t> syncs;
 };
@@ -158,6 +171,35 @@ TEST_CASE("delivery order: a push beyond the next seq pulls exactly the gap at o
   CHECK(h.pulls.empty());
 }
 
+TEST_CASE("delivery order: this session's own messages take their place and are never shown",
+          "[delivery]") {
+  Harness h;
+  h.sent("d:a:b", 1);  // a SendAck: the server pushes it only to the sender's other sessions
+  h.sent("d:a:b", 2);
+  h.push("d:a:b", 3);  // the reply
+  CHECK(h.seqs() == Seqs{3});
+  CHECK(h.own == Seqs{1, 2});
+  CHECK(h.pulls.empty());
+  // A reply that overtakes the SendAck: its gap is the own message, which then fills it.
+  h.push("d:a:b", 5);
+  REQUIRE(h.pulls.size() == 1);
+  h.sent("d:a:b", 4);
+  CHECK(h.seqs() == Seqs{3, 5});
+  CHECK(h.own == Seqs{1, 2, 4});
+  // The pull of the gap comes back with the own message: not shown.
+  h.answer_pull(0, range("d:a:b", 4, 4), true);
+  CHECK(h.seqs() == Seqs{3, 5});
+  // In an unknown conversation, an own message held with the pushes does not show in the pull.
+  h.push("g:x", 7);
+  h.sent("g:x", 8);
+  h.answer_sync({{"g:x", 8, 5, 1, "x"}});
+  REQUIRE(h.pulls.size() == 1);
+  CHECK(h.pulls[0].after_seq == 5);
+  h.answer_pull(0, range("g:x", 6, 8), false);
+  CHECK(h.seqs() == Seqs{3, 5, 6, 7});
+  CHECK(h.own == Seqs{1, 2, 4, 8});
+}
+
 TEST_CASE("delivery order: a pull that fails is retried with backoff", "[delivery]") {
   Harness h;
   h.push("d:a:b", 1);
@@ -188,7 +230,8 @@ TEST_CASE("delivery order: the first push of an unknown conversation waits for t
     CHECK(h.pulls[0].after_seq == 3);
     h.answer_pull(0, range("g:x", 4, 6), false);
     CHECK(h.seqs() == Seqs{4, 5, 6, 7});
-    CHECK(h.from_sync == std::vector<bool>{true, true, true, false});
+    // 6 was pulled too, but it came as a push first: it is handed over as such.
+    CHECK(h.from_sync == std::vector<bool>{true, true, false, false});
   }
   SECTION("a member who joined at seq 5 starts there") {
     h.push("g:x", 5);
@@ -391,13 +434,18 @@ TEST_CASE("delivery order: in order and exactly once over random runs", "[delive
   }
   std::deque<Message> network;  // pushes in flight
   std::map<std::string, std::uint64_t> last_out;
+  std::set<std::pair<std::string, std::uint64_t>> own_sent;
   auto check_output = [&] {
-    for (const auto& m : h.delivered) {
+    for (const auto& m : h.everything) {
       auto& last = last_out[m.conversation];
       REQUIRE(m.seq > last);  // strictly increasing: in order, no duplicate
-      REQUIRE(m.body == m.conversation + "#" + std::to_string(m.seq));
       last = m.seq;
     }
+    for (const auto& m : h.delivered) {
+      REQUIRE(m.body == m.conversation + "#" + std::to_string(m.seq));
+      REQUIRE_FALSE(own_sent.contains({m.conversation, m.seq}));  // never shown to its sender
+    }
+    h.everything.clear();
     h.delivered.clear();
     REQUIRE(h.order.held() <= limits.max_held);
   };
@@ -433,8 +481,14 @@ TEST_CASE("delivery order: in order and exactly once over random runs", "[delive
       // A message is stored and pushed; the push may be lost or duplicated.
       const auto& conversation = conversations[random() % conversations.size()];
       std::uint64_t seq = ++head[conversation];
-      if (!chance(15)) network.push_back(message(conversation, seq));
-      if (chance(5)) network.push_back(message(conversation, seq));
+      if (chance(20)) {
+        // Sent by this session: its SendAck takes the place of a push.
+        own_sent.insert({conversation, seq});
+        h.sent(conversation, seq);
+      } else {
+        if (!chance(15)) network.push_back(message(conversation, seq));
+        if (chance(5)) network.push_back(message(conversation, seq));
+      }
     } else if (what < 75 && !network.empty()) {
       // A push arrives, not necessarily the oldest.
       std::size_t index = chance(70) ? 0 : random() % network.size();
