@@ -55,6 +55,13 @@ PeerOutbox::Added PeerOutbox::add_push(std::span<const std::uint8_t> frame,
   return first ? Added::first : Added::queued;
 }
 
+bool PeerOutbox::skip_push() {
+  std::lock_guard lock(mutex_);
+  close_pushes();
+  ++last_number_;
+  return !std::exchange(skipped_since_take_, true);
+}
+
 PeerOutbox::Added PeerOutbox::add_forward(const service::Caller& caller,
                                           std::span<const std::uint8_t> request,
                                           std::size_t reply_estimate, ForwardDone&& done) {
@@ -114,6 +121,7 @@ void PeerOutbox::close_forwards() {
 PeerOutbox::Pushes PeerOutbox::take_pushes() {
   std::lock_guard lock(mutex_);
   close_pushes();
+  skipped_since_take_ = false;
   Pushes taken = std::move(closed_pushes_);
   taken.last_number = last_number_;
   closed_pushes_ = Pushes();

@@ -73,6 +73,10 @@ class PeerOutbox {
   // session `except_session` of `except_user`. A refused push uses up a number (see above).
   Added add_push(std::span<const std::uint8_t> frame, std::span<const std::string> users,
                  std::string_view except_user, std::uint64_t except_session);
+  // A push not even queued (the node is down): uses up a number like a refused one. True when
+  // it is the first such since the last take_pushes(): the caller schedules a flush, which
+  // makes the number known to the tail (see node/cluster_peers.h).
+  bool skip_push();
   // Queues `request` (a client Envelope) to run at the node as `caller`; `reply_estimate` is
   // the most its answer may take (bytes). `done` is moved from only when the forward was
   // queued.
@@ -97,7 +101,8 @@ class PeerOutbox {
   const PeerOutboxLimits limits_;
   const std::uint64_t sender_epoch_;
   mutable std::mutex mutex_;
-  std::uint64_t last_number_ = 0;  // GUARDED_BY(mutex_): the last PushBatches number used
+  std::uint64_t last_number_ = 0;    // GUARDED_BY(mutex_): the last PushBatches number used
+  bool skipped_since_take_ = false;  // GUARDED_BY(mutex_)
   // GUARDED_BY(mutex_) below. The open batches are built in place.
   proto::PeerFrameBuilder pushes_;
   std::vector<flatbuffers::Offset<peer_wire::PushBatch>> push_offsets_;

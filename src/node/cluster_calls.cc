@@ -101,6 +101,15 @@ void ClusterPeers::forward(const std::string& node, const service::Caller& calle
 
 void ClusterPeers::push_to(const std::string& node, std::span<const std::uint8_t> frame,
                            service::PushTarget target) {
+  auto placement = placement_.placement();
+  const route::NodeInfo* info = placement->find(node);
+  if (info != nullptr && !info->up) {
+    // Declared dead, perhaps only paused: nothing is sent, but the number it would have had is
+    // used up, so the node notices the loss when it is back (by the tail the flush starts).
+    pushes_dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (peer_for(node).outbox.skip_push()) schedule_flush(node);
+    return;
+  }
   switch (peer_for(node).outbox.add_push(frame, target.users, target.except_user,
                                          target.except_session)) {
     case net::PeerOutbox::Added::first:
