@@ -221,6 +221,7 @@ bool ServerProcess::start(std::chrono::milliseconds timeout) {
 bool ServerProcess::stop(std::chrono::milliseconds timeout) {
   if (!process_.running()) return false;
   process_.send_signal(SIGTERM);
+  process_.send_signal(SIGCONT);  // a paused node handles the SIGTERM once it runs again
   auto status = process_.wait(timeout);
   if (!status && process_.running()) {
     kill();
@@ -232,6 +233,14 @@ bool ServerProcess::stop(std::chrono::milliseconds timeout) {
 void ServerProcess::kill() {
   process_.send_signal(SIGKILL);
   (void)process_.wait(std::chrono::seconds(20));
+}
+
+void ServerProcess::pause() {
+  process_.send_signal(SIGSTOP);
+}
+
+void ServerProcess::resume() {
+  process_.send_signal(SIGCONT);
 }
 
 bool ServerProcess::running() {

@@ -67,6 +67,10 @@ class ServerProcess {
   bool stop(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // SIGKILL (a crash), then reaps.
   void kill();
+  // SIGSTOP and SIGCONT: the process keeps its sockets but answers nothing meanwhile (its
+  // kernel still accepts connections and buffers bytes), like a node stalled by the machine.
+  void pause();
+  void resume();
   bool running();
   // Waits for a process that is stopping on its own (e.g. after qimctl leave); its exit code,
   // or nullopt on timeout or death by a signal.
