@@ -107,6 +107,7 @@ Client::Impl::~Impl() {
     stopping_ = true;
     ++generation_;
     stop_reconnecting();
+    delivery_.on_session_lost();
     delivery_timer_.cancel();
     drop_connection();
     session_changed_.notify_all();

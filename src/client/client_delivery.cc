@@ -80,6 +80,7 @@ void Client::Impl::execute(client::DeliveryDirectives& directives) {
     if (delivery.from_sync) ++pulled_delivered_;
     emit(MessageEvent{std::move(delivery.message), delivery.from_sync});
   }
+  if (stopping_) return;
   for (auto& pull : directives.pulls)
     asio::co_spawn(io_, run_pull(std::move(pull)), asio::detached);
   if (directives.sync) asio::co_spawn(io_, run_sync(*directives.sync), asio::detached);
