@@ -115,9 +115,9 @@ void check_complete_in_order(const std::vector<Message>& messages, std::uint64_t
 
 // The soak's "live pushes lost without a trace": a client connected throughout its node's pause
 // never got the messages pushed to it meanwhile, and learned of them only after reconnecting.
-// Here the node is paused long enough to be declared dead, so the pushes for its users are not
-// sent at all; they must be noticed as lost when it is back, and caught up, over the same
-// connection.
+// Here the node is paused long enough to be declared dead (so pushes for its users are not sent
+// at all) and for the links to it to be closed for silence; the loss must be noticed when it is
+// back, and caught up over the same client connection.
 TEST_CASE(
     "pushes lost while a node was paused reach its clients when it is back, in order, "
     "without reconnecting",
@@ -143,20 +143,30 @@ TEST_CASE(
   REQUIRE(bob_client->node() == "n2");
   auto alice_client = logged_in_client(*n1, alice, "laptop");
 
-  // A group homed on n1 or n3 (not on the node to be paused), found by where its first
-  // message is stored.
+  // A group homed on n1 or n3 (the node that pushes to n2), found by where its first message
+  // is stored.
   std::string group;
-  for (int i = 0; i < 12 && group.empty(); ++i) {
+  ServerProcess* group_home = nullptr;
+  for (int i = 0; i < 12 && group_home == nullptr; ++i) {
     std::string candidate = "lg" + std::to_string(i);
     REQUIRE(alice_client->group_create(candidate, "live", {bob}));
-    auto stored_before = own_stat(*n2, "messages_stored");
-    REQUIRE(stored_before);
+    std::map<ServerProcess*, std::uint64_t> before;
+    for (ServerProcess* node : {n1.get(), n3.get()}) {
+      auto stored = own_stat(*node, "messages_stored");
+      REQUIRE(stored);
+      before[node] = *stored;
+    }
     REQUIRE(alice_client->send_to_group(candidate, "first"));
-    auto stored_after = own_stat(*n2, "messages_stored");
-    REQUIRE(stored_after);
-    if (*stored_after == *stored_before) group = candidate;
+    for (ServerProcess* node : {n1.get(), n3.get()}) {
+      auto stored = own_stat(*node, "messages_stored");
+      REQUIRE(stored);
+      if (*stored > before[node]) {
+        group = candidate;
+        group_home = node;
+      }
+    }
   }
-  REQUIRE_FALSE(group.empty());
+  REQUIRE(group_home != nullptr);
   const std::string conversation = group_conversation(group);
   auto first = receive_through(*bob_client, conversation, 1);
   REQUIRE(first.messages.size() == 1);
@@ -172,15 +182,30 @@ TEST_CASE(
         return true;
       },
       convergence_timeout));
-  // Stored while n2 is given up: nothing is pushed to it.
+  // Stored while n2 is given up (nothing is pushed to it), until the group's home has closed
+  // its links with n2 both ways: its own when n2 was declared dead (or silent), n2's for
+  // silence.
+  auto links_closed = [&] {
+    std::string log = group_home->log_text();
+    bool outbound =
+        log.find("n2 is no longer a live member; closing its link") != std::string::npos ||
+        log.find("link to n2 silent") != std::string::npos;
+    return outbound && log.find("link from n2 silent") != std::string::npos;
+  };
   std::uint64_t last_seq = 1;
-  for (int i = 0; i < 5; ++i) {
-    auto ack = alice_client->send_to_group(group, "while n2 is away " + std::to_string(i));
-    INFO((ack ? std::string() : ack.error().message));
-    REQUIRE(ack);
-    last_seq = ack->seq;
-  }
+  int sent = 0;
+  bool link_closed = eventually(
+      [&] {
+        auto ack = alice_client->send_to_group(group, "while n2 is away " + std::to_string(sent));
+        INFO((ack ? std::string() : ack.error().message));
+        REQUIRE(ack);
+        last_seq = ack->seq;
+        ++sent;
+        return sent >= 5 && links_closed();
+      },
+      convergence_timeout, 200ms);
   n2->resume();
+  REQUIRE(link_closed);
 
   // Back: every message reaches bob, in order, once, over the same connection.
   auto received = receive_through(*bob_client, conversation, last_seq, 30s);
