@@ -7,7 +7,7 @@
 //   - Messages: per conversation, MessageEvents come in strictly increasing seq, each once,
 //     whether the message was pushed live or pulled (see MessageEvent).
 //   - Liveness: a server that stops answering is noticed within the heartbeat interval and
-//     the Pong timeout (about 7 s with the defaults), not at a request's own timeout.
+//     the Pong timeout (about 6 s with the defaults), not at a request's own timeout.
 //   - Retries: after a logged-in connection drops, the session is resumed automatically, and
 //     calls that are safe to repeat wait for it and are repeated (see "Which calls retry").
 #include <chrono>
@@ -260,8 +260,8 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   // Heartbeats: a Ping goes out once nothing was sent or received for the interval, and when
   // nothing at all comes back within pong_timeout the connection is given up (and, when logged
-  // in, resumed). Interval 0: the one the server advertises in HelloOk (4 s by default; a
-  // longer one than advertised is shortened to it), or 4 s from an older server.
+  // in, resumed). Interval 0: the one the server advertises in HelloOk (3 s by default; a
+  // longer one than advertised is shortened to it), or 3 s from an older server.
   std::chrono::milliseconds heartbeat_interval{0};
   std::chrono::milliseconds pong_timeout{3'000};
   // Reconnect with exponential backoff and jitter after a logged-in connection drops. Attempts

@@ -38,7 +38,7 @@ struct ConnectionOptions {
   // how long nothing may come back after a Ping. `heartbeats` false: none (the owner pings).
   bool heartbeats = true;
   std::chrono::milliseconds heartbeat_interval{0};
-  std::chrono::milliseconds heartbeat_fallback{4'000};
+  std::chrono::milliseconds heartbeat_fallback{3'000};
   std::chrono::milliseconds pong_timeout{3'000};
   std::uint32_t max_frame_bytes = 4 * 1024 * 1024;
   std::size_t max_pending_requests = 1024;

@@ -16,7 +16,7 @@
 namespace qim::client {
 
 struct HeartbeatSettings {
-  std::chrono::milliseconds interval{4'000};
+  std::chrono::milliseconds interval{3'000};
   std::chrono::milliseconds pong_timeout{3'000};
 };
 

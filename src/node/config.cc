@@ -34,7 +34,7 @@ struct RawFlags {
   std::int64_t max_frame_bytes = 64 * kib;
   std::int64_t max_connections = 10'000;
   std::int64_t session_queue_bytes = 4 * mib;
-  std::int64_t heartbeat_interval_ms = 4'000;
+  std::int64_t heartbeat_interval_ms = 3'000;
   std::int64_t idle_timeout_ms = 0;  // 0: derived from the heartbeat interval
   double messages_per_second = 200;
   double message_burst = 400;
@@ -230,15 +230,15 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   service.max_friends = static_cast<std::uint32_t>(flags.max_friends);
   service.messages_per_second = flags.messages_per_second;
   // Clients ping once silent for the heartbeat interval, and the node closes a connection it
-  // heard nothing from for the idle timeout: by default two intervals and a second (one ping
-  // may be late or lost in a busy client). With 4 s that is 9 s, so a dead client is noticed
-  // in under 10 s while an idle phone wakes only every 4 s; the client, for its part, notices
-  // a dead node within an interval and its Pong timeout (3 s): 7 s. An explicit idle timeout
-  // shortens the advertised interval to fit the same ratio.
+  // heard nothing from for the idle timeout: by default two intervals and a second (a ping may
+  // be late from a busy client). With 3 s that is 7 s (8 s with the sweep's granularity), so a
+  // dead client is noticed well within 10 s while an idle phone wakes only every 3 s; the
+  // client, for its part, gives a node up an interval and its Pong timeout (3 s) after it last
+  // spoke: 6 s. An explicit idle timeout shortens the advertised interval to keep that ratio.
   std::int64_t idle_timeout_ms =
       flags.idle_timeout_ms != 0 ? flags.idle_timeout_ms : 2 * flags.heartbeat_interval_ms + 1'000;
   service.heartbeat_interval_ms = static_cast<std::uint32_t>(
-      std::max<std::int64_t>(50, std::min(flags.heartbeat_interval_ms, idle_timeout_ms * 4 / 9)));
+      std::max<std::int64_t>(50, std::min(flags.heartbeat_interval_ms, idle_timeout_ms * 3 / 7)));
   service.message_burst = flags.message_burst;
 
   net::ListenerOptions& listener = config.listener;

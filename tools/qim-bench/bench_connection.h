@@ -109,7 +109,7 @@ class BenchConnection {
   Endpoint endpoint_;
   proto::FrameBuilder builder_{256};
   std::uint32_t last_req_id_ = 0;
-  std::chrono::milliseconds heartbeat_interval_{4'000};
+  std::chrono::milliseconds heartbeat_interval_{3'000};
   std::chrono::steady_clock::time_point last_sent_{};
   std::uint64_t pings_ = 0;
   bool calling_ = false;
