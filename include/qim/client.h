@@ -2,6 +2,14 @@
 // The qim client library: a blocking client for tools and tests, built on an internal
 // asynchronous connection (src/client/async_connection.h). This header shows only domain
 // types: no FlatBuffers, no Asio.
+//
+// What the library promises the application:
+//   - Messages: per conversation, MessageEvents come in strictly increasing seq, each once,
+//     whether the message was pushed live or pulled (see MessageEvent).
+//   - Liveness: a server that stops answering is noticed within the heartbeat interval and
+//     the Pong timeout (about 6 s with the defaults), not at a request's own timeout.
+//   - Retries: after a logged-in connection drops, the session is resumed automatically, and
+//     calls that are safe to repeat wait for it and are repeated (see "Which calls retry").
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -144,9 +152,22 @@ struct OnlineUsersPage {
 
 // --- Events -----------------------------------------------------------------------------------
 
+// A message for the application. Per conversation they come in strictly increasing seq and
+// each once: a push above the next expected seq is held while the missing range is pulled at
+// once (not at the next reconnect), and one that was pulled already is dropped when its push
+// comes late. The application's starting point in a conversation is this device's read cursor
+// (or the seq before the user joined a group), as the last Sync reported it: deliver_backlog(),
+// a reconnect or a server Resync runs one. When the first push of a conversation comes with no
+// such Sync behind it, the library runs one before handing it over, so the unread messages
+// before it come first (from_sync); a push of seq 1 needs none. If that Sync fails, the push
+// itself is the starting point. A message this client sent is not an event (the send's SendAck
+// is its delivery, as the server pushes it only to the sender's other sessions); it still
+// takes its place in the order, so a pull never shows it and it never looks like a gap. Bounds
+// (ClientOptions::max_held_messages*, gap_timeout): beyond them, held pushes are dropped and the
+// conversation is pulled up to the highest seq seen instead, so nothing is skipped.
 struct MessageEvent {
   Message message;
-  bool from_sync = false;  // pulled during backlog delivery or a resync, not pushed live
+  bool from_sync = false;  // it came from a pull (a gap, a backlog, a resync), not pushed live
 };
 
 enum class FriendEventKind : std::uint8_t {
@@ -179,20 +200,27 @@ struct GroupEvent {
   std::string by;
 };
 
-// The connection ended. will_reconnect says whether the client is now trying to get back.
+// The connection ended. will_reconnect says whether the client is now trying to get back (one
+// event per outage: the attempts themselves are quiet). Also sent, with will_reconnect false,
+// when the client gives up reconnecting. The message says why, for a human: "the server stopped
+// answering (no Pong in 3 s); reconnecting".
 struct DisconnectedEvent {
   errc code = errc::unavailable;
   std::string message;
   bool will_reconnect = false;
+  std::string node;  // the node the connection was to
 };
 
-// Automatic reconnect succeeded; the session is logged in again on `node` and the missed
-// messages follow as MessageEvents (from_sync = true).
+// Automatic reconnection succeeded: the session is logged in again on `node`, and the messages
+// missed meanwhile were caught up (they came just before this event, from_sync = true;
+// `missed_messages` counts them). Calls that waited for the session have gone on.
 struct ReconnectedEvent {
   std::string node;
+  std::uint64_t missed_messages = 0;
 };
 
-// A Login was answered with Redirect; the client followed it.
+// A Login or Register was answered with Redirect, or the server pushed one (the user's home
+// moved); the client followed it. Not sent for the hops of an automatic reconnection.
 struct RedirectedEvent {
   std::string host;
   std::uint16_t port = 0;
@@ -210,17 +238,43 @@ const char* group_event_kind_name(GroupEventKind kind) noexcept;
 
 // --- Client -----------------------------------------------------------------------------------
 
+// Which calls retry. request_timeout bounds every blocking call as a whole: waiting for a
+// session, its attempts and the backoff between them.
+//   - Calls that need a session wait while one is being resumed (automatic reconnection, or a
+//     login in progress) instead of failing with not_authenticated; without a session and
+//     nothing resuming, they fail at once.
+//   - Safe to repeat, so repeated after the connection is lost (once the session is back) and
+//     after Unavailable (the data's home is down or electing a leader) or RateLimited answers,
+//     with backoff: send_to_user/send_to_group (the same client_msg_id: the server stores the
+//     message once and answers duplicate = true), ack, sync, pull, history, friends,
+//     group_members, my_groups, online_users.
+//   - Sent at most once (a repeat is not harmless): friend and group changes,
+//     change_password, logout. If the connection is lost after one was sent, it fails saying
+//     it may or may not have run. ping neither waits nor repeats: it reports on the connection
+//     as it is.
+//   - login and register_user follow Redirects and repeat Unavailable answers ("their home is
+//     down") with backoff. A failed login never stops an automatic reconnection in progress.
 struct ClientOptions {
   // Every blocking call gives up after this long with Error{unavailable, "timed out ..."}.
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds connect_timeout{10'000};
-  // A Ping goes out when nothing was sent for this long; an unanswered Ping drops the link.
-  std::chrono::milliseconds heartbeat_interval{30'000};
-  // Reconnect with exponential backoff and jitter after a logged-in connection drops.
+  // Heartbeats: a Ping goes out once nothing was sent or received for the interval, and when
+  // nothing at all comes back within pong_timeout the connection is given up (and, when logged
+  // in, resumed). Interval 0: the one the server advertises in HelloOk (3 s by default; a
+  // longer one than advertised is shortened to it), or 3 s from an older server.
+  std::chrono::milliseconds heartbeat_interval{0};
+  std::chrono::milliseconds pong_timeout{3'000};
+  // Reconnect with exponential backoff and jitter after a logged-in connection drops. Attempts
+  // alternate between the last home and the other nodes this client knows (the one connect()
+  // was given, Redirect targets); a node that accepts but does not answer Hello within
+  // max(pong_timeout, 2 s) is passed over.
   bool auto_reconnect = true;
   std::uint32_t max_reconnect_attempts = 30;
   std::chrono::milliseconds reconnect_backoff_initial{100};
   std::chrono::milliseconds reconnect_backoff_max{5'000};
+  // Backoff between attempts of a call after Unavailable or RateLimited (with jitter).
+  std::chrono::milliseconds retry_backoff_initial{50};
+  std::chrono::milliseconds retry_backoff_max{1'000};
   // Ack every message this client emits as an event (moves this device's read cursor).
   bool auto_ack = false;
   // Redirect hops followed by one login before giving up.
@@ -235,6 +289,11 @@ struct ClientOptions {
   // Pages of messages one backlog or resync pulls per conversation before stopping.
   std::uint32_t max_pages_per_conversation = 1'000;
   std::uint32_t page_limit = 200;
+  // In-order delivery (MessageEvent): pushes held above a gap, per conversation and in all,
+  // and how long a gap may stay open before its held pushes are given up to a catch-up.
+  std::size_t max_held_messages_per_conversation = 256;
+  std::size_t max_held_messages = 4'096;
+  std::chrono::milliseconds gap_timeout{5'000};
   std::string client_name = "qim-client 0.1.0";
   // When set, events go to this callback (on the client's I/O thread) instead of the queue.
   // REQUIRES: the callback does not call the Client's blocking methods (it would deadlock).
@@ -251,15 +310,19 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Connects and says Hello. Reconnects if a connection is already open.
+  // Connects and says Hello. Reconnects if a connection is already open. An automatic
+  // reconnection in progress pauses meanwhile, and goes on if this fails.
   Result<ServerInfo> connect(std::string_view host, std::uint16_t port);
   // Closes the connection and stops reconnecting. The Client can connect again afterwards.
   void close();
   bool connected() const;
   bool logged_in() const;
+  // A logged-in session was lost and is being resumed automatically.
+  bool reconnecting() const;
 
   Result<void> register_user(std::string_view user, std::string_view password);
-  // Follows Redirect answers (at most options.max_redirects hops).
+  // Follows Redirect answers (at most options.max_redirects hops). A login that fails while a
+  // lost session is being resumed leaves the automatic reconnection going.
   Result<LoginInfo> login(std::string_view user, std::string_view password,
                           std::string_view device);
   Result<LoginInfo> login_with_token(std::string_view user, std::string_view token,
@@ -278,9 +341,11 @@ class Client {
                            std::uint32_t limit = 0);
   Result<MessagePage> history(std::string_view conversation, std::uint64_t before_seq = 0,
                               std::uint32_t limit = 0);
-  // Sync, then pull every conversation from this device's read cursor (paging through
-  // `more`) and emit the messages as MessageEvents, oldest first, acking them when auto_ack
-  // is on. This is how offline messages arrive. Returns the number of messages emitted.
+  // Sync, then pull every conversation from where this client is (at least this device's read
+  // cursor; paging through `more`) and emit the messages as MessageEvents, oldest first, each
+  // once even if pushes of them come meanwhile, acking them when auto_ack is on. This is how
+  // offline messages arrive. Returns the number of messages it emitted. Its bound is progress:
+  // it fails when no answer comes for request_timeout, not after request_timeout in all.
   Result<std::uint64_t> deliver_backlog();
 
   Result<void> friend_request(std::string_view user);

@@ -40,7 +40,8 @@ AsyncConnection::AsyncConnection(asio::any_io_executor executor, ConnectionOptio
     : executor_(std::move(executor)),
       options_(std::move(options)),
       socket_(executor_),
-      write_wake_(executor_, asio::steady_timer::time_point::max()) {}
+      write_wake_(executor_, asio::steady_timer::time_point::max()),
+      heartbeat_timer_(executor_) {}
 
 AsyncConnection::~AsyncConnection() = default;
 
@@ -109,8 +110,19 @@ asio::awaitable<Result<ServerInfo>> AsyncConnection::open(const std::string& hos
     auto name = fbb.CreateString(client_name);
     return builder.finish(req_id, wire::CreateHello(fbb, proto::protocol_version, name));
   };
-  auto reply = co_await request(hello, options_.request_timeout);
-  if (!reply) co_return reply.error();
+  auto reply = co_await request(hello, options_.hello_timeout);
+  if (!reply) {
+    Error error = reply.error();
+    if (is_open()) {
+      // Connected, but nothing answered: a paused or overloaded node.
+      error.message = fmt::format(
+          "{}:{} accepted the connection but did not answer Hello within "
+          "{} ms",
+          host, port, options_.hello_timeout.count());
+      close(error, /*quiet=*/true);
+    }
+    co_return error;
+  }
   const Frame& frame = reply.value();
   if (frame.envelope->body_type() == wire::Body::Error) {
     Error error = error_from_frame(frame);
@@ -129,6 +141,13 @@ asio::awaitable<Result<ServerInfo>> AsyncConnection::open(const std::string& hos
   server_.max_frame_bytes = hello_ok->max_frame_bytes();
   server_.max_body_bytes = hello_ok->max_body_bytes();
   server_.server_time_ms = hello_ok->server_time_ms();
+  if (options_.heartbeats) {
+    heartbeat_.interval = qim::client::heartbeat_interval(
+        options_.heartbeat_interval, std::chrono::milliseconds(hello_ok->heartbeat_interval_ms()),
+        options_.heartbeat_fallback);
+    heartbeat_.pong_timeout = options_.pong_timeout;
+    asio::co_spawn(executor_, heartbeats(), asio::detached);
+  }
   co_return server_;
 }
 
@@ -197,6 +216,7 @@ asio::awaitable<void> AsyncConnection::reader() {
       }
       co_return;
     }
+    last_receive_time_ = std::chrono::steady_clock::now();  // any frame is a sign of life
     Error error;
     frame.envelope = proto::verify_envelope(
         {reinterpret_cast<const std::uint8_t*>(frame.storage.data()), length}, error);
@@ -215,6 +235,7 @@ asio::awaitable<void> AsyncConnection::reader() {
     }
     auto it = pending_.find(req_id);
     if (it == pending_.end()) continue;  // the answer to a request that already timed out
+    if (reply_observer_) reply_observer_(frame);
     it->second->result.emplace(std::move(frame));
     it->second->wake->cancel();
     pending_.erase(it);
@@ -246,6 +267,41 @@ asio::awaitable<void> AsyncConnection::writer() {
   }
 }
 
+asio::awaitable<void> AsyncConnection::heartbeats() {
+  auto self = shared_from_this();
+  HeartbeatMonitor monitor(heartbeat_, std::chrono::steady_clock::now());
+  while (!closed_) {
+    heartbeat_timer_.expires_at(monitor.next_check());
+    std::error_code ignored;
+    co_await heartbeat_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    if (closed_) co_return;
+    monitor.on_receive(last_receive_time_);
+    monitor.on_send(last_send_time_);
+    switch (monitor.tick(std::chrono::steady_clock::now())) {
+      case HeartbeatMonitor::Action::none:
+        break;
+      case HeartbeatMonitor::Action::ping: {
+        // Not awaited as a request: any frame that comes back counts, and a Pong whose
+        // req_id nobody waits for is simply dropped by the reader.
+        builder_.reset();
+        auto& fbb = builder_.fbb();
+        auto frame = builder_.finish(next_req_id(), wire::CreatePing(fbb, ++ping_nonce_));
+        if (!enqueue(frame)) {
+          close({errc::slow_consumer, "the outbound queue is full; cannot send a heartbeat"});
+          co_return;
+        }
+        break;
+      }
+      case HeartbeatMonitor::Action::dead:
+        went_silent_ = true;
+        close({errc::unavailable,
+               fmt::format("the server stopped answering (no Pong in {:g} s)",
+                           static_cast<double>(heartbeat_.pong_timeout.count()) / 1000.0)});
+        co_return;
+    }
+  }
+}
+
 void AsyncConnection::close(const Error& reason, bool quiet) {
   if (closed_) return;
   closed_ = true;
@@ -254,6 +310,7 @@ void AsyncConnection::close(const Error& reason, bool quiet) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   write_wake_.cancel();
+  heartbeat_timer_.cancel();
   outbound_.clear();
   Error failure = reason;
   if (!failure) failure = {errc::unavailable, "connection closed"};

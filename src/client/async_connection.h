@@ -1,6 +1,7 @@
 #pragma once
 // One framed client connection to a qim node, as coroutines on one executor: a reader, a
-// writer fed by a bounded queue, and requests matched to responses by req_id. The blocking
+// writer fed by a bounded queue, requests matched to responses by req_id, and heartbeats
+// (client/heartbeat.h) that close the connection when the server goes silent. The blocking
 // Client uses one; a load generator can run thousands on a few threads.
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 
 #include <asio.hpp>
 
+#include "client/heartbeat.h"
 #include "proto/frame.h"
 #include "qim/client.h"
 #include "qim/errc.h"
@@ -30,6 +32,14 @@ struct Frame {
 struct ConnectionOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds request_timeout{10'000};
+  // How long the server may take to answer Hello (a paused node accepts and says nothing).
+  std::chrono::milliseconds hello_timeout{10'000};
+  // Heartbeats once open: the interval (0: the one HelloOk advertises, else the fallback) and
+  // how long nothing may come back after a Ping. `heartbeats` false: none (the owner pings).
+  bool heartbeats = true;
+  std::chrono::milliseconds heartbeat_interval{0};
+  std::chrono::milliseconds heartbeat_fallback{3'000};
+  std::chrono::milliseconds pong_timeout{3'000};
   std::uint32_t max_frame_bytes = 4 * 1024 * 1024;
   std::size_t max_pending_requests = 1024;
   std::size_t max_outbound_frames = 4096;
@@ -47,14 +57,18 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
       std::function<std::span<const std::uint8_t>(proto::FrameBuilder&, std::uint32_t req_id)>;
   // Pushes (req_id 0) other than Error.
   using PushHandler = std::function<void(Frame)>;
+  // Sees each answer to a request still waited for, in the order frames arrive (so in order
+  // with the pushes), before the request's caller resumes.
+  using ReplyObserver = std::function<void(const Frame&)>;
   // Called once when the connection ends, with the reason (a pushed Error, a socket error,
-  // a malformed frame, or close()).
+  // a malformed frame, a server that stopped answering, or close()).
   using CloseHandler = std::function<void(const Error&)>;
 
   AsyncConnection(asio::any_io_executor executor, ConnectionOptions options);
   ~AsyncConnection();
 
   void set_push_handler(PushHandler handler) { push_handler_ = std::move(handler); }
+  void set_reply_observer(ReplyObserver observer) { reply_observer_ = std::move(observer); }
   void set_close_handler(CloseHandler handler) { close_handler_ = std::move(handler); }
 
   // Resolves, connects, starts the reader and writer, and exchanges Hello/HelloOk.
@@ -74,11 +88,16 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   void close(const Error& reason, bool quiet = false);
 
   bool is_open() const { return open_; }
+  // The heartbeat closed it: the server stopped answering.
+  bool went_silent() const { return went_silent_; }
   const ServerInfo& server() const { return server_; }
   const std::string& host() const { return host_; }
   std::uint16_t port() const { return port_; }
-  // When the last frame was queued for writing (drives heartbeats).
+  // When the last frame was queued for writing, and when the last one was received.
   std::chrono::steady_clock::time_point last_send_time() const { return last_send_time_; }
+  std::chrono::steady_clock::time_point last_receive_time() const { return last_receive_time_; }
+  // The heartbeat interval in use (after HelloOk), for messages.
+  std::chrono::milliseconds heartbeat_interval() const { return heartbeat_.interval; }
 
  private:
   struct Pending {
@@ -88,6 +107,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
 
   asio::awaitable<void> reader();
   asio::awaitable<void> writer();
+  asio::awaitable<void> heartbeats();
   bool enqueue(std::span<const std::uint8_t> frame);
   std::uint32_t next_req_id();
 
@@ -95,18 +115,24 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   ConnectionOptions options_;
   asio::ip::tcp::socket socket_;
   asio::steady_timer write_wake_;
+  asio::steady_timer heartbeat_timer_;
+  HeartbeatSettings heartbeat_;
   std::deque<std::vector<std::uint8_t>> outbound_;
   std::unordered_map<std::uint32_t, Pending*> pending_;
   proto::FrameBuilder builder_;
   PushHandler push_handler_;
+  ReplyObserver reply_observer_;
   CloseHandler close_handler_;
   ServerInfo server_;
   std::string host_;
   std::uint16_t port_ = 0;
   std::uint32_t last_req_id_ = 0;
+  std::uint64_t ping_nonce_ = 0;
   bool open_ = false;
   bool closed_ = false;
+  bool went_silent_ = false;
   std::chrono::steady_clock::time_point last_send_time_{};
+  std::chrono::steady_clock::time_point last_receive_time_{};
 };
 
 // Decoding helpers shared by the Client (the frame must stay alive while they read it).

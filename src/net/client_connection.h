@@ -38,7 +38,8 @@ struct ConnectionOptions {
   // Outbound bytes queued or being written, beyond which the peer is a slow consumer.
   std::size_t session_queue_bytes = 4 * 1024 * 1024;
   // A connection that receives no frame for this long gets Error{IdleTimeout} and is closed.
-  std::chrono::milliseconds idle_timeout{90'000};
+  // Clients ping at the heartbeat interval the node advertises (qimd derives this from it).
+  std::chrono::milliseconds idle_timeout{7'000};
   // How long close_after_flush() may take to flush before the socket is closed hard.
   std::chrono::milliseconds flush_timeout{5'000};
   // After our FIN, how long we keep draining the peer's bytes so the kernel does not answer

@@ -133,6 +133,8 @@ class PeerLinks {
   // "ip:port" (IPv6 in brackets) to advertise as this node's peer address.
   // REQUIRES: bind() succeeded.
   const std::string& local_address() const { return local_address_; }
+  // The restart epoch announced in our hellos (it also marks our numbered pushes).
+  std::uint64_t restart_epoch() const { return restart_epoch_; }
   std::uint16_t local_port() const { return local_port_; }
 
   // Starts accepting links. REQUIRES: bind() succeeded; called once.

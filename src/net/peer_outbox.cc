@@ -24,7 +24,8 @@ void finish_into(proto::PeerFrameBuilder& builder, std::vector<std::uint8_t> pay
 
 }  // namespace
 
-PeerOutbox::PeerOutbox(PeerOutboxLimits limits) : limits_(limits), pushes_(4096), forwards_(4096) {}
+PeerOutbox::PeerOutbox(PeerOutboxLimits limits, std::uint64_t sender_epoch)
+    : limits_(limits), sender_epoch_(sender_epoch), pushes_(4096), forwards_(4096) {}
 
 std::size_t PeerOutbox::bytes_locked() {
   return closed_push_bytes_ + closed_forward_bytes_ + pushes_.fbb().GetSize() +
@@ -36,7 +37,12 @@ PeerOutbox::Added PeerOutbox::add_push(std::span<const std::uint8_t> frame,
                                        std::string_view except_user, std::uint64_t except_session) {
   std::lock_guard lock(mutex_);
   bool first = push_offsets_.empty() && closed_pushes_.messages.empty();
-  if (!first && bytes_locked() >= limits_.max_bytes) return Added::refused;
+  if (!first && bytes_locked() >= limits_.max_bytes) {
+    // The open batch (if any) closes with a later number: the receiver sees the gap.
+    close_pushes();
+    ++last_number_;
+    return Added::refused;
+  }
   auto& fbb = pushes_.fbb();
   auto bytes = fbb.CreateVector(frame.data(), frame.size());
   scratch_.clear();
@@ -47,6 +53,13 @@ PeerOutbox::Added PeerOutbox::add_push(std::span<const std::uint8_t> frame,
   push_offsets_.push_back(peer_wire::CreatePushBatch(fbb, bytes, names, except, except_session));
   if (fbb.GetSize() >= limits_.batch_bytes) close_pushes();
   return first ? Added::first : Added::queued;
+}
+
+bool PeerOutbox::skip_push() {
+  std::lock_guard lock(mutex_);
+  close_pushes();
+  ++last_number_;
+  return !std::exchange(skipped_since_take_, true);
 }
 
 PeerOutbox::Added PeerOutbox::add_forward(const service::Caller& caller,
@@ -81,8 +94,9 @@ void PeerOutbox::close_pushes() {
   if (push_offsets_.empty()) return;
   auto& fbb = pushes_.fbb();
   auto vector = fbb.CreateVector(push_offsets_);
-  auto payload =
-      pushes_.finish_owned(0, PeerKind::Oneway, peer_wire::CreatePushBatches(fbb, vector));
+  auto payload = pushes_.finish_owned(
+      0, PeerKind::Oneway,
+      peer_wire::CreatePushBatches(fbb, vector, sender_epoch_, ++last_number_));
   closed_push_bytes_ += payload.size();
   closed_pushes_.pushes_in.push_back(push_offsets_.size());
   push_offsets_.clear();
@@ -107,7 +121,9 @@ void PeerOutbox::close_forwards() {
 PeerOutbox::Pushes PeerOutbox::take_pushes() {
   std::lock_guard lock(mutex_);
   close_pushes();
+  skipped_since_take_ = false;
   Pushes taken = std::move(closed_pushes_);
+  taken.last_number = last_number_;
   closed_pushes_ = Pushes();
   closed_push_bytes_ = 0;
   return taken;

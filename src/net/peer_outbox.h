@@ -12,6 +12,9 @@
 // Order: take_pushes() returns the pushes, and take_forwards() the forwards, in the order they
 // were added, and successive takes continue that order: a conversation's pushes stay in seq
 // order and one session's forwarded requests in the order it sent them.
+// Numbering (loss detection, route/push_gaps.h): each PushBatches is numbered 1, 2, 3, ... in
+// the order it is closed, with the sender's epoch; a push refused because the outbox is full
+// uses up a number too, so the receiver sees a gap where it was dropped.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -52,20 +55,28 @@ class PeerOutbox {
   struct Pushes {
     std::vector<std::vector<std::uint8_t>> messages;  // PushBatches envelopes, for PeerLinks::post
     std::vector<std::size_t> pushes_in;               // how many pushes each message carries
+    // Every number up to this one is in `messages` or an earlier take, or was used up by a
+    // refused push: once `messages` are posted, the receiver should have had them all.
+    std::uint64_t last_number = 0;
   };
   struct ForwardBatch {
     std::vector<std::uint8_t> request;  // a ForwardBatch PeerEnvelope, for PeerLinks::call
     std::vector<ForwardDone> done;      // one per forward, in the batch's order
   };
 
-  explicit PeerOutbox(PeerOutboxLimits limits = {});
+  // `sender_epoch`: this node's restart epoch, sent with every PushBatches.
+  explicit PeerOutbox(PeerOutboxLimits limits = {}, std::uint64_t sender_epoch = 0);
   PeerOutbox(const PeerOutbox&) = delete;
   PeerOutbox& operator=(const PeerOutbox&) = delete;
 
   // Queues `frame` (a whole client frame) for every session of `users` at the node, except
-  // session `except_session` of `except_user`.
+  // session `except_session` of `except_user`. A refused push uses up a number (see above).
   Added add_push(std::span<const std::uint8_t> frame, std::span<const std::string> users,
                  std::string_view except_user, std::uint64_t except_session);
+  // A push not even queued (the node is down): uses up a number like a refused one. True when
+  // it is the first such since the last take_pushes(): the caller schedules a flush, which
+  // makes the number known to the tail (see node/cluster_peers.h).
+  bool skip_push();
   // Queues `request` (a client Envelope) to run at the node as `caller`; `reply_estimate` is
   // the most its answer may take (bytes). `done` is moved from only when the forward was
   // queued.
@@ -88,7 +99,10 @@ class PeerOutbox {
   std::size_t bytes_locked();
 
   const PeerOutboxLimits limits_;
+  const std::uint64_t sender_epoch_;
   mutable std::mutex mutex_;
+  std::uint64_t last_number_ = 0;    // GUARDED_BY(mutex_): the last PushBatches number used
+  bool skipped_since_take_ = false;  // GUARDED_BY(mutex_)
   // GUARDED_BY(mutex_) below. The open batches are built in place.
   proto::PeerFrameBuilder pushes_;
   std::vector<flatbuffers::Offset<peer_wire::PushBatch>> push_offsets_;

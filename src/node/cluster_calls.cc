@@ -74,7 +74,7 @@ void ClusterPeers::schedule_flush(const std::string& node) {
 ClusterPeers::Peer& ClusterPeers::peer_for(const std::string& node) {
   std::lock_guard lock(peers_mutex_);
   auto& peer = peers_[node];
-  if (!peer) peer = std::make_unique<Peer>();
+  if (!peer) peer = std::make_unique<Peer>(links_.restart_epoch());
   return *peer;
 }
 
@@ -101,6 +101,15 @@ void ClusterPeers::forward(const std::string& node, const service::Caller& calle
 
 void ClusterPeers::push_to(const std::string& node, std::span<const std::uint8_t> frame,
                            service::PushTarget target) {
+  auto placement = placement_.placement();
+  const route::NodeInfo* info = placement->find(node);
+  if (info != nullptr && !info->up) {
+    // Declared dead, perhaps only paused: nothing is sent, but the number it would have had is
+    // used up, so the node notices the loss when it is back (by the tail the flush starts).
+    pushes_dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (peer_for(node).outbox.skip_push()) schedule_flush(node);
+    return;
+  }
   switch (peer_for(node).outbox.add_push(frame, target.users, target.except_user,
                                          target.except_session)) {
     case net::PeerOutbox::Added::first:
@@ -109,7 +118,9 @@ void ClusterPeers::push_to(const std::string& node, std::span<const std::uint8_t
     case net::PeerOutbox::Added::queued:
       return;
     case net::PeerOutbox::Added::refused:
-      // The users resync by seq when they next sync; the message itself is stored.
+      // The message itself is stored. The push used up a number, so the node sees the gap and
+      // tells its sessions to resync; the flush already scheduled posts what is queued and
+      // the tail that covers this number.
       pushes_dropped_.fetch_add(1, std::memory_order_relaxed);
       logger_.warn("peer", "a push to {} ({} user(s)) was dropped: too much is waiting for it",
                    node, target.users.size());
@@ -122,10 +133,17 @@ void ClusterPeers::flush(const std::string& node) {
   net::PeerOutbox::Pushes pushes = peer.outbox.take_pushes();
   for (std::size_t i = 0; i < pushes.messages.size(); ++i) {
     if (!links_.post(node, std::move(pushes.messages[i]))) {
-      // The users resync by seq when they next sync; the messages themselves are stored.
+      // The messages themselves are stored; the number this one carried never arrives, so the
+      // node tells its sessions to resync.
       pushes_dropped_.fetch_add(pushes.pushes_in[i], std::memory_order_relaxed);
       logger_.warn("peer", "{} push(es) to {} were dropped: the link is full or down",
                    pushes.pushes_in[i], node);
+    }
+  }
+  if (pushes.last_number > peer.last_number_sent.load(std::memory_order_relaxed)) {
+    peer.last_number_sent.store(pushes.last_number, std::memory_order_release);
+    if (!peer.tail_running.exchange(true)) {
+      asio::post(executor_, [this, node, &peer] { start_tail(node, peer); });
     }
   }
   if (peer.outbox.has_forwards()) {

@@ -27,7 +27,8 @@ ClusterPeers::ClusterPeers(asio::any_io_executor executor, asio::any_io_executor
       logger_(logger),
       query_timeout_(query_timeout),
       server_here_(service),
-      serial_(asio::make_strand(blocking)) {}
+      serial_(asio::make_strand(blocking)),
+      resync_timer_(executor_) {}
 
 asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
     std::string_view from_node, const peer_wire::PeerEnvelope& request) {
@@ -108,6 +109,7 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
     co_return encode_replica_status(replicas_->status(), placement_.placement()->self_name(),
                                     replica_id_);
   }
+  if (const auto* tail = request.body_as_PushTail()) co_return answer_push_tail(from_node, *tail);
   logger_.debug("peer", "{} sent a request this node does not serve (body {})", from_node,
                 static_cast<int>(request.body_type()));
   co_return builder.error(0, PeerKind::Reply, errc::unexpected_message,
@@ -370,6 +372,7 @@ void ClusterPeers::on_oneway_owned(std::string_view from_node, proto::PeerMessag
   }
   if (sessions_ != executor_ &&
       (type == peer_wire::PeerBody::PushBatches || type == peer_wire::PeerBody::PushBatch)) {
+    check_push_number(from_node, message.envelope());
     // Posted in arrival order, so they are delivered in that order.
     asio::post(sessions_, [this, from = std::string(from_node), message = std::move(message)] {
       deliver_pushes(from, message.envelope());
@@ -380,6 +383,7 @@ void ClusterPeers::on_oneway_owned(std::string_view from_node, proto::PeerMessag
 }
 
 void ClusterPeers::on_oneway(std::string_view from_node, const peer_wire::PeerEnvelope& message) {
+  check_push_number(from_node, message);
   if (deliver_pushes(from_node, message)) return;
   logger_.debug("peer", "{} sent a one-way message this node does not handle (body {})", from_node,
                 static_cast<int>(message.body_type()));

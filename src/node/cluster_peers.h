@@ -19,6 +19,13 @@
 // until a flush on the links' executor, posted when the outbox stops being empty, sends all
 // of them as one PushBatches message and few ForwardBatch requests (at most one round of
 // ForwardBatch requests is in flight per node: what queues up meanwhile leaves together).
+//
+// Push loss (cluster_push_loss.cc): the PushBatches for each node are numbered (net/
+// peer_outbox.h), and a PushTail request follows each burst of them, repeated with backoff
+// until answered, naming the last number posted or dropped. Arriving numbers and tails go
+// through route::PushGaps on the links' executor, in arrival order; a gap means pushes for this
+// node's sessions were lost on the way, and every session here is told Resync (at most once per
+// second: gaps found meanwhile share the next one), so that its client pulls what it lacks.
 #include <asio.hpp>
 
 #include <atomic>
@@ -39,6 +46,7 @@
 #include "net/peer_outbox.h"
 #include "node/admin_relay.h"
 #include "replica/replica_host.h"
+#include "route/push_gaps.h"
 #include "service/cluster_queries.h"
 #include "service/im_service.h"
 #include "service/placement_source.h"
@@ -102,6 +110,9 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
 
   // For tests and stats: pushes dropped because an outbox or a link was full.
   std::uint64_t pushes_dropped() const { return pushes_dropped_.load(std::memory_order_relaxed); }
+  // Gaps in other nodes' push numbering, and Resync rounds pushed to this node's sessions.
+  std::uint64_t push_gaps() const { return push_gaps_seen_.load(std::memory_order_relaxed); }
+  std::uint64_t resync_rounds() const { return resync_rounds_.load(std::memory_order_relaxed); }
 
  private:
   // A node that sends us forwarded requests: its batches run one after another, in arrival
@@ -160,11 +171,18 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
 
   // What waits for one other node.
   struct Peer {
+    explicit Peer(std::uint64_t epoch) : outbox({}, epoch) {}
     net::PeerOutbox outbox;  // thread-safe
     // ForwardBatch requests sent and not answered yet; executor-only. Forwards queued
     // meanwhile wait for the answers and then leave together: at most one round of batches is
     // in flight per node, so a busy link carries few large batches, an idle one no delay.
     std::size_t forward_batches_in_flight = 0;
+    // Every PushBatches number up to this one was posted to the link or dropped: what the next
+    // PushTail names. Written by flush(), read by the tail loop.
+    std::atomic<std::uint64_t> last_number_sent{0};
+    // Set while a tail loop runs for this node (flush() starts one when it finds it unset).
+    std::atomic<bool> tail_running{false};
+    std::uint64_t tail_confirmed = 0;  // the last number the node acknowledged; tail loop only
   };
   Peer& peer_for(const std::string& node);
   // Posted to the sessions' executor when one kind of `node`'s outbox stops being empty, so
@@ -177,6 +195,20 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
                                       net::PeerOutbox::ForwardBatch batch);
   // BLOCKING: one call over the links, waited for on this (pool) thread.
   net::PeerCallResult call_blocking(const std::string& node, std::vector<std::uint8_t> request);
+
+  // Push loss (cluster_push_loss.cc). Sending side: after flush() posted numbered pushes to
+  // `node`, a tail loop (links' executor) sends PushTail until the node has confirmed the last
+  // number, backing off while it does not answer.
+  void start_tail(const std::string& node, Peer& peer);
+  asio::awaitable<void> send_tails(std::string node, Peer& peer);
+  // Receiving side, links' executor, in arrival order: the numbering of a push message, and a
+  // PushTail's answer.
+  void check_push_number(std::string_view from_node, const peer_wire::PeerEnvelope& message);
+  std::vector<std::uint8_t> answer_push_tail(std::string_view from_node,
+                                             const peer_wire::PushTail& tail);
+  // Links' executor: Resync to every session here now, or when the last round is a second old.
+  void resync_sessions(std::string reason);
+  void push_resync();
 
   asio::any_io_executor executor_;
   asio::any_io_executor blocking_;
@@ -199,6 +231,14 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   std::mutex peers_mutex_;
   std::unordered_map<std::string, std::unique_ptr<Peer>> peers_;
   std::atomic<std::uint64_t> pushes_dropped_{0};
+  // Push loss, links' executor only (but the counters).
+  route::PushGaps push_gaps_;
+  asio::steady_timer resync_timer_;
+  bool resync_scheduled_ = false;
+  std::chrono::steady_clock::time_point last_resync_{};
+  std::string resync_reason_;
+  std::atomic<std::uint64_t> push_gaps_seen_{0};
+  std::atomic<std::uint64_t> resync_rounds_{0};
 };
 
 // A ReplicaStatusResult reply: what this node's replicas report (qimctl partitions).

@@ -35,7 +35,8 @@ struct RawFlags {
   std::int64_t max_frame_bytes = 64 * kib;
   std::int64_t max_connections = 10'000;
   std::int64_t session_queue_bytes = 4 * mib;
-  std::int64_t idle_timeout_ms = 90'000;
+  std::int64_t heartbeat_interval_ms = 3'000;
+  std::int64_t idle_timeout_ms = 0;  // 0: derived from the heartbeat interval
   double messages_per_second = 200;
   double message_burst = 400;
   std::int64_t max_group_members = 2'000;
@@ -137,7 +138,12 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   check.range("max-connections", flags.max_connections, 1, 1'000'000);
   check.range("session-queue-bytes", flags.session_queue_bytes,
               std::max<std::int64_t>(flags.max_frame_bytes, 4 * kib), 1024 * mib);
-  check.range("idle-timeout-ms", flags.idle_timeout_ms, 100, 24 * 3600 * 1000);
+  check.range("heartbeat-interval-ms", flags.heartbeat_interval_ms, 100, 600'000);
+  check.require(flags.idle_timeout_ms == 0 ||
+                    (flags.idle_timeout_ms >= 100 && flags.idle_timeout_ms <= 24 * 3600 * 1000),
+                fmt::format("--idle-timeout-ms must be 0 (derived from --heartbeat-interval-ms) "
+                            "or between 100 and 86400000, got {}",
+                            flags.idle_timeout_ms));
   check.require(flags.messages_per_second > 0 && flags.messages_per_second <= 1e6,
                 fmt::format("--messages-per-second must be > 0 and <= 1000000, got {}",
                             flags.messages_per_second));
@@ -248,13 +254,23 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   service.max_group_members = static_cast<std::uint32_t>(flags.max_group_members);
   service.max_friends = static_cast<std::uint32_t>(flags.max_friends);
   service.messages_per_second = flags.messages_per_second;
+  // Clients ping once silent for the heartbeat interval, and the node closes a connection it
+  // heard nothing from for the idle timeout: by default two intervals and a second (a ping may
+  // be late from a busy client). With 3 s that is 7 s (8 s with the sweep's granularity), so a
+  // dead client is noticed well within 10 s while an idle phone wakes only every 3 s; the
+  // client, for its part, gives a node up an interval and its Pong timeout (3 s) after it last
+  // spoke: 6 s. An explicit idle timeout shortens the advertised interval to keep that ratio.
+  std::int64_t idle_timeout_ms =
+      flags.idle_timeout_ms != 0 ? flags.idle_timeout_ms : 2 * flags.heartbeat_interval_ms + 1'000;
+  service.heartbeat_interval_ms = static_cast<std::uint32_t>(
+      std::max<std::int64_t>(50, std::min(flags.heartbeat_interval_ms, idle_timeout_ms * 3 / 7)));
   service.message_burst = flags.message_burst;
 
   net::ListenerOptions& listener = config.listener;
   listener.max_connections = static_cast<std::size_t>(flags.max_connections);
   listener.connection.max_frame_bytes = service.max_frame_bytes;
   listener.connection.session_queue_bytes = static_cast<std::size_t>(flags.session_queue_bytes);
-  listener.connection.idle_timeout = std::chrono::milliseconds(flags.idle_timeout_ms);
+  listener.connection.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
   return true;
 }
 
@@ -288,8 +304,11 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "Client connections; one more is told TooManyConnections and closed");
   app.add_option("--session-queue-bytes", flags.session_queue_bytes,
                  "Outbound bytes queued per connection before it is dropped as a slow consumer");
+  app.add_option("--heartbeat-interval-ms", flags.heartbeat_interval_ms,
+                 "Advertised to clients in HelloOk: they ping after this long without traffic");
   app.add_option("--idle-timeout-ms", flags.idle_timeout_ms,
-                 "Close a connection that sends no frame for this long (clients ping)");
+                 "Close a connection that sends no frame for this long (clients ping); 0: two "
+                 "heartbeat intervals and a second");
   app.add_option("--messages-per-second", flags.messages_per_second,
                  "Per-session rate of writing requests (token bucket refill)");
   app.add_option("--message-burst", flags.message_burst,

@@ -213,6 +213,13 @@ std::size_t ImService::push_here(std::span<const std::uint8_t> frame, const Push
   return pushed;
 }
 
+std::size_t ImService::push_to_everyone_here(std::span<const std::uint8_t> frame) {
+  std::size_t pushed = 0;
+  for (const std::string& user : registry_.online_users())
+    pushed += registry_.push(user, frame);
+  return pushed;
+}
+
 std::size_t ImService::redirect_moved_sessions(
     const std::function<bool(std::string_view user)>& ready) {
   if (placement_source_ == nullptr) return 0;

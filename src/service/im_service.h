@@ -109,6 +109,9 @@ class ImService final : public StateMachine {
   void forget_cached(std::string_view placement_key);
   // Pushes a frame another node produced to the sessions here; returns how many.
   std::size_t push_here(std::span<const std::uint8_t> frame, const PushTarget& target);
+  // Pushes `frame` to every logged-in session here (a Resync: pushes meant for them may have
+  // been lost between nodes). O(users online), for rare events only; returns how many.
+  std::size_t push_to_everyone_here(std::span<const std::uint8_t> frame);
   // After a placement change: every session of a user whose home is now another node, and for
   // whom `ready` holds (the records are there), gets a Redirect to it and is closed (the client
   // logs in again there and syncs from its cursors). Returns how many users were moved.

@@ -24,6 +24,9 @@ struct Options {
 
   std::uint32_t max_body_bytes = 16 * 1024;
   std::uint32_t max_frame_bytes = 64 * 1024;  // reported in HelloOk; enforced by the shell
+  // Reported in HelloOk: a client pings once it has sent or received nothing for this long.
+  // The shell closes a connection silent for its idle timeout, derived from this (config.cc).
+  std::uint32_t heartbeat_interval_ms = 3'000;
   std::uint32_t max_group_members = 2000;
   std::uint32_t max_friends = 2000;  // accepted and pending, per user
   std::uint32_t max_groups_per_user = 500;

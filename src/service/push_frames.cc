@@ -59,6 +59,14 @@ std::span<const std::uint8_t> encode_group_event(proto::FrameBuilder& builder,
                                 by_name));
 }
 
+std::span<const std::uint8_t> encode_resync(proto::FrameBuilder& builder, std::string_view reason,
+                                            std::uint32_t spread_ms) {
+  builder.reset();
+  auto& fbb = builder.fbb();
+  auto text = string_of(fbb, reason);
+  return builder.finish(0, wire::CreateResync(fbb, text, spread_ms));
+}
+
 std::span<const std::uint8_t> encode_redirect(proto::FrameBuilder& builder, std::uint32_t req_id,
                                               const route::NodeInfo& home) {
   builder.reset();

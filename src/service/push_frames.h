@@ -27,6 +27,11 @@ std::span<const std::uint8_t> encode_group_event(proto::FrameBuilder& builder,
 std::span<const std::uint8_t> encode_redirect(proto::FrameBuilder& builder, std::uint32_t req_id,
                                               const route::NodeInfo& home);
 
+// Resync (req_id 0): pushes meant for the session may have been lost; its client syncs after
+// a random wait below `spread_ms`.
+std::span<const std::uint8_t> encode_resync(proto::FrameBuilder& builder, std::string_view reason,
+                                            std::uint32_t spread_ms);
+
 // Wire form of a Message table (shared by Deliver and the session's MessageBatch).
 flatbuffers::Offset<wire::Message> build_message(flatbuffers::FlatBufferBuilder& fbb,
                                                  const MessageView& message);

@@ -136,9 +136,11 @@ std::size_t Reach::push_each(const Range& items, UserOf user_of,
     const route::NodeInfo& home = placement->home_of(user);
     if (home.name == placement->self_name()) {
       pushed += push_local(user, frame, except_user, except_session);
-    } else if (home.up) {
+    } else {
+      // A down home gets it too: it is not sent there, but counted as lost for it, so that a
+      // node that was only paused hears of the loss when it is back (ClusterPeers::push_to).
       outbox[home.name].users.emplace_back(user);
-    }  // a down home has no sessions to push to
+    }
   }
   for (auto& [node, target] : outbox) {
     target.except_user.assign(except_user);

@@ -28,7 +28,8 @@ void Session::on_hello(std::uint32_t req_id, const wire::Hello& request) {
   send_frame(builder_.finish(
       req_id, wire::CreateHelloOk(fbb, proto::protocol_version, version, node,
                                   options.max_frame_bytes, options.max_body_bytes,
-                                  static_cast<std::uint64_t>(service_.clock().wall_ms()))));
+                                  static_cast<std::uint64_t>(service_.clock().wall_ms()),
+                                  options.heartbeat_interval_ms)));
 }
 
 void Session::on_register(std::uint32_t req_id, const wire::Register& request) {

@@ -1,4 +1,5 @@
 #pragma once
+#include <signal.h>
 // The e2e tests' view of the shared process support (tests/support/process.h): the same types,
 // with the binaries under test found where CMake built them.
 #include <utility>
@@ -25,6 +26,10 @@ class ServerProcess : public test_support::ServerProcess {
  public:
   explicit ServerProcess(ServerOptions options = {})
       : test_support::ServerProcess(with_binary(std::move(options))) {}
+  // SIGSTOP and SIGCONT: the process keeps its sockets but answers nothing meanwhile (its
+  // kernel still accepts connections and buffers bytes), like a node stalled by the machine.
+  void pause() { send_signal(SIGSTOP); }
+  void resume() { send_signal(SIGCONT); }
 
  private:
   static ServerOptions with_binary(ServerOptions options) {

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "e2e_support.h"
+#include "qimctl_support.h"
 
 namespace qim::e2e {
 namespace {
@@ -15,19 +16,23 @@ struct ScriptRun {
 class QimProcess {
  public:
   QimProcess(const TempDir& dir, const std::string& name, const ServerProcess& server,
-             const std::string& script, std::vector<std::string> extra_args = {}) {
+             const std::string& script, std::vector<std::string> extra_args = {},
+             bool reconnect = false) {
     input_ = dir.file(name + ".in");
     output_ = dir.file(name + ".out");
     write_file(input_, script);
-    std::vector<std::string> argv = {qim_path(), "--server",      server.address(),
-                                     "--device", "cli-" + name,   "--timeout-ms",
-                                     "15000",    "--no-reconnect"};
+    std::vector<std::string> argv = {qim_path(),    "--server",     server.address(), "--device",
+                                     "cli-" + name, "--timeout-ms", "15000"};
+    if (!reconnect) argv.push_back("--no-reconnect");
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     std::string error;
     started_ = process_.start(argv, input_, output_, error);
     INFO(error);
     REQUIRE(started_);
   }
+
+  // What it printed so far.
+  std::string output() const { return read_file(output_); }
 
   ScriptRun finish() {
     ScriptRun run;
@@ -44,6 +49,17 @@ class QimProcess {
 
 bool has_line(const std::string& output, const std::string& line) {
   return output.find(line + "\n") != std::string::npos;
+}
+
+std::size_t lines_starting(const std::string& output, const std::string& prefix) {
+  std::size_t count = 0;
+  for (std::size_t at = 0; at < output.size();) {
+    std::size_t end = output.find('\n', at);
+    if (end == std::string::npos) end = output.size();
+    if (output.compare(at, prefix.size(), prefix) == 0) ++count;
+    at = end + 1;
+  }
+  return count;
 }
 
 }  // namespace
@@ -137,6 +153,47 @@ TEST_CASE("qim reports bad input and exits 1", "[e2e][cli]") {
   INFO(json_run.output);
   CHECK(json_run.exit_code == 0);
   CHECK(has_line(json_run.output, R"({"type":"ok","command":"register","user":"carol"})"));
+}
+
+// The soak's outage "shown as a stream of redirected lines then misleading errors": an outage
+// is one line when the connection goes and one when the session is back.
+TEST_CASE("qim shows an outage of its node as one line when it goes and one when it is back",
+          "[e2e][cli]") {
+  auto server = started_server();
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  {
+    auto alice = logged_in_client(*server, "alice");
+    auto bob = logged_in_client(*server, "bob");
+    make_friends(*alice, *bob);
+  }
+  TempDir dir;
+  QimProcess bob(dir, "bob", *server,
+                 "login bob " + std::string(test_password) +
+                     "\n"
+                     "wait disconnected\n"
+                     "wait reconnected timeout_ms=30000\n"
+                     "wait msg from=alice timeout_ms=30000\n"
+                     ":q\n",
+                 {}, /*reconnect=*/true);
+  REQUIRE(eventually([&] { return bob.output().find("ok command=backlog") != std::string::npos; },
+                     std::chrono::seconds(15)));
+  REQUIRE(server->stop());
+  REQUIRE(eventually([&] { return bob.output().find("disconnected ") != std::string::npos; },
+                     std::chrono::seconds(15)));
+  REQUIRE(server->start());
+  auto alice = logged_in_client(*server, "alice");
+  REQUIRE(alice->send_to_user("bob", "welcome back"));
+  auto run = bob.finish();
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(lines_starting(run.output, "disconnected ") == 1);
+  CHECK(run.output.find("disconnected code=shutting_down reconnect=1 node=qim-e2e") !=
+        std::string::npos);
+  CHECK(lines_starting(run.output, "reconnected node=qim-e2e missed=") == 1);
+  CHECK(lines_starting(run.output, "redirected ") == 0);
+  CHECK(lines_starting(run.output, "error ") == 0);
+  CHECK(has_line(run.output, "msg conv=d:alice:bob seq=1 from=alice text=welcome back"));
 }
 
 }  // namespace qim::e2e

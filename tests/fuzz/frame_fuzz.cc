@@ -168,7 +168,8 @@ void walk_table(const reflection::Object& object, const flatbuffers::Table& tabl
   X(MyGroupsResult) \
   X(GroupEvent) \
   X(OnlineUsers) \
-  X(OnlineUsersResult)
+  X(OnlineUsersResult) \
+  X(Resync)
 // clang-format on
 
 #define QIM_COUNT_BODY(type) +1

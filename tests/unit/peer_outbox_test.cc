@@ -152,6 +152,49 @@ TEST_CASE("peer outbox: a full outbox refuses, an empty one takes anything", "[p
   CHECK(outbox.add_forward(caller("a"), request_of(1), 100, std::move(again)) == Added::first);
 }
 
+TEST_CASE("peer outbox: push messages are numbered in order, a refused push uses up a number",
+          "[peer][outbox]") {
+  net::PeerOutboxLimits limits;
+  limits.max_bytes = 2 * 1024;
+  net::PeerOutbox outbox(limits, 42);
+  std::vector<std::string> users = {"u"};
+  auto numbers_of = [](net::PeerOutbox::Pushes& taken) {
+    std::vector<std::uint64_t> numbers;
+    for (auto& message : taken.messages) {
+      auto opened = open(std::move(message));
+      const auto* batches = opened.envelope().body_as_PushBatches();
+      REQUIRE(batches != nullptr);
+      CHECK(batches->sender_epoch() == 42);
+      numbers.push_back(batches->number());
+    }
+    return numbers;
+  };
+  CHECK(outbox.add_push(frame_of(1), users, "", 0) == Added::first);
+  auto first = outbox.take_pushes();
+  CHECK(numbers_of(first) == std::vector<std::uint64_t>{1});
+  CHECK(first.last_number == 1);
+  // Nothing queued: a take neither sends nor numbers anything.
+  CHECK(outbox.take_pushes().last_number == 1);
+
+  CHECK(outbox.add_push(frame_of(2, 4096), users, "", 0) == Added::first);
+  CHECK(outbox.add_push(frame_of(3), users, "", 0) == Added::refused);  // skips number 3
+  auto second = outbox.take_pushes();
+  CHECK(numbers_of(second) == std::vector<std::uint64_t>{2});
+  CHECK(second.last_number == 3);
+  CHECK(outbox.add_push(frame_of(4), users, "", 0) == Added::first);
+  auto third = outbox.take_pushes();
+  CHECK(numbers_of(third) == std::vector<std::uint64_t>{4});
+  CHECK(third.last_number == 4);
+  // Pushes for a node that is down are not queued, but use up numbers too; the first since a
+  // take asks for a flush.
+  CHECK(outbox.skip_push());
+  CHECK_FALSE(outbox.skip_push());
+  auto skipped = outbox.take_pushes();
+  CHECK(skipped.messages.empty());
+  CHECK(skipped.last_number == 6);
+  CHECK(outbox.skip_push());
+}
+
 TEST_CASE("peer outbox: forwards leave in batches, in order, and get their own answers",
           "[peer][outbox]") {
   net::PeerOutboxLimits limits;

@@ -155,6 +155,26 @@ TEST_CASE("reach: a push to many users is one batch per other home node", "[reac
   CHECK(sent == expected);
 }
 
+// Regression: pushes for users homed on a node declared dead were skipped without a trace, so
+// the clients of a node that was only paused never heard of them. They go to the cluster, which
+// counts them as lost for that node (node/cluster_calls.cc) so it can tell its sessions.
+TEST_CASE("reach: a push for users of a down home still goes to the cluster", "[reach]") {
+  Fixture f;
+  auto n2 = test_node("n2", 7710);
+  n2.up = false;
+  f.placement = std::make_shared<route::Placement>(
+      testing::spread_placement("n1", {test_node("n1", 7700), n2, test_node("n3", 7720)}, 2));
+  f.source = FixedPlacement(f.placement);
+  std::vector<std::string> everyone = users(60);
+  const std::vector<std::uint8_t> frame = {8, 0, 0, 0, 1, 2, 3, 4};
+  f.reach.push_each(
+      everyone, [](const std::string& user) { return std::string_view(user); }, frame, "", 0);
+  std::set<std::string> nodes;
+  for (const auto& push : f.cluster.pushes)
+    nodes.insert(push.node);
+  CHECK(nodes == std::set<std::string>{"n2", "n3"});
+}
+
 TEST_CASE("reach: a single node pushes locally and never asks the cluster", "[reach]") {
   Fixture f;
   auto solo = std::make_shared<const route::Placement>(

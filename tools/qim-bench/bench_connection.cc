@@ -107,6 +107,9 @@ asio::awaitable<Error> BenchConnection::open(const Endpoint& endpoint,
     co_return Error{errc::unexpected_message, fmt::format("expected HelloOk, got {}",
                                                           wire::EnumNameBody(reply->body_type()))};
   }
+  if (std::uint32_t advertised = reply->body_as_HelloOk()->heartbeat_interval_ms()) {
+    heartbeat_interval_ = std::chrono::milliseconds(advertised);
+  }
   co_return Error{};
 }
 
@@ -115,6 +118,12 @@ asio::awaitable<Error> BenchConnection::call(std::span<const std::uint8_t> frame
                                              std::chrono::milliseconds timeout,
                                              const wire::Envelope*& reply) {
   if (!is_open()) co_return unavailable("not connected");
+  calling_ = true;
+  struct EndCall {
+    bool& calling;
+    ~EndCall() { calling = false; }
+  } end_call{calling_};
+  last_sent_ = std::chrono::steady_clock::now();
   Deadline deadline(io_, socket_, timeout);
   std::error_code error;
   co_await asio::async_write(socket_, asio::buffer(frame.data(), frame.size()),
@@ -263,7 +272,16 @@ asio::awaitable<void> BenchConnection::serve(FrameSink& sink) {
   sink.on_closed(*this, reason);
 }
 
+bool BenchConnection::ping_if_quiet(std::chrono::steady_clock::time_point now) {
+  if (!is_open() || calling_ || writer_active_ || !outbound_.empty()) return false;
+  if (now - last_sent_ < heartbeat_interval_ / 2) return false;
+  builder_.reset();
+  queue(builder_.finish(next_req_id(), wire::CreatePing(builder_.fbb(), ++pings_)));
+  return true;
+}
+
 void BenchConnection::queue(std::span<const std::uint8_t> frame) {
+  last_sent_ = std::chrono::steady_clock::now();
   outbound_.insert(outbound_.end(), frame.begin(), frame.end());
   if (!dirty_) {
     dirty_ = true;

@@ -79,6 +79,12 @@ class BenchConnection {
   // close sends RST (no TIME_WAIT: a login storm would otherwise exhaust local ports).
   void close(bool reset = false);
 
+  // Keeps the server's idle timeout (two of its heartbeat intervals and a second) from closing
+  // a connection the benchmark keeps quiet: queues a Ping when nothing was sent for half the
+  // interval the server advertised in HelloOk. Not while a call() is under way (it writes on
+  // its own) or output is pending. True when it queued one.
+  bool ping_if_quiet(std::chrono::steady_clock::time_point now);
+
   bool is_open() const { return socket_.is_open() && !failed_; }
   std::uint32_t index() const { return index_; }
   const Endpoint& endpoint() const { return endpoint_; }
@@ -103,6 +109,10 @@ class BenchConnection {
   Endpoint endpoint_;
   proto::FrameBuilder builder_{256};
   std::uint32_t last_req_id_ = 0;
+  std::chrono::milliseconds heartbeat_interval_{3'000};
+  std::chrono::steady_clock::time_point last_sent_{};
+  std::uint64_t pings_ = 0;
+  bool calling_ = false;
 
   std::vector<std::uint64_t> input_;  // 8-byte aligned storage
   std::size_t input_begin_ = 0;       // unconsumed bytes: [input_begin_, input_end_)

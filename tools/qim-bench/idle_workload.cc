@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "qim-bench/bench_connection.h"
+#include "qim-bench/keepalive.h"
 #include "qim-bench/population.h"
 #include "qim-bench/wait_group.h"
 
@@ -12,9 +13,6 @@ namespace qim::bench {
 namespace {
 
 constexpr std::size_t idle_read_buffer_bytes = 1024;
-// Each connection pings this often so the server's idle timeout (default 90 s) never fires
-// however long the set-up takes.
-constexpr std::uint32_t ping_period_s = 30;
 
 class IdleShard final : public FrameSink {
  public:
@@ -34,9 +32,23 @@ class IdleShard final : public FrameSink {
     }
     coordinator.arrive(0);
     if (co_await coordinator.released(io_, 0) == Coordinator::aborted) co_return;
+    // Pings whichever connection is quiet, from its first connect to the end, however long
+    // the set-up takes.
+    bool stop = false;
+    WaitGroup pinging(io_);
+    pinging.add();
+    asio::co_spawn(
+        io_,
+        [this, &stop, &pinging]() -> asio::awaitable<void> {
+          co_await keep_alive(io_, connections_, outbox_, stop);
+          pinging.done();
+        },
+        asio::detached);
     if (Error error = co_await connect_users(io_, options_, names_, connections_)) {
       result.error = std::move(error);
       coordinator.fail_from(1);
+      stop = true;
+      co_await pinging.wait();
       co_return;
     }
     WaitGroup serving(io_);
@@ -51,15 +63,13 @@ class IdleShard final : public FrameSink {
           asio::detached);
     }
     coordinator.arrive(1);
-    bool stop = false;
-    asio::co_spawn(io_, pinger(stop), asio::detached);
     co_await coordinator.released(io_, 2);
     stop = true;
     stopping_ = true;
     for (auto& connection : connections_)
       connection->close();
     co_await serving.wait();
-    co_await wait_for(std::chrono::milliseconds(1100));  // the pinger sees `stop`
+    co_await pinging.wait();
     std::uint64_t open = connections_.size() - closed_;
     result.counters["connections"] = connections_.size();
     result.counters["connections_closed_by_server"] = closed_;
@@ -80,27 +90,6 @@ class IdleShard final : public FrameSink {
   void on_batch_end() override { outbox_.flush(); }
 
  private:
-  asio::awaitable<void> wait_for(std::chrono::milliseconds duration) {
-    asio::steady_timer timer(io_, duration);
-    std::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
-
-  asio::awaitable<void> pinger(const bool& stop) {
-    for (std::uint64_t tick = 0; !stop; ++tick) {
-      for (std::size_t i = tick % ping_period_s; i < connections_.size(); i += ping_period_s) {
-        BenchConnection& connection = *connections_[i];
-        if (!connection.is_open()) continue;
-        proto::FrameBuilder& builder = connection.builder();
-        builder.reset();
-        connection.queue(
-            builder.finish(connection.next_req_id(), wire::CreatePing(builder.fbb(), tick)));
-      }
-      outbox_.flush();
-      co_await wait_for(std::chrono::milliseconds(1000));
-    }
-  }
-
   asio::io_context& io_;
   const Options& options_;
   UserNames names_;

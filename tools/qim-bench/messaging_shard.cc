@@ -1,5 +1,7 @@
 #include "qim-bench/messaging_shard.h"
 
+#include "qim-bench/keepalive.h"
+
 #include <fmt/core.h>
 
 #include "qim-bench/clock.h"
@@ -124,11 +126,29 @@ asio::awaitable<void> MessagingShard::run(Coordinator& coordinator, ShardResult&
     fail(std::move(error));
     co_return;
   }
+  // Pings whichever connection is quiet (during the set-up, receivers that never send) so the
+  // server's idle timeout does not close it.
+  bool stop_pinging = false;
+  WaitGroup pinging(io_);
+  pinging.add();
+  asio::co_spawn(
+      io_,
+      [this, &stop_pinging, &pinging]() -> asio::awaitable<void> {
+        co_await keep_alive(io_, connections_, outbox_, stop_pinging);
+        pinging.done();
+      },
+      asio::detached);
+  auto stop_pinger = [&]() -> asio::awaitable<void> {
+    stop_pinging = true;
+    co_await pinging.wait();
+  };
   if (Error error = co_await connect_users(io_, options_, names_, connections_)) {
+    co_await stop_pinger();
     fail(std::move(error));
     co_return;
   }
   if (Error error = co_await prepare()) {
+    co_await stop_pinger();
     fail(std::move(error));
     co_return;
   }
@@ -181,9 +201,11 @@ asio::awaitable<void> MessagingShard::run(Coordinator& coordinator, ShardResult&
     }
   }
   stopping_ = true;
+  stop_pinging = true;
   for (auto& connection : connections_)
     connection->close();
   co_await serving.wait();
+  co_await pinging.wait();
   export_result(result);
 }
 

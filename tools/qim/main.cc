@@ -174,6 +174,9 @@ class Interactive {
       std::fputc('\n', stdout);
     }
     std::fflush(stdout);
+    // The session may have changed with these events ("alice (reconnecting)> ").
+    prompt_ = shell_.prompt();
+    rl_set_prompt(prompt_.c_str());
     rl_replace_line(saved.c_str(), 0);
     rl_point = std::min(point, rl_end);
     rl_forced_update_display();

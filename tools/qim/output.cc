@@ -135,6 +135,23 @@ std::string Printer::render(const Record& record) const {
   if (type == "error") {
     return fmt::format("error ({}): {}", record.get("code"), record.get("message"));
   }
+  // An outage reads as two lines: the loss (one, whatever the attempts) and the return.
+  if (type == "disconnected") {
+    std::string reason = record.get("message");
+    constexpr std::string_view resuming = "; reconnecting";
+    if (record.get("reconnect") == "1") {
+      if (reason.ends_with(resuming)) reason.resize(reason.size() - resuming.size());
+      return fmt::format("lost home node {}: {}; reconnecting…", record.get("node"), reason);
+    }
+    return fmt::format("disconnected from {}: {}", record.get("node"), reason);
+  }
+  if (type == "reconnected") {
+    std::string missed = record.get("missed");
+    return fmt::format("reconnected to {}, {} new message{}", record.get("node"), missed,
+                       missed == "1" ? "" : "s");
+  }
+  // Following a redirect is part of logging in; the login line names the node.
+  if (type == "redirected") return {};
   return record.to_text();
 }
 
@@ -150,11 +167,13 @@ void Printer::result(const Record& record) {
 }
 
 void Printer::event(const Record& record) {
+  std::string line = render(record);
+  if (line.empty()) return;  // not shown in this format
   if (event_sink_) {
-    event_sink_(render(record));
+    event_sink_(std::move(line));
     return;
   }
-  write_line(render(record));
+  write_line(line);
 }
 
 }  // namespace qim::cli

@@ -64,6 +64,7 @@ class Printer {
   void event(const Record& record);
   // Interactive mode: events go to `sink` instead of stdout (called on the event thread).
   void set_event_sink(std::function<void(std::string)> sink) { event_sink_ = std::move(sink); }
+  // The line for `record` in this format; empty when the format does not show it.
   std::string render(const Record& record) const;
   OutputFormat format() const { return format_; }
 

@@ -204,6 +204,7 @@ bool Shell::connect() {
 }
 
 std::string Shell::prompt() const {
+  if (client_.reconnecting()) return fmt::format("{} (reconnecting)> ", client_.user());
   if (!client_.logged_in()) return "qim> ";
   return fmt::format("{}@{}> ", client_.user(), client_.node());
 }
@@ -713,10 +714,11 @@ Record Shell::describe(const Event& event) const {
       return Record("disconnected")
           .add("code", errc_name(event.code))
           .add("reconnect", event.will_reconnect)
+          .add("node", event.node)
           .add("message", event.message);
     }
     Record operator()(const ReconnectedEvent& event) const {
-      return Record("reconnected").add("node", event.node);
+      return Record("reconnected").add("node", event.node).add("missed", event.missed_messages);
     }
     Record operator()(const RedirectedEvent& event) const {
       return Record("redirected")
