@@ -80,6 +80,9 @@ struct ServerInfo {
   std::uint32_t max_frame_bytes = 0;
   std::uint32_t max_body_bytes = 0;
   std::uint64_t server_time_ms = 0;
+  // Client addresses ("host:port") of the cluster's live nodes, as the server listed them: the
+  // client reconnects to these when its node goes down.
+  std::vector<std::string> cluster_nodes;
 };
 
 struct LoginInfo {

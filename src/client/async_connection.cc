@@ -141,6 +141,13 @@ asio::awaitable<Result<ServerInfo>> AsyncConnection::open(const std::string& hos
   server_.max_frame_bytes = hello_ok->max_frame_bytes();
   server_.max_body_bytes = hello_ok->max_body_bytes();
   server_.server_time_ms = hello_ok->server_time_ms();
+  server_.cluster_nodes.clear();
+  if (hello_ok->cluster_nodes() != nullptr) {
+    for (const auto* address : *hello_ok->cluster_nodes()) {
+      if (server_.cluster_nodes.size() >= 64) break;
+      server_.cluster_nodes.emplace_back(proto::view(address));
+    }
+  }
   if (options_.heartbeats) {
     heartbeat_.interval = qim::client::heartbeat_interval(
         options_.heartbeat_interval, std::chrono::milliseconds(hello_ok->heartbeat_interval_ms()),

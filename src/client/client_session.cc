@@ -77,6 +77,23 @@ asio::awaitable<Result<ServerInfo>> Client::Impl::open_connection(
   host_ = host;
   port_ = port;
   remember({host, port});
+  // The other nodes the server listed: where to go when this one is gone.
+  for (const std::string& address : opened->cluster_nodes) {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos || colon == 0) continue;
+    std::string node_host = address.substr(0, colon);
+    if (node_host.size() > 2 && node_host.front() == '[' && node_host.back() == ']') {
+      node_host = node_host.substr(1, node_host.size() - 2);
+    }
+    unsigned long node_port = 0;
+    try {
+      node_port = std::stoul(address.substr(colon + 1));
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (node_port == 0 || node_port > 65535) continue;
+    remember({node_host, static_cast<std::uint16_t>(node_port)});
+  }
   connected_ = true;
   {
     std::lock_guard lock(summary_mutex_);

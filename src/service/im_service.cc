@@ -140,6 +140,27 @@ std::optional<route::NodeInfo> ImService::home_elsewhere(std::string_view key) c
   return home;
 }
 
+std::vector<std::string> ImService::cluster_client_addresses(std::size_t limit) const {
+  std::vector<std::string> addresses;
+  if (placement_source_ == nullptr) return addresses;
+  auto placement = placement_source_->placement();
+  auto format = [](const route::NodeInfo& node) {
+    bool v6 = node.client_host.find(':') != std::string::npos;
+    return (v6 ? "[" + node.client_host + "]" : node.client_host) + ":" +
+           std::to_string(node.client_port);
+  };
+  if (const route::NodeInfo* self = placement->find(placement->self_name());
+      self != nullptr && self->client_port != 0) {
+    addresses.push_back(format(*self));
+  }
+  for (const route::NodeInfo& node : placement->members()) {
+    if (addresses.size() >= limit) break;
+    if (!node.up || node.client_port == 0 || node.name == placement->self_name()) continue;
+    addresses.push_back(format(node));
+  }
+  return addresses;
+}
+
 bool ImService::ready(std::string_view key) const {
   return placement_source_ == nullptr || placement_source_->ready(key);
 }

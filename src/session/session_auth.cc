@@ -25,11 +25,15 @@ void Session::on_hello(std::uint32_t req_id, const wire::Hello& request) {
   builder_.reset();
   auto version = fbb.CreateString(server_version.data(), server_version.size());
   auto node = fbb.CreateString(options.node_name);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> addresses;
+  for (const std::string& address : service_.cluster_client_addresses(16))
+    addresses.push_back(fbb.CreateString(address));
+  auto cluster_nodes = fbb.CreateVector(addresses);
   send_frame(builder_.finish(
       req_id, wire::CreateHelloOk(fbb, proto::protocol_version, version, node,
                                   options.max_frame_bytes, options.max_body_bytes,
                                   static_cast<std::uint64_t>(service_.clock().wall_ms()),
-                                  options.heartbeat_interval_ms)));
+                                  options.heartbeat_interval_ms, cluster_nodes)));
 }
 
 void Session::on_register(std::uint32_t req_id, const wire::Register& request) {

@@ -155,7 +155,7 @@ class Chat {
   }
   // Waits until every sender has had an acknowledgement after `since`.
   bool all_sent_since(Clock::time_point since, std::chrono::milliseconds timeout) {
-    return eventually(
+    bool done = eventually(
         [&] {
           std::lock_guard lock(mutex_);
           for (const std::string& user : users_) {
@@ -165,6 +165,16 @@ class Chat {
           return true;
         },
         timeout);
+    if (!done) {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = 0; i < users_.size(); ++i) {
+        auto it = last_ack_.find(users_[i]);
+        if (it != last_ack_.end() && it->second >= since) continue;
+        UNSCOPED_INFO(users_[i] << " (on " << clients_[i]->node() << ") has sent nothing since: "
+                                << last_error_[users_[i]]);
+      }
+    }
+    return done;
   }
 
   // Reads every conversation back from `entry` and checks it against the acknowledgements.
@@ -243,6 +253,11 @@ class Chat {
           last = now;
           break;
         }
+        {
+          std::lock_guard lock(mutex_);
+          last_error_[user] = std::string(errc_name(ack.error().code)) + ": " +
+                              ack.error().message;
+        }
         if (!running_) return;  // never acknowledged: not counted
         std::this_thread::sleep_for(20ms);  // retry pace
       }
@@ -257,6 +272,7 @@ class Chat {
   std::mutex mutex_;
   std::vector<Acked> acked_;                                // GUARDED_BY(mutex_)
   std::map<std::string, Clock::time_point> last_ack_;       // GUARDED_BY(mutex_)
+  std::map<std::string, std::string> last_error_;           // GUARDED_BY(mutex_)
   std::map<std::string, std::vector<std::pair<Clock::time_point, std::chrono::milliseconds>>>
       stalls_;  // GUARDED_BY(mutex_)
 };
