@@ -316,7 +316,9 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.add_option("--admin-listen", flags.admin_listen,
                  "Admin (qimctl) address, host:port (default: 127.0.0.1, --listen's port + 2)");
   app.add_option("--admin-token-file", flags.admin_token_file,
-                 "The admin token; default <data-dir>/admin.token, created on first start");
+                 "A cluster-wide admin token file (give every node the same one); default: a "
+                 "token derived from the cluster key. Either way copied to "
+                 "<data-dir>/admin.token for qimctl --data-dir");
   app.add_option("--probe-interval-ms", flags.probe_interval_ms,
                  "SWIM: how often each member probes another, 10-60000");
   app.add_option("--probe-timeout-ms", flags.probe_timeout_ms,

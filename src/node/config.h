@@ -47,7 +47,7 @@ struct Config {
   bool peer_listen_given = false;
   std::vector<std::string> seeds;  // "host:port", validated
   std::string cluster_key_file;    // empty: <data-dir>/cluster.key, created if missing
-  std::string admin_token_file;    // empty: <data-dir>/admin.token, created if missing
+  std::string admin_token_file;    // empty: derived from the cluster key (admin_token.h)
   cluster::swim::Config swim;
   std::uint32_t vnodes_per_member = 128;  // ring tokens per member
   // Periodic maintenance (pruning expired dedup records).

@@ -502,7 +502,9 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   });
 
   admin_relay.use_membership(*membership);
-  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory, config.vnodes_per_member,
+  admin_relay.use_replicas(replicas);
+  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory, partitions,
+                             config.vnodes_per_member, config.replicas,
                              [&leave_request] { leave_request.request_leave(); });
   net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
                                     admin_token, logger);
@@ -584,17 +586,31 @@ int run(const Config& config) {
     return exit_failure;
   }
   if (!key_warning.empty()) logger.warn("node", "{}", key_warning);
-  bool default_token = config.admin_token_file.empty();
-  std::string token_path =
-      default_token ? config.data_directory + "/admin.token" : config.admin_token_file;
+  // One admin credential for the whole cluster: derived from the cluster key unless an
+  // operator's token file is named. Either way <data-dir>/admin.token holds the token the
+  // node accepts, for `qimctl --data-dir` on this host.
+  std::optional<std::string> admin_token;
   std::string token_error, token_warning;
-  auto admin_token =
-      admin::load_or_create_admin_token(token_path, default_token, token_error, token_warning);
-  if (!admin_token) {
-    logger.error("node", "{}", token_error);
-    return exit_failure;
+  if (config.admin_token_file.empty()) {
+    admin_token = admin::derive_admin_token(*cluster_key);
+    if (!admin::write_admin_token_file(config.data_directory + "/admin.token", *admin_token,
+                                       token_error)) {
+      logger.error("node", "{}", token_error);
+      return exit_failure;
+    }
+  } else {
+    admin_token = admin::read_admin_token_file(config.admin_token_file, token_error, token_warning);
+    if (!admin_token) {
+      logger.error("node", "{}", token_error);
+      return exit_failure;
+    }
+    if (!token_warning.empty()) logger.warn("node", "{}", token_warning);
+    if (!admin::write_admin_token_file(config.data_directory + "/admin.token", *admin_token,
+                                       token_error)) {
+      logger.error("node", "{}", token_error);
+      return exit_failure;
+    }
   }
-  if (!token_warning.empty()) logger.warn("node", "{}", token_warning);
   std::uint64_t restart_epoch = 0;
   std::string epoch_error;
   if (!next_restart_epoch(config.data_directory, core::SystemClock().wall_ms(), restart_epoch,
