@@ -66,6 +66,7 @@ struct RawFlags {
   std::int64_t election_ticks = 10;
   bool bootstrap = false;
   std::string shutdown = "leave";
+  bool check_config = false;
 };
 
 std::size_t hardware_threads() {
@@ -382,6 +383,9 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "What SIGTERM does: leave (move this node's replicas away, then exit) or stop "
                  "(hand leaderships over and exit; replicas catch up when it returns)");
 
+  app.add_flag("--check-config", flags.check_config,
+               "Validate the flags and the config file, print the outcome and exit (0: valid)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -413,6 +417,10 @@ ParseResult parse_command_line(int argc, char** argv) {
   if (!build_config(flags, config, error)) {
     std::fprintf(stderr, "qimd: %s\nRun with --help for more information.\n", error.c_str());
     return {std::nullopt, exit_usage};
+  }
+  if (flags.check_config) {
+    std::printf("qimd: the configuration is valid\n");
+    return {std::nullopt, exit_ok};
   }
   return {std::move(config), exit_ok};
 }
