@@ -5,10 +5,31 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
   libasio-dev libflatbuffers-dev flatbuffers-compiler librocksdb-dev libsodium-dev
-  libcli11-dev libfmt-dev catch2 libedit-dev nlohmann-json3-dev)
+  libcli11-dev libfmt-dev catch2 libedit-dev nlohmann-json3-dev libcpp-httplib-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(clang clang-format libclang-rt-14-dev)
 fi
+
+# promtool checks /metrics in the e2e tests. Debian ships it in the prometheus package, whose
+# install would also start a Prometheus server; only the promtool binary is taken from the
+# package, with apt's own download, into a directory of its own.
+install_promtool() {
+  local target=/usr/local/lib/qim-test/bin/promtool
+  [[ -x "$target" ]] && return 0
+  command -v promtool >/dev/null && return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: promtool missing (the e2e metrics test then uses its own checker only)" >&2
+    return 0
+  fi
+  local work
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq prometheus >/dev/null 2>&1) || { rm -rf "$work"; return 0; }
+  mkdir -p "$(dirname "$target")"
+  dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -x -O ./usr/bin/promtool >"$target.tmp"
+  chmod 0755 "$target.tmp" && mv "$target.tmp" "$target"
+  rm -rf "$work"
+  echo "install-deps: installed promtool in $(dirname "$target")"
+}
 
 missing=()
 for package in "${packages[@]}"; do
@@ -17,6 +38,7 @@ for package in "${packages[@]}"; do
   fi
 done
 if ((${#missing[@]} == 0)); then
+  if [[ "${1:-}" == "--test" ]]; then install_promtool; fi
   exit 0
 fi
 
@@ -29,3 +51,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: installed ${missing[*]}"
+if [[ "${1:-}" == "--test" ]]; then install_promtool; fi

@@ -37,7 +37,59 @@ bool is_member_name(std::string_view name) {
   });
 }
 
+flatbuffers::Offset<wire::PartitionRow> encode_row(flatbuffers::FlatBufferBuilder& fbb,
+                                                   const PartitionRowView& row) {
+  auto strings = [&fbb](const std::vector<std::string>& names) {
+    return fbb.CreateVectorOfStrings(names);
+  };
+  auto leader = fbb.CreateString(row.leader);
+  auto voters = strings(row.voters);
+  auto learners = strings(row.learners);
+  auto down = strings(row.down);
+  return wire::CreatePartitionRow(fbb, row.partition, leader, row.leader_confirmed, row.term,
+                                  row.commit, row.last_index, voters, learners, down, row.lag,
+                                  row.under_replicated);
+}
+
 }  // namespace
+
+Error parse_where_key(std::string_view key, std::string& placement_key, std::string& kind) {
+  constexpr std::string_view group_word = "group ";
+  if (key.starts_with(group_word)) {
+    std::string_view group = key.substr(group_word.size());
+    if (Error invalid = check_id(group, "group")) return invalid;
+    placement_key = group_conversation(group);
+    kind = "group";
+    return {};
+  }
+  if (key.size() >= 2 && key[1] == ':') {
+    std::string_view rest = key.substr(2);
+    if (key[0] == 'g' && is_valid_id(rest)) {
+      placement_key = std::string(key);
+      kind = "group";
+      return {};
+    }
+    auto colon = rest.find(':');
+    if (key[0] == 'd' && colon != std::string_view::npos) {
+      std::string_view a = rest.substr(0, colon), b = rest.substr(colon + 1);
+      if (is_valid_id(a) && is_valid_id(b) && a != b) {
+        placement_key = direct_conversation(a, b);
+        kind = "direct";
+        return {};
+      }
+    }
+    return Error{errc::invalid_argument,
+                 fmt::format("key: '{}' is not d:<user>:<user> or g:<group>",
+                             key.substr(0, 2 * max_id_length + 8))};
+  }
+  if (Error invalid = check_id(key, "key")) {
+    invalid.message += " (or d:<user>:<user>, g:<group>, group <group>)";
+    return invalid;
+  }
+  placement_key = std::string(key);
+  kind = "user";
+  return {};
+}
 
 AdminDispatcher::AdminDispatcher(AdminHooks& hooks, const std::string& expected_token,
                                  std::string_view version)
@@ -109,6 +161,10 @@ AdminReply AdminDispatcher::request(const wire::AdminEnvelope& envelope) {
     }
     case wire::AdminBody::GroupInspectRequest:
       return group(req_id, *envelope.body_as_GroupInspectRequest());
+    case wire::AdminBody::PartitionsRequest:
+      return partitions(req_id);
+    case wire::AdminBody::WhereRequest:
+      return where(req_id, *envelope.body_as_WhereRequest());
     case wire::AdminBody::LeaveRequest:
       builder_.reset();
       return finish(req_id, wire::CreateAdminOk(builder_.fbb()), AdminReply::After::leave);
@@ -176,16 +232,24 @@ AdminReply AdminDispatcher::stats(std::uint32_t req_id, const wire::StatsRequest
                                       g.push_pulls_served, g.push_pulls_refused,
                                       g.push_pulls_completed, g.push_pulls_failed);
   };
+  auto encode_replication = [&fbb](const std::optional<ReplicationCountersView>& counters) {
+    if (!counters) return flatbuffers::Offset<wire::ReplicationCounters>();
+    const ReplicationCountersView& r = *counters;
+    return wire::CreateReplicationCounters(fbb, r.replicas_hosted, r.leaderships, r.leader_changes,
+                                           r.leaderships_won, r.snapshots_sent,
+                                           r.snapshots_received, r.proposals, r.proposals_failed);
+  };
   std::vector<flatbuffers::Offset<wire::NodeStats>> rows;
   rows.reserve(stats.nodes.size());
   for (const NodeStatsView& node : stats.nodes) {
     auto gossip = encode_gossip(node.gossip);
+    auto replication = encode_replication(node.replication);
     rows.push_back(wire::CreateNodeStatsDirect(
         fbb, node.node_name.c_str(), node.is_self, node.answered, node.error.c_str(),
         node.uptime_ms, node.connections, node.sessions, node.users_online, node.messages_stored,
         node.messages_pushed, node.requests, node.store_bytes, node.messages_in_per_s,
         node.messages_out_per_s, node.peer_queued_frames, node.peer_queued_bytes,
-        node.peer_links_connected, node.peer_frames_dropped, gossip));
+        node.peer_links_connected, node.peer_frames_dropped, gossip, replication));
   }
   const NodeStatsView& self = stats.self;
   auto gossip = encode_gossip(self.gossip);
@@ -231,6 +295,42 @@ AdminReply AdminDispatcher::group(std::uint32_t req_id, const wire::GroupInspect
   return finish(req_id, wire::CreateGroupInspectResultDirect(
                             fbb, group.group.c_str(), group.name.c_str(), group.owner.c_str(),
                             group.created_ms, &members));
+}
+
+AdminReply AdminDispatcher::partitions(std::uint32_t req_id) {
+  PartitionTableView table = hooks_.partitions();
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  std::vector<flatbuffers::Offset<wire::PartitionRow>> rows;
+  rows.reserve(table.rows.size());
+  for (const PartitionRowView& row : table.rows)
+    rows.push_back(encode_row(fbb, row));
+  std::vector<flatbuffers::Offset<wire::NodeShare>> nodes;
+  nodes.reserve(table.nodes.size());
+  for (const NodeShareView& node : table.nodes) {
+    nodes.push_back(wire::CreateNodeShareDirect(fbb, node.node.c_str(), node.replicas, node.leaders,
+                                                node.answered));
+  }
+  return finish(req_id, wire::CreatePartitionsResultDirect(
+                            fbb, table.partition_count, table.replicas_wanted, &rows, &nodes,
+                            table.under_replicated, table.leaderless, table.nodes_answered,
+                            table.nodes_asked));
+}
+
+AdminReply AdminDispatcher::where(std::uint32_t req_id, const wire::WhereRequest& request) {
+  std::string placement_key, kind;
+  if (Error invalid = parse_where_key(view(request.key()), placement_key, kind)) {
+    return outcome(req_id, invalid);
+  }
+  WhereView where = hooks_.where(placement_key);
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  auto key = fbb.CreateString(view(request.key()));
+  auto placement = fbb.CreateString(placement_key);
+  auto kind_offset = fbb.CreateString(kind);
+  auto row = encode_row(fbb, where.row);
+  return finish(req_id,
+                wire::CreateWhereResult(fbb, key, placement, kind_offset, where.partition, row));
 }
 
 AdminReply AdminDispatcher::outcome(std::uint32_t req_id, const Error& failure) {

@@ -22,6 +22,11 @@ namespace qim::admin {
 inline constexpr std::uint32_t max_online_limit = 1000;
 inline constexpr std::uint32_t default_online_limit = 100;
 
+// A key for `qimctl where`: a user id, "d:<a>:<b>" (either order), "g:<gid>" or
+// "group <gid>". Sets the placement key and its kind (user, direct, group); an error naming the
+// key otherwise.
+Error parse_where_key(std::string_view key, std::string& placement_key, std::string& kind);
+
 struct AdminReply {
   enum class After : std::uint8_t {
     keep_open,  // wait for the next request
@@ -51,6 +56,8 @@ class AdminDispatcher {
   AdminReply stats(std::uint32_t req_id, const admin_wire::StatsRequest& request);
   AdminReply online(std::uint32_t req_id, const admin_wire::OnlineRequest& request);
   AdminReply group(std::uint32_t req_id, const admin_wire::GroupInspectRequest& request);
+  AdminReply partitions(std::uint32_t req_id);
+  AdminReply where(std::uint32_t req_id, const admin_wire::WhereRequest& request);
   // AdminOk, or AdminError when `error` is set.
   AdminReply outcome(std::uint32_t req_id, const Error& error);
   AdminReply error(std::uint32_t req_id, errc code, std::string_view message,

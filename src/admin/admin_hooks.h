@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admin/partition_table.h"
 #include "qim/errc.h"
 
 namespace qim::admin {
@@ -24,6 +25,18 @@ struct MemberView {
   std::uint64_t restart_epoch = 0;
   bool is_self = false;
   std::uint32_t vnodes = 0;  // its virtual nodes on the ring; 0 when it is not on the ring
+};
+
+// One node's replication figures (replica/probe.h), all since start except the first two.
+struct ReplicationCountersView {
+  std::uint64_t replicas_hosted = 0;
+  std::uint64_t leaderships = 0;
+  std::uint64_t leader_changes = 0;
+  std::uint64_t leaderships_won = 0;
+  std::uint64_t snapshots_sent = 0;
+  std::uint64_t snapshots_received = 0;
+  std::uint64_t proposals = 0;
+  std::uint64_t proposals_failed = 0;
 };
 
 struct GossipCountersView {
@@ -58,7 +71,8 @@ struct NodeStatsView {
   std::uint64_t peer_queued_bytes = 0;
   std::uint64_t peer_links_connected = 0;
   std::uint64_t peer_frames_dropped = 0;
-  std::optional<GossipCountersView> gossip;  // absent: the node does not report them
+  std::optional<GossipCountersView> gossip;            // absent: the node does not report them
+  std::optional<ReplicationCountersView> replication;  // absent: the node does not report them
 };
 
 // Which nodes a stats request asks about.
@@ -111,6 +125,13 @@ struct RingView {
   std::vector<RingMemberView> members;
 };
 
+// Where a key lives (qimctl where): its placement key, partition and that partition's row.
+struct WhereView {
+  std::string placement_key;  // the user id, "d:<a>:<b>" or "g:<gid>"
+  std::uint32_t partition = 0;
+  PartitionRowView row;
+};
+
 // Implemented by the node. Every method may be called from any thread (the listener runs them
 // off its own executor, since some hash passwords); each returns promptly apart from password
 // hashing and asking other nodes (bounded by a deadline). Errors carry a message for the
@@ -133,6 +154,10 @@ class AdminHooks {
   virtual Error kick_user(std::string_view user) = 0;
   virtual Error reset_password(std::string_view user, std::string_view password) = 0;
   virtual Error inspect_group(std::string_view group, GroupView& view) = 0;
+  // Every partition's replicas, gathered from every live member and merged.
+  virtual PartitionTableView partitions() = 0;
+  // `placement_key` is well formed (a user id or a conversation id).
+  virtual WhereView where(std::string_view placement_key) = 0;
   // Starts the node's graceful leave and shutdown (the SIGTERM path) and returns at once.
   virtual void request_leave() = 0;
 };

@@ -1,8 +1,12 @@
 #include "admin/admin_token.h"
 
+#include <sodium.h>
 #include <unistd.h>
 
+#include <array>
+
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/core.h>
 
@@ -67,6 +71,34 @@ std::optional<std::string> load_or_create_admin_token(const std::string& path,
     }
   }
   return read_admin_token_file(path, error, warning);
+}
+
+std::string derive_admin_token(const auth::ClusterKey& key) {
+  std::array<std::uint8_t, 32> bytes{};
+  key.derive("qim-admin-token/1", bytes);
+  char text[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(text, sizeof text, bytes.data(), bytes.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(bytes.data(), bytes.size());
+  return text;
+}
+
+bool write_admin_token_file(const std::string& path, const std::string& token, std::string& error) {
+  std::string read_error, warning;
+  if (auto current = read_admin_token_file(path, read_error, warning);
+      current && *current == token && warning.empty()) {
+    return true;
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    error = fmt::format("cannot replace the admin token file {}: {}", path, std::strerror(errno));
+    return false;
+  }
+  bool already_exists = false;
+  if (!auth::write_secret_file(path, token + "\n", error, &already_exists)) {
+    error = fmt::format("cannot write the admin token file: {}", error);
+    return false;
+  }
+  return true;
 }
 
 bool admin_token_matches(std::string_view presented, std::string_view expected) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "auth/cluster_key.h"
+
 namespace qim::admin {
 
 inline constexpr std::size_t min_admin_token_bytes = 16;
@@ -28,6 +30,17 @@ std::optional<std::string> read_admin_token_file(const std::string& path, std::s
 std::optional<std::string> load_or_create_admin_token(const std::string& path,
                                                       bool create_if_missing, std::string& error,
                                                       std::string& warning);
+
+// The cluster's admin token, derived from the cluster key (BLAKE2b keyed with it, context
+// "qim-admin-token/1", 32 bytes, base64url): every node of a cluster computes the same one, so
+// one credential reaches every node, and nothing new has to be distributed or kept in sync.
+// The derivation is one-way: the token does not reveal the key (which also seals gossip and
+// peer links). REQUIRES: auth::initialize() has been called.
+std::string derive_admin_token(const auth::ClusterKey& key);
+
+// Makes `path` hold `token` (mode 0600), replacing a file with another token: the node's
+// <data-dir>/admin.token, for `qimctl --data-dir`. False with `error` set on failure.
+bool write_admin_token_file(const std::string& path, const std::string& token, std::string& error);
 
 // Constant-time comparison of a presented token with the expected one (both are reduced to
 // fixed-size digests first, so not even the length leaks).

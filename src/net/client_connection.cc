@@ -122,6 +122,7 @@ bool ClientConnection::send(std::span<const std::uint8_t> frame) {
         out.pending.reserve(std::max(frame.size(), initial_output_bytes));
       }
       out.pending.insert(out.pending.end(), frame.begin(), frame.end());
+      ClientCounters::add(shard_.counters_.bytes_sent, frame.size());
     } else {
       // Slow consumer: one Error frame beyond the cap, then close. The peer resyncs by seq.
       auto error = proto::make_error_frame(0, errc::slow_consumer,
@@ -129,6 +130,7 @@ bool ClientConnection::send(std::span<const std::uint8_t> frame) {
       out.pending.insert(out.pending.end(), error.begin(), error.end());
       closing_ = true;
       overflow = true;
+      ClientCounters::add(shard_.counters_.slow_consumers);
       wake = !wake_posted_;
     }
     if (wake) wake_posted_ = true;
@@ -374,6 +376,7 @@ void ClientConnection::dispatch(std::uint8_t* buffer, std::size_t size) {
 }
 
 void ClientConnection::deliver(std::span<const std::uint8_t> payload) {
+  ClientCounters::add(shard_.counters_.bytes_received, payload.size() + proto::frame_header_bytes);
   try {
     session_->on_frame(payload);
   } catch (const std::exception& exception) {

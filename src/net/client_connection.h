@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/log.h"
+#include "net/client_counters.h"
 #include "qim/errc.h"
 #include "session/connection.h"
 #include "session/session.h"
@@ -261,6 +262,8 @@ class ConnectionShard final : public asio::execution_context::service {
   // Any thread: connections handed over and not yet destroyed, with a Session / rejected.
   std::size_t live_connections() const { return live_.load(std::memory_order_relaxed); }
   std::size_t rejecting_connections() const { return rejecting_.load(std::memory_order_relaxed); }
+  // Any thread: this shard's traffic counters.
+  const ClientCounters& counters() const { return counters_; }
 
  private:
   friend class ClientConnection;
@@ -307,6 +310,7 @@ class ConnectionShard final : public asio::execution_context::service {
   std::vector<std::uint64_t> aligned_;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::size_t> rejecting_{0};
+  ClientCounters counters_;
 };
 
 }  // namespace qim::net

@@ -52,6 +52,13 @@ std::size_t ClientListener::connection_count() const {
   return count;
 }
 
+ClientTraffic ClientListener::traffic() const {
+  ClientTraffic sum;
+  for (const ConnectionShard* shard : shards_)
+    shard->counters().add_to(sum);
+  return sum;
+}
+
 std::size_t ClientListener::rejecting_count() const {
   std::size_t count = 0;
   for (const ConnectionShard* shard : shards_)

@@ -60,6 +60,8 @@ class ClientListener {
 
   // Connections with a Session, from any thread.
   std::size_t connection_count() const;
+  // Traffic since start, summed over the shards, from any thread.
+  ClientTraffic traffic() const;
 
  private:
   asio::awaitable<void> accept_loop();

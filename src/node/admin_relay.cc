@@ -105,13 +105,21 @@ asio::awaitable<std::vector<std::uint8_t>> AdminRelay::serve(const peer_wire::No
                                                  g.push_pulls_served, g.push_pulls_refused,
                                                  g.push_pulls_completed, g.push_pulls_failed);
   }
+  flatbuffers::Offset<peer_wire::NodeReplicationCounters> replication;
+  if (stats.replication) {
+    const admin::ReplicationCountersView& r = *stats.replication;
+    replication = peer_wire::CreateNodeReplicationCounters(
+        fbb, r.replicas_hosted, r.leaderships, r.leader_changes, r.leaderships_won,
+        r.snapshots_sent, r.snapshots_received, r.proposals, r.proposals_failed);
+  }
   co_return builder.finish_owned(
       0, PeerKind::Reply,
       peer_wire::CreateNodeStatsResult(
           fbb, stats.uptime_ms, stats.connections, stats.sessions, stats.users_online,
           stats.messages_stored, stats.messages_pushed, stats.requests, stats.store_bytes,
           stats.messages_in_per_s, stats.messages_out_per_s, stats.peer_queued_frames,
-          stats.peer_queued_bytes, stats.peer_links_connected, stats.peer_frames_dropped, gossip));
+          stats.peer_queued_bytes, stats.peer_links_connected, stats.peer_frames_dropped, gossip,
+          replication));
 }
 
 asio::awaitable<std::vector<std::uint8_t>> AdminRelay::serve(const peer_wire::AdminUserOp& op) {
@@ -248,8 +256,75 @@ std::vector<admin::NodeStatsView> AdminRelay::stats_of(const std::vector<std::st
                                              g->push_pulls_served(),    g->push_pulls_refused(),
                                              g->push_pulls_completed(), g->push_pulls_failed()};
     }
+    if (const auto* r = result->replication()) {
+      row.replication = admin::ReplicationCountersView{
+          r->replicas_hosted(), r->leaderships(),     r->leader_changes(),
+          r->leaderships_won(), r->snapshots_sent(),  r->snapshots_received(),
+          r->proposals(),       r->proposals_failed()};
+    }
   }
   return rows;
+}
+
+std::vector<admin::NodeReplicaReport> AdminRelay::replica_reports(
+    const std::vector<std::string>& nodes) {
+  std::vector<admin::NodeReplicaReport> reports(nodes.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    reports[i].node = nodes[i];
+  if (running_on(executor_)) {
+    for (admin::NodeReplicaReport& report : reports) {
+      report.answered = false;
+      report.error = "asked on the links' executor";
+    }
+    return reports;
+  }
+  std::vector<std::future<net::PeerCallResult>> calls;
+  calls.reserve(nodes.size());
+  for (const std::string& node : nodes) {
+    proto::PeerFrameBuilder builder;
+    auto request = builder.finish_owned(0, PeerKind::Request,
+                                        peer_wire::CreateReplicaStatusQuery(builder.fbb()));
+    calls.push_back(asio::co_spawn(executor_,
+                                   links_.call(node, std::move(request), options_.stats_timeout),
+                                   asio::use_future));
+  }
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    admin::NodeReplicaReport& report = reports[i];
+    net::PeerCallResult reply = wait_for_reply(calls[i], options_.stats_timeout);
+    const auto* result =
+        reply.ok() ? reply.value.envelope().body_as_ReplicaStatusResult() : nullptr;
+    if (result == nullptr) {
+      report.answered = false;
+      report.error = reply.ok() ? "an unexpected reply" : reply.error.message;
+      continue;
+    }
+    report.replica_id = result->replica_id();
+    if (result->replicas() == nullptr) continue;
+    auto ids = [](const flatbuffers::Vector<std::uint64_t>* vector) {
+      return vector == nullptr ? std::vector<std::uint64_t>()
+                               : std::vector<std::uint64_t>(vector->begin(), vector->end());
+    };
+    for (const peer_wire::ReplicaState* state : *result->replicas()) {
+      admin::ReplicaStatusView& view = report.replicas.emplace_back();
+      view.partition = state->partition();
+      view.replica = state->replica();
+      view.role = state->role();
+      view.term = state->term();
+      view.leader = state->leader();
+      view.commit = state->commit();
+      view.applied = state->applied();
+      view.last_index = state->last_index();
+      view.voters = ids(state->voters());
+      view.learners = ids(state->learners());
+      if (state->followers() != nullptr) {
+        for (const peer_wire::FollowerState* follower : *state->followers()) {
+          view.followers.push_back({follower->replica(), follower->match(), follower->learner(),
+                                    follower->recently_active()});
+        }
+      }
+    }
+  }
+  return reports;
 }
 
 Error AdminRelay::user_op(const std::string& node, UserAction action, std::string_view user,

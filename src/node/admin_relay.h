@@ -52,6 +52,7 @@ class AdminRelay {
 
   // REQUIRES: called before the peer links and the admin listener start.
   void use_membership(const MembershipNode& membership) { local_.use_membership(membership); }
+  void use_replicas(const replica::ReplicaHost& replicas) { local_.use_replicas(replicas); }
   LocalAdmin& local() { return local_; }
 
   // --- Answering other nodes (links' executor) ----------------------------------------------
@@ -68,6 +69,9 @@ class AdminRelay {
   Error user_op(const std::string& node, UserAction action, std::string_view user,
                 std::string_view password);
   Error inspect_group(const std::string& node, std::string_view group, admin::GroupView& view);
+  // The replicas each of `nodes` (other nodes) hosts, all asked at once; a node that does not
+  // answer in time gets a report with answered == false.
+  std::vector<admin::NodeReplicaReport> replica_reports(const std::vector<std::string>& nodes);
 
  private:
   // BLOCKING: one call, waited for on this thread.

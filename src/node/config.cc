@@ -46,6 +46,9 @@ struct RawFlags {
   std::string gossip_listen;  // empty: derived from --listen
   std::string admin_listen;   // empty: derived from --listen
   std::string peer_listen;    // empty: derived from --listen
+  std::string http_listen;    // empty: derived from --listen; "off": none
+  std::string registration = "open";
+  double registrations_per_minute = 10;
   std::vector<std::string> seeds;
   std::string cluster_key_file;
   std::string generate_cluster_key;
@@ -64,6 +67,7 @@ struct RawFlags {
   std::int64_t election_ticks = 10;
   bool bootstrap = false;
   std::string shutdown = "leave";
+  bool check_config = false;
 };
 
 std::size_t hardware_threads() {
@@ -174,6 +178,18 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
     check.require(admin_listen.has_value(),
                   fmt::format("--admin-listen must be host:port, got '{}'", flags.admin_listen));
   }
+  std::optional<net::HostPort> http_listen;
+  if (!flags.http_listen.empty() && flags.http_listen != "off") {
+    http_listen = net::parse_host_port(flags.http_listen);
+    check.require(
+        http_listen.has_value(),
+        fmt::format("--http-listen must be host:port or off, got '{}'", flags.http_listen));
+  }
+  check.require(flags.registration == "open" || flags.registration == "closed",
+                fmt::format("--registration must be open or closed, got '{}'", flags.registration));
+  check.require(flags.registrations_per_minute > 0 && flags.registrations_per_minute <= 1e6,
+                fmt::format("--registrations-per-minute must be > 0 and <= 1000000, got {}",
+                            flags.registrations_per_minute));
   for (const std::string& seed : flags.seeds) {
     auto parsed = net::parse_host_port(seed);
     check.require(parsed && parsed->port != 0 && seed.size() <= 128,
@@ -224,6 +240,10 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.admin_listen_given = admin_listen.has_value();
   config.admin_listen =
       admin_listen ? *admin_listen : net::HostPort{"127.0.0.1", derived_port(listen->port, 2)};
+  config.http_enabled = flags.http_listen != "off";
+  config.http_listen_given = http_listen.has_value();
+  config.http_listen =
+      http_listen ? *http_listen : net::HostPort{"127.0.0.1", derived_port(listen->port, 4)};
   config.seeds = flags.seeds;
   config.cluster_key_file = flags.cluster_key_file;
   config.admin_token_file = flags.admin_token_file;
@@ -264,6 +284,8 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
       flags.idle_timeout_ms != 0 ? flags.idle_timeout_ms : 2 * flags.heartbeat_interval_ms + 1'000;
   service.heartbeat_interval_ms = static_cast<std::uint32_t>(
       std::max<std::int64_t>(50, std::min(flags.heartbeat_interval_ms, idle_timeout_ms * 3 / 7)));
+  service.registration_open = flags.registration == "open";
+  service.registrations_per_minute_per_address = flags.registrations_per_minute;
   service.message_burst = flags.message_burst;
 
   net::ListenerOptions& listener = config.listener;
@@ -318,7 +340,8 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.add_option("--log-level", flags.log_level, "debug|info|warn|error");
   app.add_option("--port-file", flags.port_file,
                  "Once listening, write the bound ports here (atomically: tmp + rename): the "
-                 "client port on the first line, then 'gossip <port>' and 'admin <port>'");
+                 "client port on the first line, then 'gossip <port>', 'admin <port>', "
+                 "'peer <port>' and 'http <port>'");
   app.add_option("--gossip-listen", flags.gossip_listen,
                  "Gossip address, ip:port, UDP and TCP (default: --listen's host, port + 1)");
   app.add_option("--peer-listen", flags.peer_listen,
@@ -334,8 +357,17 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "Write a new cluster key to this file (mode 0600) and exit");
   app.add_option("--admin-listen", flags.admin_listen,
                  "Admin (qimctl) address, host:port (default: 127.0.0.1, --listen's port + 2)");
+  app.add_option("--http-listen", flags.http_listen,
+                 "Operators' HTTP address for /metrics, /livez and /readyz, host:port, or off "
+                 "(default: 127.0.0.1, --listen's port + 4)");
+  app.add_option("--registration", flags.registration,
+                 "Who may create accounts: open (any client) | closed (only qimctl user create)");
+  app.add_option("--registrations-per-minute", flags.registrations_per_minute,
+                 "Client registrations allowed per remote address and minute (burst of 5)");
   app.add_option("--admin-token-file", flags.admin_token_file,
-                 "The admin token; default <data-dir>/admin.token, created on first start");
+                 "A cluster-wide admin token file (give every node the same one); default: a "
+                 "token derived from the cluster key. Either way copied to "
+                 "<data-dir>/admin.token for qimctl --data-dir");
   app.add_option("--probe-interval-ms", flags.probe_interval_ms,
                  "SWIM: how often each member probes another, 10-60000");
   app.add_option("--probe-timeout-ms", flags.probe_timeout_ms,
@@ -370,6 +402,9 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "What SIGTERM does: leave (move this node's replicas away, then exit) or stop "
                  "(hand leaderships over and exit; replicas catch up when it returns)");
 
+  app.add_flag("--check-config", flags.check_config,
+               "Validate the flags and the config file, print the outcome and exit (0: valid)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -401,6 +436,10 @@ ParseResult parse_command_line(int argc, char** argv) {
   if (!build_config(flags, config, error)) {
     std::fprintf(stderr, "qimd: %s\nRun with --help for more information.\n", error.c_str());
     return {std::nullopt, exit_usage};
+  }
+  if (flags.check_config) {
+    std::printf("qimd: the configuration is valid\n");
+    return {std::nullopt, exit_ok};
   }
   return {std::move(config), exit_ok};
 }

@@ -45,9 +45,14 @@ struct Config {
   // Default: --listen's host, port + 3 (port 0 stays 0).
   net::HostPort peer_listen{"127.0.0.1", 7703};
   bool peer_listen_given = false;
+  // The operators' HTTP port (/metrics, /livez, /readyz). Default: 127.0.0.1, the client
+  // port + 4 (port 0 stays 0), falling back to a free port like admin; disabled when off.
+  net::HostPort http_listen{"127.0.0.1", 7704};
+  bool http_listen_given = false;
+  bool http_enabled = true;
   std::vector<std::string> seeds;  // "host:port", validated
   std::string cluster_key_file;    // empty: <data-dir>/cluster.key, created if missing
-  std::string admin_token_file;    // empty: <data-dir>/admin.token, created if missing
+  std::string admin_token_file;    // empty: derived from the cluster key (admin_token.h)
   cluster::swim::Config swim;
   std::uint32_t vnodes_per_member = 128;  // ring tokens per member
   // Periodic maintenance (pruning expired dedup records).

@@ -48,6 +48,8 @@ Error end_sessions(service::ImService& service, std::string_view user) {
   });
 }
 
+static_assert(static_cast<std::uint8_t>(replication::raft::Role::leader) == admin::role_leader);
+
 }  // namespace
 
 LocalAdmin::LocalAdmin(service::ImService& service, store::Kv& kv,
@@ -87,7 +89,40 @@ admin::NodeStatsView LocalAdmin::stats() {
   view.peer_links_connected = peers.outbound_connected;
   view.peer_frames_dropped = peers.frames_dropped;
   view.gossip = gossip();
+  if (replicas_ != nullptr) {
+    const replica::ReplicaProbe& probe = replicas_->probe();
+    auto read = [](const std::atomic<std::uint64_t>& counter) {
+      return counter.load(std::memory_order_relaxed);
+    };
+    view.replication = admin::ReplicationCountersView{
+        replicas_->hosted(),         replicas_->leaderships(),    read(probe.leader_changes),
+        read(probe.leaderships_won), read(probe.snapshots_sent),  read(probe.snapshots_received),
+        read(probe.proposals),       read(probe.proposals_failed)};
+  }
   return view;
+}
+
+std::vector<admin::ReplicaStatusView> LocalAdmin::replica_statuses() const {
+  std::vector<admin::ReplicaStatusView> views;
+  if (replicas_ == nullptr) return views;
+  for (const replica::ReplicaStatus& status : replicas_->status()) {
+    admin::ReplicaStatusView& view = views.emplace_back();
+    view.partition = status.partition;
+    view.replica = status.replica;
+    view.role = static_cast<std::uint8_t>(status.role);
+    view.term = status.term;
+    view.leader = status.leader;
+    view.commit = status.commit;
+    view.applied = status.applied;
+    view.last_index = status.last_index;
+    view.voters = status.config.voters;
+    view.learners = status.config.learners;
+    for (const replication::raft::FollowerStatus& follower : status.followers) {
+      view.followers.push_back(
+          {follower.id, follower.match, follower.learner, follower.recently_active});
+    }
+  }
+  return views;
 }
 
 std::optional<admin::GossipCountersView> LocalAdmin::gossip() {

@@ -16,6 +16,7 @@
 #include "net/client_listener.h"
 #include "net/peer_links.h"
 #include "node/membership_node.h"
+#include "replica/replica_host.h"
 #include "service/im_service.h"
 #include "store/kv.h"
 
@@ -33,6 +34,10 @@ class LocalAdmin {
   // Where the gossip counters come from. REQUIRES: called before any other thread uses this
   // object; `membership` outlives it.
   void use_membership(const MembershipNode& membership) { membership_ = &membership; }
+  // Where the replication figures come from; as use_membership.
+  void use_replicas(const replica::ReplicaHost& replicas) { replicas_ = &replicas; }
+  // This node's replicas, for qimctl partitions (empty before use_replicas).
+  std::vector<admin::ReplicaStatusView> replica_statuses() const;
 
   const std::string& node_name() const { return service_.options().node_name; }
 
@@ -59,6 +64,7 @@ class LocalAdmin {
   const net::PeerLinks& links_;
   asio::any_io_executor control_;
   const MembershipNode* membership_ = nullptr;
+  const replica::ReplicaHost* replicas_ = nullptr;
   const std::chrono::steady_clock::time_point started_;
   std::mutex rates_mutex_;
   admin::RateMeter in_rate_;   // GUARDED_BY(rates_mutex_): messages stored

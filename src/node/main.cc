@@ -42,6 +42,8 @@
 #include "node/leader_directory.h"
 #include "node/membership_node.h"
 #include "node/node_admin_hooks.h"
+#include "node/node_metrics.h"
+#include "node/operator_http.h"
 #include "node/raft_transport.h"
 #include "replica/replica_host.h"
 #include "service/im_service.h"
@@ -58,15 +60,26 @@ struct BoundPorts {
   std::uint16_t gossip = 0;
   std::uint16_t admin = 0;
   std::uint16_t peer = 0;
+  std::uint16_t http = 0;  // 0: no HTTP port
 };
 
-// Writes "<client port>\n" (all a reader of the first line needs), then "gossip <port>\n" and
-// "admin <port>\n" and "peer <port>\n", to `path` atomically (a reader never sees a partial file).
+// Writes "<client port>\n" (all a reader of the first line needs), then "gossip <port>\n",
+// "admin <port>\n", "peer <port>\n" and "http <port>\n" (when it listens), to `path` atomically
+// (a reader never sees a partial file).
 bool write_port_file(const std::string& path, const BoundPorts& ports, std::string& error) {
-  return write_file_atomically(path,
-                               fmt::format("{}\ngossip {}\nadmin {}\npeer {}\n", ports.client,
-                                           ports.gossip, ports.admin, ports.peer),
-                               error);
+  std::string text = fmt::format("{}\ngossip {}\nadmin {}\npeer {}\n", ports.client, ports.gossip,
+                                 ports.admin, ports.peer);
+  if (ports.http != 0) text += fmt::format("http {}\n", ports.http);
+  return write_file_atomically(path, text, error);
+}
+
+// Binds the operators' HTTP port, falling back to a free port like bind_admin.
+bool bind_http(const Config& config, OperatorHttp& http, core::Logger& logger, std::string& error) {
+  if (http.bind(config.http_listen, error)) return true;
+  if (config.http_listen_given || config.http_listen.port == 0) return false;
+  logger.warn("node", "{}; serving HTTP on a free port instead", error);
+  error.clear();
+  return http.bind(net::HostPort{config.http_listen.host, 0}, error);
 }
 
 asio::awaitable<std::size_t> prune_once(service::ImService& service, std::int64_t now_ms) {
@@ -136,6 +149,7 @@ struct RunningNode {
   MembershipNode& membership;
   replica::ReplicaHost& replicas;
   net::PeerLinks& peers;
+  std::atomic<bool>& stopping;  // /readyz: set once a leave or stop has begun
 };
 
 // Whether another member could take this node's replicas: alive, not leaving, and known to
@@ -177,6 +191,7 @@ asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& le
   auto outcome = co_await (
       wait_for_signal(signals) || leave_request.wait() ||
       run_maintenance(service, clock, config.maintenance_interval, pool.blocking_pool(), logger));
+  node.stopping = true;
   asio::error_code ignored;
   signals.clear(ignored);
   bool asked_to_leave = outcome.index() == 1 && !leave_request.stop_only();
@@ -376,7 +391,7 @@ std::string check_cluster(const std::vector<MemberSnapshot>& members, const std:
 }
 
 // From an open store to a stopped server. Returns the exit code.
-int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_key,
+int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& cluster_key,
           const std::string& admin_token, std::uint64_t restart_epoch, Identity identity,
           core::Logger& logger) {
   core::SystemClock clock;
@@ -477,6 +492,10 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   }
 
   AdminLeaveRequest leave_request(control.get_executor());
+  // For /readyz, read off the control thread: whether this node belongs to a cluster, and
+  // whether it has begun to leave or stop.
+  std::atomic<bool> joined{identity.cluster_id != 0};
+  std::atomic<bool> stopping{false};
   int exit_code = exit_ok;
   // Sessions whose user's partition is now led elsewhere are redirected there; coalesced on
   // the control thread, since leader changes come in bursts.
@@ -497,12 +516,15 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
       leave_request.request_stop();
       return;
     }
+    joined = identity.cluster_id != 0;
     directory.update_members(members);
     replicas.update_members(member_views(members));
   });
 
   admin_relay.use_membership(*membership);
-  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory, config.vnodes_per_member,
+  admin_relay.use_replicas(replicas);
+  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory, partitions,
+                             config.vnodes_per_member, config.replicas,
                              [&leave_request] { leave_request.request_leave(); });
   net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
                                     admin_token, logger);
@@ -511,10 +533,26 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
     return exit_failure;
   }
 
+  // The operators' HTTP port: metrics and probes, answered off the event loops.
+  std::vector<asio::any_io_executor> loops{control.get_executor()};
+  for (std::size_t i = 0; i < pool.size(); ++i)
+    loops.push_back(pool.context(i).get_executor());
+  NodeMetrics metrics(
+      NodeMetrics::Sources{service, listener, peers, cluster, admin_relay.local(), *membership,
+                           replicas, kv, partitions.count(), [&joined] { return joined.load(); },
+                           [&stopping] { return stopping.load(); }, std::move(loops)});
+  OperatorHttp http({[&metrics] { return metrics.render(); }, [&metrics] { return metrics.live(); },
+                     [&metrics] { return metrics.ready(); }},
+                    logger);
+  if (config.http_enabled && !bind_http(config, http, logger, error)) {
+    logger.error("node", "{}", error);
+    return exit_failure;
+  }
+
   // The sockets are bound (the kernel queues connections and datagrams) before the port file
   // appears.
   BoundPorts ports{bound.port(), membership->gossip_port(), admin_listener.local_endpoint().port(),
-                   peers.local_port()};
+                   peers.local_port(), config.http_enabled ? http.port() : std::uint16_t{0}};
   if (!config.port_file.empty() && !write_port_file(config.port_file, ports, error)) {
     logger.error("node", "{}", error);
     return exit_failure;
@@ -532,21 +570,29 @@ int serve(const Config& config, store::Kv& kv, const auth::ClusterKey& cluster_k
   logger.info("node", "admin endpoint on {}:{}",
               admin_listener.local_endpoint().address().to_string(),
               admin_listener.local_endpoint().port());
+  if (config.http_enabled) {
+    http.start();
+    logger.info("node", "metrics and health on http://{}:{}/metrics (/livez, /readyz)",
+                config.http_listen.host, http.port());
+  }
 
-  asio::co_spawn(control,
-                 supervise(signals, leave_request,
-                           RunningNode{listener, admin_listener, *membership, replicas, peers},
-                           config, service, clock, pool, logger),
-                 [&](std::exception_ptr exception) {
-                   if (!exception) return;
-                   exit_code = exit_failure;
-                   try {
-                     std::rethrow_exception(exception);
-                   } catch (const std::exception& failure) {
-                     logger.error("node", "shutdown failed: {}", failure.what());
-                   }
-                 });
+  asio::co_spawn(
+      control,
+      supervise(signals, leave_request,
+                RunningNode{listener, admin_listener, *membership, replicas, peers, stopping},
+                config, service, clock, pool, logger),
+      [&](std::exception_ptr exception) {
+        if (!exception) return;
+        exit_code = exit_failure;
+        try {
+          std::rethrow_exception(exception);
+        } catch (const std::exception& failure) {
+          logger.error("node", "shutdown failed: {}", failure.what());
+        }
+      });
   control.run();  // returns when supervise() and the accept loop have finished
+  stopping = true;
+  http.stop();
   finish_blocking_jobs(control, pool.blocking_pool(), std::chrono::milliseconds(5'000));
   replicas.stop();
   pool.stop();
@@ -584,17 +630,31 @@ int run(const Config& config) {
     return exit_failure;
   }
   if (!key_warning.empty()) logger.warn("node", "{}", key_warning);
-  bool default_token = config.admin_token_file.empty();
-  std::string token_path =
-      default_token ? config.data_directory + "/admin.token" : config.admin_token_file;
+  // One admin credential for the whole cluster: derived from the cluster key unless an
+  // operator's token file is named. Either way <data-dir>/admin.token holds the token the
+  // node accepts, for `qimctl --data-dir` on this host.
+  std::optional<std::string> admin_token;
   std::string token_error, token_warning;
-  auto admin_token =
-      admin::load_or_create_admin_token(token_path, default_token, token_error, token_warning);
-  if (!admin_token) {
-    logger.error("node", "{}", token_error);
-    return exit_failure;
+  if (config.admin_token_file.empty()) {
+    admin_token = admin::derive_admin_token(*cluster_key);
+    if (!admin::write_admin_token_file(config.data_directory + "/admin.token", *admin_token,
+                                       token_error)) {
+      logger.error("node", "{}", token_error);
+      return exit_failure;
+    }
+  } else {
+    admin_token = admin::read_admin_token_file(config.admin_token_file, token_error, token_warning);
+    if (!admin_token) {
+      logger.error("node", "{}", token_error);
+      return exit_failure;
+    }
+    if (!token_warning.empty()) logger.warn("node", "{}", token_warning);
+    if (!admin::write_admin_token_file(config.data_directory + "/admin.token", *admin_token,
+                                       token_error)) {
+      logger.error("node", "{}", token_error);
+      return exit_failure;
+    }
   }
-  if (!token_warning.empty()) logger.warn("node", "{}", token_warning);
   std::uint64_t restart_epoch = 0;
   std::string epoch_error;
   if (!next_restart_epoch(config.data_directory, core::SystemClock().wall_ms(), restart_epoch,

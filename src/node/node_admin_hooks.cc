@@ -40,13 +40,15 @@ admin::MemberState to_admin(cluster::swim::MemberState state) {
 NodeAdminHooks::NodeAdminHooks(AdminRelay& relay, service::ImService& service,
                                const MembershipNode& membership,
                                const service::PlacementSource& placement,
-                               std::uint32_t vnodes_per_member,
-                               std::function<void()> request_leave)
+                               const route::Partitions& partitions, std::uint32_t vnodes_per_member,
+                               std::uint32_t replicas_wanted, std::function<void()> request_leave)
     : relay_(relay),
       service_(service),
       membership_(membership),
       placement_(placement),
+      partitions_(partitions),
       vnodes_per_member_(vnodes_per_member),
+      replicas_wanted_(replicas_wanted),
       request_leave_(std::move(request_leave)) {}
 
 std::string NodeAdminHooks::node_name() const {
@@ -209,6 +211,37 @@ Error NodeAdminHooks::inspect_group(std::string_view group, admin::GroupView& vi
   const route::NodeInfo& home = placement->home_of(group_conversation(group));
   if (home.name != placement->self_name()) return relay_.inspect_group(home.name, group, view);
   return relay_.local().inspect_group(group, view);
+}
+
+admin::PartitionTableView NodeAdminHooks::partitions() {
+  std::vector<admin::MemberReplica> members;
+  std::vector<std::string> others;
+  std::uint64_t self_replica = 0;
+  for (const MemberSnapshot& member : membership_.snapshot()) {
+    bool live = cluster::swim::is_live(member.state);
+    members.push_back({member.name, member.replica_id, live || member.name == node_name()});
+    if (member.name == node_name()) {
+      self_replica = member.replica_id;
+    } else if (live) {
+      others.push_back(member.name);
+    }
+  }
+  std::sort(others.begin(), others.end());
+  std::vector<admin::NodeReplicaReport> reports = relay_.replica_reports(others);
+  admin::NodeReplicaReport& self = reports.emplace_back();
+  self.node = node_name();
+  self.replica_id = self_replica;
+  self.replicas = relay_.local().replica_statuses();
+  return admin::merge_partition_reports(reports, members, partitions_.count(), replicas_wanted_);
+}
+
+admin::WhereView NodeAdminHooks::where(std::string_view placement_key) {
+  admin::WhereView view;
+  view.placement_key = std::string(placement_key);
+  view.partition = partitions_.of(placement_key);
+  admin::PartitionTableView table = partitions();
+  if (view.partition < table.rows.size()) view.row = table.rows[view.partition];
+  return view;
 }
 
 void NodeAdminHooks::request_leave() {

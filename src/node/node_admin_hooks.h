@@ -20,8 +20,10 @@ namespace qim::node {
 class NodeAdminHooks final : public admin::AdminHooks {
  public:
   // `request_leave` must be callable from any thread and return at once.
+  // `replicas_wanted` is --replicas; `partitions` the cluster's partitions.
   NodeAdminHooks(AdminRelay& relay, service::ImService& service, const MembershipNode& membership,
-                 const service::PlacementSource& placement, std::uint32_t vnodes_per_member,
+                 const service::PlacementSource& placement, const route::Partitions& partitions,
+                 std::uint32_t vnodes_per_member, std::uint32_t replicas_wanted,
                  std::function<void()> request_leave);
 
   std::string node_name() const override;
@@ -34,6 +36,8 @@ class NodeAdminHooks final : public admin::AdminHooks {
   Error kick_user(std::string_view user) override;
   Error reset_password(std::string_view user, std::string_view password) override;
   Error inspect_group(std::string_view group, admin::GroupView& view) override;
+  admin::PartitionTableView partitions() override;
+  admin::WhereView where(std::string_view placement_key) override;
   void request_leave() override;
 
  private:
@@ -46,7 +50,9 @@ class NodeAdminHooks final : public admin::AdminHooks {
   service::ImService& service_;
   const MembershipNode& membership_;
   const service::PlacementSource& placement_;
+  const route::Partitions& partitions_;
   const std::uint32_t vnodes_per_member_;
+  const std::uint32_t replicas_wanted_;
   const std::function<void()> request_leave_;
 };
 

@@ -256,13 +256,16 @@ ReplicaHost::Group& ReplicaHost::create_group(PartitionId partition, bool) {
 
 void ReplicaHost::propose(PartitionId partition, std::vector<std::uint8_t> command,
                           std::function<void(service::ApplyResult)> done) {
+  ReplicaProbe::bump(probe_.proposals);
   if (stopped_) {
+    ReplicaProbe::bump(probe_.proposals_failed);
     done(service::ApplyResult{{errc::shutting_down, "the node is shutting down"}, {}});
     return;
   }
   enqueue([this, partition, command = std::move(command), done = std::move(done)]() mutable {
     Group* group = find(partition);
     if (group == nullptr || group->removed || group->role != raft::Role::leader) {
+      ReplicaProbe::bump(probe_.proposals_failed);
       done(service::ApplyResult{
           {errc::unavailable, "partition " + std::to_string(partition) +
                                   " is not led by this node now (its leadership is moving); "
@@ -273,6 +276,7 @@ void ReplicaHost::propose(PartitionId partition, std::vector<std::uint8_t> comma
     auto index = group->node->propose(
         std::string(reinterpret_cast<const char*>(command.data()), command.size()));
     if (!index) {
+      ReplicaProbe::bump(probe_.proposals_failed);
       errc code = index.error().code == errc::rate_limited ? errc::rate_limited : errc::unavailable;
       done(service::ApplyResult{
           {code, "partition " + std::to_string(partition) + ": " + index.error().message}, {}});
@@ -321,6 +325,7 @@ void ReplicaHost::run_cycle() {
                 error);
         }
         machine_->forget_partition(group.log.partition());
+        ReplicaProbe::bump(probe_.snapshots_received);
         group.config = meta.config;
         group.incoming.reset();
         logger_.info("replica", "partition {}: installed a snapshot at index {} (term {})",
@@ -435,6 +440,7 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
       if (ours) {
         pending.done(std::move(result));
       } else {
+        ReplicaProbe::bump(probe_.proposals_failed);
         pending.done(service::ApplyResult{
             {errc::unavailable, "leadership of partition " + std::to_string(partition) +
                                     " moved before the request was committed; retry"},
@@ -461,10 +467,12 @@ void ReplicaHost::after_role_change(Group& group) {
       if (entry.kind == raft::EntryKind::config_change) group.config_pending = entry.index;
     }
     ++leaderships_;
+    ReplicaProbe::bump(probe_.leaderships_won);
   } else if (role != raft::Role::leader && was_leader) {
     --leaderships_;
   }
   if (leader_changed) {
+    ReplicaProbe::bump(probe_.leader_changes);
     if (leader != 0) {
       leader_log_[node_of(leader).value_or("replica " + std::to_string(leader))].push_back(
           group.log.partition());
@@ -502,6 +510,7 @@ void ReplicaHost::publish_read_state(Group& group) {
 void ReplicaHost::fail_pending(Group& group, errc code, const std::string& message) {
   auto pending = std::move(group.pending);
   group.pending.clear();
+  ReplicaProbe::bump(probe_.proposals_failed, pending.size());
   for (auto& [index, entry] : pending)
     entry.done(service::ApplyResult{{code, message}, {}});
 }
@@ -516,6 +525,7 @@ void ReplicaHost::expire_pending() {
       }
       auto done = std::move(it->second.done);
       it = group->pending.erase(it);
+      ReplicaProbe::bump(probe_.proposals_failed);
       done(service::ApplyResult{
           {errc::unavailable, "partition " + std::to_string(partition) +
                                   ": the request was not committed in time (a majority of its "
@@ -731,6 +741,7 @@ void ReplicaHost::send_next_chunk(std::shared_ptr<SnapshotStream> stream) {
     auto elapsed =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - done->started);
     if (ok) {
+      ReplicaProbe::bump(probe_.snapshots_sent);
       logger_.info("replica", "partition {}: snapshot sent to {} ({} records, {} ms)",
                    done->partition, done->node, done->rows_sent, elapsed.count());
     } else {

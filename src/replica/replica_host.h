@@ -46,6 +46,7 @@
 #include "core/log.h"
 #include "proto/peer_frame.h"
 #include "replica/partition_log.h"
+#include "replica/probe.h"
 #include "replica/raft_wire.h"
 #include "replica/snapshot_transfer.h"
 #include "replication/placement/layout.h"
@@ -157,6 +158,8 @@ class ReplicaHost final : public service::Proposer {
   }
   // Thread-safe: every hosted replica, as of the last ready cycle.
   std::vector<ReplicaStatus> status() const;
+  // Thread-safe: the host's counters.
+  const ReplicaProbe& probe() const { return probe_; }
 
  private:
   struct Pending {
@@ -271,6 +274,7 @@ class ReplicaHost final : public service::Proposer {
   // partition may be read here; 0 when not readable. Written on the host thread.
   std::unique_ptr<std::atomic<std::int64_t>[]> lease_until_ns_;
 
+  ReplicaProbe probe_;
   mutable std::mutex status_mutex_;
   std::vector<ReplicaStatus> status_;  // GUARDED_BY(status_mutex_)
 };

@@ -23,6 +23,8 @@ ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logg
       proposer_(proposer),
       partitions_(partitions),
       keys_(partitions_),
+      registration_limiter_(std::max(options_.registrations_per_minute_per_address, 0.001),
+                            std::max(options_.registration_burst_per_address, 1.0)),
       caches_(kv, keys_),
       accounts_(kv, keys_, proposer, clock, options_),
       reach_(registry_, accounts_),
@@ -31,6 +33,18 @@ ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logg
       friends_(kv, keys_, proposer, events_, reach_, clock, options_),
       groups_(kv, keys_, proposer, caches_, events_, reach_, clock, options_) {
   if (!auth::initialize()) logger_.error("service", "libsodium failed to initialise");
+}
+
+Error ImService::admit_registration(std::string_view address) {
+  if (!options_.registration_open) {
+    return Error{errc::forbidden,
+                 "registration is closed on this server: an administrator creates accounts "
+                 "(qimctl user create)"};
+  }
+  if (!registration_limiter_.try_take(address, clock_.monotonic_ms())) {
+    return Error{errc::rate_limited, "too many registrations from this address; try later"};
+  }
+  return {};
 }
 
 ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t> bytes,

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "route/partitions.h"
 #include "service/accounts.h"
+#include "service/address_limiter.h"
 #include "service/apply_context.h"
 #include "service/cluster_queries.h"
 #include "service/conversations.h"
@@ -39,6 +40,7 @@
 #include "service/placement_source.h"
 #include "service/reach.h"
 #include "service/replication.h"
+#include "service/request_metrics.h"
 #include "service/session_registry.h"
 #include "service/striped_mutex.h"
 #include "service/types.h"
@@ -166,6 +168,12 @@ class ImService final : public StateMachine {
   };
   Stats stats() const;
   void count_request() { Counters::bump(counters_.requests); }
+  // The client protocol's request metrics (session layer), read by /metrics.
+  RequestMetrics& request_metrics() { return request_metrics_; }
+  const RequestMetrics& request_metrics() const { return request_metrics_; }
+  // A client's registration (not an administrator's): refused when registration is closed,
+  // or when `address` has spent its budget (Forbidden, RateLimited).
+  Error admit_registration(std::string_view address);
 
   // The group commit barrier: call before bytes leave the process that may reveal a store
   // write (a client reply or push, a peer message). Returns when every write made so far is
@@ -193,6 +201,8 @@ class ImService final : public StateMachine {
   const route::Partitions partitions_;
   const Keys keys_;
   Counters counters_;
+  RequestMetrics request_metrics_;
+  AddressLimiter registration_limiter_;
   SessionRegistry registry_;
   PartitionCaches caches_;
   Accounts accounts_;

@@ -42,6 +42,12 @@ struct Options {
   double login_failures_per_minute_per_user = 10;
   double login_failures_per_minute_per_address = 60;
 
+  // Registration by clients: open, or closed (only qimctl user create makes accounts). Open
+  // registration is limited per remote address (token bucket).
+  bool registration_open = true;
+  double registrations_per_minute_per_address = 10;
+  double registration_burst_per_address = 5;
+
   std::uint64_t dedup_retention_ms = 7ull * 24 * 3600 * 1000;
 };
 

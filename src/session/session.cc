@@ -1,6 +1,7 @@
 #include "session/session.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace qim::session {
 
@@ -40,12 +41,43 @@ void Session::on_close() {
   if (!detached_) service_.detach(session_id_, user_);
 }
 
+namespace {
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+void Session::start_timing(std::uint32_t req_id, std::uint8_t operation) {
+  if (detached_ || req_id == 0 || timings_.size() >= max_timed_requests) return;
+  timings_.push_back({req_id, operation, now_ns()});
+}
+
+void Session::finish_timing(std::span<const std::uint8_t> frame) {
+  if (timings_.empty() || frame.size() <= proto::frame_header_bytes) return;
+  // Our own frame, built and finished here: its root needs no verification.
+  std::uint32_t req_id =
+      flatbuffers::GetRoot<wire::Envelope>(frame.data() + proto::frame_header_bytes)->req_id();
+  if (req_id == 0) return;  // a push
+  for (auto it = timings_.begin(); it != timings_.end(); ++it) {
+    if (it->req_id != req_id) continue;
+    service_.request_metrics().observe(it->operation, now_ns() - it->start_ns);
+    timings_.erase(it);
+    return;
+  }
+}
+
 void Session::send_frame(std::span<const std::uint8_t> frame) {
+  finish_timing(frame);
   // A full queue makes the shell close the connection; nothing more to do here.
   connection_.send(frame);
 }
 
 void Session::send_error(std::uint32_t req_id, errc code, std::string_view message) {
+  service_.request_metrics().count_error(code);
   send_frame(builder_.error(req_id, code, message));
 }
 
@@ -115,6 +147,7 @@ void Session::on_detached_frame(std::span<const std::uint8_t> payload) {
 void Session::dispatch(std::uint32_t req_id, const wire::Envelope& envelope) {
   using wire::Body;
   Body type = envelope.body_type();
+  start_timing(req_id, static_cast<std::uint8_t>(type));
   // Requests that work before login.
   switch (type) {
     case Body::Register:

@@ -89,6 +89,18 @@ class Session {
   // False (after replying RateLimited) when the write budget is spent.
   bool take_write_budget(std::uint32_t req_id);
 
+  // Latency of requests answered by this session (not detached ones: their own session
+  // times them), from dispatch to the reply with the same req_id. Bounded: beyond
+  // max_timed_requests in flight, new ones are not timed.
+  struct Timing {
+    std::uint32_t req_id = 0;
+    std::uint8_t operation = 0;
+    std::int64_t start_ns = 0;
+  };
+  static constexpr std::size_t max_timed_requests = 32;
+  void start_timing(std::uint32_t req_id, std::uint8_t operation);
+  void finish_timing(std::span<const std::uint8_t> frame);
+
   // Replies.
   void send_frame(std::span<const std::uint8_t> frame);
   void send_error(std::uint32_t req_id, errc code, std::string_view message);
@@ -150,7 +162,8 @@ class Session {
   static constexpr std::uint32_t max_remote_in_flight = 256;
   std::uint32_t remote_in_flight_ = 0;
   State state_ = State::awaiting_hello;
-  bool closed_ = false;  // on_close ran
+  std::vector<Timing> timings_;  // requests being timed, oldest first
+  bool closed_ = false;          // on_close ran
   // A Register, Login or ChangePassword is hashing off-thread; others wait for it.
   bool auth_in_flight_ = false;
   std::string user_;  // empty until logged in

@@ -48,6 +48,11 @@ void Session::on_register(std::uint32_t req_id, const wire::Register& request) {
     return send_error(req_id, error);
   }
   if (redirect_if_elsewhere(req_id, user)) return;
+  // At the user's home, before any hashing.
+  if (Error refused = service_.admit_registration(connection_.remote_host())) {
+    service_.request_metrics().count_registration(false);
+    return send_error(req_id, refused);
+  }
   auth_in_flight_ = true;
   // The hash runs on the blocking pool, then the registration is proposed from there.
   auto outcome = std::make_shared<AsyncReply<Error>>();
@@ -60,6 +65,7 @@ void Session::on_register(std::uint32_t req_id, const wire::Register& request) {
       [this, req_id, outcome] {
         resume<Error>(req_id, outcome, [this, req_id](const Error& error) {
           auth_in_flight_ = false;
+          service_.request_metrics().count_registration(!error);
           send_status(req_id, error);
         });
       });
@@ -107,6 +113,7 @@ void Session::on_login(std::uint32_t req_id, const wire::Login& request) {
 
 void Session::on_logged_in(std::uint32_t req_id,
                            const service::Result<service::LoginSuccess>& result) {
+  service_.request_metrics().count_login(result.ok());
   if (!result.ok()) return send_error(req_id, result.error);
   const service::LoginSuccess& success = result.value;
   user_ = success.grant.user;

@@ -10,13 +10,17 @@
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 namespace qim::store {
 
 struct RocksKv::Impl {
   std::unique_ptr<rocksdb::DB> db;
+  std::shared_ptr<rocksdb::Statistics> statistics;  // tickers only (block cache hits)
+  std::shared_ptr<rocksdb::Cache> cache;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // every open family; owned, closed last
   std::array<rocksdb::ColumnFamilyHandle*, column_count> columns{};  // by store::Column
 
@@ -134,6 +138,10 @@ std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptio
   db_options.manual_wal_flush = true;
   db_options.keep_log_file_num = 4;
   db_options.max_total_wal_size = 256 << 20;
+  // Tickers only (no histograms or timers): what /metrics reads, at the least cost.
+  auto statistics = rocksdb::CreateDBStatistics();
+  statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  db_options.statistics = statistics;
 
   // Open every family on disk (a newer build may have added some), plus ours.
   std::vector<std::string> names;
@@ -151,6 +159,8 @@ std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptio
     descriptors.emplace_back(name, family_options(name, options, cache));
 
   auto impl = std::make_unique<Impl>();
+  impl->statistics = statistics;
+  impl->cache = cache;
   rocksdb::DB* raw = nullptr;
   auto status = rocksdb::DB::Open(db_options, path, descriptors, &impl->handles, &raw);
   if (!status.ok()) {
@@ -344,6 +354,50 @@ std::uint64_t RocksKv::approximate_size_bytes() const {
     }
   }
   return total;
+}
+
+RocksHealth RocksKv::health() const {
+  RocksHealth health;
+  rocksdb::DB& db = *impl_->db;
+  std::uint64_t value = 0;
+  if (db.GetIntProperty("rocksdb.is-write-stopped", &value)) health.write_stopped = value != 0;
+  if (db.GetIntProperty("rocksdb.actual-delayed-write-rate", &value)) {
+    health.delayed_write_rate = value;
+  }
+  for (auto* handle : impl_->handles) {
+    if (db.GetIntProperty(handle, "rocksdb.compaction-pending", &value) && value != 0) {
+      health.compaction_pending = true;
+    }
+    if (db.GetIntProperty(handle, "rocksdb.estimate-pending-compaction-bytes", &value)) {
+      health.pending_compaction_bytes += value;
+    }
+  }
+  rocksdb::VectorLogPtr files;
+  if (db.GetSortedWalFiles(files).ok()) {
+    for (const auto& file : files)
+      health.wal_bytes += file->SizeFileBytes();
+  }
+  if (impl_->statistics) {
+    health.block_cache_hits = impl_->statistics->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+    health.block_cache_misses = impl_->statistics->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+  }
+  if (impl_->cache) health.block_cache_usage_bytes = impl_->cache->GetUsage();
+  return health;
+}
+
+Error RocksKv::checkpoint(const std::string& directory) {
+  // Buffered WAL records first, so the copy holds every write acknowledged so far.
+  if (auto flushed = impl_->db->FlushWAL(false); !flushed.ok()) {
+    return {errc::internal, fmt::format("checkpoint: {}", flushed.ToString())};
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  auto status = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  if (status.ok()) status = checkpoint->CreateCheckpoint(directory, 0);
+  if (!status.ok()) {
+    return {errc::internal, fmt::format("checkpoint to {}: {}", directory, status.ToString())};
+  }
+  return {};
 }
 
 Error RocksKv::flush() {

@@ -17,6 +17,18 @@ struct RocksOptions {
   bool create_if_missing = true;
 };
 
+// RocksDB's health for operators (/metrics): read on a scrape, never on the write path.
+struct RocksHealth {
+  bool write_stopped = false;            // writes are stopped (too many files or memtables)
+  std::uint64_t delayed_write_rate = 0;  // bytes/s writes are slowed to; 0: not slowed
+  bool compaction_pending = false;
+  std::uint64_t pending_compaction_bytes = 0;
+  std::uint64_t wal_bytes = 0;  // live write-ahead log files
+  std::uint64_t block_cache_hits = 0;
+  std::uint64_t block_cache_misses = 0;
+  std::uint64_t block_cache_usage_bytes = 0;
+};
+
 // Thread-safe. Owns the database; destruction flushes and closes it.
 class RocksKv final : public Kv {
  public:
@@ -40,6 +52,11 @@ class RocksKv final : public Kv {
   std::unique_ptr<KvSnapshot> snapshot() override;
   std::uint64_t approximate_size_bytes() const override;
   Error flush() override;
+
+  RocksHealth health() const;
+  // Writes a consistent copy of the database (a RocksDB checkpoint: hard links where the
+  // file system allows, memtables flushed first) to `directory`, which must not exist.
+  Error checkpoint(const std::string& directory);
 
  private:
   struct Impl;  // RocksDB handles; defined in rocks_kv.cc

@@ -263,3 +263,104 @@ TEST_CASE("qimctl sees and administers the whole cluster through any node", "[qi
 }
 
 }  // namespace qim::e2e
+
+namespace qim::e2e {
+namespace {
+
+std::uint64_t json_number(const std::string& json, const std::string& field) {
+  std::smatch match;
+  std::regex pattern("\"" + field + "\":([0-9]+)");
+  if (!std::regex_search(json, match, pattern)) return ~0ull;
+  return std::stoull(match[1]);
+}
+
+}  // namespace
+
+TEST_CASE("qimctl partitions, where and replication stats; one admin token for every node",
+          "[qimctl][cluster][partitions]") {
+  TempDir keys;
+  std::string key_file = generated_cluster_key(keys.file("cluster.key"));
+  auto c1 = start_node("c1", key_file, nullptr);
+  auto c2 = start_node("c2", key_file, c1.get());
+  auto c3 = start_node("c3", key_file, c1.get());
+  std::vector<ServerProcess*> nodes = {c1.get(), c2.get(), c3.get()};
+  REQUIRE(eventually([&] { return all_see(nodes, {"c1", "c2", "c3"}); }, convergence_timeout));
+
+  // One credential: c1's token file and the cluster key both open c2 and c3.
+  CHECK(read_file(c1->data_dir() + "/admin.token") == read_file(c3->data_dir() + "/admin.token"));
+  for (ServerProcess* node : {c2.get(), c3.get()}) {
+    CommandResult with_c1_token = run_command({qimctl_path(), "--port-file", node->port_file(),
+                                               "--data-dir", c1->data_dir(), "--json", "members"});
+    CHECK(with_c1_token.exit_code == 0);
+    CommandResult with_key = run_command({qimctl_path(), "--port-file", node->port_file(),
+                                          "--cluster-key-file", key_file, "--json", "ring"});
+    CHECK(with_key.exit_code == 0);
+    CHECK(contains(with_key.out, "{\"node\":\"" + node->node_name() + "\""));
+  }
+
+  // Every partition gets three voters and a leader; the summary adds up.
+  std::string json;
+  bool replicated = eventually(
+      [&] {
+        CommandResult result = qimctl(*c2, {"--json", "partitions"});
+        json = result.out;
+        return result.exit_code == 0 && json_number(json, "under_replicated") == 0 &&
+               json_number(json, "leaderless") == 0;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(500));
+  INFO(json);
+  REQUIRE(replicated);
+  CHECK(json_number(json, "partition_count") == 64);
+  CHECK(json_number(json, "nodes_answered") == 3);
+  {
+    std::uint64_t leaders = 0;
+    static const std::regex share(R"re(\{"node":"c[123]","replicas":64,"leaders":([0-9]+))re");
+    int rows = 0;
+    for (std::sregex_iterator it(json.begin(), json.end(), share), end; it != end; ++it) {
+      leaders += std::stoull((*it)[1]);
+      ++rows;
+    }
+    CHECK(rows == 3);
+    CHECK(leaders == 64);
+  }
+  std::string table = qimctl_ok(*c3, {"partitions"});
+  CHECK(contains(table, "PARTITION  LEADER"));
+  CHECK(contains(table, "c1,c2,c3"));
+  CHECK(contains(table, "64 partitions, 3 replicas wanted"));
+  CHECK(contains(table, "0 under-replicated, 0 without a leader (3 of 3 nodes answered"));
+
+  // where: the same partition and leader from every node, for every kind of key.
+  std::string where_json = qimctl_ok(*c1, {"--json", "where", "alice"});
+  CHECK(contains(where_json, R"("placement_key":"alice","kind":"user")"));
+  std::uint64_t partition = json_number(where_json, "partition");
+  CHECK(partition < 64);
+  for (ServerProcess* node : nodes) {
+    CHECK(json_number(qimctl_ok(*node, {"--json", "where", "alice"}), "partition") == partition);
+  }
+  CHECK(contains(qimctl_ok(*c2, {"--json", "where", "d:zed:amy"}),
+                 R"("placement_key":"d:amy:zed","kind":"direct")"));
+  CHECK(contains(qimctl_ok(*c2, {"where", "group", "crew"}), "g:crew (group)"));
+  CommandResult bad = qimctl(*c2, {"--json", "where", "Not A Key"});
+  CHECK(bad.exit_code == 1);
+  CHECK(contains(bad.out, R"({"ok":false,"node":"c2","error":{"code":"invalid_argument")"));
+
+  // stats: every node hosts every partition's replica.
+  std::string stats = qimctl_ok(*c1, {"--json", "stats"});
+  static const std::regex hosted(R"re("replication":\{"replicas_hosted":64,)re");
+  CHECK(std::distance(std::sregex_iterator(stats.begin(), stats.end(), hosted),
+                      std::sregex_iterator()) == 3);
+
+  // A node down: its partitions are under-replicated, and say who is down.
+  c3->kill();
+  std::string after;
+  bool reported = eventually(
+      [&] {
+        after = qimctl(*c1, {"--json", "partitions", "--under-replicated"}).out;
+        return json_number(after, "under_replicated") == 64 && contains(after, R"("down":["c3"])");
+      },
+      std::chrono::seconds(30), std::chrono::milliseconds(250));
+  INFO(after);
+  CHECK(reported);
+}
+
+}  // namespace qim::e2e

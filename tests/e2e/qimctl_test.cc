@@ -108,7 +108,7 @@ TEST_CASE("qimctl members, stats and online print tables and JSON", "[qimctl]") 
   CHECK(contains(members, "127.0.0.1:" + std::to_string(server->port())));
   CHECK(contains(members, "alive"));
   CHECK(contains(members, "  128  "));  // qimd's default --vnodes
-  CHECK(contains(members, "1 members, as seen by ctl-1"));
+  CHECK(contains(members, "1 member, as seen by ctl-1"));
 
   std::string members_json = qimctl_ok(*server, {"--json", "members"});
   CHECK(contains(members_json, R"("node":"ctl-1")"));
@@ -147,9 +147,9 @@ TEST_CASE("qimctl members, stats and online print tables and JSON", "[qimctl]") 
   CHECK(contains(no_such_node.err, "ctl-9 is not a live member"));
 
   std::string online = qimctl_ok(*server, {"online"});
-  CHECK(contains(online, "1 users online (1 of 1 live nodes answered)"));
+  CHECK(contains(online, "1 user online (1 of 1 live nodes answered)"));
   CHECK(contains(online, "  alice\n"));
-  CHECK(contains(qimctl_ok(*server, {"online", "--local"}), "1 users online on node ctl-1\n"));
+  CHECK(contains(qimctl_ok(*server, {"online", "--local"}), "1 user online on node ctl-1\n"));
   CHECK(qimctl_ok(*server, {"--json", "online"}) ==
         "{\"count\":1,\"users\":[\"alice\"],\"more\":false,\"nodes_answered\":1,"
         "\"nodes_live\":1}\n");

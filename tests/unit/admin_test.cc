@@ -98,6 +98,7 @@ class FakeHooks final : public AdminHooks {
     self.messages_in_per_s = 2.5;
     self.peer_queued_frames = 3;
     self.gossip = GossipCountersView{1, 2, 3, 4, 5, 6, 7, 8};
+    self.replication = ReplicationCountersView{64, 21, 30, 22, 2, 1, 1000, 3};
     NodeStatsView silent;
     silent.node_name = "n3";
     silent.answered = false;
@@ -125,8 +126,38 @@ class FakeHooks final : public AdminHooks {
   Error inspect_group(std::string_view, GroupView&) override {
     return Error{errc::unavailable, "no reply"};
   }
+  PartitionTableView partitions() override {
+    PartitionTableView table;
+    table.partition_count = 2;
+    table.replicas_wanted = 3;
+    PartitionRowView row;
+    row.partition = 1;
+    row.leader = "n1";
+    row.leader_confirmed = true;
+    row.term = 4;
+    row.voters = {"n1", "n2", "n3"};
+    row.down = {"n3"};
+    row.lag = 9;
+    row.under_replicated = true;
+    table.rows = {PartitionRowView{}, row};
+    table.nodes = {NodeShareView{"n1", 2, 1, true}};
+    table.under_replicated = 2;
+    table.leaderless = 1;
+    table.nodes_answered = 1;
+    table.nodes_asked = 2;
+    return table;
+  }
+  WhereView where(std::string_view placement_key) override {
+    asked_where = placement_key;
+    WhereView view;
+    view.placement_key = std::string(placement_key);
+    view.partition = 1;
+    view.row = partitions().rows[1];
+    return view;
+  }
   void request_leave() override {}
 
+  std::string asked_where;
   StatsScope asked_scope;
   std::string asked_after;
   std::uint32_t asked_limit = 0;
@@ -220,6 +251,11 @@ TEST_CASE("AdminDispatcher: stats rows are sorted, failures kept with their reas
   CHECK(n2->peer_queued_frames() == 3);
   REQUIRE(n2->gossip() != nullptr);
   CHECK(n2->gossip()->datagrams_sent() == 3);
+  REQUIRE(n2->replication() != nullptr);
+  CHECK(n2->replication()->replicas_hosted() == 64);
+  CHECK(n2->replication()->leaderships_won() == 22);
+  CHECK(n2->replication()->proposals_failed() == 3);
+  CHECK(n1->replication() == nullptr);
   CHECK_FALSE(n3->answered());
   CHECK(proto::view(n3->error()) == "no reply");
 }
@@ -279,6 +315,76 @@ TEST_CASE("AdminDispatcher: a relayed failure keeps its code and message", "[adm
   });
   REQUIRE(group.envelope->body_as_AdminError() != nullptr);
   CHECK(group.envelope->body_as_AdminError()->code() == qim::wire::ErrorCode::Unavailable);
+}
+
+TEST_CASE("AdminDispatcher: partitions carry every row and the summary", "[admin]") {
+  Connected c;
+  auto reply = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(10, admin_wire::CreatePartitionsRequest(builder.fbb()));
+  });
+  const auto* result = reply.envelope->body_as_PartitionsResult();
+  REQUIRE(result != nullptr);
+  CHECK(result->partition_count() == 2);
+  CHECK(result->under_replicated() == 2);
+  CHECK(result->leaderless() == 1);
+  CHECK(result->nodes_asked() == 2);
+  REQUIRE(result->rows()->size() == 2);
+  const auto* row = result->rows()->Get(1);
+  CHECK(proto::view(row->leader()) == "n1");
+  CHECK(row->term() == 4);
+  CHECK(row->lag() == 9);
+  REQUIRE(row->voters()->size() == 3);
+  REQUIRE(row->down()->size() == 1);
+  CHECK(proto::view(row->down()->Get(0)) == "n3");
+  REQUIRE(result->nodes()->size() == 1);
+  CHECK(result->nodes()->Get(0)->leaders() == 1);
+}
+
+TEST_CASE("AdminDispatcher: where parses the key before asking the node", "[admin]") {
+  Connected c;
+  auto where = [&c](const char* key) {
+    return exchange(c.dispatcher, [key](AdminFrameBuilder& builder) {
+      return builder.finish(11, admin_wire::CreateWhereRequestDirect(builder.fbb(), key));
+    });
+  };
+  auto group = where("group crew");
+  const auto* result = group.envelope->body_as_WhereResult();
+  REQUIRE(result != nullptr);
+  CHECK(c.hooks.asked_where == "g:crew");
+  CHECK(proto::view(result->kind()) == "group");
+  CHECK(proto::view(result->key()) == "group crew");
+  CHECK(result->partition() == 1);
+  REQUIRE(result->row() != nullptr);
+  CHECK(proto::view(result->row()->leader()) == "n1");
+
+  where("d:zoe:adam");
+  CHECK(c.hooks.asked_where == "d:adam:zoe");  // either order names the one conversation
+  c.hooks.asked_where.clear();
+  for (const char* bad : {"", "Alice", "d:adam", "d:adam:adam", "x:y", "group ", "g:no way"}) {
+    INFO(bad);
+    auto refused = where(bad);
+    REQUIRE(refused.envelope->body_as_AdminError() != nullptr);
+    CHECK(refused.envelope->body_as_AdminError()->code() == qim::wire::ErrorCode::InvalidArgument);
+    CHECK(c.hooks.asked_where.empty());
+  }
+}
+
+TEST_CASE("parse_where_key: users, direct conversations and groups", "[admin]") {
+  std::string key, kind;
+  REQUIRE_FALSE(parse_where_key("alice", key, kind));
+  CHECK(key == "alice");
+  CHECK(kind == "user");
+  REQUIRE_FALSE(parse_where_key("g:team", key, kind));
+  CHECK(key == "g:team");
+  CHECK(kind == "group");
+  REQUIRE_FALSE(parse_where_key("group team", key, kind));
+  CHECK(key == "g:team");
+  REQUIRE_FALSE(parse_where_key("d:bob:alice", key, kind));
+  CHECK(key == "d:alice:bob");
+  CHECK(kind == "direct");
+  Error refused = parse_where_key("d:bob", key, kind);
+  CHECK(refused.code == errc::invalid_argument);
+  CHECK(refused.message.find("d:<user>:<user>") != std::string::npos);
 }
 
 }  // namespace

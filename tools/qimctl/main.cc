@@ -1,19 +1,21 @@
 // qimctl: administers a qimd cluster through one node's admin endpoint (schemas/admin.fbs).
 //
 //   qimctl [--admin host:port | --port-file FILE] [--token-file FILE | --token TEXT |
-//           --data-dir DIR] [--json] [--timeout-ms N] <command>
-//   commands: members, ring, stats [--node NAME | --local],
-//             online [--after U] [--limit N] [--local],
+//           --cluster-key-file FILE | --data-dir DIR] [--json] [--timeout-ms N] <command>
+//   commands: members, ring, partitions [--under-replicated], where KEY,
+//             stats [--node NAME | --local], online [--after U] [--limit N] [--local],
 //             user create|disable|enable|kick|reset-password <user> [--password P],
 //             group <gid>, leave
 //
 // stats and online cover every live member (the node asked gathers them); user and group
 // commands are carried out at the key's home node, whichever node is asked.
 //
-// The token comes from --token, else --token-file, else $QIMCTL_TOKEN, else DIR/admin.token
-// for --data-dir. Output: aligned tables, or one JSON document on stdout with --json; errors go
-// to stderr. Exit status: 0 success, 1 failure (unreachable node, refused request), 2 bad
-// usage, 3 the node refused the admin token.
+// The token comes from --token, else --token-file, else --cluster-key-file (the cluster's admin
+// token is derived from the cluster key), else $QIMCTL_TOKEN, else DIR/admin.token for
+// --data-dir. Every node of a cluster accepts the same token. Output: aligned tables, or one
+// JSON document on stdout with --json (failures too: {"ok":false,"error":{...}}); without
+// --json errors go to stderr. Exit status: 0 success, 1 failure (unreachable node, refused
+// request), 2 bad usage, 3 the node refused the admin token.
 #include <termios.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@
 
 #include "admin/admin_token.h"
 #include "admin_client.h"
+#include "auth/cluster_key.h"
 #include "auth/password.h"
 #include "output.h"
 #include "proto/frame.h"
@@ -52,6 +55,7 @@ struct Flags {
   std::string token_file;
   std::string token;
   std::string data_directory;
+  std::string cluster_key_file;
   bool json = false;
   std::int64_t timeout_ms = 5000;
   // Subcommand arguments.
@@ -62,7 +66,34 @@ struct Flags {
   bool password_given = false;
   std::string group;
   std::string stats_node;
-  bool local = false;  // stats, online: only the node asked
+  bool local = false;                  // stats, online: only the node asked
+  std::vector<std::string> where_key;  // where: the words of the key
+  bool problems_only = false;          // partitions: under-replicated rows only
+};
+
+// Where failures go: stderr for humans; with --json one JSON document on stdout, so a script
+// reads one document whatever happened.
+class Failures {
+ public:
+  explicit Failures(bool json) : json_(json) {}
+  void set_node(std::string node) { node_ = std::move(node); }
+  // Reports a failure and returns `exit_code`. `human_suffix` is added for humans only.
+  int fail(int exit_code, std::string_view code, const std::string& message,
+           std::string_view human_suffix = {}) const {
+    if (json_) {
+      std::string text = qim::ctl::render_error(code, message, node_, true);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    } else {
+      std::fprintf(stderr, "qimctl: %s%.*s\n", message.c_str(),
+                   static_cast<int>(human_suffix.size()), human_suffix.data());
+    }
+    return exit_code;
+  }
+
+ private:
+  bool json_;
+  std::string node_;
 };
 
 struct Usage {
@@ -129,6 +160,13 @@ std::optional<std::string> resolve_token(const Flags& flags, std::string& error)
     if (!token) error = "--token: " + parse_error;
     return token;
   }
+  if (flags.token_file.empty() && !flags.cluster_key_file.empty()) {
+    std::string warning;
+    auto key = qim::auth::ClusterKey::load(flags.cluster_key_file, error, warning);
+    if (!key) return std::nullopt;
+    if (!warning.empty()) complain("warning: {}", warning);
+    return qim::admin::derive_admin_token(*key);
+  }
   std::string path = flags.token_file;
   if (path.empty()) {
     if (const char* env = std::getenv("QIMCTL_TOKEN"); env != nullptr && *env != '\0') {
@@ -169,54 +207,53 @@ std::optional<std::string> resolve_password(const Flags& flags) {
   return line;
 }
 
-int report_failure(const AdminFailure& failure, const std::string& where) {
+int report_failure(const Failures& failures, const AdminFailure& failure,
+                   const std::string& where) {
   switch (failure.kind) {
     case AdminFailure::Kind::refused:
-      complain(
-          "the node at {} refused the admin token ({}: {}); give the node's token with "
-          "--token-file, --token, QIMCTL_TOKEN or --data-dir",
-          where, qim::errc_name(failure.code), failure.message);
-      return exit_refused;
+      return failures.fail(
+          exit_refused, qim::errc_name(failure.code),
+          fmt::format("the node at {} refused the admin token ({}: {}); give the cluster's "
+                      "token with --token-file, --token, --cluster-key-file, QIMCTL_TOKEN or "
+                      "--data-dir",
+                      where, qim::errc_name(failure.code), failure.message));
     case AdminFailure::Kind::rejected:
-      complain("{} ({})", failure.message, qim::errc_name(failure.code));
-      return exit_failure;
+      return failures.fail(exit_failure, qim::errc_name(failure.code), failure.message,
+                           fmt::format(" ({})", qim::errc_name(failure.code)));
     case AdminFailure::Kind::unreachable:
+      return failures.fail(exit_failure, "unreachable", failure.message);
     case AdminFailure::Kind::protocol:
-      complain("{}", failure.message);
-      return exit_failure;
+      return failures.fail(exit_failure, "protocol", failure.message);
   }
   return exit_failure;
 }
 
 // Runs the chosen command against the node. Returns the exit status.
 int run(const Flags& flags, const std::string& command, const std::string& user_action) {
+  Failures failures(flags.json);
   std::string host;
   std::uint16_t port = 0;
   if (!parse_address(flags.admin, host, port)) {
-    complain("--admin must be host:port (e.g. 127.0.0.1:7702), got '{}'", flags.admin);
-    return exit_usage;
+    return failures.fail(
+        exit_usage, "usage",
+        fmt::format("--admin must be host:port (e.g. 127.0.0.1:7702), got '{}'", flags.admin));
   }
   std::string error;
   if (!flags.port_file.empty() && !read_port_file(flags.port_file, port, error)) {
-    complain("{}", error);
-    return exit_failure;
+    return failures.fail(exit_failure, "port_file", error);
+  }
+  if (!qim::auth::initialize()) {
+    return failures.fail(exit_failure, "internal", "libsodium failed to initialise");
   }
   auto token = resolve_token(flags, error);
-  if (!token) {
-    complain("{}", error);
-    return exit_usage;
-  }
+  if (!token) return failures.fail(exit_usage, "usage", error);
   std::optional<std::string> password;
   if (user_action == "create" || user_action == "reset-password") {
     password = resolve_password(flags);
     if (!password) {
-      complain("no password: give --password or one line on standard input");
-      return exit_usage;
+      return failures.fail(exit_usage, "usage",
+                           "no password: give --password or one line on standard input");
     }
-  }
-  if (!qim::auth::initialize()) {
-    complain("libsodium failed to initialise");
-    return exit_failure;
   }
 
   std::string where = fmt::format("{}:{}", host, port);
@@ -225,14 +262,15 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
   std::string node_name, version;
   if (!client.connect(host, port, *token, node_name, version, failure)) {
     if (failure.kind == AdminFailure::Kind::refused && token->empty()) {
-      complain(
-          "the node at {} refused the admin connection: no admin token given (use "
-          "--token-file, --token, QIMCTL_TOKEN or --data-dir)",
-          where);
-      return exit_refused;
+      return failures.fail(
+          exit_refused, qim::errc_name(failure.code),
+          fmt::format("the node at {} refused the admin connection: no admin token given (use "
+                      "--token-file, --token, --cluster-key-file, QIMCTL_TOKEN or --data-dir)",
+                      where));
     }
-    return report_failure(failure, where);
+    return report_failure(failures, failure, where);
   }
+  failures.set_node(node_name);
 
   qim::admin::AdminFrameBuilder builder;
   auto& fbb = builder.fbb();
@@ -256,6 +294,13 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
         builder.finish(req_id, wire::CreateGroupInspectRequestDirect(fbb, flags.group.c_str()));
   } else if (command == "leave") {
     request = builder.finish(req_id, wire::CreateLeaveRequest(fbb));
+  } else if (command == "partitions") {
+    request = builder.finish(req_id, wire::CreatePartitionsRequest(fbb));
+  } else if (command == "where") {
+    std::string key;
+    for (const std::string& word : flags.where_key)
+      key += (key.empty() ? "" : " ") + word;
+    request = builder.finish(req_id, wire::CreateWhereRequestDirect(fbb, key.c_str()));
   } else if (user_action == "create") {
     request = builder.finish(
         req_id, wire::CreateUserCreateDirect(fbb, flags.user.c_str(), password->c_str()));
@@ -270,7 +315,7 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
   }
 
   ReceivedReply reply;
-  if (!client.call(request, reply, failure)) return report_failure(failure, where);
+  if (!client.call(request, reply, failure)) return report_failure(failures, failure, where);
   const wire::AdminEnvelope& envelope = *reply.envelope;
   std::string text;
   if (const auto* members = envelope.body_as_MembersResult()) {
@@ -284,6 +329,10 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
     text = qim::ctl::render_online(*online, node_name, !flags.local, flags.json);
   } else if (const auto* group = envelope.body_as_GroupInspectResult()) {
     text = qim::ctl::render_group(*group, flags.json);
+  } else if (const auto* partitions = envelope.body_as_PartitionsResult()) {
+    text = qim::ctl::render_partitions(*partitions, node_name, flags.problems_only, flags.json);
+  } else if (const auto* where_result = envelope.body_as_WhereResult()) {
+    text = qim::ctl::render_where(*where_result, node_name, flags.json);
   } else if (envelope.body_as_AdminOk() != nullptr && command == "leave") {
     text = qim::ctl::render_done(
         "leave", "node", node_name,
@@ -301,9 +350,9 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
     }
     text = qim::ctl::render_done(user_action, "user", flags.user, summary, flags.json);
   } else {
-    complain("the node answered with an unexpected {}",
-             wire::EnumNameAdminBody(envelope.body_type()));
-    return exit_failure;
+    return failures.fail(exit_failure, "protocol",
+                         fmt::format("the node answered with an unexpected {}",
+                                     wire::EnumNameAdminBody(envelope.body_type())));
   }
   std::fwrite(text.data(), 1, text.size(), stdout);
   return std::fflush(stdout) == 0 ? exit_ok : exit_failure;
@@ -324,6 +373,8 @@ int main(int argc, char** argv) {
   app.add_option("--token", flags.token, "The admin token itself (visible in ps: prefer a file)");
   app.add_option("--data-dir", flags.data_directory,
                  "The node's data directory: read DIR/admin.token");
+  app.add_option("--cluster-key-file", flags.cluster_key_file,
+                 "The cluster key file: use the admin token every node derives from it");
   app.add_flag("--json", flags.json, "Print one JSON document instead of a table");
   app.add_option("--timeout-ms", flags.timeout_ms,
                  "Give up on a connection or an answer after this long")
@@ -331,6 +382,13 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("members", "Members of the cluster as the node asked sees them");
   app.add_subcommand("ring", "Each node's share of the keys, as this node routes them");
+  auto* partitions =
+      app.add_subcommand("partitions", "Every partition's leader, term, commit, replicas and lag");
+  partitions->add_flag("--under-replicated", flags.problems_only,
+                       "Only partitions that are under-replicated or without a leader");
+  auto* where = app.add_subcommand(
+      "where", "Where a key lives: a user id, d:<a>:<b>, g:<gid> or group <gid>");
+  where->add_option("key", flags.where_key, "The key")->required();
   auto* stats = app.add_subcommand("stats", "Each live node's counters, a row per node");
   auto* stats_node =
       stats->add_option("--node", flags.stats_node, "Only this node, its counters one per line");
@@ -376,13 +434,16 @@ int main(int argc, char** argv) {
       flags.password_given = user->get_subcommands().front()->count("--password") > 0;
     }
   }
+  Failures failures(flags.json);
   if (!flags.user.empty() && !qim::is_valid_id(flags.user)) {
-    complain("user: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.user);
-    return exit_usage;
+    return failures.fail(
+        exit_usage, "invalid_argument",
+        fmt::format("user: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.user));
   }
   if (command == "group" && !qim::is_valid_id(flags.group)) {
-    complain("group: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.group);
-    return exit_usage;
+    return failures.fail(
+        exit_usage, "invalid_argument",
+        fmt::format("group: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.group));
   }
   return run(flags, command, user_action);
 }

@@ -68,6 +68,61 @@ const char* role_name(qim::wire::GroupRole role) {
   return "unknown";
 }
 
+std::string joined(const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* names) {
+  if (names == nullptr || names->size() == 0) return "-";
+  std::string text;
+  for (const flatbuffers::String* name : *names) {
+    if (!text.empty()) text += ",";
+    text += view(name);
+  }
+  return text;
+}
+
+void write_names(JsonWriter& out, std::string_view key,
+                 const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* names) {
+  out.key(key).begin_array();
+  if (names != nullptr) {
+    for (const flatbuffers::String* name : *names)
+      out.value(view(name));
+  }
+  out.end_array();
+}
+
+void write_partition_row(JsonWriter& out, const wire::PartitionRow& row) {
+  out.begin_object()
+      .field("partition", row.partition())
+      .field("leader", view(row.leader()))
+      .field("leader_confirmed", row.leader_confirmed())
+      .field("term", row.term())
+      .field("commit", row.commit())
+      .field("last_index", row.last_index());
+  write_names(out, "voters", row.voters());
+  write_names(out, "learners", row.learners());
+  write_names(out, "down", row.down());
+  out.field("lag", row.lag()).field("under_replicated", row.under_replicated()).end_object();
+}
+
+// "ok", "no leader", "under-replicated (n3 down)".
+std::string partition_state(const wire::PartitionRow& row) {
+  if (view(row.leader()).empty()) return "no leader";
+  if (!row.under_replicated()) return "ok";
+  if (row.down() != nullptr && row.down()->size() > 0) {
+    return "under-replicated (" + joined(row.down()) + " down)";
+  }
+  return "under-replicated";
+}
+
+std::string leader_text(const wire::PartitionRow& row) {
+  std::string leader(view(row.leader()));
+  if (leader.empty()) return "-";
+  return row.leader_confirmed() ? leader : leader + "?";
+}
+
+// "1 user", "2 users".
+std::string counted(std::uint64_t count, std::string_view noun) {
+  return fmt::format("{} {}{}", count, noun, count == 1 ? "" : "s");
+}
+
 std::string format_time_utc(std::uint64_t wall_ms) {
   time_t seconds = static_cast<time_t>(wall_ms / 1000);
   tm parts{};
@@ -115,6 +170,21 @@ void write_node_stats(JsonWriter& out, const wire::NodeStats& row) {
   } else {
     out.null();
   }
+  out.key("replication");
+  if (const wire::ReplicationCounters* replication = row.replication()) {
+    out.begin_object()
+        .field("replicas_hosted", replication->replicas_hosted())
+        .field("leaderships", replication->leaderships())
+        .field("leader_changes", replication->leader_changes())
+        .field("leaderships_won", replication->leaderships_won())
+        .field("snapshots_sent", replication->snapshots_sent())
+        .field("snapshots_received", replication->snapshots_received())
+        .field("proposals", replication->proposals())
+        .field("proposals_failed", replication->proposals_failed())
+        .end_object();
+  } else {
+    out.null();
+  }
   out.end_object();
 }
 
@@ -152,6 +222,16 @@ std::string render_node_detail(const wire::NodeStats& row) {
     table.add({"push-pulls failed", std::to_string(gossip->push_pulls_failed())});
   } else {
     table.add({"gossip counters", "not reported by this node"});
+  }
+  if (const wire::ReplicationCounters* replication = row.replication()) {
+    table.add({"replicas hosted", std::to_string(replication->replicas_hosted())});
+    table.add({"leaderships", std::to_string(replication->leaderships())});
+    table.add({"leader changes seen", std::to_string(replication->leader_changes())});
+    table.add({"leaderships won", std::to_string(replication->leaderships_won())});
+    table.add({"snapshots sent", std::to_string(replication->snapshots_sent())});
+    table.add({"snapshots received", std::to_string(replication->snapshots_received())});
+    table.add({"proposals", std::to_string(replication->proposals())});
+    table.add({"proposals failed", std::to_string(replication->proposals_failed())});
   }
   return table.render();
 }
@@ -209,7 +289,7 @@ std::string render_members(const wire::MembersResult& result, std::string_view n
                  format_duration(member->time_in_state_ms())});
     }
   }
-  return table.render() + fmt::format("{} members, as seen by {}\n", count, node);
+  return table.render() + fmt::format("{}, as seen by {}\n", counted(count, "member"), node);
 }
 
 std::string render_ring(const wire::RingResult& result, std::string_view node, bool json) {
@@ -278,14 +358,14 @@ std::string render_stats(const wire::StatsResult& result, std::string_view node,
     return render_node_detail(*result.nodes()->Get(0));
   }
   Table table({"NODE", "UPTIME", "CONNS", "SESSIONS", "ONLINE", "STORED", "PUSHED", "IN/S", "OUT/S",
-               "PEER QUEUE", "STORE"});
+               "PEER QUEUE", "STORE", "REPLICAS", "LEADS", "ELECTED"});
   std::string problems;
   if (result.nodes()) {
     for (const wire::NodeStats* row : *result.nodes()) {
       std::string name(view(row->node_name()));
       if (row->is_self()) name += " (self)";
       if (!row->answered()) {
-        table.add({name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "no answer"});
+        table.add({name, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "no answer"});
         problems += fmt::format("{}: no answer: {}\n", view(row->node_name()), view(row->error()));
         continue;
       }
@@ -296,7 +376,10 @@ std::string render_stats(const wire::StatsResult& result, std::string_view node,
                  fmt::format("{:.1f}", row->messages_out_per_s()),
                  fmt::format("{} / {}", row->peer_queued_frames(),
                              format_bytes(row->peer_queued_bytes())),
-                 format_bytes(row->store_bytes())});
+                 format_bytes(row->store_bytes()),
+                 row->replication() ? std::to_string(row->replication()->replicas_hosted()) : "-",
+                 row->replication() ? std::to_string(row->replication()->leaderships()) : "-",
+                 row->replication() ? std::to_string(row->replication()->leaderships_won()) : "-"});
     }
   }
   return table.render() + problems +
@@ -320,10 +403,11 @@ std::string render_online(const wire::OnlineResult& result, std::string_view nod
         .end_object();
     return out.text() + "\n";
   }
-  std::string text = cluster
-                         ? fmt::format("{} users online ({} of {} live nodes answered)\n",
-                                       result.count(), result.nodes_answered(), result.nodes_live())
-                         : fmt::format("{} users online on node {}\n", result.count(), node);
+  std::string text =
+      cluster ? fmt::format("{} online ({} of {} live nodes answered)\n",
+                            counted(result.count(), "user"), result.nodes_answered(),
+                            result.nodes_live())
+              : fmt::format("{} online on node {}\n", counted(result.count(), "user"), node);
   std::string last;
   if (result.users()) {
     for (const flatbuffers::String* user : *result.users()) {
@@ -370,6 +454,119 @@ std::string render_group(const wire::GroupInspectResult& result, bool json) {
     }
   }
   return text + table.render();
+}
+
+std::string render_partitions(const wire::PartitionsResult& result, std::string_view node,
+                              bool problems_only, bool json) {
+  if (json) {
+    JsonWriter out;
+    out.begin_object()
+        .field("node", node)
+        .field("partition_count", result.partition_count())
+        .field("replicas_wanted", result.replicas_wanted())
+        .field("under_replicated", result.under_replicated())
+        .field("leaderless", result.leaderless())
+        .field("nodes_answered", result.nodes_answered())
+        .field("nodes_asked", result.nodes_asked())
+        .key("nodes")
+        .begin_array();
+    if (result.nodes()) {
+      for (const wire::NodeShare* share : *result.nodes()) {
+        out.begin_object()
+            .field("node", view(share->node()))
+            .field("replicas", share->replicas())
+            .field("leaders", share->leaders())
+            .field("answered", share->answered())
+            .end_object();
+      }
+    }
+    out.end_array().key("partitions").begin_array();
+    if (result.rows()) {
+      for (const wire::PartitionRow* row : *result.rows()) {
+        if (problems_only && !row->under_replicated()) continue;
+        write_partition_row(out, *row);
+      }
+    }
+    out.end_array().end_object();
+    return out.text() + "\n";
+  }
+  Table table({"PARTITION", "LEADER", "TERM", "COMMIT", "LAG", "VOTERS", "LEARNERS", "STATE"});
+  if (result.rows()) {
+    for (const wire::PartitionRow* row : *result.rows()) {
+      if (problems_only && !row->under_replicated()) continue;
+      table.add({std::to_string(row->partition()), leader_text(*row), std::to_string(row->term()),
+                 std::to_string(row->commit()), std::to_string(row->lag()), joined(row->voters()),
+                 joined(row->learners()), partition_state(*row)});
+    }
+  }
+  std::string leaders;
+  std::string silent;
+  if (result.nodes()) {
+    for (const wire::NodeShare* share : *result.nodes()) {
+      if (!leaders.empty()) leaders += ", ";
+      leaders += fmt::format("{} {}", view(share->node()), share->leaders());
+      if (!share->answered()) silent += fmt::format("{}: no answer\n", view(share->node()));
+    }
+  }
+  std::string text =
+      problems_only && result.under_replicated() == 0 ? std::string() : table.render();
+  return text + silent +
+         fmt::format(
+             "{} partitions, {} replicas wanted; leaders per node: {}; {} "
+             "under-replicated, {} without a leader ({} of {} nodes answered, as asked "
+             "of {})\n",
+             result.partition_count(), result.replicas_wanted(), leaders.empty() ? "none" : leaders,
+             result.under_replicated(), result.leaderless(), result.nodes_answered(),
+             result.nodes_asked(), node);
+}
+
+std::string render_where(const wire::WhereResult& result, std::string_view node, bool json) {
+  const wire::PartitionRow* row = result.row();
+  if (json) {
+    JsonWriter out;
+    out.begin_object()
+        .field("node", node)
+        .field("key", view(result.key()))
+        .field("placement_key", view(result.placement_key()))
+        .field("kind", view(result.kind()))
+        .field("partition", result.partition())
+        .key("row");
+    if (row != nullptr) {
+      write_partition_row(out, *row);
+    } else {
+      out.null();
+    }
+    out.end_object();
+    return out.text() + "\n";
+  }
+  Table table({"KEY", std::string(view(result.key()))});
+  table.add(
+      {"placement key", fmt::format("{} ({})", view(result.placement_key()), view(result.kind()))});
+  table.add({"partition", std::to_string(result.partition())});
+  if (row != nullptr) {
+    table.add({"leader", row->leader()->size() == 0
+                             ? std::string("none known")
+                             : fmt::format("{} (term {})", leader_text(*row), row->term())});
+    table.add({"voters", joined(row->voters())});
+    table.add({"learners", joined(row->learners())});
+    table.add({"state", partition_state(*row)});
+  }
+  return table.render() + fmt::format("as asked of {}\n", node);
+}
+
+std::string render_error(std::string_view code, std::string_view message, std::string_view node,
+                         bool json) {
+  if (!json) return std::string(message) + "\n";
+  JsonWriter out;
+  out.begin_object().field("ok", false);
+  if (!node.empty()) out.field("node", node);
+  out.key("error")
+      .begin_object()
+      .field("code", code)
+      .field("message", message)
+      .end_object()
+      .end_object();
+  return out.text() + "\n";
 }
 
 std::string render_done(std::string_view action, std::string_view subject_key,

@@ -25,6 +25,14 @@ std::string render_ring(const admin_wire::RingResult& result, std::string_view n
 std::string render_online(const admin_wire::OnlineResult& result, std::string_view node,
                           bool cluster, bool json);
 std::string render_group(const admin_wire::GroupInspectResult& result, bool json);
+// A row per partition (with `problems_only`, only the under-replicated ones) and a summary.
+std::string render_partitions(const admin_wire::PartitionsResult& result, std::string_view node,
+                              bool problems_only, bool json);
+std::string render_where(const admin_wire::WhereResult& result, std::string_view node, bool json);
+// A failure: `message` for humans (written to stderr by the caller), or with `json` one JSON
+// document {"ok":false,"error":{"code":...,"message":...}} for stdout.
+std::string render_error(std::string_view code, std::string_view message, std::string_view node,
+                         bool json);
 // For requests answered with AdminOk: `summary` for humans ("disabled user alice"), and a JSON
 // object {"ok":true,"action":...,"user"/"node":...}.
 std::string render_done(std::string_view action, std::string_view subject_key,
