@@ -112,6 +112,7 @@ start_node() {
     exec taskset -c "$server_core" "$qimd" --listen 127.0.0.1:0 --port-file "$data/port" \
       --data-dir "$data/db" --threads 1 --pwhash-cost min --dm-policy anyone \
       --messages-per-second 1000000 --message-burst 10000000 --max-connections 100000 \
+      --registrations-per-minute 1000000 \
       --log-level warn "$@"
   ) >"$data/qimd.log" 2>&1 &
   local pid=$!

@@ -1,5 +1,7 @@
 #include "cluster_support.h"
 
+#include <regex>
+
 #include <catch2/catch.hpp>
 
 #include "e2e_support.h"
@@ -37,6 +39,43 @@ bool all_see(const std::vector<ServerProcess*>& nodes, const std::set<std::strin
     if (seen != alive) return false;
   }
   return true;
+}
+
+bool wait_replicated(ServerProcess& node, std::size_t nodes, std::chrono::milliseconds timeout) {
+  static const std::regex counts(
+      R"re("under_replicated":([0-9]+),"leaderless":([0-9]+),"nodes_answered":([0-9]+))re");
+  static const std::regex leader_field(R"re("leader":"([^"]*)")re");
+  static const std::regex leaders(R"re("leaders":([0-9]+))re");
+  // Settled: the same leader for every partition in two looks a second apart.
+  std::string previous;
+  auto previous_at = std::chrono::steady_clock::now();
+  return eventually(
+      [&] {
+        CommandResult result = qimctl(node, {"--json", "partitions"});
+        if (result.exit_code != 0) return false;
+        std::smatch match;
+        if (!std::regex_search(result.out, match, counts)) return false;
+        if (match[1] != "0" || match[2] != "0" || std::stoul(match[3]) != nodes) return false;
+        std::size_t leading = 0;
+        for (std::sregex_iterator it(result.out.begin(), result.out.end(), leaders), end;
+             it != end; ++it) {
+          if ((*it)[1] != "0") ++leading;
+        }
+        if (leading != nodes) return false;
+        std::string layout;
+        for (std::sregex_iterator it(result.out.begin(), result.out.end(), leader_field), end;
+             it != end; ++it) {
+          layout += (*it)[1].str() + ",";
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (layout != previous) {
+          previous = layout;
+          previous_at = now;
+          return false;
+        }
+        return now - previous_at >= std::chrono::seconds(1);
+      },
+      timeout, std::chrono::milliseconds(250));
 }
 
 ClientOptions reconnecting_options() {

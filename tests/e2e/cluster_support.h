@@ -21,6 +21,11 @@ std::unique_ptr<ServerProcess> start_node(const std::string& name, const std::st
                                           const std::string& dm_policy = "anyone");
 // True once every node in `nodes` lists exactly `alive` as its alive members.
 bool all_see(const std::vector<ServerProcess*>& nodes, const std::set<std::string>& alive);
+// True once, as `node` sees the cluster, every partition has a leader and all its replicas,
+// every one of `nodes` answered, and each of them leads at least one partition (leaderships have
+// spread from the node that created the cluster). Polls until `timeout`.
+bool wait_replicated(ServerProcess& node, std::size_t nodes,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
 // Client options that follow a pushed Redirect (a user whose home moved) by reconnecting.
 ClientOptions reconnecting_options();
 // A fresh cluster key file in `dir`; REQUIREs success.

@@ -90,6 +90,7 @@ TEST_CASE("qimctl sees and administers the whole cluster through any node", "[qi
   auto c3 = start_node("c3", key_file, c1.get());
   std::vector<ServerProcess*> nodes = {c1.get(), c2.get(), c3.get()};
   REQUIRE(eventually([&] { return all_see(nodes, {"c1", "c2", "c3"}); }, convergence_timeout));
+  REQUIRE(wait_replicated(*c2, 3));
 
   // members: every live member is on the ring with the node's --vnodes (the default, 128).
   {
@@ -285,6 +286,7 @@ TEST_CASE("qimctl partitions, where and replication stats; one admin token for e
   auto c3 = start_node("c3", key_file, c1.get());
   std::vector<ServerProcess*> nodes = {c1.get(), c2.get(), c3.get()};
   REQUIRE(eventually([&] { return all_see(nodes, {"c1", "c2", "c3"}); }, convergence_timeout));
+  REQUIRE(wait_replicated(*nodes.front(), 3));
 
   // One credential: c1's token file and the cluster key both open c2 and c3.
   CHECK(read_file(c1->data_dir() + "/admin.token") == read_file(c3->data_dir() + "/admin.token"));

@@ -45,6 +45,7 @@ class Cluster {
     for (std::size_t i = 0; i < size; ++i)
       add();
     REQUIRE(eventually([&] { return all_see(running(), names()); }, convergence_timeout));
+    REQUIRE(wait_replicated(*nodes_.front(), size));
   }
 
   // Starts a node seeded from the first one (the first creates the cluster).

@@ -1,5 +1,6 @@
 #include "process.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -187,6 +188,12 @@ bool ServerProcess::start(std::chrono::milliseconds timeout) {
       options_.qimd_path, "--listen",      listen, "--port-file", port_file_,         "--data-dir",
       data_dir_,          "--pwhash-cost", "min",  "--dm-policy", options_.dm_policy, "--node-name",
       options_.node_name};
+  // Tests and the soak register many users from one address; the per-address registration
+  // limit is lifted unless the test sets it itself.
+  if (std::find(options_.extra_args.begin(), options_.extra_args.end(),
+                "--registrations-per-minute") == options_.extra_args.end()) {
+    argv.insert(argv.end(), {"--registrations-per-minute", "1000000"});
+  }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   {
     std::ofstream log(log_path_, std::ios::app);
