@@ -3,6 +3,7 @@
 #include <asio/experimental/as_tuple.hpp>
 
 #include <memory>
+#include <optional>
 
 #include "node/user_parts_codec.h"
 
@@ -169,38 +170,16 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forwards(
       forwards.push_back(forward);
   }
   auto gather = std::make_shared<ForwardGather>(executor_, forwards.size());
-  auto start_all = [this, &forwards, gather](session::DetachedServer& server) {
-    std::vector<std::string> flushes;
-    {
-      DeferFlushes defer(flushes);
-      for (std::size_t i = 0; i < forwards.size(); ++i) {
-        const peer_wire::Forward& forward = *forwards[i];
-        // Views into the request, which outlives the call (the reply owns its bytes).
-        service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
-                               forward.session_id()};
-        server.serve(caller, proto::view(forward.request()),
-                     [gather, i](std::vector<std::uint8_t> frame) { gather->answer(i, std::move(frame)); });
-      }
-    }
-    return flushes;
-  };
-  // The envelope stays valid until this coroutine completes.
+  // The envelope stays valid until this coroutine completes. (The coroutines below get plain
+  // pointers to this frame's locals: GCC 12 mishandles non-trivial lambda captures around
+  // co_await, freeing a captured shared_ptr twice.)
   std::vector<std::string> flushes;
   if (here) {
     flushes = co_await asio::co_spawn(
-        sessions_,
-        [this, start_all]() -> asio::awaitable<std::vector<std::string>> {
-          co_return start_all(server_here_);
-        },
-        asio::use_awaitable);
+        sessions_, start_forwards(&server_here_, &forwards, gather.get()), asio::use_awaitable);
   } else {
     flushes = co_await asio::co_spawn(
-        source.strand,
-        [this, start_all]() -> asio::awaitable<std::vector<std::string>> {
-          session::DetachedServer server(service_);
-          co_return start_all(server);
-        },
-        asio::use_awaitable);
+        source.strand, start_forwards(nullptr, &forwards, gather.get()), asio::use_awaitable);
   }
   // The next batch from this node may start: this one's requests are in.
   pass.release();
@@ -211,6 +190,27 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::serve_forwards(
     asio::post(sessions_, [this, node = std::move(node)] { flush(node); });
   }
   co_return encode_answers(gather->frames, single != nullptr);
+}
+
+asio::awaitable<std::vector<std::string>> ClusterPeers::start_forwards(
+    session::DetachedServer* server, const std::vector<const peer_wire::Forward*>* forwards,
+    ForwardGather* gather) {
+  std::optional<session::DetachedServer> own;
+  if (server == nullptr) server = &own.emplace(service_);
+  std::vector<std::string> flushes;
+  {
+    DeferFlushes defer(flushes);
+    for (std::size_t i = 0; i < forwards->size(); ++i) {
+      const peer_wire::Forward& forward = *(*forwards)[i];
+      // Views into the request, which outlives the call (the reply owns its bytes).
+      service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
+                             forward.session_id()};
+      std::shared_ptr<ForwardGather> keep = gather->shared_from_this();
+      server->serve(caller, proto::view(forward.request()),
+                    [keep, i](std::vector<std::uint8_t> frame) { keep->answer(i, std::move(frame)); });
+    }
+  }
+  co_return flushes;
 }
 
 ClusterPeers::ForwardGather::ForwardGather(asio::any_io_executor executor, std::size_t count)

@@ -149,6 +149,11 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
     std::mutex mutex_;
     std::size_t outstanding_;  // GUARDED_BY(mutex_)
   };
+  // Starts each forward with `server` (a fresh one when null), answers going to `gather`;
+  // returns the outboxes their pushes started filling. The pointers outlive the call.
+  asio::awaitable<std::vector<std::string>> start_forwards(
+      session::DetachedServer* server, const std::vector<const peer_wire::Forward*>* forwards,
+      ForwardGather* gather);
   // ForwardBatchResult (or ForwardResult when `single`) around the answers, in order.
   static std::vector<std::uint8_t> encode_answers(
       const std::vector<std::vector<std::uint8_t>>& frames, bool single);
