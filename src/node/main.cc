@@ -39,6 +39,7 @@
 #include "node/cluster_peers.h"
 #include "node/config.h"
 #include "node/identity.h"
+#include "node/known_peers.h"
 #include "node/leader_directory.h"
 #include "node/membership_node.h"
 #include "node/node_admin_hooks.h"
@@ -476,6 +477,15 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   membership_options.client_address = net::format_address(bound.address(), bound.port());
   membership_options.peer_address = peers.local_address();
   membership_options.seeds = config.seeds;
+  KnownPeers known_peers(kv, logger);
+  if (identity.cluster_id != 0) {
+    known_peers.load();
+    membership_options.seeds = known_peers.seeds_with(config.seeds);
+    if (config.seeds.empty() && !known_peers.addresses().empty()) {
+      logger.info("node", "rejoining the cluster through the {} member(s) known before this start",
+                  known_peers.addresses().size());
+    }
+  }
   membership_options.swim = config.swim;
   membership_options.replica_id = identity.replica_id;
   membership_options.cluster_id = identity.cluster_id;
@@ -517,6 +527,7 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
       return;
     }
     joined = identity.cluster_id != 0;
+    known_peers.remember(members, config.service.node_name);
     directory.update_members(members);
     replicas.update_members(member_views(members));
   });

@@ -33,8 +33,8 @@ using Clock = std::chrono::steady_clock;
 // (elections in 0.5-1 s), dead nodes replaced after 3 s.
 std::vector<std::string> replicated_args(const std::string& key_file) {
   auto args = cluster_args(key_file);
-  for (const char* arg : {"--partitions", "16", "--replicas", "3", "--raft-tick-ms", "50",
-                          "--replace-after", "3"})
+  for (const char* arg :
+       {"--partitions", "16", "--replicas", "3", "--raft-tick-ms", "50", "--replace-after", "3"})
     args.emplace_back(arg);
   return args;
 }
@@ -175,8 +175,8 @@ class Chat {
       for (std::size_t i = 0; i < users_.size(); ++i) {
         auto it = last_ack_.find(users_[i]);
         if (it != last_ack_.end() && it->second >= since) continue;
-        UNSCOPED_INFO(users_[i] << " (on " << clients_[i]->node() << ") has sent nothing since: "
-                                << last_error_[users_[i]]);
+        UNSCOPED_INFO(users_[i] << " (on " << clients_[i]->node()
+                                << ") has sent nothing since: " << last_error_[users_[i]]);
         stuck_.push_back(i);
       }
     }
@@ -264,17 +264,16 @@ class Chat {
           std::lock_guard lock(mutex_);
           acked_.push_back({ack->conversation, ack->seq, body});
           last_ack_[user] = now;
-          stalls_[user].emplace_back(last,
-                                     std::chrono::duration_cast<std::chrono::milliseconds>(now - last));
+          stalls_[user].emplace_back(
+              last, std::chrono::duration_cast<std::chrono::milliseconds>(now - last));
           last = now;
           break;
         }
         {
           std::lock_guard lock(mutex_);
-          last_error_[user] = std::string(errc_name(ack.error().code)) + ": " +
-                              ack.error().message;
+          last_error_[user] = std::string(errc_name(ack.error().code)) + ": " + ack.error().message;
         }
-        if (!running_) return;  // never acknowledged: not counted
+        if (!running_) return;              // never acknowledged: not counted
         std::this_thread::sleep_for(20ms);  // retry pace
       }
       std::this_thread::sleep_for(50ms);  // send pace
@@ -286,10 +285,10 @@ class Chat {
   std::vector<std::thread> threads_;
   std::atomic<bool> running_{false};
   std::mutex mutex_;
-  std::vector<Acked> acked_;                                // GUARDED_BY(mutex_)
-  std::map<std::string, Clock::time_point> last_ack_;       // GUARDED_BY(mutex_)
-  std::map<std::string, std::string> last_error_;           // GUARDED_BY(mutex_)
-  std::vector<std::size_t> stuck_;                          // GUARDED_BY(mutex_)
+  std::vector<Acked> acked_;                           // GUARDED_BY(mutex_)
+  std::map<std::string, Clock::time_point> last_ack_;  // GUARDED_BY(mutex_)
+  std::map<std::string, std::string> last_error_;      // GUARDED_BY(mutex_)
+  std::vector<std::size_t> stuck_;                     // GUARDED_BY(mutex_)
   std::map<std::string, std::vector<std::pair<Clock::time_point, std::chrono::milliseconds>>>
       stalls_;  // GUARDED_BY(mutex_)
 };
@@ -314,7 +313,10 @@ TEST_CASE("kill -9 of any node: everyone sends again within seconds and nothing 
     REQUIRE(recovered);
     WARN("kill -9 of " << cluster.node(victim).node_name() << ": longest stall "
                        << seconds(chat.longest_stall(fault)) << " s");
+    // It rejoins (the first node, everyone's seed, through the members it knew), catches up
+    // and leads again before the next fault.
     REQUIRE(cluster.node(victim).start());
+    REQUIRE(wait_replicated(cluster.node(victim), cluster.size()));
     REQUIRE(chat.all_sent_since(Clock::now(), 30s));
   }
   chat.stop();
@@ -403,9 +405,9 @@ TEST_CASE("a node whose data was deleted rejoins empty and is rebuilt from snaps
   std::filesystem::remove_all(wiped.data_dir());
   REQUIRE(wiped.start());
   // It comes back as a new replica: snapshots install on it and it hosts replicas again.
-  REQUIRE(eventually(
-      [&] { return wiped.log_text().find("installed a snapshot") != std::string::npos; }, 60s,
-      200ms));
+  REQUIRE(
+      eventually([&] { return wiped.log_text().find("installed a snapshot") != std::string::npos; },
+                 60s, 200ms));
   REQUIRE(chat.all_sent_since(Clock::now(), 30s));
   chat.stop();
   chat.verify(cluster);

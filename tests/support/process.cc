@@ -1,11 +1,11 @@
 #include "process.h"
 
-#include <algorithm>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cerrno>
 #include <cstdio>
@@ -193,6 +193,11 @@ bool ServerProcess::start(std::chrono::milliseconds timeout) {
   if (std::find(options_.extra_args.begin(), options_.extra_args.end(),
                 "--registrations-per-minute") == options_.extra_args.end()) {
     argv.insert(argv.end(), {"--registrations-per-minute", "1000000"});
+  }
+  // A restart keeps the gossip address the others know this node by, as a real node's would.
+  if (gossip_port_ != 0 && std::find(options_.extra_args.begin(), options_.extra_args.end(),
+                                     "--gossip-listen") == options_.extra_args.end()) {
+    argv.insert(argv.end(), {"--gossip-listen", "127.0.0.1:" + std::to_string(gossip_port_)});
   }
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
   {
