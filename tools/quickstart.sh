@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds qim, and runs a local cluster of three qimd nodes on loopback
 # (client ports 7700, 7710, 7720; data, logs and the cluster key under ./qim-cluster) until
-# Ctrl-C, which makes every node leave gracefully.
+# Ctrl-C, which stops the nodes (their data stays: running the script again brings the same
+# cluster back).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,13 +15,11 @@ mkdir -p "$root"
 [ -f "$root/cluster.key" ] || ./build/src/node/qimd --generate-cluster-key "$root/cluster.key"
 
 pids=()
-# One at a time, newest first: each hands its data to the nodes still running.
+# Every node stops (--shutdown stop: leaderships handed over, replicas kept for the next run).
 stop_all() {
   trap - EXIT INT TERM
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap stop_all EXIT INT TERM
 
@@ -28,7 +27,8 @@ trap stop_all EXIT INT TERM
 start_node() {
   local name=$1 port=$2 seed=${3:-}
   local args=(--node-name "$name" --listen "127.0.0.1:$port" --data-dir "$root/$name"
-              --cluster-key-file "$root/cluster.key" --port-file "$root/$name.port")
+              --cluster-key-file "$root/cluster.key" --port-file "$root/$name.port"
+              --shutdown stop)
   [ -n "$seed" ] && args+=(--seed "$seed")
   rm -f "$root/$name.port"
   # A session of its own: Ctrl-C reaches this script only, which stops the nodes one by one.
@@ -67,13 +67,14 @@ node the client connects to, and the two may well be on different nodes:
                faccept alice
                send -r alice -m hello alice      (or: alice;;hello alice)
 
-Cluster state:  ./build/tools/qimctl/qimctl --data-dir $root/n1 members   (also: ring, online, stats)
+Cluster state:  ./build/tools/qimctl/qimctl --data-dir $root/n1 partitions   (also: members, online, stats)
 Add a fourth node (in another terminal):
   ./build/src/node/qimd --node-name n4 --listen 127.0.0.1:7730 --data-dir $root/n4 \\
       --cluster-key-file $root/cluster.key --seed 127.0.0.1:7701
 
-Type 'help' in qim for every command. Ctrl-C here stops the three nodes (each leaves
-gracefully, handing its data to the others).
+Every partition is replicated on the three nodes: stop one (kill -9 is fine) and the other two
+go on within seconds. Type 'help' in qim for every command. Ctrl-C here stops the three nodes;
+run this script again to bring the same cluster back.
 
 TEXT
 wait "${pids[@]}"

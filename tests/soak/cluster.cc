@@ -119,7 +119,28 @@ bool SoakCluster::start(std::uint32_t nodes, std::chrono::milliseconds timeout,
     }
     std::this_thread::sleep_for(convergence_poll);
   }
+  while (!replicated(names)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      error = "the partitions were not all replicated and led in time";
+      return false;
+    }
+    std::this_thread::sleep_for(convergence_poll);
+  }
   return true;
+}
+
+bool SoakCluster::replicated(const std::vector<std::string>& names) {
+  auto* node = names.empty() ? nullptr : find(names.front());
+  if (node == nullptr) return false;
+  auto result = test_support::run_command(
+      {options_.qimctl_path, "--port-file", node->port_file(), "--data-dir", node->data_dir(),
+       "--timeout-ms", "2000", "--json", "partitions"},
+      std::chrono::seconds(5));
+  if (!result.exit_code || *result.exit_code != 0) return false;
+  auto parsed = nlohmann::json::parse(result.out, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) return false;
+  return parsed.value("under_replicated", -1) == 0 && parsed.value("leaderless", -1) == 0 &&
+         parsed.value("nodes_answered", std::size_t{0}) == names.size();
 }
 
 bool SoakCluster::start_node(const std::string& name, std::string& error) {
@@ -138,6 +159,8 @@ bool SoakCluster::start_node(const std::string& name, std::string& error) {
     server.log_path = log_path(name);
     server.listen_port = node.port;
     server.extra_args = {"--cluster-key-file", key_file_};
+    // n1 creates the cluster (every initial node names the others as seeds, so none would).
+    if (name == "n1") server.extra_args.push_back("--bootstrap");
     server.extra_args.insert(server.extra_args.end(), soak_swim_args.begin(), soak_swim_args.end());
     auto seeds = seeds_for(name);
     server.extra_args.insert(server.extra_args.end(), seeds.begin(), seeds.end());

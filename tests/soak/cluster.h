@@ -48,6 +48,9 @@ class SoakCluster {
   bool start_node(const std::string& name, std::string& error);
   // True once every node in `names` lists exactly `names` as its alive members.
   bool converged(const std::vector<std::string>& names);
+  // True once every partition has a leader and all its replicas, as `names`' first node sees
+  // it with exactly the nodes of `names` answering.
+  bool replicated(const std::vector<std::string>& names);
 
   test_support::ServerProcess* find(const std::string& name);
   std::vector<std::string> initial_names() const;

@@ -185,7 +185,8 @@ int run(const Options& options) {
     auto up = nemesis.stop_and_heal();
     std::int64_t heal_deadline_ms = clock.now_ms() + options.heal_s * 1000;
     bool healed = false;
-    while (!(healed = cluster.converged(up)) && clock.now_ms() < heal_deadline_ms)
+    while (!(healed = cluster.converged(up) && cluster.replicated(up)) &&
+           clock.now_ms() < heal_deadline_ms)
       std::this_thread::sleep_for(heal_poll);
     std::printf("run over at %lld ms; cluster %s; draining retries\n",
                 static_cast<long long>(clock.now_ms()),
