@@ -206,8 +206,9 @@ asio::awaitable<std::vector<std::string>> ClusterPeers::start_forwards(
       service::Caller caller{proto::view(forward.user()), proto::view(forward.device()),
                              forward.session_id()};
       std::shared_ptr<ForwardGather> keep = gather->shared_from_this();
-      server->serve(caller, proto::view(forward.request()),
-                    [keep, i](std::vector<std::uint8_t> frame) { keep->answer(i, std::move(frame)); });
+      server->serve(
+          caller, proto::view(forward.request()),
+          [keep, i](std::vector<std::uint8_t> frame) { keep->answer(i, std::move(frame)); });
     }
   }
   co_return flushes;

@@ -62,8 +62,7 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
  public:
   ClusterPeers(asio::any_io_executor executor, asio::any_io_executor blocking,
                net::PeerLinks& links, const service::PlacementSource& placement,
-               service::ImService& service, AdminRelay& admin,
-               core::Logger& logger,
+               service::ImService& service, AdminRelay& admin, core::Logger& logger,
                std::chrono::milliseconds query_timeout = std::chrono::milliseconds(2'000));
 
   // net::PeerHandler

@@ -279,11 +279,10 @@ void MembershipNode::refresh_snapshot(std::int64_t now) {
       entry.since_ms = previous->second.since_ms;
     }
     tracked.emplace(member.name, entry);
-    members.push_back(MemberSnapshot{member.name, member.address, member.meta.client_address,
-                                     member.state, member.incarnation, member.restart_epoch,
-                                     entry.since_ms, member.meta.peer_address,
-                                     member.meta.replica_id, member.meta.cluster_id,
-                                     member.meta.partitions, member.meta.draining});
+    members.push_back(MemberSnapshot{
+        member.name, member.address, member.meta.client_address, member.state, member.incarnation,
+        member.restart_epoch, entry.since_ms, member.meta.peer_address, member.meta.replica_id,
+        member.meta.cluster_id, member.meta.partitions, member.meta.draining});
   });
   tracked_ = std::move(tracked);
   std::sort(members.begin(), members.end(),

@@ -57,8 +57,8 @@ bool wait_replicated(ServerProcess& node, std::size_t nodes, std::chrono::millis
         if (!std::regex_search(result.out, match, counts)) return false;
         if (match[1] != "0" || match[2] != "0" || std::stoul(match[3]) != nodes) return false;
         std::size_t leading = 0;
-        for (std::sregex_iterator it(result.out.begin(), result.out.end(), leaders), end;
-             it != end; ++it) {
+        for (std::sregex_iterator it(result.out.begin(), result.out.end(), leaders), end; it != end;
+             ++it) {
           if ((*it)[1] != "0") ++leading;
         }
         if (leading != nodes) return false;
