@@ -314,8 +314,20 @@ void ImService::logout(const Caller& caller, bool all_devices,
 void ImService::change_password(const Caller& caller, std::string_view old_password,
                                 std::string_view new_password, const auth::TokenDigest& keep,
                                 std::string_view remote_host, Done done) {
-  accounts_.change_password(caller.user, old_password, new_password, keep, remote_host,
-                            std::move(done));
+  // The other devices' tokens are revoked with the change; their live sessions end too, or
+  // they would go on as if the old password still held.
+  accounts_.change_password(
+      caller.user, old_password, new_password, keep, remote_host,
+      [this, user = std::string(caller.user), session_id = caller.session_id,
+       done = std::move(done)](Error error) {
+        if (!error) {
+          auto frame = proto::make_error_frame(
+              0, errc::kicked,
+              "the password was changed on another device; log in with the new one");
+          registry_.kick_others(user, session_id, frame);
+        }
+        done(std::move(error));
+      });
 }
 
 void ImService::reset_password(std::string_view user, std::string_view password, Done done) {

@@ -216,6 +216,13 @@ TEST_CASE("session: change password verifies the old one and keeps only this tok
     return wire::CreateChangePasswordDirect(fbb, world.password.c_str(), "new password");
   });
   CHECK(changed.type() == Body::Ok);
+  // The other device's live session ends, saying why; this one goes on.
+  auto pushes = setup->take_pushes();
+  REQUIRE(pushes.size() == 1);
+  CHECK(pushes[0].error_code() == errc::kicked);
+  CHECK_THAT(pushes[0].error_message(), Catch::Contains("password was changed"));
+  CHECK(setup->connection.closed);
+  CHECK_FALSE(phone->connection.closed);
 
   CHECK(world.connect()->login("alice", world.password, "x").error_code() == errc::auth_failed);
   CHECK(world.connect()->login("alice", "new password", "x").type() == Body::LoginOk);
