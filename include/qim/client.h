@@ -239,6 +239,16 @@ const char* group_role_name(GroupRole role) noexcept;
 const char* friend_event_kind_name(FriendEventKind kind) noexcept;
 const char* group_event_kind_name(GroupEventKind kind) noexcept;
 
+// Progress of an automatic reconnection, for a status line ("home node n3 is down —
+// reconnecting (attempt 3, next in 4 s)").
+struct ReconnectStatus {
+  bool active = false;
+  std::string node;           // the node the lost connection was to
+  std::uint32_t attempt = 0;  // the attempt waited for or under way (1, 2, ...)
+  std::chrono::steady_clock::time_point next_attempt{};  // when it starts
+  std::string last_error;  // why the previous attempt failed ("" before the first)
+};
+
 // --- Client -----------------------------------------------------------------------------------
 
 // Which calls retry. request_timeout bounds every blocking call as a whole: waiting for a
@@ -322,6 +332,7 @@ class Client {
   bool logged_in() const;
   // A logged-in session was lost and is being resumed automatically.
   bool reconnecting() const;
+  ReconnectStatus reconnect_status() const;
 
   Result<void> register_user(std::string_view user, std::string_view password);
   // Follows Redirect answers (at most options.max_redirects hops). A login that fails while a

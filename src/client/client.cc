@@ -190,6 +190,10 @@ bool Client::reconnecting() const {
   return impl_->reconnecting();
 }
 
+ReconnectStatus Client::reconnect_status() const {
+  return impl_->reconnect_status();
+}
+
 Result<void> Client::register_user(std::string_view user, std::string_view password) {
   return impl_->register_user(std::string(user), std::string(password));
 }

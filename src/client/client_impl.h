@@ -95,6 +95,12 @@ class Client::Impl {
   bool connected() const { return connected_.load(); }
   bool logged_in() const { return logged_in_.load(); }
   bool reconnecting() const { return reconnecting_.load(); }
+  ReconnectStatus reconnect_status() const {
+    std::lock_guard lock(reconnect_mutex_);
+    ReconnectStatus status = reconnect_status_;
+    status.active = reconnecting_.load();
+    return status;
+  }
 
   const ClientOptions options_;
 
@@ -241,6 +247,9 @@ class Client::Impl {
   std::atomic<bool> connected_{false};
   std::atomic<bool> logged_in_{false};
   std::atomic<bool> reconnecting_{false};
+
+  mutable std::mutex reconnect_mutex_;
+  ReconnectStatus reconnect_status_;  // GUARDED_BY(reconnect_mutex_)
 
   mutable std::mutex summary_mutex_;
   Summary summary_;  // GUARDED_BY(summary_mutex_)

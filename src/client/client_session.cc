@@ -398,7 +398,15 @@ asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Add
   Error last_error{errc::unavailable, "not attempted"};
   std::uint32_t attempts = 0;
   for (std::uint32_t attempt = 0; attempt < options_.max_reconnect_attempts; ++attempt) {
-    reconnect_timer_.expires_after(reconnect_backoff(attempt));
+    auto delay = reconnect_backoff(attempt);
+    {
+      std::lock_guard lock(reconnect_mutex_);
+      reconnect_status_.node = node;
+      reconnect_status_.attempt = attempt + 1;
+      reconnect_status_.next_attempt = std::chrono::steady_clock::now() + delay;
+      if (attempt == 0) reconnect_status_.last_error.clear();
+    }
+    reconnect_timer_.expires_after(delay);
     std::error_code ignored;
     co_await reconnect_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     if (generation != generation_ || stopping_) co_return;
@@ -422,6 +430,10 @@ asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Add
       co_return;
     }
     last_error = login.error();
+    {
+      std::lock_guard lock(reconnect_mutex_);
+      reconnect_status_.last_error = last_error.message;
+    }
     if (is_final_error(last_error.code)) break;
   }
   reconnecting_ = false;
