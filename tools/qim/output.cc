@@ -1,8 +1,11 @@
 #include "output.h"
 
 #include <cstdio>
+#include <ctime>
 
 #include <fmt/core.h>
+
+#include "human_format.h"
 
 namespace qim::cli {
 namespace {
@@ -78,12 +81,16 @@ std::string Record::get(std::string_view key) const {
 
 std::string Record::to_text() const {
   std::string line = type_;
-  for (std::size_t i = 0; i < fields_.size(); ++i) {
+  std::size_t shown = fields_.size();
+  while (shown > 0 && fields_[shown - 1].hidden)
+    --shown;
+  for (std::size_t i = 0; i < shown; ++i) {
     const auto& field = fields_[i];
+    if (field.hidden) continue;
     line += ' ';
     line += field.key;
     line += '=';
-    bool last = i + 1 == fields_.size();
+    bool last = i + 1 == shown;
     if (last && field.key == "text") {
       line += escape_line(field.value);
     } else if (!field.number && needs_quotes(field.value)) {
@@ -100,6 +107,7 @@ std::string Record::to_text() const {
 std::string Record::to_json() const {
   std::string line = "{\"type\":\"" + escape(type_) + "\"";
   for (const auto& field : fields_) {
+    if (field.hidden) continue;
     line += ",\"" + escape(field.key) + "\":";
     if (field.boolean) {
       line += field.value == "1" ? "true" : "false";
@@ -122,37 +130,24 @@ std::string Printer::render(const Record& record) const {
     case OutputFormat::human:
       break;
   }
-  const std::string& type = record.type();
-  if (type == "msg") {
-    std::string where = record.get("conv");
-    return fmt::format("[{} #{}] {}: {}", where, record.get("seq"), record.get("from"),
-                       escape_line(record.get("text")));
+  HumanContext context;
+  {
+    std::lock_guard lock(mutex_);
+    context.self = self_;
+    context.show_token = show_token_;
   }
-  if (type == "hist") {
-    return fmt::format("  #{} {}: {}", record.get("seq"), record.get("from"),
-                       escape_line(record.get("text")));
-  }
-  if (type == "error") {
-    return fmt::format("error ({}): {}", record.get("code"), record.get("message"));
-  }
-  // An outage reads as two lines: the loss (one, whatever the attempts) and the return.
-  if (type == "disconnected") {
-    std::string reason = record.get("message");
-    constexpr std::string_view resuming = "; reconnecting";
-    if (record.get("reconnect") == "1") {
-      if (reason.ends_with(resuming)) reason.resize(reason.size() - resuming.size());
-      return fmt::format("lost home node {}: {}; reconnecting…", record.get("node"), reason);
-    }
-    return fmt::format("disconnected from {}: {}", record.get("node"), reason);
-  }
-  if (type == "reconnected") {
-    std::string missed = record.get("missed");
-    return fmt::format("reconnected to {}, {} new message{}", record.get("node"), missed,
-                       missed == "1" ? "" : "s");
-  }
-  // Following a redirect is part of logging in; the login line names the node.
-  if (type == "redirected") return {};
-  return record.to_text();
+  context.now = std::time(nullptr);
+  return render_human(record, context);
+}
+
+void Printer::set_self(std::string user) {
+  std::lock_guard lock(mutex_);
+  self_ = std::move(user);
+}
+
+void Printer::set_show_token(bool show) {
+  std::lock_guard lock(mutex_);
+  show_token_ = show;
 }
 
 void Printer::write_line(const std::string& line) {
@@ -163,7 +158,9 @@ void Printer::write_line(const std::string& line) {
 }
 
 void Printer::result(const Record& record) {
-  write_line(render(record));
+  std::string line = render(record);
+  if (line.empty() && format_ == OutputFormat::human) return;  // nothing to tell a person
+  write_line(line);
 }
 
 void Printer::event(const Record& record) {

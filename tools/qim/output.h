@@ -32,6 +32,13 @@ class Record {
     return *this;
   }
 
+  // A field for the interactive screen only (a message's time, a sent text): never part of
+  // the text or JSON forms, which stay as scripts know them.
+  Record& hide(std::string key, std::string value) {
+    fields_.push_back({std::move(key), std::move(value), false, false, true});
+    return *this;
+  }
+
   const std::string& type() const { return type_; }
   // The value of `key`, or empty.
   std::string get(std::string_view key) const;
@@ -47,6 +54,7 @@ class Record {
     std::string value;
     bool number = false;
     bool boolean = false;
+    bool hidden = false;
   };
   std::string type_;
   std::vector<Field> fields_;
@@ -67,12 +75,20 @@ class Printer {
   // The line for `record` in this format; empty when the format does not show it.
   std::string render(const Record& record) const;
   OutputFormat format() const { return format_; }
+  // The interactive screen: who is logged in (names conversations from their side) and
+  // whether the login line shows the token.
+  void set_self(std::string user);
+  void set_show_token(bool show);
+  // A line as it is, in every format (help text).
+  void plain(const std::string& text) { write_line(text); }
 
  private:
   void write_line(const std::string& line);
 
   OutputFormat format_;
-  std::mutex mutex_;  // keeps lines whole across the two threads
+  mutable std::mutex mutex_;  // keeps lines whole across the two threads; guards the context
+  std::string self_;          // GUARDED_BY(mutex_)
+  bool show_token_ = false;   // GUARDED_BY(mutex_)
   std::function<void(std::string)> event_sink_;
 };
 

@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 
+#include "human_format.h"
 #include "qim/ids.h"
 
 namespace qim::cli {
@@ -23,10 +24,13 @@ struct CommandHelp {
 
 constexpr CommandHelp command_help[] = {
     {"register <user> <password>  |  register -u <user> -p <password>", "create an account"},
-    {"login <user> <password>  |  login -u <user> -p <password>  |  login -u <user> -t <token>",
-     "log in (then shows offline messages)"},
+    {"login <user> [<password>]  |  login -u <user> [-p <password>]  |  login -u <user> -t "
+     "<token>",
+     "log in (then shows offline messages); without a password: QIM_PASSWORD, or it asks"},
     {"logout [--all]", "end this session (--all: every device)"},
-    {"passwd <old> <new>", "change the password"},
+    {"passwd [<old> <new>]",
+     "change the password (asks for both when not given); "
+     "signs out your other devices"},
     {"fadd <user>", "send a friend request"},
     {"faccept <user>", "accept a friend request"},
     {"fdecline <user>", "decline a friend request"},
@@ -43,14 +47,14 @@ constexpr CommandHelp command_help[] = {
     {"send -r <user> -m <text>", "send a direct message (the rest of the line is the text)"},
     {"send -g <group> -m <text>", "send to a group"},
     {"<user>;;<text>", "quick direct message"},
-    {"history <user|-g group|conversation> [--before seq] [--limit n]", "page back"},
+    {"history <user|#group|-g group|conversation> [--before seq] [--limit n]", "page back"},
     {"sync", "list conversations with head and read seqs"},
     {"olu | :olu [after] [limit]", "online users: count and a page"},
     {"wait <msg|friend|presence|group|reconnected|disconnected|redirected> [key=value...] "
      "[count=N] [timeout_ms=T]",
      "block until N matching events arrived (keys: from, conv, text, user, group, kind)"},
     {"ping", "round trip to the server"},
-    {"help | :all", "this list"},
+    {"help [command] | :all", "this list, or one command's usage"},
     {":q | quit | exit", "leave"},
 };
 
@@ -204,9 +208,31 @@ bool Shell::connect() {
 }
 
 std::string Shell::prompt() const {
-  if (client_.reconnecting()) return fmt::format("{} (reconnecting)> ", client_.user());
+  if (auto status = client_.reconnect_status(); status.active) {
+    auto left = std::chrono::ceil<std::chrono::seconds>(status.next_attempt -
+                                                        std::chrono::steady_clock::now());
+    return reconnecting_prompt(client_.user(), status.node, status.attempt, left.count());
+  }
   if (!client_.logged_in()) return "qim> ";
   return fmt::format("{}@{}> ", client_.user(), client_.node());
+}
+
+CompletionNames Shell::completion_names() {
+  constexpr auto fresh_for = std::chrono::seconds(5);
+  auto now = std::chrono::steady_clock::now();
+  if (!client_.logged_in() || now - names_fetched_ < fresh_for) return names_;
+  names_fetched_ = now;
+  if (auto friends = client_.friends()) {
+    names_.friends.clear();
+    for (const auto& entry : friends.value())
+      names_.friends.push_back(entry.user);
+  }
+  if (auto groups = client_.my_groups()) {
+    names_.groups.clear();
+    for (const auto& group : groups.value())
+      names_.groups.push_back(group.group);
+  }
+  return names_;
 }
 
 bool Shell::fail(std::string_view command, std::string_view code, std::string_view message) {
@@ -250,10 +276,7 @@ bool Shell::execute(std::string_view line) {
 }
 
 bool Shell::run(std::string_view name, const Args& args, std::string_view line) {
-  if (name == "help" || name == ":all") {
-    print_help();
-    return true;
-  }
+  if (name == "help" || name == ":all") return print_help(args);
   if (name == ":q" || name == "quit" || name == "exit") {
     quit_requested_ = true;
     return true;
@@ -274,13 +297,7 @@ bool Shell::run(std::string_view name, const Args& args, std::string_view line) 
     printer_.result(Record("ok").add("command", "logout"));
     return true;
   }
-  if (name == "passwd") {
-    if (args.size() != 2) return usage(name);
-    auto done = client_.change_password(args[0].text, args[1].text);
-    if (!done) return fail(name, done.error());
-    printer_.result(Record("ok").add("command", "passwd"));
-    return true;
-  }
+  if (name == "passwd") return cmd_passwd(args);
   if (name == "groups") {
     if (!args.empty()) return usage(name);
     auto groups = client_.my_groups();
@@ -370,6 +387,16 @@ bool Shell::cmd_login(const Args& args) {
   if (password.empty() && token.empty() && next < flags.positional.size()) {
     password = flags.positional[next++];
   }
+  if (!user.empty() && password.empty() && token.empty() && next == flags.positional.size()) {
+    // No secret on the line: QIM_PASSWORD, else ask (interactive), so it is never typed visibly.
+    if (!options_.env_password.empty()) {
+      password = options_.env_password;
+    } else if (options_.read_secret) {
+      auto typed = options_.read_secret(fmt::format("password for {}: ", user));
+      if (!typed || typed->empty()) return fail("login", "usage", "no password given");
+      password = std::move(*typed);
+    }
+  }
   if (user.empty() || (password.empty() == token.empty()) || next != flags.positional.size()) {
     return usage("login");
   }
@@ -383,6 +410,7 @@ bool Shell::login(const std::string& user, const std::string& password, const st
   auto info = token.empty() ? client_.login(user, password, device)
                             : client_.login_with_token(user, token, device);
   if (!info) return fail("login", info.error());
+  printer_.set_self(info->user);
   printer_.result(Record("ok")
                       .add("command", "login")
                       .add("user", info->user)
@@ -397,13 +425,15 @@ bool Shell::login(const std::string& user, const std::string& password, const st
   return true;
 }
 
-bool Shell::report_send(const Result<SendAck>& ack) {
+bool Shell::report_send(const Result<SendAck>& ack, std::string_view text) {
   if (!ack) return fail("send", ack.error());
   printer_.result(Record("sent")
                       .add("conv", ack->conversation)
                       .add("seq", ack->seq)
                       .add("id", ack->client_msg_id)
-                      .add("duplicate", ack->duplicate));
+                      .add("duplicate", ack->duplicate)
+                      .hide("text", std::string(text))
+                      .hide("time_ms", std::to_string(ack->server_time_ms)));
   return true;
 }
 
@@ -411,7 +441,7 @@ bool Shell::cmd_quick_send(std::string_view line, std::size_t separator) {
   std::string_view user = line.substr(0, separator);
   std::string_view text = line.substr(separator + 2);
   if (text.empty()) return fail("send", "usage", "usage: <user>;;<text> (the text is empty)");
-  return report_send(client_.send_to_user(user, text));
+  return report_send(client_.send_to_user(user, text), text);
 }
 
 bool Shell::cmd_send(const Args& args, std::string_view line) {
@@ -434,8 +464,8 @@ bool Shell::cmd_send(const Args& args, std::string_view line) {
   std::string user = flags.value("-r"), group = flags.value("-g");
   if (user.empty() == group.empty() || !flags.positional.empty()) return usage("send");
   if (text.empty()) return fail("send", "usage", "usage: send -r <user> -m <text> (empty text)");
-  return report_send(user.empty() ? client_.send_to_group(group, text)
-                                  : client_.send_to_user(user, text));
+  return report_send(
+      user.empty() ? client_.send_to_group(group, text) : client_.send_to_user(user, text), text);
 }
 
 bool Shell::cmd_history(const Args& args) {
@@ -457,7 +487,9 @@ bool Shell::cmd_history(const Args& args) {
   } else {
     if (flags.positional.size() != 1) return usage("history");
     const std::string& target = flags.positional.front();
-    if (parse_conversation(target)) {
+    if (target.starts_with('#') && is_valid_id(std::string_view(target).substr(1))) {
+      candidates.push_back(group_conversation(std::string_view(target).substr(1)));
+    } else if (parse_conversation(target)) {
       candidates.push_back(target);
     } else if (is_valid_id(target)) {
       // A bare name: a direct conversation with that user first, else a group of that name.
@@ -482,14 +514,17 @@ bool Shell::cmd_history(const Args& args) {
                             .add("conv", message.conversation)
                             .add("seq", message.seq)
                             .add("from", message.sender)
-                            .add("text", message.body));
+                            .add("text", message.body)
+                            .hide("time_ms", std::to_string(message.server_time_ms)));
       }
       printer_.result(
           Record("ok")
               .add("command", "history")
               .add("conv", page->conversation.empty() ? conversation : page->conversation)
               .add("count", page->messages.size())
-              .add("more", page->more));
+              .add("more", page->more)
+              .hide("first", page->messages.empty() ? std::string()
+                                                    : std::to_string(page->messages.front().seq)));
       return true;
     }
   }
@@ -671,21 +706,68 @@ bool Shell::cmd_wait(const Args& args) {
   return true;
 }
 
-void Shell::print_help() {
+bool Shell::print_help(const Args& args) {
+  if (args.size() > 1) return usage("help");
+  std::string_view wanted = args.empty() ? std::string_view() : std::string_view(args[0].text);
+  // A command's entries: those whose usage starts with it or names it after a '|'.
+  auto matches = [&](const CommandHelp& help) {
+    if (wanted.empty()) return true;
+    std::string_view usage = help.usage;
+    for (std::size_t at = 0; at < usage.size();) {
+      std::size_t begin = usage.find_first_not_of(" |", at);
+      if (begin == std::string_view::npos) break;
+      std::string_view word = usage.substr(begin, usage.find_first_of(" |", begin) - begin);
+      if (word == wanted) return true;
+      std::size_t bar = usage.find('|', begin);
+      if (bar == std::string_view::npos) break;
+      at = bar + 1;
+    }
+    return false;
+  };
   if (printer_.format() == OutputFormat::json) {
     for (const auto& help : command_help) {
-      printer_.result(Record("help").add("usage", help.usage).add("what", help.what));
+      if (matches(help))
+        printer_.result(Record("help").add("usage", help.usage).add("what", help.what));
     }
-    return;
+    return true;
   }
-  std::string text = "commands:\n";
+  std::string text = wanted.empty() ? "commands:\n" : std::string();
   for (const auto& help : command_help) {
-    text += fmt::format("  {}\n      {}\n", help.usage, help.what);
+    if (matches(help)) text += fmt::format("  {}\n      {}\n", help.usage, help.what);
+  }
+  if (text.empty()) {
+    return fail("help", "usage", fmt::format("no command '{}' (help lists them all)", wanted));
+  }
+  if (wanted.empty() && printer_.format() == OutputFormat::human) {
+    text += "names with spaces go in quotes: gcreate team -n \"Team Rocket\"\n";
   }
   text.pop_back();
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
+  printer_.plain(text);
+  return true;
+}
+
+bool Shell::cmd_passwd(const Args& args) {
+  std::string old_password, new_password;
+  if (args.size() == 2) {
+    old_password = args[0].text;
+    new_password = args[1].text;
+  } else if (args.empty() && options_.read_secret) {
+    auto old_typed = options_.read_secret("current password: ");
+    auto new_typed = old_typed ? options_.read_secret("new password: ") : std::nullopt;
+    auto again = new_typed ? options_.read_secret("new password again: ") : std::nullopt;
+    if (!again || old_typed->empty() || new_typed->empty()) {
+      return fail("passwd", "usage", "no password given");
+    }
+    if (*again != *new_typed) return fail("passwd", "usage", "the new passwords differ");
+    old_password = std::move(*old_typed);
+    new_password = std::move(*new_typed);
+  } else {
+    return usage("passwd");
+  }
+  auto done = client_.change_password(old_password, new_password);
+  if (!done) return fail("passwd", done.error());
+  printer_.result(Record("ok").add("command", "passwd"));
+  return true;
 }
 
 Record Shell::describe(const Event& event) const {
@@ -695,7 +777,8 @@ Record Shell::describe(const Event& event) const {
           .add("conv", event.message.conversation)
           .add("seq", event.message.seq)
           .add("from", event.message.sender)
-          .add("text", event.message.body);
+          .add("text", event.message.body)
+          .hide("time_ms", std::to_string(event.message.server_time_ms));
     }
     Record operator()(const FriendEvent& event) const {
       return Record(friend_event_type(event.kind)).add("from", event.user);

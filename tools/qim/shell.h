@@ -6,12 +6,15 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "completion.h"
 #include "output.h"
 #include "qim/client.h"
 
@@ -23,6 +26,11 @@ struct ShellOptions {
   std::string device;
   std::chrono::milliseconds timeout{10'000};
   bool auto_reconnect = true;
+  // Interactive mode: asks for a password with echo off (nullopt: the person gave up). Without
+  // it (script mode) a password must be on the line or in QIM_PASSWORD.
+  std::function<std::optional<std::string>(std::string_view prompt)> read_secret;
+  // QIM_PASSWORD: used by `login` and --user when no password is given.
+  std::string env_password;
 };
 
 // A word of a command line and where it starts in the raw line (so `-m` can take the rest).
@@ -51,6 +59,8 @@ class Shell {
              const std::string& device);
   bool quit_requested() const { return quit_requested_; }
   std::string prompt() const;
+  // Friend and group names for Tab completion (asked of the server at most every few seconds).
+  CompletionNames completion_names();
   std::uint64_t failures() const { return failures_; }
   Client& client() { return client_; }
 
@@ -69,8 +79,9 @@ class Shell {
   bool cmd_wait(const Args& args);
   bool cmd_group(std::string_view name, const Args& args);
   bool cmd_friend(std::string_view name, const Args& args);
-  void print_help();
-  bool report_send(const Result<SendAck>& ack);
+  bool print_help(const Args& args);
+  bool cmd_passwd(const Args& args);
+  bool report_send(const Result<SendAck>& ack, std::string_view text);
 
   void event_loop(const std::stop_token& stop);
   Record describe(const Event& event) const;
@@ -85,6 +96,9 @@ class Shell {
   std::mutex seen_mutex_;
   std::condition_variable seen_changed_;
   std::deque<Record> seen_events_;  // GUARDED_BY(seen_mutex_)
+
+  CompletionNames names_;  // completion_names()'s cache (main thread only)
+  std::chrono::steady_clock::time_point names_fetched_{};
 
   std::jthread event_thread_;  // last: stops first
 };
