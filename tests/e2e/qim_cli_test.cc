@@ -155,6 +155,41 @@ TEST_CASE("qim reports bad input and exits 1", "[e2e][cli]") {
   CHECK(has_line(json_run.output, R"({"type":"ok","command":"register","user":"carol"})"));
 }
 
+// Own messages move this device's read cursor: a later login shows only what others sent.
+TEST_CASE("qim's own sent messages do not come back as new at the next login", "[e2e][cli]") {
+  auto server = started_server();
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  auto bob = logged_in_client(*server, "bob");
+  {
+    auto alice = logged_in_client(*server, "alice", "setup");
+    make_friends(*alice, *bob);
+  }
+  TempDir dir;
+  {
+    QimProcess first(dir, "alice", *server,
+                     "login alice " + std::string(test_password) +
+                         "\n"
+                         "bob;;one\n"
+                         "bob;;two\n"
+                         ":q\n");
+    auto run = first.finish();
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+  }
+  REQUIRE(next_message(*bob, "d:alice:bob"));
+  REQUIRE(next_message(*bob, "d:alice:bob"));
+  REQUIRE(bob->send_to_user("alice", "three"));
+  QimProcess again(dir, "alice", *server,
+                   "login alice " + std::string(test_password) + "\nwait msg from=bob\n:q\n");
+  auto run = again.finish();
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(has_line(run.output, "ok command=backlog count=1"));
+  CHECK(has_line(run.output, "msg conv=d:alice:bob seq=3 from=bob text=three"));
+  CHECK(lines_starting(run.output, "msg ") == 1);
+}
+
 // The soak's outage "shown as a stream of redirected lines then misleading errors": an outage
 // is one line when the connection goes and one when the session is back.
 TEST_CASE("qim shows an outage of its node as one line when it goes and one when it is back",
