@@ -431,9 +431,6 @@ TEST_CASE("parse_where_key: users, direct conversations and groups", "[admin]") 
   CHECK(refused.message.find("d:<user>:<user>") != std::string::npos);
 }
 
-}  // namespace
-}  // namespace qim::admin
-
 TEST_CASE("AdminDispatcher: user show encodes the home's view; unknown users are errors",
           "[admin]") {
   Connected c;
@@ -556,3 +553,6 @@ TEST_CASE("AdminDispatcher: a backup reports its manifest; refusals keep their m
   });
   REQUIRE(missing.envelope->body_as_AdminError() != nullptr);
 }
+
+}  // namespace
+}  // namespace qim::admin
