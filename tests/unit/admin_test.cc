@@ -10,6 +10,7 @@
 #include "admin/admin_dispatch.h"
 #include "admin/rate_meter.h"
 #include "proto/frame.h"
+#include "qim/ids.h"
 
 namespace qim::admin {
 namespace {
@@ -521,7 +522,7 @@ TEST_CASE("AdminDispatcher: delete, dissolve and kick of one device reach the ho
   CHECK(kicked.envelope->body_as_AdminOk() != nullptr);
   CHECK(c.hooks.kicked_device == "phone");
 
-  std::string long_device(max_device_length + 1, 'd');
+  std::string long_device(qim::max_device_length + 1, 'd');
   auto too_long = exchange(c.dispatcher, [&](AdminFrameBuilder& builder) {
     return builder.finish(
         6, admin_wire::CreateUserKickDirect(builder.fbb(), "alice", long_device.c_str()));
