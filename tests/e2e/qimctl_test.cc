@@ -270,7 +270,7 @@ TEST_CASE("qimctl user show, list, kick of one device and delete; group list and
   CHECK(contains(shown_json, R"("sessions":2,"friends":1,"groups":["solo","team"],"devices":[)"));
   CommandResult nobody = qimctl(*server, {"--json", "user", "show", "nobody"});
   CHECK(nobody.exit_code == 1);
-  CHECK(contains(nobody.out, R"({"ok":false,"error":{"code":"not_found")"));
+  CHECK(contains(nobody.out, R"({"ok":false,"node":"qim-e2e","error":{"code":"not_found")"));
 
   // Lists: sorted, paged with --after, filtered by --prefix.
   CHECK(qimctl_ok(*server, {"user", "list"}) == "3 users\n  alice\n  bob\n  carol\n");
