@@ -152,7 +152,30 @@ AdminReply AdminDispatcher::request(const wire::AdminEnvelope& envelope) {
     case wire::AdminBody::UserKick: {
       const auto& kick = *envelope.body_as_UserKick();
       if (Error invalid = check_id(view(kick.user()), "user")) return outcome(req_id, invalid);
-      return outcome(req_id, hooks_.kick_user(view(kick.user())));
+      std::string_view device = view(kick.device());
+      if (device.size() > max_device_length) {
+        return error(req_id, errc::invalid_argument,
+                     fmt::format("device: at most {} bytes", max_device_length));
+      }
+      return outcome(req_id, hooks_.kick_user(view(kick.user()), device));
+    }
+    case wire::AdminBody::BackupRequest:
+      return backup(req_id, *envelope.body_as_BackupRequest());
+    case wire::AdminBody::UserShowRequest:
+      return show_user(req_id, *envelope.body_as_UserShowRequest());
+    case wire::AdminBody::NameListRequest:
+      return list_names(req_id, *envelope.body_as_NameListRequest());
+    case wire::AdminBody::UserDelete: {
+      const auto& remove = *envelope.body_as_UserDelete();
+      if (Error invalid = check_id(view(remove.user()), "user")) return outcome(req_id, invalid);
+      return outcome(req_id, hooks_.delete_user(view(remove.user())));
+    }
+    case wire::AdminBody::GroupDissolveRequest: {
+      const auto& dissolve = *envelope.body_as_GroupDissolveRequest();
+      if (Error invalid = check_id(view(dissolve.group()), "group")) {
+        return outcome(req_id, invalid);
+      }
+      return outcome(req_id, hooks_.dissolve_group(view(dissolve.group())));
     }
     case wire::AdminBody::UserResetPassword: {
       const auto& reset = *envelope.body_as_UserResetPassword();
@@ -295,6 +318,75 @@ AdminReply AdminDispatcher::group(std::uint32_t req_id, const wire::GroupInspect
   return finish(req_id, wire::CreateGroupInspectResultDirect(
                             fbb, group.group.c_str(), group.name.c_str(), group.owner.c_str(),
                             group.created_ms, &members));
+}
+
+AdminReply AdminDispatcher::show_user(std::uint32_t req_id, const wire::UserShowRequest& request) {
+  std::string_view user = view(request.user());
+  if (Error invalid = check_id(user, "user")) return outcome(req_id, invalid);
+  UserShowView shown;
+  if (Error failed = hooks_.show_user(user, shown)) return outcome(req_id, failed);
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  std::vector<flatbuffers::Offset<wire::UserDevice>> devices;
+  devices.reserve(shown.devices.size());
+  for (const DeviceView& device : shown.devices) {
+    devices.push_back(wire::CreateUserDeviceDirect(fbb, device.device.c_str(), device.sessions,
+                                                   device.token_created_ms,
+                                                   device.token_last_used_ms));
+  }
+  auto groups = fbb.CreateVectorOfStrings(shown.groups);
+  auto name = fbb.CreateString(shown.user);
+  auto home = fbb.CreateString(shown.home_node);
+  auto device_vector = fbb.CreateVector(devices);
+  return finish(req_id, wire::CreateUserShowResult(fbb, name, home, shown.partition,
+                                                   shown.created_ms, shown.disabled, device_vector,
+                                                   shown.sessions, shown.friends, groups));
+}
+
+AdminReply AdminDispatcher::list_names(std::uint32_t req_id, const wire::NameListRequest& request) {
+  if (request.kind() != wire::NameKind::Users && request.kind() != wire::NameKind::Groups) {
+    return error(req_id, errc::invalid_argument, "kind: must be Users or Groups");
+  }
+  std::string_view prefix = view(request.prefix());
+  if (!prefix.empty() && !is_valid_id(prefix)) {
+    return error(req_id, errc::invalid_argument,
+                 fmt::format("prefix: '{}' is not 1-32 characters of [a-z0-9_.-]",
+                             prefix.substr(0, max_id_length + 8)));
+  }
+  std::string_view after = view(request.after());
+  if (!after.empty()) {
+    if (Error invalid = check_id(after, "after")) return outcome(req_id, invalid);
+  }
+  std::uint32_t limit =
+      request.limit() == 0 ? default_online_limit : std::min(request.limit(), max_online_limit);
+  auto kind = request.kind() == wire::NameKind::Users ? NameKind::users : NameKind::groups;
+  NameListView page = hooks_.list_names(kind, prefix, after, limit);
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  auto names = fbb.CreateVectorOfStrings(page.names);
+  return finish(req_id, wire::CreateNameListResult(fbb, request.kind(), names, page.more,
+                                                   page.partitions_read, page.partition_count));
+}
+
+AdminReply AdminDispatcher::backup(std::uint32_t req_id, const wire::BackupRequest& request) {
+  std::string_view directory = view(request.directory());
+  if (directory.empty()) return error(req_id, errc::invalid_argument, "directory: missing");
+  if (directory.size() > 4096) {
+    return error(req_id, errc::invalid_argument, "directory: longer than 4096 bytes");
+  }
+  BackupView made;
+  if (Error failed = hooks_.backup(directory, made)) return outcome(req_id, failed);
+  builder_.reset();
+  auto& fbb = builder_.fbb();
+  std::vector<flatbuffers::Offset<wire::BackupPartition>> partitions;
+  partitions.reserve(made.partitions.size());
+  for (const BackupPartitionView& p : made.partitions) {
+    partitions.push_back(
+        wire::CreateBackupPartition(fbb, p.partition, p.applied_index, p.term, p.leader));
+  }
+  return finish(req_id, wire::CreateBackupResultDirect(
+                            fbb, made.directory.c_str(), made.node_name.c_str(), made.cluster_id,
+                            made.created_ms, made.version.c_str(), &partitions));
 }
 
 AdminReply AdminDispatcher::partitions(std::uint32_t req_id) {

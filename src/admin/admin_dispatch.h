@@ -57,6 +57,9 @@ class AdminDispatcher {
   AdminReply online(std::uint32_t req_id, const admin_wire::OnlineRequest& request);
   AdminReply group(std::uint32_t req_id, const admin_wire::GroupInspectRequest& request);
   AdminReply partitions(std::uint32_t req_id);
+  AdminReply backup(std::uint32_t req_id, const admin_wire::BackupRequest& request);
+  AdminReply show_user(std::uint32_t req_id, const admin_wire::UserShowRequest& request);
+  AdminReply list_names(std::uint32_t req_id, const admin_wire::NameListRequest& request);
   AdminReply where(std::uint32_t req_id, const admin_wire::WhereRequest& request);
   // AdminOk, or AdminError when `error` is set.
   AdminReply outcome(std::uint32_t req_id, const Error& error);

@@ -125,6 +125,53 @@ struct RingView {
   std::vector<RingMemberView> members;
 };
 
+struct DeviceView {
+  std::string device;
+  std::uint32_t sessions = 0;
+  std::uint64_t token_created_ms = 0;  // 0: no token
+  std::uint64_t token_last_used_ms = 0;
+};
+
+// A user as the home of their account sees them (qimctl user show).
+struct UserShowView {
+  std::string user;
+  std::string home_node;
+  std::uint32_t partition = 0;
+  std::uint64_t created_ms = 0;
+  bool disabled = false;
+  std::vector<DeviceView> devices;  // sorted by device
+  std::uint32_t sessions = 0;
+  std::uint32_t friends = 0;
+  std::vector<std::string> groups;  // sorted
+};
+
+enum class NameKind : std::uint8_t { users = 0, groups = 1 };
+
+// A cluster-wide page of user or group ids.
+struct NameListView {
+  std::vector<std::string> names;  // sorted, distinct
+  bool more = false;
+  std::uint32_t partitions_read = 0;
+  std::uint32_t partition_count = 0;
+};
+
+struct BackupPartitionView {
+  std::uint32_t partition = 0;
+  std::uint64_t applied_index = 0;
+  std::uint64_t term = 0;
+  bool leader = false;
+};
+
+// A backup written by the node (qimctl backup).
+struct BackupView {
+  std::string directory;
+  std::string node_name;
+  std::uint64_t cluster_id = 0;
+  std::uint64_t created_ms = 0;
+  std::string version;
+  std::vector<BackupPartitionView> partitions;  // by partition
+};
+
 // Where a key lives (qimctl where): its placement key, partition and that partition's row.
 struct WhereView {
   std::string placement_key;  // the user id, "d:<a>:<b>" or "g:<gid>"
@@ -151,7 +198,17 @@ class AdminHooks {
   // User and group operations are carried out at the key's home node, wherever asked.
   virtual Error create_user(std::string_view user, std::string_view password) = 0;
   virtual Error set_user_disabled(std::string_view user, bool disabled) = 0;
-  virtual Error kick_user(std::string_view user) = 0;
+  // Every device, or only `device` when it is not empty.
+  virtual Error kick_user(std::string_view user, std::string_view device) = 0;
+  virtual Error show_user(std::string_view user, UserShowView& view) = 0;
+  // The account and every record of the user, across the partitions that hold them.
+  virtual Error delete_user(std::string_view user) = 0;
+  virtual Error dissolve_group(std::string_view group) = 0;
+  // BLOCKING (copies the store's files): a checkpoint of this node's store in `directory`.
+  virtual Error backup(std::string_view directory, BackupView& view) = 0;
+  // REQUIRES: 1 <= limit <= max_online_limit; `prefix` and `after` are empty or valid ids.
+  virtual NameListView list_names(NameKind kind, std::string_view prefix, std::string_view after,
+                                  std::uint32_t limit) = 0;
   virtual Error reset_password(std::string_view user, std::string_view password) = 0;
   virtual Error inspect_group(std::string_view group, GroupView& view) = 0;
   // Every partition's replicas, gathered from every live member and merged.

@@ -50,6 +50,8 @@ std::optional<UserAction> to_action(peer_wire::AdminUserAction action) {
       return UserAction::kick;
     case peer_wire::AdminUserAction::ResetPassword:
       return UserAction::reset_password;
+    case peer_wire::AdminUserAction::Delete:
+      return UserAction::remove;
   }
   return std::nullopt;
 }
@@ -66,14 +68,10 @@ peer_wire::AdminUserAction to_wire(UserAction action) {
       return peer_wire::AdminUserAction::Kick;
     case UserAction::reset_password:
       return peer_wire::AdminUserAction::ResetPassword;
+    case UserAction::remove:
+      return peer_wire::AdminUserAction::Delete;
   }
   return peer_wire::AdminUserAction::Kick;
-}
-
-// A failure of a relayed operation: the home's code and message, and where it happened.
-Error relayed(Error error, const std::string& node, std::string_view subject) {
-  error.message = fmt::format("{} (at node {}, the home of {})", error.message, node, subject);
-  return error;
 }
 
 static_assert(static_cast<int>(admin::GroupRole::owner) ==
@@ -130,6 +128,10 @@ asio::awaitable<std::vector<std::uint8_t>> AdminRelay::serve(const peer_wire::Ad
   }
   std::string user(proto::view(op.user()));
   std::string password(proto::view(op.password()));
+  std::string device(proto::view(op.device()));
+  if (device.size() > max_device_length) {
+    co_return builder.error(0, PeerKind::Reply, errc::invalid_argument, "device: too long");
+  }
   if (!is_valid_id(user)) {
     co_return builder.error(0, PeerKind::Reply, errc::invalid_argument,
                             "user: not 1-32 characters of [a-z0-9_.-]");
@@ -137,7 +139,7 @@ asio::awaitable<std::vector<std::uint8_t>> AdminRelay::serve(const peer_wire::Ad
   // On the blocking pool: creating a user and resetting a password hash the password.
   Error outcome = co_await asio::co_spawn(
       blocking_,
-      [this, action = *action, &user, &password]() -> asio::awaitable<Error> {
+      [this, action = *action, &user, &password, &device]() -> asio::awaitable<Error> {
         switch (action) {
           case UserAction::create:
             co_return local_.create_user(user, password);
@@ -146,9 +148,11 @@ asio::awaitable<std::vector<std::uint8_t>> AdminRelay::serve(const peer_wire::Ad
           case UserAction::enable:
             co_return local_.set_user_disabled(user, false);
           case UserAction::kick:
-            co_return local_.kick_user(user);
+            co_return local_.kick_user(user, device);
           case UserAction::reset_password:
             co_return local_.reset_password(user, password);
+          case UserAction::remove:
+            co_return local_.delete_account(user);
         }
         co_return Error{errc::invalid_argument, "action: unknown"};
       },
@@ -190,6 +194,34 @@ asio::awaitable<std::vector<std::uint8_t>> AdminRelay::serve(
 }
 
 // --- Asking ------------------------------------------------------------------------------------
+
+Error AdminRelay::relayed(Error error, const std::string& node, std::string_view subject) {
+  error.message = fmt::format("{} (at node {}, the home of {})", error.message, node, subject);
+  return error;
+}
+
+std::vector<net::PeerCallResult> AdminRelay::call_each(const std::vector<std::string>& nodes,
+                                                       const std::vector<std::uint8_t>& request,
+                                                       std::chrono::milliseconds timeout) {
+  std::vector<net::PeerCallResult> results;
+  results.reserve(nodes.size());
+  if (running_on(executor_)) {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      results.push_back(net::PeerCallResult::failure(
+          errc::internal, "a blocking peer call on the links' executor"));
+    }
+    return results;
+  }
+  std::vector<std::future<net::PeerCallResult>> calls;
+  calls.reserve(nodes.size());
+  for (const std::string& node : nodes) {
+    calls.push_back(
+        asio::co_spawn(executor_, links_.call(node, request, timeout), asio::use_future));
+  }
+  for (std::future<net::PeerCallResult>& call : calls)
+    results.push_back(wait_for_reply(call, timeout));
+  return results;
+}
 
 net::PeerCallResult AdminRelay::call_blocking(const std::string& node,
                                               std::vector<std::uint8_t> request,
@@ -328,7 +360,7 @@ std::vector<admin::NodeReplicaReport> AdminRelay::replica_reports(
 }
 
 Error AdminRelay::user_op(const std::string& node, UserAction action, std::string_view user,
-                          std::string_view password) {
+                          std::string_view password, std::string_view device) {
   proto::PeerFrameBuilder builder(256 + password.size());
   auto& fbb = builder.fbb();
   auto user_offset = fbb.CreateString(user);
@@ -336,9 +368,12 @@ Error AdminRelay::user_op(const std::string& node, UserAction action, std::strin
   if (action == UserAction::create || action == UserAction::reset_password) {
     password_offset = fbb.CreateString(password);
   }
-  auto request = builder.finish_owned(
-      0, PeerKind::Request,
-      peer_wire::CreateAdminUserOp(fbb, to_wire(action), user_offset, password_offset));
+  flatbuffers::Offset<flatbuffers::String> device_offset;
+  if (!device.empty()) device_offset = fbb.CreateString(device);
+  auto request =
+      builder.finish_owned(0, PeerKind::Request,
+                           peer_wire::CreateAdminUserOp(fbb, to_wire(action), user_offset,
+                                                        password_offset, device_offset));
   auto reply = call_blocking(node, std::move(request), options_.relay_timeout);
   std::string subject = fmt::format("user {}", user);
   if (!reply.ok()) return relayed(std::move(reply.error), node, subject);

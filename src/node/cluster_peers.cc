@@ -103,6 +103,13 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
   if (const auto* op = request.body_as_AdminUserOp()) co_return co_await admin_.serve(*op);
   if (const auto* group = request.body_as_AdminGroupQuery())
     co_return co_await admin_.serve(*group);
+  if (const auto* show = request.body_as_AdminUserShowQuery())
+    co_return co_await admin_.serve(*show);
+  if (const auto* names = request.body_as_AdminNameListQuery())
+    co_return co_await admin_.serve(*names);
+  if (const auto* purge = request.body_as_AdminUserPurge()) co_return co_await admin_.serve(*purge);
+  if (const auto* dissolve = request.body_as_AdminGroupDissolve())
+    co_return co_await admin_.serve(*dissolve);
   if (request.body_type() == peer_wire::PeerBody::SnapshotChunk && replicas_ != nullptr) {
     co_return co_await accept_snapshot_chunk(from_node, request);
   }

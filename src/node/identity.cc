@@ -68,6 +68,12 @@ Error load_or_create_identity(store::Kv& kv, std::uint32_t partitions, Identity&
   return {};
 }
 
+Error read_cluster_id(store::Kv& kv, std::uint64_t& cluster_id) {
+  bool found = false;
+  cluster_id = 0;
+  return read_number(kv, cluster_key, cluster_id, found);
+}
+
 Error store_cluster_id(store::Kv& kv, std::uint64_t cluster_id) {
   store::WriteBatch batch;
   batch.put(store::Column::meta, cluster_key, hex(cluster_id));

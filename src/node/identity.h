@@ -25,6 +25,8 @@ struct Identity {
 Error load_or_create_identity(store::Kv& kv, std::uint32_t partitions, Identity& identity);
 // Records the cluster this node belongs to (it created it, or joined it).
 Error store_cluster_id(store::Kv& kv, std::uint64_t cluster_id);
+// The stored cluster id (0 when the node has not joined a cluster yet).
+Error read_cluster_id(store::Kv& kv, std::uint64_t& cluster_id);
 // A random non-zero id.
 std::uint64_t random_id();
 

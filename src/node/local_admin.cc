@@ -168,9 +168,84 @@ Error LocalAdmin::set_user_disabled(std::string_view user, bool disabled) {
       [&](service::Done done) { service_.set_account_disabled(user, disabled, std::move(done)); });
 }
 
-Error LocalAdmin::kick_user(std::string_view user) {
+Error LocalAdmin::kick_user(std::string_view user, std::string_view device) {
   if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
-  return end_sessions(service_, user);
+  if (device.empty()) return end_sessions(service_, user);
+  return wait_for([&](service::Done done) { service_.kick_device(user, device, std::move(done)); });
+}
+
+Error LocalAdmin::show_user(std::string_view user, admin::UserShowView& view) {
+  if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
+  auto summary = service_.describe_user(user);
+  if (!summary.ok()) return summary.error;
+  view.user = std::string(user);
+  view.home_node = node_name();
+  view.partition = service_.keys().partition_of(user);
+  view.created_ms = summary.value.created_ms;
+  view.disabled = summary.value.disabled;
+  view.sessions = summary.value.sessions;
+  view.friends = summary.value.friends;
+  view.groups = std::move(summary.value.groups);
+  view.devices.clear();
+  for (const service::DeviceSummary& device : summary.value.devices) {
+    view.devices.push_back(admin::DeviceView{device.device, device.sessions,
+                                             device.token_created_ms, device.token_last_used_ms});
+  }
+  return {};
+}
+
+Error LocalAdmin::delete_account(std::string_view user) {
+  if (Error elsewhere = check_home(user, fmt::format("user {}", user))) return elsewhere;
+  if (Error missing = service_.accounts().exists(user)) return missing;
+  return wait_for([&](service::Done done) {
+    service_.purge_user(user, service_.keys().partition_of(user), std::move(done));
+  });
+}
+
+Error LocalAdmin::dissolve_group(std::string_view group) {
+  if (Error elsewhere = check_home(group_conversation(group), fmt::format("group {}", group))) {
+    return elsewhere;
+  }
+  auto page = service_.groups().inspect(group);
+  if (!page.ok()) return page.error;
+  // As its owner would: the same command, checks and pushes.
+  std::string owner = page.value.info.owner;
+  return wait_for([&](service::Done done) {
+    service_.groups().dissolve(service::Caller{owner, {}, 0}, group, std::move(done));
+  });
+}
+
+service::NamePage LocalAdmin::names_here(admin::NameKind kind, std::string_view prefix,
+                                         std::string_view after, std::uint32_t limit) const {
+  return service_.names_here(
+      kind == admin::NameKind::users ? service::NameKind::users : service::NameKind::groups, prefix,
+      after, limit);
+}
+
+Error LocalAdmin::purge_user(std::string_view user, std::vector<std::uint32_t>& partitions) {
+  // The partitions led now; those among them holding records are purged, the rest hold none.
+  std::vector<service::PartitionId> led = service_.proposer().readable_partitions();
+  std::vector<service::PartitionId> targets = service_.purge_targets(user, led);
+  std::vector<std::future<Error>> outcomes;
+  outcomes.reserve(targets.size());
+  for (service::PartitionId partition : targets) {
+    auto outcome = std::make_shared<std::promise<Error>>();
+    outcomes.push_back(outcome->get_future());
+    service_.purge_user(user, partition,
+                        [outcome](Error error) { outcome->set_value(std::move(error)); });
+  }
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    if (Error failed = outcomes[i].get()) {
+      failed.message = fmt::format("partition {}: {}", targets[i], failed.message);
+      return failed;
+    }
+  }
+  service::PartitionId own = service_.keys().partition_of(user);
+  partitions.clear();
+  for (service::PartitionId partition : led) {
+    if (partition != own) partitions.push_back(partition);
+  }
+  return {};
 }
 
 Error LocalAdmin::reset_password(std::string_view user, std::string_view password) {

@@ -48,7 +48,20 @@ class LocalAdmin {
   // Unavailable while the key's records are being handed over to this node.
   Error create_user(std::string_view user, std::string_view password);  // BLOCKING (hashing)
   Error set_user_disabled(std::string_view user, bool disabled);
-  Error kick_user(std::string_view user);
+  // Every device, or only `device` when it is not empty.
+  Error kick_user(std::string_view user, std::string_view device);
+  // BLOCKING: gathers the user's friends and groups from every node.
+  Error show_user(std::string_view user, admin::UserShowView& view);
+  // The last step of deleting a user: the records in the user's own partition and the account.
+  Error delete_account(std::string_view user);
+  Error dissolve_group(std::string_view group);
+  // This node's part of a cluster-wide list (ImService::names_here).
+  service::NamePage names_here(admin::NameKind kind, std::string_view prefix,
+                               std::string_view after, std::uint32_t limit) const;
+  // Purges `user`'s records from every partition this node leads but the user's own, and
+  // waits for them to be applied. On success `partitions` holds the partitions it leads (now
+  // free of the user's records).
+  Error purge_user(std::string_view user, std::vector<std::uint32_t>& partitions);
   Error reset_password(std::string_view user, std::string_view password);  // BLOCKING
   // BLOCKING: may ask other nodes which members are online.
   Error inspect_group(std::string_view group, admin::GroupView& view);

@@ -534,9 +534,10 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
 
   admin_relay.use_membership(*membership);
   admin_relay.use_replicas(replicas);
-  NodeAdminHooks admin_hooks(admin_relay, service, *membership, directory, partitions,
-                             config.vnodes_per_member, config.replicas,
-                             [&leave_request] { leave_request.request_leave(); });
+  Backups backups(kv, config.data_directory);
+  NodeAdminHooks admin_hooks(
+      admin_relay, service, *membership, directory, partitions, config.vnodes_per_member,
+      config.replicas, [&leave_request] { leave_request.request_leave(); }, backups);
   net::AdminListener admin_listener(control.get_executor(), pool.blocking_pool(), admin_hooks,
                                     admin_token, logger);
   if (!bind_admin(config, admin_listener, logger, error)) {

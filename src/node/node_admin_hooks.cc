@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "qim/ids.h"
+#include "session/session.h"
 
 namespace qim::node {
 namespace {
@@ -41,7 +42,8 @@ NodeAdminHooks::NodeAdminHooks(AdminRelay& relay, service::ImService& service,
                                const MembershipNode& membership,
                                const service::PlacementSource& placement,
                                const route::Partitions& partitions, std::uint32_t vnodes_per_member,
-                               std::uint32_t replicas_wanted, std::function<void()> request_leave)
+                               std::uint32_t replicas_wanted, std::function<void()> request_leave,
+                               Backups& backups)
     : relay_(relay),
       service_(service),
       membership_(membership),
@@ -49,7 +51,8 @@ NodeAdminHooks::NodeAdminHooks(AdminRelay& relay, service::ImService& service,
       partitions_(partitions),
       vnodes_per_member_(vnodes_per_member),
       replicas_wanted_(replicas_wanted),
-      request_leave_(std::move(request_leave)) {}
+      request_leave_(std::move(request_leave)),
+      backups_(backups) {}
 
 std::string NodeAdminHooks::node_name() const {
   return service_.options().node_name;
@@ -165,11 +168,12 @@ admin::OnlineView NodeAdminHooks::online(std::string_view after, std::uint32_t l
                            static_cast<std::uint32_t>(pages.size()), std::max(live, 1u)};
 }
 
-Error NodeAdminHooks::on_home(UserAction action, std::string_view user, std::string_view password) {
+Error NodeAdminHooks::on_home(UserAction action, std::string_view user, std::string_view password,
+                              std::string_view device) {
   auto placement = placement_.placement();
   const route::NodeInfo& home = placement->home_of(user);
   if (home.name != placement->self_name()) {
-    return relay_.user_op(home.name, action, user, password);
+    return relay_.user_op(home.name, action, user, password, device);
   }
   LocalAdmin& local = relay_.local();
   switch (action) {
@@ -180,9 +184,11 @@ Error NodeAdminHooks::on_home(UserAction action, std::string_view user, std::str
     case UserAction::enable:
       return local.set_user_disabled(user, false);
     case UserAction::kick:
-      return local.kick_user(user);
+      return local.kick_user(user, device);
     case UserAction::reset_password:
       return local.reset_password(user, password);
+    case UserAction::remove:
+      return local.delete_account(user);
   }
   return Error{errc::invalid_argument, "action: unknown"};
 }
@@ -197,8 +203,77 @@ Error NodeAdminHooks::set_user_disabled(std::string_view user, bool disabled) {
   return on_home(disabled ? UserAction::disable : UserAction::enable, user, {});
 }
 
-Error NodeAdminHooks::kick_user(std::string_view user) {
-  return on_home(UserAction::kick, user, {});
+Error NodeAdminHooks::kick_user(std::string_view user, std::string_view device) {
+  return on_home(UserAction::kick, user, {}, device);
+}
+
+Error NodeAdminHooks::show_user(std::string_view user, admin::UserShowView& view) {
+  auto placement = placement_.placement();
+  const route::NodeInfo& home = placement->home_of(user);
+  if (home.name != placement->self_name()) return relay_.show_user(home.name, user, view);
+  return relay_.local().show_user(user, view);
+}
+
+Error NodeAdminHooks::delete_user(std::string_view user) {
+  // Disabled first: the sessions end and no login or new record of the user's own begins
+  // while the records go. Not found ends it here.
+  if (Error failed = on_home(UserAction::disable, user, {})) return failed;
+  std::vector<std::string> others;
+  for (const std::string& name : live_members()) {
+    if (name != node_name()) others.push_back(name);
+  }
+  std::vector<PurgeReport> reports = relay_.purge_user(others, user);
+  PurgeReport& here = reports.emplace_back();
+  here.node = node_name();
+  here.error = relay_.local().purge_user(user, here.partitions);
+  std::vector<bool> purged(partitions_.count(), false);
+  purged[partitions_.of(user)] = true;  // the account's partition goes last, below
+  for (const PurgeReport& report : reports) {
+    if (report.error) {
+      return Error{report.error.code,
+                   fmt::format("user {} is disabled but not deleted: node {}: {}; run the delete "
+                               "again",
+                               user, report.node, report.error.message)};
+    }
+    for (std::uint32_t partition : report.partitions) {
+      if (partition < purged.size()) purged[partition] = true;
+    }
+  }
+  std::vector<std::uint32_t> missing;
+  for (std::uint32_t partition = 0; partition < purged.size(); ++partition) {
+    if (!purged[partition]) missing.push_back(partition);
+  }
+  if (!missing.empty()) {
+    return Error{errc::unavailable,
+                 fmt::format("user {} is disabled but not deleted: no leader answered for {} "
+                             "partition(s) (the first: {}); run the delete again once every "
+                             "partition has a leader (qimctl partitions)",
+                             user, missing.size(), missing.front())};
+  }
+  return on_home(UserAction::remove, user, {});
+}
+
+Error NodeAdminHooks::dissolve_group(std::string_view group) {
+  auto placement = placement_.placement();
+  const route::NodeInfo& home = placement->home_of(group_conversation(group));
+  if (home.name != placement->self_name()) return relay_.dissolve_group(home.name, group);
+  return relay_.local().dissolve_group(group);
+}
+
+admin::NameListView NodeAdminHooks::list_names(admin::NameKind kind, std::string_view prefix,
+                                               std::string_view after, std::uint32_t limit) {
+  std::vector<std::string> others;
+  for (const std::string& name : live_members()) {
+    if (name != node_name()) others.push_back(name);
+  }
+  std::vector<service::NamePage> pages = relay_.name_pages(others, kind, prefix, after, limit);
+  pages.push_back(relay_.local().names_here(kind, prefix, after, limit));
+  admin::NameListView view;
+  service::NamePage merged = service::merge_name_pages(pages, limit, view.more);
+  view.names = std::move(merged.names);
+  view.partitions_read = static_cast<std::uint32_t>(merged.partitions.size());
+  view.partition_count = partitions_.count();
+  return view;
 }
 
 Error NodeAdminHooks::reset_password(std::string_view user, std::string_view password) {
@@ -242,6 +317,23 @@ admin::WhereView NodeAdminHooks::where(std::string_view placement_key) {
   admin::PartitionTableView table = partitions();
   if (view.partition < table.rows.size()) view.row = table.rows[view.partition];
   return view;
+}
+
+Error NodeAdminHooks::backup(std::string_view directory, admin::BackupView& view) {
+  view.directory = std::string(directory);
+  view.node_name = node_name();
+  view.version = session::server_version;
+  view.created_ms = static_cast<std::uint64_t>(service_.clock().wall_ms());
+  // Read before the checkpoint: the copy holds at least these applied entries.
+  for (const admin::ReplicaStatusView& status : relay_.local().replica_statuses()) {
+    view.partitions.push_back(
+        {status.partition, status.applied, status.term, status.role == admin::role_leader});
+  }
+  std::sort(view.partitions.begin(), view.partitions.end(),
+            [](const admin::BackupPartitionView& a, const admin::BackupPartitionView& b) {
+              return a.partition < b.partition;
+            });
+  return backups_.take(view);
 }
 
 void NodeAdminHooks::request_leave() {

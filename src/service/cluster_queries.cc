@@ -20,4 +20,26 @@ OnlinePage merge_online_pages(std::span<const OnlinePage> pages, std::uint32_t l
   return merged;
 }
 
+NamePage merge_name_pages(std::span<const NamePage> pages, std::uint32_t limit, bool& more) {
+  NamePage merged;
+  more = false;
+  for (const NamePage& page : pages) {
+    // A full page may have been cut short at its node.
+    more = more || page.names.size() >= limit;
+    merged.names.insert(merged.names.end(), page.names.begin(), page.names.end());
+    merged.partitions.insert(merged.partitions.end(), page.partitions.begin(),
+                             page.partitions.end());
+  }
+  std::sort(merged.names.begin(), merged.names.end());
+  merged.names.erase(std::unique(merged.names.begin(), merged.names.end()), merged.names.end());
+  std::sort(merged.partitions.begin(), merged.partitions.end());
+  merged.partitions.erase(std::unique(merged.partitions.begin(), merged.partitions.end()),
+                          merged.partitions.end());
+  if (merged.names.size() > limit) {
+    merged.names.resize(limit);
+    more = true;
+  }
+  return merged;
+}
+
 }  // namespace qim::service

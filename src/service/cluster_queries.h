@@ -103,4 +103,9 @@ class ClusterQueries {
 // between nodes may briefly be on two), `more` when any node has more, and the total summed.
 OnlinePage merge_online_pages(std::span<const OnlinePage> pages, std::uint32_t limit);
 
+// One cluster-wide page of ids from per-node pages (each at most `limit` ids, sorted): the
+// first `limit` distinct ids, and every partition any page was read from (sorted, distinct).
+// `more`: some node may have ids past the page's last.
+NamePage merge_name_pages(std::span<const NamePage> pages, std::uint32_t limit, bool& more);
+
 }  // namespace qim::service

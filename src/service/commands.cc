@@ -113,6 +113,8 @@ std::pair<fb::Body, flatbuffers::Offset<void>> build_body(Builder& fbb, const Co
     case CommandKind::prune_dedup:
       return {fb::Body::PruneDedup,
               as(fb::CreatePruneDedup(fbb, command.cutoff_ms, command.max_visits))};
+    case CommandKind::purge_user:
+      return {fb::Body::PurgeUser, as(fb::CreatePurgeUser(fbb))};
   }
   return {fb::Body::NONE, 0};
 }
@@ -297,6 +299,9 @@ Error read_body(const fb::Command& root, Command& command) {
       command.max_visits = prune->max_visits();
       return {};
     }
+    case fb::Body::PurgeUser:
+      command.kind = CommandKind::purge_user;
+      return {};
     default:
       return malformed("unknown kind");
   }

@@ -37,6 +37,7 @@ enum class CommandKind : std::uint8_t {
   group_leave,        // group
   group_dissolve,     // group
   prune_dedup,        // cutoff_ms, max_visits
+  purge_user,         // (user: the user deleted)
 };
 
 // A command's fields. For encoding they may view anything that outlives the call; decoded,

@@ -31,7 +31,8 @@ ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logg
       events_(reach_, counters_, partitions_.count()),
       conversations_(kv, keys_, proposer, caches_, events_, reach_, clock, options_, counters_),
       friends_(kv, keys_, proposer, events_, reach_, clock, options_),
-      groups_(kv, keys_, proposer, caches_, events_, reach_, clock, options_) {
+      groups_(kv, keys_, proposer, caches_, events_, reach_, clock, options_),
+      purge_(kv, keys_, caches_, events_) {
   if (!auth::initialize()) logger_.error("service", "libsodium failed to initialise");
 }
 
@@ -67,6 +68,9 @@ ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t
       break;
     case CommandKind::prune_dedup:
       result.error = conversations_.apply_prune(context);
+      break;
+    case CommandKind::purge_user:
+      result.error = purge_.apply(context);
       break;
     case CommandKind::register_account:
     case CommandKind::add_token:

@@ -44,6 +44,7 @@
 #include "service/session_registry.h"
 #include "service/striped_mutex.h"
 #include "service/types.h"
+#include "service/user_purge.h"
 #include "session/connection.h"
 #include "store/kv.h"
 
@@ -141,6 +142,24 @@ class ImService final : public StateMachine {
   // Administration: disabling also closes the user's sessions (Kicked).
   void set_account_disabled(std::string_view user, bool disabled, Done done);
 
+  // --- Administration (service/administration.cc) ----------------------------------------------
+  // BLOCKING (gathers the user's friends and groups from every node). At the user's home.
+  Result<UserSummary> describe_user(std::string_view user);
+  // This node's part of a cluster-wide list of user or group ids: those in the partitions it
+  // reads that start with `prefix`, after `after`, at most `limit`, sorted.
+  NamePage names_here(NameKind kind, std::string_view prefix, std::string_view after,
+                      std::uint32_t limit) const;
+  // Ends the sessions of `user` on `device` and revokes that device's token; not_found when
+  // the device has neither. At the user's home.
+  void kick_device(std::string_view user, std::string_view device, Done done);
+  // Those of `partitions` (which this node leads), other than the user's own, that hold
+  // records of `user`.
+  std::vector<PartitionId> purge_targets(std::string_view user,
+                                         std::span<const PartitionId> partitions) const;
+  // Proposes purge_user (service/user_purge.h) to `partition`; for the user's own partition
+  // (the account goes) the user's sessions are then ended.
+  void purge_user(std::string_view user, PartitionId partition, Done done);
+
   // --- Messages ------------------------------------------------------------------------------
   void send(const Caller& caller, const SendRequest& request, ResultDone<SendResult> done);
   void ack(const Caller& caller, std::string_view conversation, std::uint64_t seq, Done done);
@@ -211,6 +230,7 @@ class ImService final : public StateMachine {
   Conversations conversations_;
   Friends friends_;
   Groups groups_;
+  UserPurge purge_;
   // Serialises one user's online/offline transitions with their announcements, so friends
   // see them in order. Lock ordering: presence stripe -> registry shard (leaf).
   StripedMutex<256> presence_locks_;

@@ -89,6 +89,12 @@ std::string Keys::friend_of(std::string_view user, std::string_view other) const
   return key;
 }
 
+std::string Keys::cursors_prefix(std::string_view user) const {
+  std::string key = start(user, user, 1);
+  key.push_back(keys::separator);
+  return key;
+}
+
 std::string Keys::friends_prefix(PartitionId partition, std::string_view user) const {
   return in_partition(partition, user, true);
 }

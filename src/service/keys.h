@@ -64,6 +64,8 @@ class Keys {
   // cursors: <user>\0<conversation>\0<device>, placed by the user.
   std::string cursor(std::string_view user, std::string_view conversation,
                      std::string_view device) const;
+  // Every cursor of `user` (all in the user's partition).
+  std::string cursors_prefix(std::string_view user) const;
   // friends: <user>\0<other>, placed by the pair's direct conversation.
   std::string friend_of(std::string_view user, std::string_view other) const;
   // The friend records of `user` held in `partition`.

@@ -92,6 +92,43 @@ std::size_t SessionRegistry::kick_others(std::string_view user, std::uint64_t ex
   return kicked;
 }
 
+std::size_t SessionRegistry::kick_device(std::string_view user, std::string_view device,
+                                         std::span<const std::uint8_t> kick_frame) {
+  UserShard& shard = user_shard(user);
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.users.find(user);
+  if (it == shard.users.end()) return 0;
+  std::vector<UserSession>& sessions = it->second;
+  std::size_t kicked = 0;
+  std::erase_if(sessions, [&](const UserSession& s) {
+    if (s.device != device) return false;
+    s.connection->send(kick_frame);
+    s.connection->close_after_flush();
+    ++kicked;
+    return true;
+  });
+  if (sessions.empty()) {
+    shard.users.erase(it);
+    users_online_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return kicked;
+}
+
+std::vector<std::pair<std::string, std::uint32_t>> SessionRegistry::devices_of(
+    std::string_view user) const {
+  std::map<std::string, std::uint32_t, std::less<>> counts;
+  {
+    const UserShard& shard = user_shard(user);
+    std::lock_guard lock(shard.mutex);
+    auto it = shard.users.find(user);
+    if (it != shard.users.end()) {
+      for (const UserSession& session : it->second)
+        ++counts[session.device];
+    }
+  }
+  return {counts.begin(), counts.end()};
+}
+
 std::size_t SessionRegistry::push(std::string_view user, std::span<const std::uint8_t> frame,
                                   std::uint64_t except_session_id) {
   UserShard& shard = user_shard(user);

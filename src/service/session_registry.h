@@ -49,6 +49,12 @@ class SessionRegistry {
   std::size_t kick_others(std::string_view user, std::uint64_t except_session_id,
                           std::span<const std::uint8_t> kick_frame);
 
+  // Removes, sends `kick_frame` to and closes every session of `user` on `device`.
+  std::size_t kick_device(std::string_view user, std::string_view device,
+                          std::span<const std::uint8_t> kick_frame);
+  // How many sessions `user` has on each device, sorted by device.
+  std::vector<std::pair<std::string, std::uint32_t>> devices_of(std::string_view user) const;
+
   // Sends `frame` to every session of `user` but `except_session_id` (0: none excepted).
   // Returns how many sessions it was handed to.
   std::size_t push(std::string_view user, std::span<const std::uint8_t> frame,

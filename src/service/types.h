@@ -145,6 +145,32 @@ struct GroupInfo {
   std::uint64_t created_ms = 0;
 };
 
+// A device of a user, as administration sees it at the user's home.
+struct DeviceSummary {
+  std::string device;
+  std::uint32_t sessions = 0;          // online at the home
+  std::uint64_t token_created_ms = 0;  // 0: no token
+  std::uint64_t token_last_used_ms = 0;
+};
+
+// A user as administration sees it (qimctl user show).
+struct UserSummary {
+  std::uint64_t created_ms = 0;
+  bool disabled = false;
+  std::vector<DeviceSummary> devices;  // sorted by device
+  std::uint32_t sessions = 0;
+  std::uint32_t friends = 0;        // friend records, pending or accepted
+  std::vector<std::string> groups;  // sorted
+};
+
+enum class NameKind : std::uint8_t { users = 0, groups = 1 };
+
+// One node's part of a list of ids: the names, and the partitions it read them from.
+struct NamePage {
+  std::vector<std::string> names;
+  std::vector<std::uint32_t> partitions;
+};
+
 struct GroupMemberEntry {
   std::string user;
   GroupRole role = GroupRole::member;

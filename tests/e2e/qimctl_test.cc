@@ -1,6 +1,7 @@
 // qimctl against a real qimd: the admin token, the tables and JSON, user administration seen
 // by real client sessions, group inspection and leave.
 #include <memory>
+#include <regex>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -239,6 +240,93 @@ TEST_CASE("qimctl group shows a group's owner, name and members with roles", "[q
   CommandResult missing = qimctl(*server, {"group", "nogroup"});
   CHECK(missing.exit_code == 1);
   CHECK(contains(missing.err, "not_found"));
+}
+
+TEST_CASE("qimctl user show, list, kick of one device and delete; group list and dissolve",
+          "[qimctl]") {
+  auto server = started_server();
+  for (const char* user : {"alice", "bob", "carol"})
+    register_user(*server, user);
+  auto alice_phone = logged_in_client(*server, "alice", "phone");
+  {
+    auto bob = logged_in_client(*server, "bob");
+    make_friends(*alice_phone, *bob);
+  }
+  auto alice_laptop = logged_in_client(*server, "alice", "laptop");
+  REQUIRE(alice_phone->group_create("team", "The team", {"bob", "carol"}).ok());
+  REQUIRE(alice_phone->group_create("solo", "Alone", {}).ok());
+
+  std::string shown = qimctl_ok(*server, {"user", "show", "alice"});
+  INFO(shown);
+  CHECK(contains(shown, "user      alice\n"));
+  CHECK(contains(shown, "disabled  no\n"));
+  CHECK(contains(shown, "sessions  2\n"));
+  CHECK(contains(shown, "friends   1\n"));
+  CHECK(contains(shown, "groups    2 (solo, team)\n"));
+  CHECK(contains(shown, "laptop"));
+  CHECK(contains(shown, "phone"));
+  std::string shown_json = qimctl_ok(*server, {"--json", "user", "show", "alice"});
+  CHECK(contains(shown_json, R"("user":"alice","home_node":")"));
+  CHECK(contains(shown_json, R"("sessions":2,"friends":1,"groups":["solo","team"],"devices":[)"));
+  CommandResult nobody = qimctl(*server, {"--json", "user", "show", "nobody"});
+  CHECK(nobody.exit_code == 1);
+  CHECK(contains(nobody.out, R"({"ok":false,"node":"qim-e2e","error":{"code":"not_found")"));
+
+  // Lists: sorted, paged with --after, filtered by --prefix.
+  CHECK(qimctl_ok(*server, {"user", "list"}) == "3 users\n  alice\n  bob\n  carol\n");
+  std::string page = qimctl_ok(*server, {"--json", "user", "list", "--limit", "2"});
+  CHECK(contains(page, R"({"users":["alice","bob"],"more":true,"partitions_read":)"));
+  std::smatch counts;
+  REQUIRE(std::regex_search(page, counts,
+                            std::regex(R"re("partitions_read":(\d+),"partition_count":(\d+))re")));
+  CHECK(counts[1] == counts[2]);
+  CHECK(qimctl_ok(*server, {"user", "list", "--after", "bob"}) == "1 user\n  carol\n");
+  CHECK(qimctl_ok(*server, {"user", "list", "--prefix", "ca"}) == "1 user\n  carol\n");
+  CHECK(qimctl_ok(*server, {"group", "list"}) == "2 groups\n  solo\n  team\n");
+  CommandResult bad_prefix = qimctl(*server, {"--json", "group", "list", "--prefix", "No!"});
+  CHECK(bad_prefix.exit_code == 2);
+  CHECK(contains(bad_prefix.out, R"("code":"invalid_argument")"));
+
+  // Kicking one device leaves the other logged in.
+  CHECK(qimctl_ok(*server, {"user", "kick", "alice", "--device", "laptop"}) ==
+        "ended the sessions of user alice on device laptop and revoked its token\n");
+  auto disconnected = next_disconnect(*alice_laptop);
+  REQUIRE(disconnected);
+  CHECK(disconnected->code == errc::kicked);
+  CHECK(eventually(
+      [&] {
+        return contains(qimctl_ok(*server, {"user", "show", "alice"}), "sessions  1\n");
+      },
+      std::chrono::seconds(5)));
+  CommandResult no_device = qimctl(*server, {"user", "kick", "alice", "--device", "tablet"});
+  CHECK(no_device.exit_code == 1);
+  CHECK(contains(no_device.err, "not_found"));
+
+  // Dissolving a group as its owner would.
+  CHECK(qimctl_ok(*server, {"--json", "group", "dissolve", "solo"}) ==
+        R"({"ok":true,"action":"dissolve","group":"solo"})" + std::string("\n"));
+  CHECK(qimctl(*server, {"group", "show", "solo"}).exit_code == 1);
+
+  // Deleting alice: her session ends, bob's friendship and the team (now bob's) lose her.
+  CHECK(qimctl_ok(*server, {"user", "delete", "alice"}) == "deleted user alice\n");
+  disconnected = next_disconnect(*alice_phone);
+  REQUIRE(disconnected);
+  CHECK(login_error(*server, "alice", test_password) == errc::auth_failed);
+  std::string team = qimctl_ok(*server, {"group", "team"});
+  CHECK(contains(team, "owner    bob\n"));
+  CHECK(contains(team, "members  2\n"));
+  CHECK_FALSE(contains(team, "alice"));
+  auto bob = logged_in_client(*server, "bob");
+  auto friends = bob->friends();
+  REQUIRE(friends.ok());
+  CHECK(friends.value().empty());
+  CHECK(qimctl_ok(*server, {"user", "list"}) == "2 users\n  bob\n  carol\n");
+  CommandResult gone = qimctl(*server, {"--json", "user", "delete", "alice"});
+  CHECK(gone.exit_code == 1);
+  CHECK(contains(gone.out, R"("code":"not_found")"));
+  // The name can be registered again, with nothing of the old account.
+  register_user(*server, "alice");
+  CHECK(contains(qimctl_ok(*server, {"user", "show", "alice"}), "groups    0\n"));
 }
 
 TEST_CASE("qimctl leave stops a single node cleanly", "[qimctl]") {

@@ -10,6 +10,7 @@
 #include "admin/admin_dispatch.h"
 #include "admin/rate_meter.h"
 #include "proto/frame.h"
+#include "qim/ids.h"
 
 namespace qim::admin {
 namespace {
@@ -121,7 +122,51 @@ class FakeHooks final : public AdminHooks {
     return Error{errc::already_exists, "user: already taken (at node n1)"};
   }
   Error set_user_disabled(std::string_view, bool) override { return {}; }
-  Error kick_user(std::string_view) override { return {}; }
+  Error kick_user(std::string_view, std::string_view device) override {
+    kicked_device = std::string(device);
+    return {};
+  }
+  Error show_user(std::string_view user, UserShowView& view) override {
+    if (user != "alice") return Error{errc::not_found, "user: no such user"};
+    view.user = "alice";
+    view.home_node = "n1";
+    view.partition = 7;
+    view.created_ms = 1'700'000'000'000;
+    view.devices = {{"phone", 2, 1'700'000'000'000, 1'700'000'100'000}};
+    view.sessions = 2;
+    view.friends = 3;
+    view.groups = {"g1", "g2"};
+    return {};
+  }
+  Error delete_user(std::string_view user) override {
+    deleted = std::string(user);
+    return {};
+  }
+  Error backup(std::string_view directory, BackupView& view) override {
+    if (directory != "/backups/one") return Error{errc::invalid_argument, "directory: not empty"};
+    view.directory = std::string(directory);
+    view.node_name = "n2";
+    view.cluster_id = 0xabc;
+    view.partitions = {{3, 17, 2, true}};
+    return {};
+  }
+  Error dissolve_group(std::string_view group) override {
+    if (group != "g1") return Error{errc::not_found, "group: no such group"};
+    return {};
+  }
+  NameListView list_names(NameKind kind, std::string_view prefix, std::string_view after,
+                          std::uint32_t limit) override {
+    last_list = {kind, std::string(prefix), std::string(after), limit};
+    return NameListView{{"a1", "a2"}, true, 63, 64};
+  }
+  struct ListCall {
+    NameKind kind = NameKind::users;
+    std::string prefix, after;
+    std::uint32_t limit = 0;
+  };
+  ListCall last_list;
+  std::string kicked_device;
+  std::string deleted;
   Error reset_password(std::string_view, std::string_view) override { return {}; }
   Error inspect_group(std::string_view, GroupView&) override {
     return Error{errc::unavailable, "no reply"};
@@ -385,6 +430,129 @@ TEST_CASE("parse_where_key: users, direct conversations and groups", "[admin]") 
   Error refused = parse_where_key("d:bob", key, kind);
   CHECK(refused.code == errc::invalid_argument);
   CHECK(refused.message.find("d:<user>:<user>") != std::string::npos);
+}
+
+TEST_CASE("AdminDispatcher: user show encodes the home's view; unknown users are errors",
+          "[admin]") {
+  Connected c;
+  auto reply = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(2, admin_wire::CreateUserShowRequestDirect(builder.fbb(), "alice"));
+  });
+  const auto* shown = reply.envelope->body_as_UserShowResult();
+  REQUIRE(shown != nullptr);
+  CHECK(proto::view(shown->home_node()) == "n1");
+  CHECK(shown->partition() == 7);
+  CHECK(shown->sessions() == 2);
+  CHECK(shown->friends() == 3);
+  REQUIRE(shown->devices()->size() == 1);
+  CHECK(proto::view(shown->devices()->Get(0)->device()) == "phone");
+  CHECK(shown->groups()->size() == 2);
+
+  auto missing = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(3, admin_wire::CreateUserShowRequestDirect(builder.fbb(), "bob"));
+  });
+  REQUIRE(missing.envelope->body_as_AdminError() != nullptr);
+  CHECK(missing.envelope->body_as_AdminError()->code() == qim::wire::ErrorCode::NotFound);
+
+  auto invalid = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(4, admin_wire::CreateUserShowRequestDirect(builder.fbb(), "Bad Name"));
+  });
+  REQUIRE(invalid.envelope->body_as_AdminError() != nullptr);
+  CHECK(proto::view(invalid.envelope->body_as_AdminError()->message()).starts_with("user:"));
+}
+
+TEST_CASE("AdminDispatcher: name lists clamp the limit and check prefix and after", "[admin]") {
+  Connected c;
+  auto reply = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(2, admin_wire::CreateNameListRequestDirect(
+                                 builder.fbb(), admin_wire::NameKind::Groups, "a", "a0", 5000));
+  });
+  const auto* names = reply.envelope->body_as_NameListResult();
+  REQUIRE(names != nullptr);
+  CHECK(names->kind() == admin_wire::NameKind::Groups);
+  CHECK(names->names()->size() == 2);
+  CHECK(names->more());
+  CHECK(names->partitions_read() == 63);
+  CHECK(c.hooks.last_list.kind == NameKind::groups);
+  CHECK(c.hooks.last_list.prefix == "a");
+  CHECK(c.hooks.last_list.after == "a0");
+  CHECK(c.hooks.last_list.limit == max_online_limit);
+
+  auto defaulted = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(3, admin_wire::CreateNameListRequestDirect(builder.fbb()));
+  });
+  REQUIRE(defaulted.envelope->body_as_NameListResult() != nullptr);
+  CHECK(c.hooks.last_list.limit == default_online_limit);
+  CHECK(c.hooks.last_list.kind == NameKind::users);
+
+  auto bad_prefix = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(4, admin_wire::CreateNameListRequestDirect(
+                                 builder.fbb(), admin_wire::NameKind::Users, "A B"));
+  });
+  REQUIRE(bad_prefix.envelope->body_as_AdminError() != nullptr);
+  CHECK(proto::view(bad_prefix.envelope->body_as_AdminError()->message()).starts_with("prefix:"));
+
+  auto bad_kind = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(5, admin_wire::CreateNameListRequestDirect(
+                                 builder.fbb(), static_cast<admin_wire::NameKind>(9)));
+  });
+  REQUIRE(bad_kind.envelope->body_as_AdminError() != nullptr);
+}
+
+TEST_CASE("AdminDispatcher: delete, dissolve and kick of one device reach the hooks", "[admin]") {
+  Connected c;
+  auto deleted = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(2, admin_wire::CreateUserDeleteDirect(builder.fbb(), "alice"));
+  });
+  CHECK(deleted.envelope->body_as_AdminOk() != nullptr);
+  CHECK(c.hooks.deleted == "alice");
+
+  auto dissolved = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(3, admin_wire::CreateGroupDissolveRequestDirect(builder.fbb(), "g1"));
+  });
+  CHECK(dissolved.envelope->body_as_AdminOk() != nullptr);
+  auto unknown = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(4, admin_wire::CreateGroupDissolveRequestDirect(builder.fbb(), "g9"));
+  });
+  REQUIRE(unknown.envelope->body_as_AdminError() != nullptr);
+
+  auto kicked = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(5, admin_wire::CreateUserKickDirect(builder.fbb(), "alice", "phone"));
+  });
+  CHECK(kicked.envelope->body_as_AdminOk() != nullptr);
+  CHECK(c.hooks.kicked_device == "phone");
+
+  std::string long_device(qim::max_device_length + 1, 'd');
+  auto too_long = exchange(c.dispatcher, [&](AdminFrameBuilder& builder) {
+    return builder.finish(
+        6, admin_wire::CreateUserKickDirect(builder.fbb(), "alice", long_device.c_str()));
+  });
+  REQUIRE(too_long.envelope->body_as_AdminError() != nullptr);
+}
+
+TEST_CASE("AdminDispatcher: a backup reports its manifest; refusals keep their message",
+          "[admin]") {
+  Connected c;
+  auto made = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(2, admin_wire::CreateBackupRequestDirect(builder.fbb(), "/backups/one"));
+  });
+  const auto* result = made.envelope->body_as_BackupResult();
+  REQUIRE(result != nullptr);
+  CHECK(proto::view(result->directory()) == "/backups/one");
+  CHECK(result->cluster_id() == 0xabc);
+  REQUIRE(result->partitions()->size() == 1);
+  CHECK(result->partitions()->Get(0)->applied_index() == 17);
+  CHECK(result->partitions()->Get(0)->leader());
+
+  auto refused = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(3, admin_wire::CreateBackupRequestDirect(builder.fbb(), "/full"));
+  });
+  REQUIRE(refused.envelope->body_as_AdminError() != nullptr);
+  CHECK(proto::view(refused.envelope->body_as_AdminError()->message()) == "directory: not empty");
+  auto missing = exchange(c.dispatcher, [](AdminFrameBuilder& builder) {
+    return builder.finish(4, admin_wire::CreateBackupRequest(builder.fbb()));
+  });
+  REQUIRE(missing.envelope->body_as_AdminError() != nullptr);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // keys, and corrupt commands.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <deque>
 #include <functional>
@@ -742,6 +743,100 @@ TEST_CASE("state machine: a session and a detached request answer once the comma
   REQUIRE(decoded.type() == wire::Body::SendAck);
   CHECK(decoded.envelope->body_as_SendAck()->seq() == 3);
   session.on_close();
+}
+
+TEST_CASE("state machine: purging a deleted user's records, partition by partition",
+          "[service][apply][purge]") {
+  Group group;
+  service::ImService& service = group.service();
+  for (const char* user : {"ann", "bob", "cat"})
+    REQUIRE_FALSE(register_user(service, user));
+  auto as = [](std::string_view user) { return service::Caller{user, "phone", 1}; };
+  auto run = [&](auto operation) {
+    return wait_for([&](service::Done done) { operation(std::move(done)); });
+  };
+  service::Groups& groups = service.groups();
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "ann", "bob"));
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_accept, "bob", "ann"));
+  REQUIRE_FALSE(friend_op(service, CommandKind::friend_request, "cat", "ann"));
+  // g1: ann owns it, bob is its admin; g2: ann alone; g3: bob's, ann a member.
+  REQUIRE_FALSE(run([&](auto done) {
+    groups.create(as("ann"), "g1", "G1", {"cat", "bob"}, done);
+  }));
+  REQUIRE_FALSE(run([&](auto done) {
+    groups.set_role(as("ann"), "g1", "bob", service::GroupRole::admin, done);
+  }));
+  REQUIRE_FALSE(run([&](auto done) { groups.create(as("ann"), "g2", "G2", {}, done); }));
+  REQUIRE_FALSE(run([&](auto done) { groups.create(as("bob"), "g3", "G3", {"ann"}, done); }));
+  REQUIRE(send(service, "ann", "bob", 1).ok());
+  REQUIRE(send(service, "ann", "g1", 2, true).ok());
+  REQUIRE_FALSE(
+      run([&](auto done) { service.ack(as("ann"), direct_conversation("ann", "bob"), 1, done); }));
+
+  std::vector<PartitionId> all;
+  for (PartitionId p = 0; p < test_partitions().count(); ++p)
+    all.push_back(p);
+  std::vector<PartitionId> targets = service.purge_targets("ann", all);
+  REQUIRE_FALSE(targets.empty());
+  PartitionId own = group.keys().partition_of("ann");
+  CHECK(std::find(targets.begin(), targets.end(), own) == targets.end());
+  for (PartitionId partition : targets) {
+    REQUIRE_FALSE(run([&](auto done) { service.purge_user("ann", partition, done); }));
+  }
+  // Every other partition is free of ann; the account is still there until its own goes.
+  CHECK(service.purge_targets("ann", all).empty());
+  CHECK_FALSE(service.accounts().exists("ann"));
+  REQUIRE_FALSE(run([&](auto done) { service.purge_user("ann", own, done); }));
+  CHECK(service.accounts().exists("ann").code == errc::not_found);
+
+  // Friendships are gone on both sides, pending ones too.
+  CHECK(service.friends().state("bob", "ann").value == service::FriendState::none);
+  CHECK(service.friends().state("cat", "ann").value == service::FriendState::none);
+  // g1 passed to its admin; g2 had nobody else and is gone; g3 lost a member.
+  auto g1 = groups.inspect("g1");
+  REQUIRE(g1.ok());
+  CHECK(g1.value.info.owner == "bob");
+  REQUIRE(g1.value.members.size() == 2);
+  CHECK(g1.value.members[0].user == "bob");
+  CHECK(g1.value.members[0].role == service::GroupRole::owner);
+  CHECK(g1.value.info.member_count == 2);
+  CHECK(groups.inspect("g2").error.code == errc::not_found);
+  auto g3 = groups.inspect("g3");
+  REQUIRE(g3.ok());
+  REQUIRE(g3.value.members.size() == 1);
+  CHECK(g3.value.info.member_count == 1);
+  // The group's messages stay for its remaining members.
+  CHECK(send(service, "bob", "g1", 3, true).ok());
+
+  // No record of ann is left in the columns that hold a user's records.
+  for (store::Column column :
+       {store::Column::accounts, store::Column::friends, store::Column::convs,
+        store::Column::cursors, store::Column::members}) {
+    REQUIRE_FALSE(
+        group.leader.kv.scan(column, {}, {}, false, [&](std::string_view key, std::string_view) {
+          INFO("column " << static_cast<int>(column));
+          // Keys are the partition, then components separated by '\0'; another user's
+          // membership of "d:ann:bob" stays with the messages.
+          std::string_view rest = key.substr(2);
+          for (;;) {
+            std::size_t end = rest.find('\0');
+            CHECK(rest.substr(0, end) != "ann");
+            if (end == std::string_view::npos) break;
+            rest.remove_prefix(end + 1);
+          }
+          return true;
+        }));
+  }
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+
+  // A purge applied again (a retried delete) changes nothing.
+  Dump before = dump(group.leader.kv);
+  for (PartitionId partition : all) {
+    Command purge = command_of(CommandKind::purge_user, "ann", 5000);
+    CHECK_FALSE(group.log.append(partition, encode_command(purge)).error);
+  }
+  CHECK(dump(group.leader.kv) == before);
+  CHECK(dump(group.follower.kv) == before);
 }
 
 }  // namespace qim::testing

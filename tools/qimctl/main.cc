@@ -4,8 +4,11 @@
 //           --cluster-key-file FILE | --data-dir DIR] [--json] [--timeout-ms N] <command>
 //   commands: members, ring, partitions [--under-replicated], where KEY,
 //             stats [--node NAME | --local], online [--after U] [--limit N] [--local],
-//             user create|disable|enable|kick|reset-password <user> [--password P],
-//             group <gid>, leave
+//             user create|disable|enable|reset-password <user> [--password P],
+//             user show|delete <user>, user kick <user> [--device D],
+//             user list [--prefix P] [--after U] [--limit N],
+//             group [show] <gid>, group dissolve <gid>,
+//             group list [--prefix P] [--after G] [--limit N], backup DIR, leave
 //
 // stats and online cover every live member (the node asked gathers them); user and group
 // commands are carried out at the key's home node, whichever node is asked.
@@ -22,6 +25,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -65,6 +69,10 @@ struct Flags {
   std::string password;
   bool password_given = false;
   std::string group;
+  std::string group_action;  // show (also `group <gid>`), list, dissolve
+  std::string device;        // user kick: only this device
+  std::string prefix;        // user list, group list
+  std::string backup_directory;
   std::string stats_node;
   bool local = false;                  // stats, online: only the node asked
   std::vector<std::string> where_key;  // where: the words of the key
@@ -289,11 +297,22 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
     request = builder.finish(req_id, wire::CreateOnlineRequestDirect(
                                          fbb, flags.after.c_str(),
                                          static_cast<std::uint32_t>(flags.limit), !flags.local));
+  } else if (command == "group" && flags.group_action == "list") {
+    request =
+        builder.finish(req_id, wire::CreateNameListRequestDirect(
+                                   fbb, wire::NameKind::Groups, flags.prefix.c_str(),
+                                   flags.after.c_str(), static_cast<std::uint32_t>(flags.limit)));
+  } else if (command == "group" && flags.group_action == "dissolve") {
+    request =
+        builder.finish(req_id, wire::CreateGroupDissolveRequestDirect(fbb, flags.group.c_str()));
   } else if (command == "group") {
     request =
         builder.finish(req_id, wire::CreateGroupInspectRequestDirect(fbb, flags.group.c_str()));
   } else if (command == "leave") {
     request = builder.finish(req_id, wire::CreateLeaveRequest(fbb));
+  } else if (command == "backup") {
+    request = builder.finish(req_id,
+                             wire::CreateBackupRequestDirect(fbb, flags.backup_directory.c_str()));
   } else if (command == "partitions") {
     request = builder.finish(req_id, wire::CreatePartitionsRequest(fbb));
   } else if (command == "where") {
@@ -308,7 +327,17 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
     request = builder.finish(req_id, wire::CreateUserSetDisabledDirect(fbb, flags.user.c_str(),
                                                                        user_action == "disable"));
   } else if (user_action == "kick") {
-    request = builder.finish(req_id, wire::CreateUserKickDirect(fbb, flags.user.c_str()));
+    request = builder.finish(
+        req_id, wire::CreateUserKickDirect(fbb, flags.user.c_str(), flags.device.c_str()));
+  } else if (user_action == "show") {
+    request = builder.finish(req_id, wire::CreateUserShowRequestDirect(fbb, flags.user.c_str()));
+  } else if (user_action == "list") {
+    request =
+        builder.finish(req_id, wire::CreateNameListRequestDirect(
+                                   fbb, wire::NameKind::Users, flags.prefix.c_str(),
+                                   flags.after.c_str(), static_cast<std::uint32_t>(flags.limit)));
+  } else if (user_action == "delete") {
+    request = builder.finish(req_id, wire::CreateUserDeleteDirect(fbb, flags.user.c_str()));
   } else {
     request = builder.finish(
         req_id, wire::CreateUserResetPasswordDirect(fbb, flags.user.c_str(), password->c_str()));
@@ -331,6 +360,15 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
     text = qim::ctl::render_group(*group, flags.json);
   } else if (const auto* partitions = envelope.body_as_PartitionsResult()) {
     text = qim::ctl::render_partitions(*partitions, node_name, flags.problems_only, flags.json);
+  } else if (const auto* backup = envelope.body_as_BackupResult()) {
+    text = qim::ctl::render_backup(*backup, flags.json);
+  } else if (const auto* shown = envelope.body_as_UserShowResult()) {
+    text = qim::ctl::render_user(*shown, flags.json);
+  } else if (const auto* names = envelope.body_as_NameListResult()) {
+    text = qim::ctl::render_names(*names, flags.json);
+  } else if (envelope.body_as_AdminOk() != nullptr && command == "group") {
+    text = qim::ctl::render_done("dissolve", "group", flags.group,
+                                 fmt::format("dissolved group {}", flags.group), flags.json);
   } else if (const auto* where_result = envelope.body_as_WhereResult()) {
     text = qim::ctl::render_where(*where_result, node_name, flags.json);
   } else if (envelope.body_as_AdminOk() != nullptr && command == "leave") {
@@ -343,10 +381,15 @@ int run(const Flags& flags, const std::string& command, const std::string& user_
         {"disable", "disabled user"},
         {"enable", "enabled user"},
         {"kick", "ended every session of user"},
-        {"reset-password", "reset the password of user"}};
+        {"reset-password", "reset the password of user"},
+        {"delete", "deleted user"}};
     std::string summary;
     for (const auto& [action, words] : done) {
       if (action == user_action) summary = fmt::format("{} {}", words, flags.user);
+    }
+    if (user_action == "kick" && !flags.device.empty()) {
+      summary = fmt::format("ended the sessions of user {} on device {} and revoked its token",
+                            flags.user, flags.device);
     }
     text = qim::ctl::render_done(user_action, "user", flags.user, summary, flags.json);
   } else {
@@ -399,9 +442,19 @@ int main(int argc, char** argv) {
   online->add_option("--after", flags.after, "Start after this user id (paging)");
   online->add_option("--limit", flags.limit, "Users per page, 1-1000 (default 100)")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
-  auto* user = app.add_subcommand("user", "Create, disable, enable, kick a user; reset a password");
+  auto* user = app.add_subcommand(
+      "user", "Show, list, create, disable, enable, kick, delete users; reset a password");
   user->require_subcommand(1);
-  for (const char* action : {"create", "disable", "enable", "kick", "reset-password"}) {
+  auto add_paging = [&flags](CLI::App* sub, std::string_view noun) {
+    sub->add_option("--prefix", flags.prefix, fmt::format("Only {} ids starting with this", noun));
+    sub->add_option("--after", flags.after, fmt::format("Start after this {} id (paging)", noun));
+    sub->add_option("--limit", flags.limit, "Ids per page, 1-1000 (default 100)")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1000}));
+  };
+  add_paging(user->add_subcommand("list", "Users of the cluster, sorted, a page at a time"),
+             "user");
+  for (const char* action :
+       {"create", "disable", "enable", "kick", "reset-password", "show", "delete"}) {
     auto* sub = user->add_subcommand(action);
     sub->add_option("user", flags.user, "User id")->required();
     if (std::string_view(action) == "create" || std::string_view(action) == "reset-password") {
@@ -412,12 +465,34 @@ int main(int argc, char** argv) {
   user->get_subcommand("create")->description("Create a user");
   user->get_subcommand("disable")->description("Disable a user: end their sessions, refuse logins");
   user->get_subcommand("enable")->description("Enable a disabled user");
-  user->get_subcommand("kick")->description("End every session of a user and revoke their tokens");
+  user->get_subcommand("kick")->description(
+      "End every session of a user and revoke their tokens (--device: only that device's)");
+  user->get_subcommand("kick")->add_option("--device", flags.device,
+                                           "Only this device's sessions and token");
+  user->get_subcommand("show")->description(
+      "A user's home, devices and sessions, friends, groups, state and creation time");
+  user->get_subcommand("delete")->description(
+      "Delete a user: sessions, friendships, group memberships (owned groups pass on), account");
   user->get_subcommand("reset-password")
       ->description("Set a new password; revokes tokens and ends sessions");
-  auto* group = app.add_subcommand("group", "Inspect a group: owner, name, members and roles");
-  group->add_option("group", flags.group, "Group id")->required();
+  auto* group = app.add_subcommand(
+      "group", "Inspect (group [show] GID), list (group list) or dissolve (group dissolve GID)");
+  group->add_option("group", flags.group, "Group id (as group show GID)");
+  group->require_subcommand(0, 1);
+  group->add_subcommand("show", "A group's owner, name, members and roles")
+      ->add_option("group", flags.group, "Group id")
+      ->required();
+  group->add_subcommand("dissolve", "Dissolve a group, as its owner would")
+      ->add_option("group", flags.group, "Group id")
+      ->required();
+  add_paging(group->add_subcommand("list", "Groups of the cluster, sorted, a page at a time"),
+             "group");
   app.add_subcommand("leave", "Make the node leave the cluster gracefully and stop");
+  app.add_subcommand("backup",
+                     "Write a consistent copy of the node's store into DIR on the node's host")
+      ->add_option("directory", flags.backup_directory,
+                   "A new or empty directory (relative: to this directory, for a local node)")
+      ->required();
 
   try {
     app.parse(argc, argv);
@@ -440,10 +515,34 @@ int main(int argc, char** argv) {
         exit_usage, "invalid_argument",
         fmt::format("user: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.user));
   }
-  if (command == "group" && !qim::is_valid_id(flags.group)) {
+  if (command == "group") {
+    flags.group_action =
+        group->get_subcommands().empty() ? "show" : group->get_subcommands().front()->get_name();
+  }
+  if (!flags.prefix.empty() && !qim::is_valid_id(flags.prefix)) {
+    return failures.fail(
+        exit_usage, "invalid_argument",
+        fmt::format("--prefix: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.prefix));
+  }
+  if (flags.device.size() > qim::max_device_length) {
+    return failures.fail(exit_usage, "invalid_argument",
+                         fmt::format("--device: at most {} bytes", qim::max_device_length));
+  }
+  if (command == "group" && flags.group_action != "list" && !qim::is_valid_id(flags.group)) {
     return failures.fail(
         exit_usage, "invalid_argument",
         fmt::format("group: '{}' is not 1-32 characters of [a-z0-9_.-]", flags.group));
+  }
+  if (command == "backup" && !flags.backup_directory.empty() &&
+      flags.backup_directory.front() != '/') {
+    std::error_code error;
+    auto absolute = std::filesystem::absolute(flags.backup_directory, error);
+    if (error) {
+      return failures.fail(exit_usage, "usage",
+                           fmt::format("directory: cannot make {} absolute: {}",
+                                       flags.backup_directory, error.message()));
+    }
+    flags.backup_directory = absolute.lexically_normal().string();
   }
   return run(flags, command, user_action);
 }

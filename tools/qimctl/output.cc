@@ -456,6 +456,128 @@ std::string render_group(const wire::GroupInspectResult& result, bool json) {
   return text + table.render();
 }
 
+std::string render_backup(const wire::BackupResult& result, bool json) {
+  std::string cluster = fmt::format("{:016x}", result.cluster_id());
+  if (json) {
+    JsonWriter out;
+    out.begin_object()
+        .field("ok", true)
+        .field("action", "backup")
+        .field("directory", view(result.directory()))
+        .field("node", view(result.node_name()))
+        .field("cluster_id", cluster)
+        .field("created_ms", result.created_ms())
+        .field("version", view(result.version()))
+        .key("partitions")
+        .begin_array();
+    if (result.partitions()) {
+      for (const wire::BackupPartition* p : *result.partitions()) {
+        out.begin_object()
+            .field("partition", p->partition())
+            .field("applied_index", p->applied_index())
+            .field("term", p->term())
+            .field("leader", p->leader())
+            .end_object();
+      }
+    }
+    out.end_array().end_object();
+    return out.text() + "\n";
+  }
+  std::size_t count = result.partitions() ? result.partitions()->size() : 0;
+  return fmt::format(
+      "node {} wrote a backup to {} on its host: cluster {}, {}, {} ({} with its manifest "
+      "qim-backup.json)\n",
+      view(result.node_name()), view(result.directory()), cluster,
+      counted(count, "partition replica"), format_time_utc(result.created_ms()),
+      view(result.version()));
+}
+
+std::string render_user(const wire::UserShowResult& result, bool json) {
+  if (json) {
+    JsonWriter out;
+    out.begin_object()
+        .field("user", view(result.user()))
+        .field("home_node", view(result.home_node()))
+        .field("partition", result.partition())
+        .field("created_ms", result.created_ms())
+        .field("disabled", result.disabled())
+        .field("sessions", result.sessions())
+        .field("friends", result.friends())
+        .key("groups")
+        .begin_array();
+    if (result.groups()) {
+      for (const flatbuffers::String* group : *result.groups())
+        out.value(view(group));
+    }
+    out.end_array().key("devices").begin_array();
+    if (result.devices()) {
+      for (const wire::UserDevice* device : *result.devices()) {
+        out.begin_object()
+            .field("device", view(device->device()))
+            .field("sessions", device->sessions())
+            .field("token_created_ms", device->token_created_ms())
+            .field("token_last_used_ms", device->token_last_used_ms())
+            .end_object();
+      }
+    }
+    out.end_array().end_object();
+    return out.text() + "\n";
+  }
+  std::string groups;
+  if (result.groups()) {
+    for (const flatbuffers::String* group : *result.groups())
+      groups += (groups.empty() ? "" : ", ") + std::string(view(group));
+  }
+  std::size_t group_count = result.groups() ? result.groups()->size() : 0;
+  std::string text = fmt::format(
+      "user      {}\nhome      node {}, partition {}\ncreated   {}\ndisabled  {}\n"
+      "sessions  {}\nfriends   {}\ngroups    {}{}\n",
+      view(result.user()), view(result.home_node()), result.partition(),
+      format_time_utc(result.created_ms()), result.disabled() ? "yes" : "no", result.sessions(),
+      result.friends(), group_count, groups.empty() ? "" : " (" + groups + ")");
+  if (!result.devices() || result.devices()->size() == 0) return text + "devices   none\n";
+  Table table({"DEVICE", "SESSIONS", "TOKEN CREATED", "TOKEN LAST USED"});
+  for (const wire::UserDevice* device : *result.devices()) {
+    auto when = [](std::uint64_t ms) { return ms == 0 ? std::string("-") : format_time_utc(ms); };
+    table.add({std::string(view(device->device())), std::to_string(device->sessions()),
+               when(device->token_created_ms()), when(device->token_last_used_ms())});
+  }
+  return text + "\n" + table.render();
+}
+
+std::string render_names(const wire::NameListResult& result, bool json) {
+  bool users = result.kind() == wire::NameKind::Users;
+  if (json) {
+    JsonWriter out;
+    out.begin_object().key(users ? "users" : "groups").begin_array();
+    if (result.names()) {
+      for (const flatbuffers::String* name : *result.names())
+        out.value(view(name));
+    }
+    out.end_array()
+        .field("more", result.more())
+        .field("partitions_read", result.partitions_read())
+        .field("partition_count", result.partition_count())
+        .end_object();
+    return out.text() + "\n";
+  }
+  std::size_t count = result.names() ? result.names()->size() : 0;
+  std::string text = fmt::format("{}\n", counted(count, users ? "user" : "group"));
+  std::string last;
+  if (result.names()) {
+    for (const flatbuffers::String* name : *result.names()) {
+      last = view(name);
+      text += "  " + last + "\n";
+    }
+  }
+  if (result.more()) text += fmt::format("(more: run again with --after {})\n", last);
+  if (result.partitions_read() < result.partition_count()) {
+    text += fmt::format("warning: only {} of {} partitions answered; the list may be incomplete\n",
+                        result.partitions_read(), result.partition_count());
+  }
+  return text;
+}
+
 std::string render_partitions(const wire::PartitionsResult& result, std::string_view node,
                               bool problems_only, bool json) {
   if (json) {

@@ -25,6 +25,10 @@ std::string render_ring(const admin_wire::RingResult& result, std::string_view n
 std::string render_online(const admin_wire::OnlineResult& result, std::string_view node,
                           bool cluster, bool json);
 std::string render_group(const admin_wire::GroupInspectResult& result, bool json);
+std::string render_backup(const admin_wire::BackupResult& result, bool json);
+std::string render_user(const admin_wire::UserShowResult& result, bool json);
+// A page of user or group ids; warns when some partitions did not answer.
+std::string render_names(const admin_wire::NameListResult& result, bool json);
 // A row per partition (with `problems_only`, only the under-replicated ones) and a summary.
 std::string render_partitions(const admin_wire::PartitionsResult& result, std::string_view node,
                               bool problems_only, bool json);
