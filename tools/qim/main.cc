@@ -201,6 +201,8 @@ int main(int argc, char** argv) {
   std::string server = "127.0.0.1:7700";
   std::string user, password, token, device;
   bool json = false, no_reconnect = false;
+  bool tls = false, insecure_skip_verify = false;
+  std::string ca_file;
   std::uint32_t timeout_ms = 10'000;
   app.add_option("--server", server, "server address host:port")->capture_default_str();
   app.add_option("--user", user, "log in as this user at start");
@@ -209,6 +211,13 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "device id (default: persisted in ~/.config/qim/device)");
   app.add_flag("--json", json, "script mode: print JSON objects instead of key=value lines");
   app.add_flag("--no-reconnect", no_reconnect, "do not reconnect when the connection drops");
+  app.add_flag("--tls", tls,
+               "speak TLS 1.3, verifying the server's certificate against the system's trust "
+               "store (or --ca)");
+  app.add_option("--ca", ca_file, "trust this PEM CA certificate (implies --tls)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure-skip-verify", insecure_skip_verify,
+               "TLS without checking the server's certificate: for tests only (implies --tls)");
   app.add_option("--timeout-ms", timeout_ms, "request timeout and default wait timeout")
       ->capture_default_str()
       ->check(CLI::Range(1u, 3'600'000u));
@@ -235,6 +244,9 @@ int main(int argc, char** argv) {
   options.device = device;
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.auto_reconnect = !no_reconnect;
+  options.tls.enabled = tls || !ca_file.empty() || insecure_skip_verify;
+  options.tls.ca_file = ca_file;
+  options.tls.verify = !insecure_skip_verify;
 
   bool interactive = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO) && !json;
   Printer printer(json ? OutputFormat::json

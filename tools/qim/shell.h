@@ -23,6 +23,7 @@ struct ShellOptions {
   std::string device;
   std::chrono::milliseconds timeout{10'000};
   bool auto_reconnect = true;
+  TlsOptions tls;
 };
 
 // A word of a command line and where it starts in the raw line (so `-m` can take the rest).
