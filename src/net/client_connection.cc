@@ -345,8 +345,7 @@ bool ClientConnection::check_first_byte() {
   // A plaintext client: it can read a plaintext Error frame, not a TLS alert.
   shard_.logger_.info("net", "refusing {}: plaintext on a TLS port", remote_host_);
   tls_.reset();
-  fail(errc::unsupported_version,
-       "this port speaks TLS 1.3 only; connect with TLS (qim --tls, or wss:// for WebSocket)");
+  fail(errc::unsupported_version, "this port speaks TLS 1.3 only; connect with TLS (qim --tls)");
   observe_close();
   return false;
 }

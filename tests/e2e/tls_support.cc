@@ -9,7 +9,9 @@ namespace qim::e2e {
 namespace {
 
 void run_openssl(const std::vector<std::string>& arguments) {
-  std::vector<std::string> argv = {"openssl"};
+  INFO("the openssl command is needed (tools/install-deps.sh --test installs it)");
+  REQUIRE(std::string(QIM_E2E_OPENSSL_PATH) != "");
+  std::vector<std::string> argv = {QIM_E2E_OPENSSL_PATH};
   argv.insert(argv.end(), arguments.begin(), arguments.end());
   auto result = run_command(argv);
   INFO("openssl " << arguments.front() << ": " << result.err);

@@ -63,7 +63,7 @@ TEST_CASE("clients log in and chat over TLS 1.3", "[e2e][tls]") {
   // Names as well as addresses are verified: the certificate holds localhost too.
   auto by_name = std::make_unique<Client>(options);
   auto info = by_name->connect("localhost", server->port());
-  INFO(info ? std::string() : info.error().message);
+  INFO("connect localhost: " << (info ? std::string() : info.error().message));
   CHECK(info.ok());
 }
 
