@@ -5,9 +5,10 @@ set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config
   libasio-dev libflatbuffers-dev flatbuffers-compiler librocksdb-dev libsodium-dev
-  libcli11-dev libfmt-dev catch2 libedit-dev nlohmann-json3-dev libcpp-httplib-dev)
+  libcli11-dev libfmt-dev catch2 libedit-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang clang-format libclang-rt-14-dev)
+  # openssl: the e2e tests make their test CA and certificates with it.
+  packages+=(clang clang-format libclang-rt-14-dev openssl)
 fi
 
 # promtool checks /metrics in the e2e tests. Debian ships it in the prometheus package, whose

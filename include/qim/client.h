@@ -267,7 +267,17 @@ struct ReconnectStatus {
 //     as it is.
 //   - login and register_user follow Redirects and repeat Unavailable answers ("their home is
 //     down") with backoff. A failed login never stops an automatic reconnection in progress.
+// TLS to the server's client port (on every node this client is sent to, as well).
+struct TlsOptions {
+  bool enabled = false;
+  // PEM file of the certificate authority to trust; empty: the system's trust store.
+  std::string ca_file;
+  // false: accept any certificate (tests only: it gives up the protection TLS is for).
+  bool verify = true;
+};
+
 struct ClientOptions {
+  TlsOptions tls;
   // Every blocking call gives up after this long with Error{unavailable, "timed out ..."}.
   std::chrono::milliseconds request_timeout{10'000};
   std::chrono::milliseconds connect_timeout{10'000};

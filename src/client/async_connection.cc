@@ -1,5 +1,9 @@
 #include "client/async_connection.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include <fmt/core.h>
 
 namespace qim::client {
@@ -9,7 +13,10 @@ namespace {
 constexpr std::size_t max_write_batch_bytes = 256 * 1024;
 
 const char* connection_error_text(const std::error_code& ec) {
-  return ec == asio::error::eof ? "the server closed the connection" : nullptr;
+  // stream_truncated: a TLS peer that closed without close_notify, i.e. it went away.
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
+             ? "the server closed the connection"
+             : nullptr;
 }
 
 }  // namespace
@@ -100,6 +107,14 @@ asio::awaitable<Result<ServerInfo>> AsyncConnection::open(const std::string& hos
     co_return Error{errc::unavailable, "connection closed while connecting"};
   }
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (options_.tls) {
+    if (Error failure = co_await handshake(host, port)) {
+      closed_ = true;
+      std::error_code ignored;
+      socket_.close(ignored);
+      co_return failure;
+    }
+  }
   open_ = true;
   asio::co_spawn(executor_, reader(), asio::detached);
   asio::co_spawn(executor_, writer(), asio::detached);
@@ -192,14 +207,75 @@ asio::awaitable<Result<Frame>> AsyncConnection::request(const FrameWriter& write
                   fmt::format("timed out after {} ms waiting for the server", timeout.count())};
 }
 
+asio::awaitable<Error> AsyncConnection::handshake(const std::string& host, std::uint16_t port) {
+  auto self = shared_from_this();
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *options_.tls);
+  std::error_code ec;
+  asio::ip::make_address(host, ec);
+  // SNI for a name (never for an address), and the name or address the certificate must hold.
+  if (ec) SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());
+  if (options_.verify_host) tls_->set_verify_callback(asio::ssl::host_name_verification(host));
+  // As in open(): the handler may run after this coroutine moved on.
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer deadline(executor_, options_.connect_timeout);
+  deadline.async_wait([this, self, timed_out](std::error_code wait_error) {
+    if (wait_error) return;
+    *timed_out = true;
+    std::error_code ignored;
+    socket_.close(ignored);
+  });
+  ec.clear();
+  co_await tls_->async_handshake(asio::ssl::stream_base::client,
+                                 asio::redirect_error(asio::use_awaitable, ec));
+  deadline.cancel();
+  if (*timed_out) {
+    co_return Error{errc::unavailable,
+                    fmt::format("timed out in the TLS handshake with {}:{}", host, port)};
+  }
+  if (!ec) co_return Error{};
+  // Neither an untrusted certificate nor a port without TLS goes away by retrying: they get
+  // codes of their own, which callers do not retry.
+  errc code = errc::unavailable;
+  std::string why = ec.message();
+  long verify_result = SSL_get_verify_result(tls_->native_handle());
+  if (verify_result != X509_V_OK) {
+    code = errc::auth_failed;
+    why = fmt::format("the server's certificate is not trusted: {}",
+                      X509_verify_cert_error_string(verify_result));
+  } else if (ec.category() == asio::error::get_ssl_category() &&
+             ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER) {
+    code = errc::unsupported_version;
+    why = "the server does not speak TLS on this port";
+  } else if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+    why = "the server closed the connection (does it speak TLS 1.3 on this port?)";
+  }
+  co_return Error{code, fmt::format("TLS handshake with {}:{} failed: {}", host, port, why)};
+}
+
+asio::awaitable<void> AsyncConnection::read_exactly(asio::mutable_buffer buffer,
+                                                    std::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_read(*tls_, buffer, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_read(socket_, buffer, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> AsyncConnection::write_all(asio::const_buffer buffer, std::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, buffer, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(socket_, buffer, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 asio::awaitable<void> AsyncConnection::reader() {
   auto self = shared_from_this();
   Error pushed_error;  // an Error push announces why the server is about to close
   std::uint8_t header[proto::frame_header_bytes];
   for (;;) {
     std::error_code ec;
-    co_await asio::async_read(socket_, asio::buffer(header),
-                              asio::redirect_error(asio::use_awaitable, ec));
+    co_await read_exactly(asio::buffer(header), ec);
     std::uint32_t length = 0;
     Frame frame;
     if (!ec) {
@@ -210,8 +286,7 @@ asio::awaitable<void> AsyncConnection::reader() {
         co_return;
       }
       frame.storage.resize((length + 7) / 8);
-      co_await asio::async_read(socket_, asio::buffer(frame.storage.data(), length),
-                                asio::redirect_error(asio::use_awaitable, ec));
+      co_await read_exactly(asio::buffer(frame.storage.data(), length), ec);
     }
     if (ec) {
       if (pushed_error) {
@@ -265,8 +340,7 @@ asio::awaitable<void> AsyncConnection::writer() {
       outbound_.pop_front();
     }
     std::error_code ec;
-    co_await asio::async_write(socket_, asio::buffer(batch),
-                               asio::redirect_error(asio::use_awaitable, ec));
+    co_await write_all(asio::buffer(batch), ec);
     if (ec) {
       close({errc::unavailable, fmt::format("write failed: {}", ec.message())});
       co_return;

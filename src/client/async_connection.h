@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include "client/heartbeat.h"
 #include "proto/frame.h"
@@ -30,6 +31,10 @@ struct Frame {
 };
 
 struct ConnectionOptions {
+  // TLS with this context (client/tls_client_context.h), or plaintext when null. `verify`:
+  // check that the certificate names the host connected to.
+  std::shared_ptr<asio::ssl::context> tls;
+  bool verify_host = true;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds request_timeout{10'000};
   // How long the server may take to answer Hello (a paused node accepts and says nothing).
@@ -105,7 +110,12 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
     std::optional<Result<Frame>> result;
   };
 
+  // The TLS handshake, bounded like the connect. Error: why it failed, readably.
+  asio::awaitable<Error> handshake(const std::string& host, std::uint16_t port);
   asio::awaitable<void> reader();
+  // Reads/writes exactly `buffer` through TLS when the connection has it.
+  asio::awaitable<void> read_exactly(asio::mutable_buffer buffer, std::error_code& ec);
+  asio::awaitable<void> write_all(asio::const_buffer buffer, std::error_code& ec);
   asio::awaitable<void> writer();
   asio::awaitable<void> heartbeats();
   bool enqueue(std::span<const std::uint8_t> frame);
@@ -114,6 +124,7 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   asio::any_io_executor executor_;
   ConnectionOptions options_;
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // over socket_, or null
   asio::steady_timer write_wake_;
   asio::steady_timer heartbeat_timer_;
   HeartbeatSettings heartbeat_;

@@ -11,6 +11,7 @@
 // members under "I/O thread" are touched only there; the event queue, the session summary and
 // the atomics are shared with callers.
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -217,6 +218,7 @@ class Client::Impl {
   // I/O thread state.
   std::shared_ptr<client::AsyncConnection> connection_;
   std::shared_ptr<client::AsyncConnection> opening_;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // made by the first TLS connection
   std::string host_;  // the node of the current or last connection, or a Redirect's target
   std::uint16_t port_ = 0;
   std::vector<Address> addresses_;  // known nodes, the one connect() was given first

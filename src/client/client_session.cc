@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "client/client_impl.h"
+#include "client/tls_client_context.h"
 
 namespace qim {
 
@@ -46,6 +47,15 @@ asio::awaitable<Result<ServerInfo>> Client::Impl::open_connection(
     const std::string& host, std::uint16_t port, std::chrono::milliseconds hello_timeout) {
   drop_connection();
   client::ConnectionOptions connection_options;
+  if (options_.tls.enabled) {
+    if (!tls_context_) {
+      auto context = client::make_tls_context(options_.tls);
+      if (!context) co_return context.error();
+      tls_context_ = context.value();
+    }
+    connection_options.tls = tls_context_;
+    connection_options.verify_host = options_.tls.verify;
+  }
   connection_options.connect_timeout = options_.connect_timeout;
   connection_options.request_timeout = options_.request_timeout;
   connection_options.hello_timeout = hello_timeout;
@@ -156,7 +166,10 @@ asio::awaitable<Result<Client::Impl::Frame>> Client::Impl::call_following_redire
       auto opened = co_await open_connection(host, port, hello_timeout);
       if (!opened) {
         auto delay = retry_backoff(attempt++);
-        if (patient && std::chrono::steady_clock::now() + delay < deadline) {
+        // An untrusted certificate or a TLS mismatch (either way round) stays so.
+        bool lasting = opened.error().code == errc::auth_failed ||
+                       opened.error().code == errc::unsupported_version;
+        if (patient && !lasting && std::chrono::steady_clock::now() + delay < deadline) {
           co_await sleep(delay);
           continue;
         }

@@ -82,13 +82,14 @@ struct ClientConnection::PartialFrame {
 // --- ClientConnection ------------------------------------------------------------------------
 
 ClientConnection::ClientConnection(ConnectionShard& shard, int fd, std::string remote_host,
-                                   bool rejected)
+                                   bool rejected, std::unique_ptr<TlsStream> tls)
     : shard_(shard),
       remote_host_(std::move(remote_host)),
       fd_(fd),
       rejected_(rejected),
       interest_(EPOLLIN),
-      mark_(Clock::now()) {}
+      mark_(Clock::now()),
+      tls_(std::move(tls)) {}
 
 ClientConnection::~ClientConnection() {
   if (fd_ >= 0) ::close(fd_);
@@ -252,7 +253,7 @@ void ClientConnection::observe_close() {
 void ClientConnection::update_interest() {
   std::uint8_t wanted = 0;
   if (reading_) wanted |= EPOLLIN;
-  if (write_blocked_) wanted |= EPOLLOUT;
+  if ((write_blocked_ && !tls_write_wants_read_) || tls_read_wants_write_) wanted |= EPOLLOUT;
   if (wanted == interest_ || fd_ < 0) return;
   epoll_event event{};
   event.events = wanted;
@@ -267,24 +268,96 @@ void ClientConnection::update_interest() {
 void ClientConnection::on_io(std::uint32_t events) {
   if (phase_ == Phase::done) return;
   bool failed = (events & (EPOLLERR | EPOLLHUP)) != 0;
-  if (write_blocked_ && (failed || (events & EPOLLOUT))) {
+  bool readable = (events & EPOLLIN) != 0;
+  bool writable = (events & EPOLLOUT) != 0;
+  if (write_blocked_ && (failed || (tls_write_wants_read_ ? readable : writable))) {
     write_blocked_ = false;
+    tls_write_wants_read_ = false;
     flush();
     update_interest();  // stops waiting for output unless the socket is full again
   }
   if (phase_ == Phase::done) return;
-  if (reading_ && (failed || (events & EPOLLIN))) on_readable();
+  if (reading_ && (failed || readable || (tls_read_wants_write_ && writable))) {
+    tls_read_wants_write_ = false;
+    on_readable();
+    // Input TLS decrypted beyond what the last read took is not reported by the socket.
+    while (tls_ && phase_ != Phase::done && reading_ && tls_->has_buffered_input())
+      on_readable();
+    if (phase_ != Phase::done) update_interest();
+  }
   // An error or hang-up that neither reading nor writing will take up.
   if (phase_ != Phase::done && failed && !reading_ && !write_blocked_) finish();
+}
+
+ssize_t ClientConnection::receive(std::uint8_t* buffer, std::size_t size) {
+  if (!tls_) return ::recv(fd_, buffer, size, 0);
+  TlsResult result = tls_->read(buffer, size);
+  switch (result.status) {
+    case TlsStatus::done:
+      return static_cast<ssize_t>(result.bytes);
+    case TlsStatus::closed:
+      return 0;
+    case TlsStatus::want_write:
+      tls_read_wants_write_ = true;
+      [[fallthrough]];
+    case TlsStatus::want_read:
+      errno = EAGAIN;
+      return -1;
+    case TlsStatus::failed:
+      break;
+  }
+  shard_.logger_.debug("net", "TLS with {} failed: {}", remote_host_, tls_->failure());
+  errno = EPROTO;
+  return -1;
+}
+
+ssize_t ClientConnection::transmit(const std::uint8_t* buffer, std::size_t size) {
+  if (!tls_) return ::send(fd_, buffer, size, MSG_NOSIGNAL);
+  TlsResult result = tls_->write(buffer, size);
+  switch (result.status) {
+    case TlsStatus::done:
+      return static_cast<ssize_t>(result.bytes);
+    case TlsStatus::want_read:
+      tls_write_wants_read_ = true;
+      [[fallthrough]];
+    case TlsStatus::want_write:
+      errno = EAGAIN;
+      return -1;
+    case TlsStatus::closed:
+    case TlsStatus::failed:
+      break;
+  }
+  shard_.logger_.debug("net", "TLS with {} failed: {}", remote_host_, tls_->failure());
+  errno = EPROTO;
+  return -1;
+}
+
+bool ClientConnection::check_first_byte() {
+  std::uint8_t first = 0;
+  ssize_t count = ::recv(fd_, &first, 1, MSG_PEEK);
+  if (count <= 0) {
+    if (count == 0 || !(would_block(errno) || errno == EINTR)) read_done();
+    return false;
+  }
+  first_byte_checked_ = true;
+  constexpr std::uint8_t tls_handshake_record = 0x16;
+  if (first == tls_handshake_record) return true;
+  // A plaintext client: it can read a plaintext Error frame, not a TLS alert.
+  shard_.logger_.info("net", "refusing {}: plaintext on a TLS port", remote_host_);
+  tls_.reset();
+  fail(errc::unsupported_version, "this port speaks TLS 1.3 only; connect with TLS (qim --tls)");
+  observe_close();
+  return false;
 }
 
 // --- reading ---------------------------------------------------------------------------------
 
 void ClientConnection::on_readable() {
+  if (tls_ && !first_byte_checked_ && phase_ == Phase::open && !check_first_byte()) return;
   if (closing_.load(std::memory_order_relaxed)) observe_close();
   if (phase_ != Phase::open) {
     // Closing: discard, within the linger bound.
-    ssize_t count = ::recv(fd_, shard_.scratch(), scratch_bytes, 0);
+    ssize_t count = receive(shard_.scratch(), scratch_bytes);
     if (count > 0) {
       std::size_t drained = drained_bytes_ + static_cast<std::size_t>(count);
       if (drained >= std::min<std::size_t>(shard_.options_.linger_bytes_max, UINT32_MAX)) {
@@ -300,8 +373,7 @@ void ClientConnection::on_readable() {
   if (partial_ && partial_->payload) {
     // The rest of a frame whose start was read earlier goes straight into its own buffer.
     PartialFrame& partial = *partial_;
-    ssize_t count =
-        ::recv(fd_, partial.bytes() + partial.filled, partial.length - partial.filled, 0);
+    ssize_t count = receive(partial.bytes() + partial.filled, partial.length - partial.filled);
     if (count <= 0) {
       if (count == 0 || !(would_block(errno) || errno == EINTR)) read_done();
       return;
@@ -321,7 +393,7 @@ void ClientConnection::on_readable() {
     kept = partial_->header_bytes;
     std::memcpy(buffer, partial_->header, kept);
   }
-  ssize_t count = ::recv(fd_, buffer + kept, scratch_bytes - kept, 0);
+  ssize_t count = receive(buffer + kept, scratch_bytes - kept);
   if (count <= 0) {
     if (count == 0 || !(would_block(errno) || errno == EINTR)) read_done();
     return;
@@ -437,8 +509,8 @@ void ClientConnection::flush() {
         return finish();
       }
     }
-    ssize_t count = ::send(fd_, out->writing.data() + out->written,
-                           out->writing.size() - out->written, MSG_NOSIGNAL);
+    ssize_t count =
+        transmit(out->writing.data() + out->written, out->writing.size() - out->written);
     if (count >= 0) {
       out->written += static_cast<std::size_t>(count);
       continue;
@@ -446,6 +518,8 @@ void ClientConnection::flush() {
     int error = errno;
     if (error == EINTR) continue;
     if (would_block(error)) {
+      // A TLS handshake that waits for input the peer will never send any more.
+      if (tls_write_wants_read_ && !reading_) return finish();
       write_blocked_ = true;
       return update_interest();
     }
@@ -460,6 +534,7 @@ void ClientConnection::flushed() {
   if (!reading_) return finish();
   // Everything is flushed: send FIN, and drain the peer's bytes until it closes too, within
   // the linger bounds.
+  if (tls_) tls_->close_notify();
   ::shutdown(fd_, SHUT_WR);
   phase_ = Phase::lingering;
   mark_ = Clock::now() + shard_.options_.linger_timeout;
@@ -555,16 +630,30 @@ void ConnectionShard::destroy_all() {
   ready_.reset();  // closes the set
 }
 
-void ConnectionShard::hand_over(int fd, std::string remote_host, std::optional<Error> reject) {
+void ConnectionShard::hand_over(int fd, std::string remote_host, std::optional<Error> reject,
+                                std::shared_ptr<const TlsContext> tls) {
   (reject ? rejecting_ : live_).fetch_add(1, std::memory_order_relaxed);
   asio::post(context_, [this, socket = OwnedFd(fd), remote_host = std::move(remote_host),
-                        reject = std::move(reject)]() mutable {
-    adopt(socket.release(), std::move(remote_host), std::move(reject));
+                        reject = std::move(reject), tls = std::move(tls)]() mutable {
+    adopt(socket.release(), std::move(remote_host), std::move(reject), tls);
   });
 }
 
-void ConnectionShard::adopt(int fd, std::string remote_host, std::optional<Error> reject) {
-  auto* connection = new ClientConnection(*this, fd, std::move(remote_host), reject.has_value());
+void ConnectionShard::adopt(int fd, std::string remote_host, std::optional<Error> reject,
+                            const std::shared_ptr<const TlsContext>& tls) {
+  std::unique_ptr<TlsStream> stream;
+  if (tls) {
+    std::string error;
+    stream = TlsStream::accept(*tls, fd, error);
+    if (!stream) {
+      logger_.error("net", "closing {}: {}", remote_host, error);
+      ::close(fd);
+      (reject ? rejecting_ : live_).fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  auto* connection = new ClientConnection(*this, fd, std::move(remote_host), reject.has_value(),
+                                          std::move(stream));
   open_.push_back(*connection);
   epoll_event event{};
   event.events = EPOLLIN;

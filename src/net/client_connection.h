@@ -1,7 +1,9 @@
 #pragma once
 // Client TCP connections: each ClientConnection holds one socket, its framing, its bounded
 // outbound queue and the Session (protocol logic) that it owns; the ConnectionShard of an I/O
-// thread holds what its connections share. Speaks nothing beyond the u32 length prefix.
+// thread holds what its connections share. Speaks nothing beyond the u32 length prefix; on a
+// TLS port every byte goes through the connection's TlsStream (receive() and transmit()), so
+// neither the framing nor the Session knows.
 //
 // Memory is the design constraint: a server holds many idle connections, so an idle one costs
 // only its ClientConnection object. It has no read buffer, no output buffer, no timer, no
@@ -23,6 +25,8 @@
 
 #include "core/log.h"
 #include "net/client_counters.h"
+#include "net/tls_context.h"
+#include "net/tls_stream.h"
 #include "qim/errc.h"
 #include "session/connection.h"
 #include "session/session.h"
@@ -156,7 +160,8 @@ class ClientConnection final : public session::Connection, private ListHook {
   struct Outbound;
   struct PartialFrame;
 
-  ClientConnection(ConnectionShard& shard, int fd, std::string remote_host, bool rejected);
+  ClientConnection(ConnectionShard& shard, int fd, std::string remote_host, bool rejected,
+                   std::unique_ptr<TlsStream> tls);
 
   // Creates the Session, or with `reject` only tells the peer why it is refused and closes.
   void start(const std::optional<Error>& reject);
@@ -169,6 +174,13 @@ class ClientConnection final : public session::Connection, private ListHook {
   void deliver(std::span<const std::uint8_t> payload);
   // The peer will send nothing more (EOF or a read error).
   void read_done();
+  // recv(2)/send(2) through TLS when the port speaks it: a count, 0 for EOF (receive), or -1
+  // with errno set (EAGAIN: wait for the readiness update_interest() registers).
+  ssize_t receive(std::uint8_t* buffer, std::size_t size);
+  ssize_t transmit(const std::uint8_t* buffer, std::size_t size);
+  // On a TLS port, before the first TLS read: a peer whose first byte does not start a TLS
+  // handshake speaks plaintext; it is told so in plaintext and closed. False: wait for input.
+  bool check_first_byte();
   // Writes pending output until it is all written or the socket is full.
   void flush();
   // Everything queued before a close request is written.
@@ -218,7 +230,11 @@ class ClientConnection final : public session::Connection, private ListHook {
   std::uint8_t interest_;            // readiness registered with the shard's set
   // open: when the last frame was received; flushing and lingering: the phase's deadline.
   std::chrono::steady_clock::time_point mark_;
+  bool first_byte_checked_ = false;        // TLS port: check_first_byte() has decided
+  bool tls_read_wants_write_ = false;      // a TLS read waits for output readiness
+  bool tls_write_wants_read_ = false;      // write_blocked_ waits for input readiness (handshake)
   std::unique_ptr<PartialFrame> partial_;  // the incomplete frame at the end of the input
+  std::unique_ptr<TlsStream> tls_;         // null on a plaintext port
   std::optional<session::Session> session_;
 };
 
@@ -242,8 +258,10 @@ class ConnectionShard final : public asio::execution_context::service {
   asio::io_context& context() { return context_; }
 
   // Any thread: takes ownership of an accepted, non-blocking socket, to be served on this
-  // shard (with `reject`: only told why it is refused, then closed). Counted from now on.
-  void hand_over(int fd, std::string remote_host, std::optional<Error> reject);
+  // shard (with `reject`: only told why it is refused, then closed), over TLS with `tls`
+  // unless it is null. Counted from now on.
+  void hand_over(int fd, std::string remote_host, std::optional<Error> reject,
+                 std::shared_ptr<const TlsContext> tls);
 
   // I/O thread: calls visit(ClientConnection&) for every connection not yet done. A visit may
   // end the connection it is given.
@@ -270,7 +288,8 @@ class ConnectionShard final : public asio::execution_context::service {
 
   void shutdown() override;
 
-  void adopt(int fd, std::string remote_host, std::optional<Error> reject);
+  void adopt(int fd, std::string remote_host, std::optional<Error> reject,
+             const std::shared_ptr<const TlsContext>& tls);
   // Waits for the readiness set to have events, then hands them to their connections.
   void watch();
   void on_ready();

@@ -33,8 +33,7 @@ ClientListener::ClientListener(asio::any_io_executor control_executor, IoPool& p
       pool_(pool),
       service_(service),
       logger_(logger),
-      options_(std::move(options)),
-      acceptor_(control_executor_) {
+      options_(std::move(options)) {
   shards_.reserve(pool_.size());
   for (std::size_t index = 0; index < pool_.size(); ++index) {
     asio::io_context& context = pool_.context(index);
@@ -66,54 +65,58 @@ std::size_t ClientListener::rejecting_count() const {
   return count;
 }
 
-bool ClientListener::listen(const asio::ip::tcp::endpoint& endpoint, std::string& error) {
+bool ClientListener::listen(const asio::ip::tcp::endpoint& endpoint, bool tls, std::string& error) {
+  asio::ip::tcp::acceptor acceptor(control_executor_);
+  asio::ip::tcp::endpoint local_endpoint;
   asio::error_code code;
-  acceptor_.open(endpoint.protocol(), code);
-  if (!code) acceptor_.set_option(asio::socket_base::reuse_address(true), code);
-  if (!code) acceptor_.bind(endpoint, code);
-  if (!code) acceptor_.listen(asio::socket_base::max_listen_connections, code);
+  acceptor.open(endpoint.protocol(), code);
+  if (!code) acceptor.set_option(asio::socket_base::reuse_address(true), code);
+  if (!code) acceptor.bind(endpoint, code);
+  if (!code) acceptor.listen(asio::socket_base::max_listen_connections, code);
   // accept4() below takes the sockets: they never become Asio sockets.
-  if (!code) acceptor_.non_blocking(true, code);
-  if (!code) local_endpoint_ = acceptor_.local_endpoint(code);
+  if (!code) acceptor.non_blocking(true, code);
+  if (!code) local_endpoint = acceptor.local_endpoint(code);
   if (code) {
     error = fmt::format("cannot listen on {}:{}: {}", endpoint.address().to_string(),
                         endpoint.port(), code.message());
-    asio::error_code ignored;
-    acceptor_.close(ignored);
     return false;
   }
+  ports_.push_back(Port{std::move(acceptor), local_endpoint, tls});
   return true;
 }
 
 void ClientListener::start() {
   accepting_ = true;
-  asio::co_spawn(control_executor_, accept_loop(), [this](std::exception_ptr exception) {
-    if (!exception) return;
-    try {
-      std::rethrow_exception(exception);
-    } catch (const std::exception& error) {
-      logger_.error("net", "accept loop failed: {}", error.what());
-    }
-  });
+  for (Port& port : ports_) {
+    asio::co_spawn(control_executor_, accept_loop(port), [this](std::exception_ptr exception) {
+      if (!exception) return;
+      try {
+        std::rethrow_exception(exception);
+      } catch (const std::exception& error) {
+        logger_.error("net", "accept loop failed: {}", error.what());
+      }
+    });
+  }
 }
 
-asio::awaitable<void> ClientListener::accept_loop() {
+asio::awaitable<void> ClientListener::accept_loop(Port& port) {
+  asio::ip::tcp::acceptor& acceptor = port.acceptor;
   asio::steady_timer backoff(control_executor_);
   std::size_t accepted_in_a_row = 0;
-  while (accepting_ && acceptor_.is_open()) {
+  while (accepting_ && acceptor.is_open()) {
     asio::ip::tcp::endpoint peer;
     auto length = static_cast<socklen_t>(peer.capacity());
     int fd =
-        ::accept4(acceptor_.native_handle(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ::accept4(acceptor.native_handle(), peer.data(), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int error = errno;
       accepted_in_a_row = 0;
       if (error == EAGAIN || error == EWOULDBLOCK) {
-        co_await acceptor_.async_wait(asio::ip::tcp::acceptor::wait_read, use_nothrow);
+        co_await acceptor.async_wait(asio::ip::tcp::acceptor::wait_read, use_nothrow);
         continue;
       }
       if (error == EINTR || error == ECONNABORTED) continue;
-      if (!accepting_ || !acceptor_.is_open()) break;
+      if (!accepting_ || !acceptor.is_open()) break;
       logger_.warn("net", "accept failed: {}",
                    std::error_code(error, std::system_category()).message());
       backoff.expires_after(accept_error_backoff);
@@ -121,7 +124,7 @@ asio::awaitable<void> ClientListener::accept_loop() {
       continue;
     }
     peer.resize(length);
-    hand_over(fd, peer);
+    hand_over(fd, peer, port);
     // Let the control thread's other work run during a connection flood.
     if (++accepted_in_a_row % accept_batch == 0) {
       co_await asio::post(control_executor_, asio::use_awaitable);
@@ -129,7 +132,7 @@ asio::awaitable<void> ClientListener::accept_loop() {
   }
 }
 
-void ClientListener::hand_over(int fd, const asio::ip::tcp::endpoint& peer) {
+void ClientListener::hand_over(int fd, const asio::ip::tcp::endpoint& peer, const Port& port) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   std::string remote_host = peer.address().to_string();
@@ -147,7 +150,8 @@ void ClientListener::hand_over(int fd, const asio::ip::tcp::endpoint& peer) {
   }
   ConnectionShard& shard = *shards_[next_shard_];
   next_shard_ = (next_shard_ + 1) % shards_.size();
-  shard.hand_over(fd, std::move(remote_host), std::move(rejection));
+  shard.hand_over(fd, std::move(remote_host), std::move(rejection),
+                  port.tls ? tls_ : std::shared_ptr<const TlsContext>());
 }
 
 template <typename Visit>
@@ -176,8 +180,10 @@ asio::awaitable<bool> ClientListener::wait_for_connections(std::chrono::millisec
 
 asio::awaitable<void> ClientListener::stop() {
   accepting_ = false;
-  asio::error_code ignored;
-  acceptor_.close(ignored);
+  for (Port& port : ports_) {
+    asio::error_code ignored;
+    port.acceptor.close(ignored);
+  }
 
   // Sessions first (the service knows them), then whatever has no session registered.
   service_.close_all_sessions(errc::shutting_down, "node is shutting down");

@@ -1,16 +1,18 @@
 #pragma once
-// Accepts client connections and spreads them over the I/O threads; tracks them so shutdown
-// can close every one.
+// Accepts client connections on one or more ports and spreads them over the I/O threads;
+// tracks them so shutdown can close every one.
 #include <asio.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/log.h"
 #include "net/client_connection.h"
 #include "net/io_pool.h"
+#include "net/tls_context.h"
 
 namespace qim::service {
 class ImService;
@@ -44,12 +46,20 @@ class ClientListener {
   ClientListener(const ClientListener&) = delete;
   ClientListener& operator=(const ClientListener&) = delete;
 
-  // Binds and listens (port 0: an ephemeral port). False with `error` set on failure.
-  bool listen(const asio::ip::tcp::endpoint& endpoint, std::string& error);
-  // The bound address (the real port when 0 was asked for). REQUIRES: listen() succeeded.
-  asio::ip::tcp::endpoint local_endpoint() const { return local_endpoint_; }
+  // Binds and listens (port 0: an ephemeral port); connections accepted there speak TLS when
+  // `tls`. False with `error` set on failure. REQUIRES: start() was not called yet.
+  bool listen(const asio::ip::tcp::endpoint& endpoint, bool tls, std::string& error);
+  // The bound address of the index-th successful listen() (the real port when 0 was asked
+  // for). REQUIRES: that listen() succeeded.
+  asio::ip::tcp::endpoint local_endpoint(std::size_t index = 0) const {
+    return ports_[index].local_endpoint;
+  }
 
-  // Starts the accept loop on the control executor. REQUIRES: listen() succeeded.
+  // The certificate new connections on TLS ports are served with; connections already open
+  // keep theirs. Control executor. REQUIRES: set before start() when a port speaks TLS.
+  void set_tls(std::shared_ptr<const TlsContext> tls) { tls_ = std::move(tls); }
+
+  // Starts the accept loops on the control executor. REQUIRES: listen() succeeded.
   void start();
 
   // Stops accepting; tells every session the node is shutting down and lets it flush;
@@ -64,9 +74,15 @@ class ClientListener {
   ClientTraffic traffic() const;
 
  private:
-  asio::awaitable<void> accept_loop();
+  struct Port {
+    asio::ip::tcp::acceptor acceptor;
+    asio::ip::tcp::endpoint local_endpoint;
+    bool tls;
+  };
+
+  asio::awaitable<void> accept_loop(Port& port);
   // Gives an accepted socket to the next shard, or closes it when over the limits.
-  void hand_over(int fd, const asio::ip::tcp::endpoint& peer);
+  void hand_over(int fd, const asio::ip::tcp::endpoint& peer, const Port& port);
   std::size_t rejecting_count() const;
   // Runs `visit` on every connection of every shard, each on its own io_context.
   template <typename Visit>
@@ -79,11 +95,11 @@ class ClientListener {
   service::ImService& service_;
   core::Logger& logger_;
   const ListenerOptions options_;
-  asio::ip::tcp::acceptor acceptor_;
-  asio::ip::tcp::endpoint local_endpoint_;
-  std::vector<ConnectionShard*> shards_;  // owned by their io_contexts
-  std::size_t next_shard_ = 0;            // control executor only
-  bool accepting_ = false;                // control executor only
+  std::vector<Port> ports_;                // control executor only
+  std::shared_ptr<const TlsContext> tls_;  // control executor only
+  std::vector<ConnectionShard*> shards_;   // owned by their io_contexts
+  std::size_t next_shard_ = 0;             // control executor only
+  bool accepting_ = false;                 // control executor only
 };
 
 }  // namespace qim::net

@@ -25,6 +25,9 @@ constexpr std::int64_t mib = 1024 * 1024;
 // Flag values as given, before validation.
 struct RawFlags {
   std::string listen = "127.0.0.1:7700";
+  std::string tls_cert;
+  std::string tls_key;
+  bool insecure_listen = false;
   std::string data_directory = "./qim-data";
   std::int64_t threads = 1;
   std::string node_name = "qim-1";
@@ -99,6 +102,14 @@ bool valid_node_name(std::string_view name) {
   });
 }
 
+// Plaintext stays on this host: "localhost" or a loopback IP address.
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  asio::error_code error;
+  auto address = asio::ip::make_address(host, error);
+  return !error && address.is_loopback();
+}
+
 bool is_ip_literal(const std::string& host) {
   asio::error_code error;
   auto address = asio::ip::make_address(host, error);
@@ -120,6 +131,15 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
                 fmt::format("--listen must be host:port (e.g. 127.0.0.1:7700 or [::1]:7700), "
                             "got '{}'",
                             flags.listen));
+  check.require(flags.tls_cert.empty() == flags.tls_key.empty(),
+                "--tls-cert and --tls-key go together: give both (PEM files) or neither");
+  if (listen && flags.tls_cert.empty() && !flags.insecure_listen) {
+    check.require(is_loopback_host(listen->host),
+                  fmt::format("--listen {} is not a loopback address and would carry passwords "
+                              "in plaintext: give --tls-cert and --tls-key, or --insecure-listen "
+                              "to allow plaintext there anyway (e.g. behind a TLS proxy)",
+                              flags.listen));
+  }
   check.require(!flags.data_directory.empty(), "--data-dir must not be empty");
   check.range("threads", flags.threads, 1, static_cast<std::int64_t>(net::max_io_threads));
   check.require(valid_node_name(flags.node_name),
@@ -224,6 +244,12 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   }
 
   config.listen = *listen;
+  if (!flags.tls_cert.empty()) {
+    config.tls_certificate_file = flags.tls_cert;
+    config.tls_key_file = flags.tls_key;
+    config.tls = net::TlsContext::load(flags.tls_cert, flags.tls_key, error);
+    if (!config.tls) return false;
+  }
   config.data_directory = flags.data_directory;
   config.io_threads = static_cast<std::size_t>(flags.threads);
   config.blocking_threads = std::max<std::size_t>(2, hardware_threads());
@@ -308,7 +334,16 @@ ParseResult parse_command_line(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.allow_config_extras(CLI::config_extras_mode::error);
 
-  app.add_option("--listen", flags.listen, "Client address to listen on, host:port (port 0: any)");
+  app.add_option("--listen", flags.listen,
+                 "Client address to listen on, host:port (port 0: any); TLS 1.3 only when "
+                 "--tls-cert is given, else loopback only unless --insecure-listen");
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "PEM certificate chain for the client port (TLS 1.3); reloaded on SIGHUP");
+  app.add_option("--tls-key", flags.tls_key,
+                 "PEM private key of --tls-cert (keep it mode 0600); reloaded on SIGHUP");
+  app.add_flag("--insecure-listen", flags.insecure_listen,
+               "Allow a plaintext client port on a non-loopback address (e.g. behind a TLS "
+               "terminating proxy); passwords and tokens then cross that network in the clear");
   app.add_option("--data-dir", flags.data_directory, "Data directory (created if missing)");
   app.add_option("--threads", flags.threads, "I/O threads, 1-256 (default: the CPU cores)");
   app.add_option("--node-name", flags.node_name, "This node's name, 1-64 of [A-Za-z0-9_.-]");

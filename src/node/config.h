@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "net/client_listener.h"
 #include "net/endpoint.h"
+#include "net/tls_context.h"
 #include "service/options.h"
 
 namespace qim::node {
@@ -24,6 +25,12 @@ enum class ShutdownMode { leave, stop };
 
 struct Config {
   net::HostPort listen{"127.0.0.1", 7700};
+  // TLS on the client port: the PEM files (kept to reload them on SIGHUP) and the context
+  // loaded from them at startup. Null: the client port speaks plaintext, which the
+  // configuration allows only on loopback or with --insecure-listen.
+  std::string tls_certificate_file;
+  std::string tls_key_file;
+  std::shared_ptr<const net::TlsContext> tls;
   std::string data_directory = "./qim-data";
   std::size_t io_threads = 1;
   std::size_t blocking_threads = 2;

@@ -114,6 +114,29 @@ asio::awaitable<int> wait_for_signal(asio::signal_set& signals) {
   co_return error ? 0 : signal_number;
 }
 
+// SIGHUP: the TLS certificate and key are read again; new connections get them, open ones keep
+// theirs. A file that does not load leaves the current ones in place.
+asio::awaitable<void> reload_tls_on_hangup(asio::signal_set& hangup, net::ClientListener& listener,
+                                           const Config& config, core::Logger& logger) {
+  for (;;) {
+    auto [error, signal_number] = co_await hangup.async_wait(use_nothrow);
+    if (error) co_return;  // cancelled: shutting down
+    if (!config.tls) {
+      logger.info("node", "SIGHUP: no --tls-cert to reload");
+      continue;
+    }
+    std::string failure;
+    auto tls = net::TlsContext::load(config.tls_certificate_file, config.tls_key_file, failure);
+    if (!tls) {
+      logger.error("node", "SIGHUP: keeping the current certificate: {}", failure);
+      continue;
+    }
+    listener.set_tls(std::move(tls));
+    logger.info("node", "SIGHUP: new connections use {} (open ones keep theirs)",
+                config.tls_certificate_file);
+  }
+}
+
 // An administrator's LeaveRequest (qimctl leave): a timer that never expires until
 // request_leave() moves its expiry into the past, which also completes a wait that starts
 // later. Then the node shuts down exactly as on SIGTERM.
@@ -185,16 +208,19 @@ asio::awaitable<bool> wait_until(std::function<bool()> done, std::chrono::millis
 // peer links and the membership shell. After the first signal the default disposition is
 // restored, so a second one ends the process at once (abandoning a leave that cannot finish).
 // REQUIRES: `signals` (SIGINT, SIGTERM) lives on the control executor.
-asio::awaitable<void> supervise(asio::signal_set& signals, AdminLeaveRequest& leave_request,
-                                RunningNode node, const Config& config, service::ImService& service,
+asio::awaitable<void> supervise(asio::signal_set& signals, asio::signal_set& hangup,
+                                AdminLeaveRequest& leave_request, RunningNode node,
+                                const Config& config, service::ImService& service,
                                 const core::Clock& clock, net::IoPool& pool, core::Logger& logger) {
   using namespace asio::experimental::awaitable_operators;
   auto outcome = co_await (
       wait_for_signal(signals) || leave_request.wait() ||
-      run_maintenance(service, clock, config.maintenance_interval, pool.blocking_pool(), logger));
+      run_maintenance(service, clock, config.maintenance_interval, pool.blocking_pool(), logger) ||
+      reload_tls_on_hangup(hangup, node.listener, config, logger));
   node.stopping = true;
   asio::error_code ignored;
   signals.clear(ignored);
+  hangup.clear(ignored);
   bool asked_to_leave = outcome.index() == 1 && !leave_request.stop_only();
   if (leave_request.stop_only()) {
     logger.info("node", "stopping");
@@ -402,6 +428,7 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   asio::io_context control(1);
   // Installed before the port file appears: whoever waits for that file may signal at once.
   asio::signal_set signals(control, SIGINT, SIGTERM);
+  asio::signal_set hangup(control, SIGHUP);
   std::string error;
 
   // Routing: who leads which partition, and where members listen (the client address is known
@@ -432,9 +459,10 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   });
 
   net::ClientListener listener(control.get_executor(), pool, service, logger, config.listener);
+  listener.set_tls(config.tls);
   asio::ip::tcp::endpoint endpoint;
   if (!net::resolve_listen_endpoint(config.listen, endpoint, error) ||
-      !listener.listen(endpoint, error)) {
+      !listener.listen(endpoint, config.tls != nullptr, error)) {
     logger.error("node", "{}", error);
     return exit_failure;
   }
@@ -573,9 +601,9 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   pool.start();
   replicas.start();
   listener.start();
-  logger.info("node", "listening on {}:{} (replica {:016x}, {} partitions, {} replicas each)",
-              bound.address().to_string(), bound.port(), identity.replica_id, identity.partitions,
-              config.replicas);
+  logger.info("node", "listening on {}:{} ({}; replica {:016x}, {} partitions, {} replicas each)",
+              bound.address().to_string(), bound.port(), config.tls ? "TLS 1.3" : "plaintext",
+              identity.replica_id, identity.partitions, config.replicas);
   peers.start(cluster);
   membership->start();
   admin_listener.start();
@@ -590,7 +618,7 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
 
   asio::co_spawn(
       control,
-      supervise(signals, leave_request,
+      supervise(signals, hangup, leave_request,
                 RunningNode{listener, admin_listener, *membership, replicas, peers, stopping},
                 config, service, clock, pool, logger),
       [&](std::exception_ptr exception) {

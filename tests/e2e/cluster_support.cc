@@ -16,11 +16,13 @@ std::vector<std::string> cluster_args(const std::string& key_file) {
 }
 
 std::unique_ptr<ServerProcess> start_node(const std::string& name, const std::string& key_file,
-                                          const ServerProcess* seed, const std::string& dm_policy) {
+                                          const ServerProcess* seed, const std::string& dm_policy,
+                                          const std::vector<std::string>& extra_args) {
   ServerOptions options;
   options.node_name = name;
   options.dm_policy = dm_policy;
   options.extra_args = cluster_args(key_file);
+  options.extra_args.insert(options.extra_args.end(), extra_args.begin(), extra_args.end());
   if (seed != nullptr) {
     options.extra_args.push_back("--seed");
     options.extra_args.push_back(seed->gossip_address());

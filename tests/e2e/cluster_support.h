@@ -15,10 +15,12 @@ inline constexpr auto convergence_timeout = std::chrono::seconds(20);
 
 // qimd flags for a test cluster sharing `key_file`: 200 ms probes, fast gossip.
 std::vector<std::string> cluster_args(const std::string& key_file);
-// A started cluster node named `name` (seeded from `seed` unless null); REQUIREs success.
+// A started cluster node named `name` (seeded from `seed` unless null), with `extra_args`
+// appended; REQUIREs success.
 std::unique_ptr<ServerProcess> start_node(const std::string& name, const std::string& key_file,
                                           const ServerProcess* seed,
-                                          const std::string& dm_policy = "anyone");
+                                          const std::string& dm_policy = "anyone",
+                                          const std::vector<std::string>& extra_args = {});
 // True once every node in `nodes` lists exactly `alive` as its alive members.
 bool all_see(const std::vector<ServerProcess*>& nodes, const std::set<std::string>& alive);
 // True once, as `node` sees the cluster, every partition has a leader and all its replicas,

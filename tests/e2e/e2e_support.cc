@@ -38,8 +38,8 @@ std::unique_ptr<Client> connected_client(const ServerProcess& server, ClientOpti
   return client;
 }
 
-void register_user(const ServerProcess& server, const std::string& user) {
-  auto client = connected_client(server);
+void register_user(const ServerProcess& server, const std::string& user, ClientOptions options) {
+  auto client = connected_client(server, std::move(options));
   auto done = client->register_user(user, test_password);
   INFO("register " << user << ": " << (done ? std::string() : done.error().message));
   REQUIRE(done.ok());

@@ -29,7 +29,8 @@ std::unique_ptr<ServerProcess> started_server(ServerOptions options = {});
 std::unique_ptr<Client> connected_client(const ServerProcess& server,
                                          ClientOptions options = test_client_options());
 // Registers `user` with test_password (REQUIREs success) on a throwaway connection.
-void register_user(const ServerProcess& server, const std::string& user);
+void register_user(const ServerProcess& server, const std::string& user,
+                   ClientOptions options = test_client_options());
 // A Client logged in as `user` on `device`; REQUIREs success.
 std::unique_ptr<Client> logged_in_client(const ServerProcess& server, const std::string& user,
                                          const std::string& device = "dev-1",

@@ -21,12 +21,17 @@ fi
 "$qimd" --generate-cluster-key "$work/cluster.key" >/dev/null
 printf 'admin-token-file-contents-0123456789\n' >"$work/admin.token"
 chmod 0600 "$work/admin.token"
+# A certificate for the tls-cert/tls-key lines, which qimd loads to check them.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+  -keyout "$work/tls.key" -out "$work/tls.pem" 2>/dev/null
+tls="s|^tls-cert = .*|tls-cert = \"$work/tls.pem\"|;s|^tls-key = .*|tls-key = \"$work/tls.key\"|"
 sed -E -n 's/^# ([a-z-]+ = .*)$/\1/p' "$deploy/qimd.conf.example" |
   sed -E "s|^cluster-key-file = .*|cluster-key-file = \"$work/cluster.key\"|;
-          s|^admin-token-file = .*|admin-token-file = \"$work/admin.token\"|" >"$work/all.conf"
+          s|^admin-token-file = .*|admin-token-file = \"$work/admin.token\"|;$tls" >"$work/all.conf"
 "$qimd" --config "$work/all.conf" --check-config
 for node in "$deploy"/three-nodes/qimd-n*.conf; do
-  sed -E "s|^cluster-key-file = .*|cluster-key-file = \"$work/cluster.key\"|" "$node" >"$work/node.conf"
+  sed -E "s|^cluster-key-file = .*|cluster-key-file = \"$work/cluster.key\"|;$tls" "$node" \
+    >"$work/node.conf"
   "$qimd" --config "$work/node.conf" --check-config
 done
 # A misspelt key is refused, so the check above means something.

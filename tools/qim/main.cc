@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
   std::string server = "127.0.0.1:7700";
   std::string user, password, token, device;
   bool json = false, no_reconnect = false, show_token = false;
+  bool tls = false, insecure_skip_verify = false;
+  std::string ca_file;
   std::uint32_t timeout_ms = 10'000;
   app.add_option("--server", server, "server address host:port")->capture_default_str();
   app.add_option("--user", user, "log in as this user at start");
@@ -79,6 +81,13 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "script mode: print JSON objects instead of key=value lines");
   app.add_flag("--show-token", show_token, "interactive: show the session token after login");
   app.add_flag("--no-reconnect", no_reconnect, "do not reconnect when the connection drops");
+  app.add_flag("--tls", tls,
+               "speak TLS 1.3, verifying the server's certificate against the system's trust "
+               "store (or --ca)");
+  app.add_option("--ca", ca_file, "trust this PEM CA certificate (implies --tls)")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--insecure-skip-verify", insecure_skip_verify,
+               "TLS without checking the server's certificate: for tests only (implies --tls)");
   app.add_option("--timeout-ms", timeout_ms, "request timeout and default wait timeout")
       ->capture_default_str()
       ->check(CLI::Range(1u, 3'600'000u));
@@ -112,6 +121,9 @@ int main(int argc, char** argv) {
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.auto_reconnect = !no_reconnect;
   if (interactive) options.read_secret = &qim::cli::Interactive::read_secret;
+  options.tls.enabled = tls || !ca_file.empty() || insecure_skip_verify;
+  options.tls.ca_file = ca_file;
+  options.tls.verify = !insecure_skip_verify;
 
   Printer printer(json ? OutputFormat::json
                        : (interactive ? OutputFormat::human : OutputFormat::text));

@@ -188,6 +188,7 @@ Shell::Shell(ShellOptions options, Printer& printer)
         client_options.request_timeout = options_.timeout;
         client_options.connect_timeout = options_.timeout;
         client_options.auto_reconnect = options_.auto_reconnect;
+        client_options.tls = options_.tls;
         // The terminal acks what it shows, so another session of this device starts after it.
         client_options.auto_ack = true;
         client_options.client_name = "qim 0.1.0";

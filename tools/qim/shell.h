@@ -31,6 +31,7 @@ struct ShellOptions {
   std::function<std::optional<std::string>(std::string_view prompt)> read_secret;
   // QIM_PASSWORD: used by `login` and --user when no password is given.
   std::string env_password;
+  TlsOptions tls;
 };
 
 // A word of a command line and where it starts in the raw line (so `-m` can take the rest).
