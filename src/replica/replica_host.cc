@@ -679,9 +679,14 @@ void ReplicaHost::handle_batch(const std::string& from_node, const RaftBatchCont
       group = &create_group(addressed.partition, false);
     }
     if (group->removed) continue;
+    // A pre-vote carries the term its sender would campaign in, one above its own.
+    const raft::Term sender_term = message.type == raft::MessageType::pre_vote && message.term > 0
+                                       ? message.term - 1
+                                       : message.term;
     if (group->role == raft::Role::leader && group->config_pending == 0 &&
-        !raft::is_member(group->node->config(), message.from) && message.term <= group->term) {
-      // A replica this group no longer has (removed while it was away): tell it to go.
+        !raft::is_member(group->node->config(), message.from) && sender_term <= group->term) {
+      // A replica this group no longer has (removed while it was away, so it missed the notice
+      // sent at its removal): tell it to go. Its pre-votes are all a leader hears from it.
       outbox_[from_node].removed.push_back({addressed.partition, group->term, message.from});
       continue;
     }

@@ -3,6 +3,7 @@
 // machine. Real threads and timers, short ticks; every wait polls with a deadline.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -195,7 +196,7 @@ class Cluster {
     for (auto& node : nodes_) {
       if (!ever_started_.contains(node->name) && !running_.contains(node->name)) continue;
       ever_started_.insert(node->name);
-      bool up = running_.contains(node->name);
+      bool up = running_.contains(node->name) && !paused_.contains(node->name);
       if (!up && !dead_since_.contains(node->name)) dead_since_[node->name] = now_ms;
       if (up) dead_since_.erase(node->name);
       views.push_back({node->name, node->replica_id,
@@ -207,6 +208,16 @@ class Cluster {
     }
   }
   Network& network() { return network_; }
+  // A node that keeps running but is cut off and seen dead by the others (SIGSTOP-like).
+  void pause(TestNode& node, bool paused) {
+    network_.isolate(node.name, paused);
+    if (paused) {
+      paused_.insert(node.name);
+    } else {
+      paused_.erase(node.name);
+    }
+    publish_members();
+  }
 
   // Proposes `text` to `partition` wherever it is led; true once applied there.
   bool propose_somewhere(PartitionId partition, const std::string& text) {
@@ -265,6 +276,25 @@ class Cluster {
     return true;
   }
 
+  // Every replica `node` holds is in its partition's configuration as its leader has it.
+  bool no_strays(TestNode& node) {
+    for (const ReplicaStatus& held : node.host->status()) {
+      bool counted = false;
+      for (auto& other : nodes_) {
+        if (!other->host || !other->host->readable(held.partition)) continue;
+        for (const ReplicaStatus& leader : other->host->status()) {
+          if (leader.partition != held.partition) continue;
+          const raft::Configuration& config = leader.config;
+          counted = std::ranges::count(config.voters, node.replica_id) +
+                        std::ranges::count(config.learners, node.replica_id) >
+                    0;
+        }
+      }
+      if (!counted) return false;
+    }
+    return true;
+  }
+
   std::size_t voters_of(TestNode& node, PartitionId partition) {
     for (const ReplicaStatus& status : node.host->status()) {
       if (status.partition == partition) return status.config.voters.size();
@@ -279,6 +309,7 @@ class Cluster {
   raft::Index retained_;
   std::vector<std::unique_ptr<TestNode>> nodes_;
   std::set<std::string> running_;
+  std::set<std::string> paused_;
   std::set<std::string> ever_started_;
   std::map<std::string, std::int64_t> dead_since_;
 };
@@ -400,6 +431,45 @@ TEST_CASE("replica host: an isolated leader stops serving reads and writes", "[r
   }));
   cluster.network().isolate(cluster.node(leader).name, false);
   REQUIRE(cluster.all_writable("healed"));
+}
+
+TEST_CASE("replica host: replicas removed while their node was away are told to go when it is back",
+          "[replica]") {
+  Cluster cluster(4);
+  for (std::size_t n = 0; n < 3; ++n)
+    cluster.start(cluster.node(n), n == 0);
+  REQUIRE(Cluster::eventually([&] {
+    for (PartitionId p = 0; p < partition_count; ++p) {
+      if (cluster.voters_of(cluster.node(2), p) != 3) return false;
+    }
+    return true;
+  }));
+  REQUIRE(cluster.all_writable("x"));
+  cluster.start(cluster.node(3), false);
+  // n3 goes silent long enough to be replaced everywhere by n4; it never hears of it.
+  TestNode& away = cluster.node(2);
+  cluster.pause(away, true);
+  REQUIRE(Cluster::eventually([&] {
+    for (PartitionId p = 0; p < partition_count; ++p) {
+      for (std::size_t n : {0u, 1u, 3u}) {
+        if (cluster.voters_of(cluster.node(n), p) != 3) return false;
+      }
+      for (const ReplicaStatus& status : cluster.node(0).host->status()) {
+        if (status.partition == p &&
+            std::find(status.config.voters.begin(), status.config.voters.end(), away.replica_id) !=
+                status.config.voters.end()) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }));
+  REQUIRE(!away.host->status().empty());
+  // Back: every replica it still holds belongs to a configuration that has moved on. Each
+  // must go (balancing may give it new ones, which its partitions' leaders then count).
+  cluster.pause(away, false);
+  REQUIRE(Cluster::eventually([&] { return cluster.no_strays(away); }, 20s));
+  REQUIRE(cluster.all_writable("y"));
 }
 
 }  // namespace qim::replica
