@@ -100,6 +100,7 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
   service::Result<std::vector<service::UserTally>> user_tallies(
       const std::string& node, std::span<const std::string> users) override;
   bool known_user(std::string_view user) override { return known_users_.contains(user); }
+  void forget_user(std::string_view user) override { known_users_.remove(user); }
   std::vector<service::UserParts> user_parts_elsewhere(std::string_view user,
                                                        service::UserPart part) override;
   service::Result<std::vector<std::string>> online_among(const std::string& node,

@@ -223,6 +223,8 @@ service::NamePage LocalAdmin::names_here(admin::NameKind kind, std::string_view 
 }
 
 Error LocalAdmin::purge_user(std::string_view user, std::vector<std::uint32_t>& partitions) {
+  // Direct messages to the user must look the account up again (and find it gone).
+  if (service::ClusterQueries* cluster = service_.cluster()) cluster->forget_user(user);
   // The partitions led now; those among them holding records are purged, the rest hold none.
   std::vector<service::PartitionId> led = service_.proposer().readable_partitions();
   std::vector<service::PartitionId> targets = service_.purge_targets(user, led);

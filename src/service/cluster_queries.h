@@ -83,9 +83,10 @@ class ClusterQueries {
     return Result<std::vector<UserTally>>::success(std::move(tallies));
   }
   // Whether `user` is known to have an account (some node said so, or they sent a request
-  // through another node). Accounts are never deleted, so a yes stays true; no means "not
-  // known", not "does not exist". Never blocks.
+  // through another node). A yes stays true until forget_user (an admin deleted the account);
+  // no means "not known", not "does not exist". Never blocks.
   virtual bool known_user(std::string_view /*user*/) { return false; }
+  virtual void forget_user(std::string_view /*user*/) {}
   // BLOCKING: the parts of `user`'s list that every other live node holds, asked at once.
   // A node that does not answer is left out (and logged): a list is better partial than
   // missing while a node is down.

@@ -18,6 +18,12 @@ void KnownUsers::add(std::string_view user) {
   if (current_.find(user) == current_.end()) add_locked(user);
 }
 
+void KnownUsers::remove(std::string_view user) {
+  std::lock_guard lock(mutex_);
+  if (auto it = current_.find(user); it != current_.end()) current_.erase(it);
+  if (auto it = previous_.find(user); it != previous_.end()) previous_.erase(it);
+}
+
 std::size_t KnownUsers::size() const {
   std::lock_guard lock(mutex_);
   return current_.size() + previous_.size();

@@ -26,14 +26,15 @@
 
 namespace qim::service {
 
-// A bounded set of user ids known to have an account (accounts are never deleted, so a user
-// once known stays valid). Two generations: when the newer fills up, the older is dropped and
-// the newer takes its place, so the users in use stay known. Thread-safe.
+// A bounded set of user ids known to have an account. Only an admin's `user delete` removes an
+// account; it tells every live node to forget the user. Two generations: when the newer fills up,
+// the older is dropped and the newer takes its place, so the users in use stay known. Thread-safe.
 class KnownUsers {
  public:
   explicit KnownUsers(std::size_t per_generation = 64 * 1024) : per_generation_(per_generation) {}
   bool contains(std::string_view user);
   void add(std::string_view user);
+  void remove(std::string_view user);
   std::size_t size() const;
 
  private:

@@ -314,3 +314,17 @@ TEST_CASE("reach: known users keep the recent ones within two generations", "[re
   CHECK(known.contains("u7"));
   CHECK(known.size() <= 8);
 }
+
+TEST_CASE("reach: a forgotten user is unknown in both generations", "[reach]") {
+  service::KnownUsers known(2);
+  known.add("old");
+  known.add("u1");
+  known.add("new");  // "old" and "u1" now in the older generation
+  known.remove("old");
+  known.remove("new");
+  CHECK_FALSE(known.contains("old"));
+  CHECK_FALSE(known.contains("new"));
+  CHECK(known.contains("u1"));
+  known.remove("nobody");  // harmless
+  CHECK(known.size() == 1);
+}
