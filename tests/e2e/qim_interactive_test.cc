@@ -58,13 +58,15 @@ TEST_CASE("qim keeps Chinese, accents and emoji typed on a terminal", "[e2e][cli
   InteractiveQim alice(dir, *server);
   alice.type("login alice " + std::string(test_password) + "\r");
   INFO(alice.screen());
-  REQUIRE(alice.expect("alice@"));
+  REQUIRE(alice.expect("alice@qim-e2e> "));
   const std::string text = "héllo wörld 你好 😀";
   alice.type("bob;;" + text + "\r");
   auto message = next_message(*bob, "d:alice:bob");
   REQUIRE(message);
   CHECK(message->body == text);
-  REQUIRE(alice.expect("> "));  // Ctrl-D at the prompt, as a person would
+  // Ctrl-D once the prompt is back after the sent message's echo, as a person would.
+  REQUIRE(alice.expect("alice → bob › " + text));
+  REQUIRE(alice.expect("alice@qim-e2e> "));
   alice.type("\x04");
   CHECK(alice.wait_exit() == 0);
 }
