@@ -32,6 +32,13 @@ char* completion_generator(const char*, int state) {
   return ::strdup((*completion_candidates)[next++].c_str());
 }
 
+void quiet_control_echo() {
+  termios state{};
+  if (::tcgetattr(STDIN_FILENO, &state) != 0 || (state.c_lflag & ECHOCTL) == 0) return;
+  state.c_lflag &= ~static_cast<tcflag_t>(ECHOCTL);
+  ::tcsetattr(STDIN_FILENO, TCSANOW, &state);
+}
+
 void write_all(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
@@ -59,7 +66,8 @@ Interactive::~Interactive() {
 }
 
 std::optional<std::string> Interactive::read_secret(std::string_view prompt) {
-  write_all(prompt);
+  // Echo goes off before the prompt shows: a password typed (or pasted) as soon as the
+  // prompt appears must not be echoed.
   termios before{};
   bool restore = ::tcgetattr(STDIN_FILENO, &before) == 0;
   if (restore) {
@@ -68,6 +76,7 @@ std::optional<std::string> Interactive::read_secret(std::string_view prompt) {
     quiet.c_lflag |= ICANON;
     ::tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
   }
+  write_all(prompt);
   std::string secret;
   bool ended = false;
   while (true) {
@@ -180,7 +189,9 @@ void Interactive::remember(const std::string& line) {
 
 void Interactive::on_line(char* line) {
   if (line == nullptr) {  // end of input (Ctrl-D)
-    write_all("\n");
+    // libedit writes the Ctrl-D it took as end of input ("^D"); the line is cleared so the
+    // screen ends on the last prompt.
+    write_all("\r\033[2K\n");
     done_ = true;
     return;
   }
@@ -188,6 +199,9 @@ void Interactive::on_line(char* line) {
   std::free(line);
   // The prompt is gone from now until it is drawn again: events print as they come.
   rl_callback_handler_remove();
+  // libedit's cooked mode, back while the command runs, turns ECHOCTL on again: a Ctrl-D
+  // typed ahead would show as "^D".
+  quiet_control_echo();
   std::vector<std::string> lines;
   {
     std::lock_guard lock(mutex_);
