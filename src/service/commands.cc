@@ -115,6 +115,9 @@ std::pair<fb::Body, flatbuffers::Offset<void>> build_body(Builder& fbb, const Co
               as(fb::CreatePruneDedup(fbb, command.cutoff_ms, command.max_visits))};
     case CommandKind::purge_user:
       return {fb::Body::PurgeUser, as(fb::CreatePurgeUser(fbb))};
+    case CommandKind::trim_history:
+      return {fb::Body::TrimHistory,
+              as(fb::CreateTrimHistory(fbb, command.cutoff_ms, command.max_visits))};
   }
   return {fb::Body::NONE, 0};
 }
@@ -302,6 +305,13 @@ Error read_body(const fb::Command& root, Command& command) {
     case fb::Body::PurgeUser:
       command.kind = CommandKind::purge_user;
       return {};
+    case fb::Body::TrimHistory: {
+      const auto* trim = root.body_as_TrimHistory();
+      command.kind = CommandKind::trim_history;
+      command.cutoff_ms = trim->cutoff_ms();
+      command.max_visits = trim->max_visits();
+      return {};
+    }
     default:
       return malformed("unknown kind");
   }
@@ -350,7 +360,8 @@ Error decode_command(std::span<const std::uint8_t> bytes, std::vector<std::uint6
   command.user = view(root->user());
   command.device = view(root->device());
   command.session_id = root->session_id();
-  if (root->body_type() != fb::Body::PruneDedup) {
+  // Maintenance commands have no caller.
+  if (root->body_type() != fb::Body::PruneDedup && root->body_type() != fb::Body::TrimHistory) {
     if (Error error = need_id(command.user, "user")) return error;
   }
   return read_body(*root, command);

@@ -38,14 +38,16 @@ enum class CommandKind : std::uint8_t {
   group_dissolve,     // group
   prune_dedup,        // cutoff_ms, max_visits
   purge_user,         // (user: the user deleted)
+  trim_history,       // cutoff_ms, max_visits
 };
 
 // A command's fields. For encoding they may view anything that outlives the call; decoded,
 // they view the command's bytes.
 struct Command {
   CommandKind kind = CommandKind::send;
-  // Every command: the leader's time, and who asked (empty for prune_dedup). For account
-  // commands `user` is the account; `session_id` is skipped by the pushes the command causes.
+  // Every command: the leader's time, and who asked (empty for prune_dedup and trim_history).
+  // For account commands `user` is the account; `session_id` is skipped by the pushes the
+  // command causes.
   std::uint64_t time_ms = 0;
   std::string_view user;
   std::string_view device;

@@ -256,6 +256,8 @@ Result<MessagePage> Conversations::history(const Caller& caller, std::string_vie
   bool corrupt = false;
   Error error = kv_.scan(store::Column::log, prefix, start, true,
                          [&](std::string_view key, std::string_view bytes) {
+                           // The log floor: retention deleted everything older.
+                           if (key.size() == prefix.size()) return false;
                            auto seq = keys::log_seq(key, prefix);
                            if (!seq) {
                              corrupt = true;

@@ -32,7 +32,8 @@ ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logg
       conversations_(kv, keys_, proposer, caches_, events_, reach_, clock, options_, counters_),
       friends_(kv, keys_, proposer, events_, reach_, clock, options_),
       groups_(kv, keys_, proposer, caches_, events_, reach_, clock, options_),
-      purge_(kv, keys_, caches_, events_) {
+      purge_(kv, keys_, caches_, events_),
+      trim_(kv, proposer) {
   if (!auth::initialize()) logger_.error("service", "libsodium failed to initialise");
 }
 
@@ -71,6 +72,9 @@ ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t
       break;
     case CommandKind::purge_user:
       result.error = purge_.apply(context);
+      break;
+    case CommandKind::trim_history:
+      result = trim_.apply(context);
       break;
     case CommandKind::register_account:
     case CommandKind::add_token:
@@ -422,6 +426,10 @@ Result<MessagePage> ImService::history(const Caller& caller, std::string_view co
 
 std::size_t ImService::prune_dedup(std::int64_t now_ms) {
   return conversations_.prune_dedup(now_ms);
+}
+
+std::size_t ImService::trim_history(std::int64_t now_ms) {
+  return trim_.sweep(options_.history_retention_ms, now_ms);
 }
 
 std::uint32_t ImService::online_page_limit(std::uint32_t requested) const {

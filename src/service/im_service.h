@@ -34,6 +34,7 @@
 #include "service/events.h"
 #include "service/friends.h"
 #include "service/groups.h"
+#include "service/history_trim.h"
 #include "service/keys.h"
 #include "service/options.h"
 #include "service/partition_caches.h"
@@ -171,6 +172,10 @@ class ImService final : public StateMachine {
   // Maintenance, called periodically by the shell: proposes a bounded prune of old dedup
   // entries to every partition this node leads. Returns how many it proposed.
   std::size_t prune_dedup(std::int64_t now_ms);
+  // Maintenance: with a history retention (Options::history_retention_ms), proposes bounded
+  // trims of the older messages to every partition this node leads (service/history_trim.h).
+  // BLOCKING: waits for each trim's outcome. Returns how many it proposed.
+  std::size_t trim_history(std::int64_t now_ms);
 
   // --- Friends, groups, presence -------------------------------------------------------------
   Accounts& accounts() { return accounts_; }
@@ -231,6 +236,7 @@ class ImService final : public StateMachine {
   Friends friends_;
   Groups groups_;
   UserPurge purge_;
+  HistoryTrim trim_;
   // Serialises one user's online/offline transitions with their announcements, so friends
   // see them in order. Lock ordering: presence stripe -> registry shard (leaf).
   StripedMutex<256> presence_locks_;

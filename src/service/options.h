@@ -49,6 +49,9 @@ struct Options {
   double registration_burst_per_address = 5;
 
   std::uint64_t dedup_retention_ms = 7ull * 24 * 3600 * 1000;
+  // Messages older than this (by server time) leave their logs in the maintenance sweep
+  // (service/history_trim.h); 0 keeps them forever.
+  std::uint64_t history_retention_ms = 0;
 };
 
 }  // namespace qim::service

@@ -33,20 +33,20 @@ PartitionCaches::PartitionCaches(store::Kv& kv, const Keys& keys)
 }
 
 Error PartitionCaches::load_head(std::string_view conversation, std::uint64_t& head_seq) {
-  // The head is the last key of the conversation's log range: one reverse seek.
+  // The head is the last key of the conversation's log range: one reverse seek. When history
+  // retention deleted every entry, that key is the log floor (the prefix alone) holding it.
   std::string prefix = keys_.log_prefix(conversation);
   std::uint64_t found = 0;
   bool corrupt = false;
-  Error error = kv_.scan(store::Column::log, prefix, {}, true,
-                         [&](std::string_view log_key, std::string_view) {
-                           auto seq = keys::log_seq(log_key, prefix);
-                           if (seq) {
-                             found = *seq;
-                           } else {
-                             corrupt = true;
-                           }
-                           return false;
-                         });
+  Error error = kv_.scan(
+      store::Column::log, prefix, {}, true, [&](std::string_view log_key, std::string_view value) {
+        if (auto seq = keys::log_seq(log_key, prefix)) {
+          found = *seq;
+        } else if (log_key.size() != prefix.size() || !decode_log_floor(value, found)) {
+          corrupt = true;
+        }
+        return false;
+      });
   if (error) return internal("reading the conversation head failed: " + error.message);
   if (corrupt) return internal("a log key of " + std::string(conversation) + " is corrupted");
   head_seq = found;

@@ -128,6 +128,20 @@ bool decode_prune_cursor(std::string_view bytes, std::string& next_key) {
   return true;
 }
 
+std::string encode_log_floor(std::uint64_t head_seq) {
+  flatbuffers::FlatBufferBuilder fbb(32);
+  fbb.Finish(store::CreateLogFloor(fbb, head_seq));
+  return finish(fbb);
+}
+
+bool decode_log_floor(std::string_view bytes, std::uint64_t& head_seq) {
+  AlignedCopy copy(bytes);
+  const auto* root = verified_root<store::LogFloor>(copy);
+  if (!root) return false;
+  head_seq = root->head_seq();
+  return true;
+}
+
 std::string encode_log_entry(const MessageView& message) {
   flatbuffers::FlatBufferBuilder fbb(128 + message.body.size() + message.sender.size() +
                                      message.sender_device.size());

@@ -73,8 +73,10 @@ std::string encode_log_entry(const MessageView& message);
 inline std::string encode_log_entry(const Message& message) {
   return encode_log_entry(view_of(message));
 }
-// Where a partition's dedup pruning resumes.
+// Where a partition's dedup pruning (or history trim) resumes.
 std::string encode_prune_cursor(std::string_view next_key);
+// The head of a conversation whose log entries retention deleted.
+std::string encode_log_floor(std::uint64_t head_seq);
 
 // Each returns false when `bytes` is not a valid record of that kind.
 bool decode(std::string_view bytes, AccountRecord& record);
@@ -87,5 +89,6 @@ bool decode_cursor(std::string_view bytes, std::uint64_t& seq);
 // Fills every field of `message` but conversation.
 bool decode_log_entry(std::string_view bytes, Message& message);
 bool decode_prune_cursor(std::string_view bytes, std::string& next_key);
+bool decode_log_floor(std::string_view bytes, std::uint64_t& head_seq);
 
 }  // namespace qim::service

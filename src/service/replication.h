@@ -26,6 +26,7 @@ using route::PartitionId;
 struct ApplyResult {
   Error error;                     // the command's refusal (deterministic), or ok
   std::optional<SendResult> sent;  // a Send's seq, time and duplicate flag
+  bool more = false;               // a bounded sweep (TrimHistory) stopped before the end
 };
 
 // Implemented by the replication shell. Thread-safe.

@@ -2,7 +2,8 @@
 // either raw bytes handed to apply() as one command (which must be refused cleanly, writing
 // nothing, unless it happens to be a well-formed command), or, when the first byte says so, a
 // sequence of well-formed commands built from the input and applied in order, so the apply
-// logic itself (dedup, seqs, roles, friend states, pruning) runs on arbitrary histories.
+// logic itself (dedup, seqs, roles, friend states, pruning, history trims) runs on arbitrary
+// histories.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstdint>
@@ -37,6 +38,10 @@ service::Command next_command(FuzzedDataProvider& input, std::vector<std::string
   service::Command command;
   command.kind = static_cast<service::CommandKind>(
       input.ConsumeIntegralInRange<int>(0, static_cast<int>(service::CommandKind::prune_dedup)));
+  // History trims meet the logs the sends wrote (cutoffs within the command times below).
+  if (command.kind == service::CommandKind::prune_dedup && input.ConsumeBool()) {
+    command.kind = service::CommandKind::trim_history;
+  }
   command.time_ms = input.ConsumeIntegralInRange<std::uint64_t>(0, 1'000'000);
   strings.push_back(pick(input, users, std::size(users)));
   command.user = strings.back();

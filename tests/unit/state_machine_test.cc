@@ -1,7 +1,7 @@
 // The IM service as the state machine the partitions' logs replicate (service/replication.h):
 // every command kind's outcome and refusals, determinism across replicas and restarts, dedup
-// of retried sends, cursors that never move back, bounded and resumable pruning, partitioned
-// keys, and corrupt commands.
+// of retried sends, cursors that never move back, bounded and resumable pruning and history
+// trims, partitioned keys, and corrupt commands.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -17,6 +17,7 @@
 
 #include "qim/ids.h"
 #include "service/commands.h"
+#include "service/history_trim.h"
 #include "service/keys.h"
 #include "service/placement_keys.h"
 #include "service/records.h"
@@ -581,6 +582,7 @@ TEST_CASE("state machine: replicas applying one log end byte-identical, across r
   TestLog log;
   service::Options options = replica_options();
   options.max_group_members = 4;
+  options.history_retention_ms = 60'000;  // some conversations trimmed, some kept
   Replica a(log, options), b(log, options);
   log.replicas = {&a, &b};
   const std::vector<std::string> users = {"ann", "ben", "cat", "dan", "eve"};
@@ -635,6 +637,8 @@ TEST_CASE("state machine: replicas applying one log end byte-identical, across r
       default:
         if (i % 3 == 0) {
           a.service->groups().dissolve(caller, any(groups), ignore);
+        } else if (i % 3 == 1) {
+          a.service->trim_history(a.clock.wall_ms());
         } else {
           a.service->prune_dedup(a.clock.wall_ms());
         }
@@ -837,6 +841,187 @@ TEST_CASE("state machine: purging a deleted user's records, partition by partiti
   }
   CHECK(dump(group.leader.kv) == before);
   CHECK(dump(group.follower.kv) == before);
+}
+
+namespace {
+
+// The trim_history command with `cutoff_ms`, examining at most `max_visits` log keys.
+std::vector<std::uint8_t> trim_command(std::uint64_t cutoff_ms, std::uint32_t max_visits) {
+  Command trim;
+  trim.kind = CommandKind::trim_history;
+  trim.time_ms = cutoff_ms;
+  trim.cutoff_ms = cutoff_ms;
+  trim.max_visits = max_visits;
+  return encode_command(trim);
+}
+
+// The seqs of a conversation's log entries (the log floor left out).
+std::vector<std::uint64_t> log_seqs(store::Kv& kv, const service::Keys& keys,
+                                    std::string_view conversation) {
+  std::vector<std::uint64_t> seqs;
+  std::string prefix = keys.log_prefix(conversation);
+  REQUIRE_FALSE(
+      kv.scan(store::Column::log, prefix, {}, false, [&](std::string_view key, std::string_view) {
+        if (auto seq = service::keys::log_seq(key, prefix)) seqs.push_back(*seq);
+        return true;
+      }));
+  return seqs;
+}
+
+std::vector<std::uint64_t> page_seqs(const service::Result<service::MessagePage>& page) {
+  REQUIRE(page.ok());
+  std::vector<std::uint64_t> seqs;
+  for (const service::Message& message : page.value.messages)
+    seqs.push_back(message.seq);
+  return seqs;
+}
+
+}  // namespace
+
+TEST_CASE("state machine: a history trim removes only older messages and never reuses a seq",
+          "[service][apply][retention]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  PartitionId partition = group.keys().partition_of("d:alice:bob");
+  // A second conversation of the same partition, so that the trim moves between them.
+  std::string other;
+  for (int i = 0; other.empty() && i < 10'000; ++i) {
+    std::string user = "u" + std::to_string(i);
+    if (group.keys().partition_of(direct_conversation("alice", user)) == partition) other = user;
+  }
+  REQUIRE_FALSE(other.empty());
+  REQUIRE_FALSE(register_user(service, other));
+  std::string second = direct_conversation("alice", other);
+
+  auto old_time = static_cast<std::uint64_t>(group.leader.clock.wall_ms());
+  std::uint64_t cutoff = old_time + 5'000;
+  for (std::uint64_t id = 1; id <= 5; ++id)
+    REQUIRE(send(service, "alice", "bob", id).ok());
+  for (std::uint64_t id = 1; id <= 2; ++id)
+    REQUIRE(send(service, "alice", other, id).ok());
+  group.leader.clock.advance_ms(10'000);
+  for (std::uint64_t id = 6; id <= 8; ++id)
+    REQUIRE(send(service, "alice", "bob", id).ok());
+  service::Caller bob{"bob", "phone", 2};
+  REQUIRE_FALSE(
+      wait_for([&](service::Done done) { service.ack(bob, "d:alice:bob", 3, std::move(done)); }));
+
+  ApplyResult trimmed = group.log.append(partition, trim_command(cutoff, 1'000));
+  REQUIRE_FALSE(trimmed.error);
+  CHECK_FALSE(trimmed.more);
+  CHECK(log_seqs(group.leader.kv, group.keys(), "d:alice:bob") ==
+        std::vector<std::uint64_t>{6, 7, 8});
+  CHECK(log_seqs(group.leader.kv, group.keys(), second).empty());
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+  // Reads of the trimmed range are not errors: they return what remains.
+  CHECK(page_seqs(service.pull(bob, "d:alice:bob", 0, 0)) == std::vector<std::uint64_t>{6, 7, 8});
+  CHECK(page_seqs(service.history(bob, "d:alice:bob", 0, 0)) ==
+        std::vector<std::uint64_t>{6, 7, 8});
+  CHECK(page_seqs(service.history(bob, "d:alice:bob", 6, 0)).empty());
+  service::Caller alice{"alice", "phone", 1};
+  CHECK(page_seqs(service.history(alice, second, 0, 0)).empty());
+  CHECK(page_seqs(service.pull(alice, second, 0, 0)).empty());
+
+  // Trimming the same range again changes nothing.
+  Dump before = dump(group.leader.kv);
+  REQUIRE_FALSE(group.log.append(partition, trim_command(cutoff, 1'000)).error);
+  CHECK(dump(group.leader.kv) == before);
+  CHECK(dump(group.follower.kv) == before);
+
+  // The heads survive in the store (restarts forget the cached ones): no seq is reused, and
+  // the read cursor stays.
+  group.leader.restart();
+  group.follower.restart();
+  service::ImService& restarted = group.service();
+  auto head = restarted.conversation_head_here("alice", second);
+  REQUIRE(head.ok());
+  CHECK(head.value.head_seq == 2);
+  CHECK(send(restarted, "alice", other, 3).value.seq == 3);
+  CHECK(send(restarted, "alice", "bob", 9).value.seq == 9);
+  std::string cursor;
+  REQUIRE_FALSE(group.leader.kv.get(store::Column::cursors,
+                                    group.keys().cursor("bob", "d:alice:bob", "phone"), cursor));
+
+  // Everything old: every entry goes, the next message still follows the last seq.
+  REQUIRE_FALSE(group.log.append(partition, trim_command(UINT64_MAX, 1'000)).error);
+  CHECK(log_seqs(group.leader.kv, group.keys(), "d:alice:bob").empty());
+  CHECK(page_seqs(restarted.history(bob, "d:alice:bob", 0, 0)).empty());
+  group.leader.restart();
+  group.follower.restart();
+  CHECK(send(group.service(), "alice", "bob", 10).value.seq == 10);
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+}
+
+TEST_CASE("state machine: a history trim examines a bounded number of log keys and resumes",
+          "[service][apply][retention]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  for (std::uint64_t id = 1; id <= 25; ++id)
+    REQUIRE(send(service, "alice", "bob", id).ok());
+  PartitionId partition = group.keys().partition_of("d:alice:bob");
+  std::string prefix = service::keys::partition_prefix(partition);
+  auto has_cursor = [&](store::Kv& kv) {
+    std::string value;
+    return !kv.get(store::Column::log, prefix, value);
+  };
+  auto bytes = trim_command(UINT64_MAX, 10);
+  ApplyResult first = group.log.append(partition, bytes);
+  REQUIRE_FALSE(first.error);
+  CHECK(first.more);
+  CHECK(log_seqs(group.leader.kv, group.keys(), "d:alice:bob").size() == 15);
+  CHECK(has_cursor(group.leader.kv));
+  group.follower.restart();  // the cursor is in the store, not in memory
+  CHECK(group.log.append(partition, bytes).more);
+  CHECK(log_seqs(group.follower.kv, group.keys(), "d:alice:bob").size() == 5);
+  ApplyResult last = group.log.append(partition, bytes);
+  REQUIRE_FALSE(last.error);
+  CHECK_FALSE(last.more);
+  CHECK(log_seqs(group.leader.kv, group.keys(), "d:alice:bob").empty());
+  CHECK_FALSE(has_cursor(group.leader.kv));
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+  // A trim that asks for no visits still examines one key, so sweeps always progress.
+  REQUIRE(send(service, "alice", "bob", 100).value.seq == 26);
+  ApplyResult least = group.log.append(partition, trim_command(UINT64_MAX, 0));
+  REQUIRE_FALSE(least.error);
+  CHECK(least.more);
+  REQUIRE_FALSE(group.log.append(partition, trim_command(UINT64_MAX, 0)).error);
+  CHECK(log_seqs(group.leader.kv, group.keys(), "d:alice:bob").empty());
+  CHECK(send(service, "alice", "bob", 101).value.seq == 27);
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+}
+
+TEST_CASE("state machine: the retention sweep proposes to the partitions it leads until done",
+          "[service][apply][retention]") {
+  SECTION("no retention: nothing is proposed") {
+    Group group;
+    CHECK(group.service().trim_history(100 * 24 * 3600 * 1000LL) == 0);
+    CHECK(group.log.entries.empty());
+  }
+  SECTION("with a retention: one trim per readable partition, more while one reports more") {
+    service::Options options = replica_options();
+    options.history_retention_ms = 1'000;
+    Group group(options);
+    service::ImService& service = group.service();
+    REQUIRE_FALSE(register_user(service, "alice"));
+    REQUIRE_FALSE(register_user(service, "bob"));
+    PartitionId partition = group.keys().partition_of("d:alice:bob");
+    for (std::uint64_t id = 1;
+         id <= service::HistoryTrim::max_visits + service::HistoryTrim::max_visits / 2; ++id) {
+      REQUIRE(send(service, "alice", "bob", id).ok());
+    }
+    group.log.unreadable.insert(partition == 0 ? 1 : 0);
+    std::size_t readable = group.log.readable_partitions().size();
+    std::size_t entries = group.log.entries.size();
+    group.leader.clock.advance_ms(5'000);
+    CHECK(service.trim_history(group.leader.clock.wall_ms()) == readable + 1);
+    CHECK(group.log.entries.size() == entries + readable + 1);
+    CHECK(log_seqs(group.leader.kv, group.keys(), "d:alice:bob").empty());
+    CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+  }
 }
 
 }  // namespace qim::testing
