@@ -62,7 +62,7 @@ struct Config {
   std::string admin_token_file;    // empty: derived from the cluster key (admin_token.h)
   cluster::swim::Config swim;
   std::uint32_t vnodes_per_member = 128;  // ring tokens per member
-  // Periodic maintenance (pruning expired dedup records).
+  // Periodic maintenance (pruning expired dedup records, history retention).
   std::chrono::milliseconds maintenance_interval{600'000};
   // Replication (DESIGN §8).
   std::uint32_t partitions = 64;

@@ -83,8 +83,17 @@ bool bind_http(const Config& config, OperatorHttp& http, core::Logger& logger, s
   return http.bind(net::HostPort{config.http_listen.host, 0}, error);
 }
 
-asio::awaitable<std::size_t> prune_once(service::ImService& service, std::int64_t now_ms) {
-  co_return service.prune_dedup(now_ms);
+struct MaintenanceDone {
+  std::size_t pruned = 0;   // partitions asked to prune dedup records
+  std::size_t trimmed = 0;  // history trims proposed
+};
+
+// BLOCKING (the history sweep waits for its trims' outcomes).
+asio::awaitable<MaintenanceDone> maintain_once(service::ImService& service, std::int64_t now_ms) {
+  MaintenanceDone done;
+  done.pruned = service.prune_dedup(now_ms);
+  done.trimmed = service.trim_history(now_ms);
+  co_return done;
 }
 
 // Periodic maintenance until cancelled. The work itself runs on the blocking pool, off the
@@ -98,9 +107,11 @@ asio::awaitable<void> run_maintenance(service::ImService& service, const core::C
     auto [error] = co_await timer.async_wait(use_nothrow);
     if (error) co_return;  // cancelled: shutting down
     auto started = std::chrono::steady_clock::now();
-    std::size_t pruned = co_await asio::co_spawn(
-        blocking_pool, prune_once(service, clock.wall_ms()), asio::use_awaitable);
-    logger.debug("node", "pruned dedup records in {} partition(s) in {} ms", pruned,
+    MaintenanceDone done = co_await asio::co_spawn(
+        blocking_pool, maintain_once(service, clock.wall_ms()), asio::use_awaitable);
+    logger.debug("node",
+                 "pruned dedup records in {} partition(s), proposed {} history trim(s), in {} ms",
+                 done.pruned, done.trimmed,
                  std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::steady_clock::now() - started)
                      .count());
