@@ -704,7 +704,31 @@ void ReplicaHost::handle_batch(const std::string& from_node, const RaftBatchCont
     group->removed = true;
     group->last_action = Clock::now();
   }
+  bool probed = false;
+  for (const LeaderHint& hint : contents.hints)
+    probed = probe_if_stray(from_node, hint) || probed;
+  if (probed) flush_outbox();
   if (!contents.hints.empty() && leader_listener_) leader_listener_(contents.hints);
+}
+
+// A leader that this replica's configuration does not name: the partition moved on without it
+// (removed while it was away, it missed the notice, and its own pre-votes reach only the old
+// members) or it lags behind. A pre-vote to that leader makes the leader say which: a removal
+// notice, or nothing. The probe claims an empty log, so it can never win a vote.
+bool ReplicaHost::probe_if_stray(const std::string& leader_node, const LeaderHint& hint) {
+  Group* group = find(hint.partition);
+  if (group == nullptr || group->removed || group->role == raft::Role::leader) return false;
+  if (hint.term < group->term || hint.leader == options_.replica_id ||
+      raft::is_member(group->node->config(), hint.leader)) {
+    return false;
+  }
+  raft::Message probe;
+  probe.type = raft::MessageType::pre_vote;
+  probe.from = options_.replica_id;
+  probe.to = hint.leader;
+  probe.term = group->term + 1;
+  outbox_[leader_node].messages.push_back({hint.partition, std::move(probe)});
+  return true;
 }
 
 // --- Snapshots ----------------------------------------------------------------------------------

@@ -209,6 +209,7 @@ class ReplicaHost final : public service::Proposer {
   void tick();
   void schedule_tick();
   void handle_batch(const std::string& from_node, const RaftBatchContents& contents);
+  bool probe_if_stray(const std::string& leader_node, const LeaderHint& hint);
   void handle_chunk(const std::string& from_node, const SnapshotChunkHeader& header,
                     const std::vector<SnapshotRow>& rows, const std::function<void(Error)>& reply);
   void start_snapshot_stream(Group& group, raft::NodeId to);
