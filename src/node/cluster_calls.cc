@@ -222,8 +222,8 @@ service::Result<service::UserTally> ClusterPeers::user_tally(const std::string& 
   const auto* facts = reply.value.envelope().body_as_UserFactsResult();
   if (facts == nullptr) return R::failure(errc::internal, "node " + node + " answered oddly");
   if (facts->exists()) known_users_.add(user);
-  return R::success(
-      service::UserTally{facts->exists(), facts->disabled(), facts->friends(), facts->groups()});
+  return R::success(service::UserTally{facts->exists(), facts->disabled(), facts->friends(),
+                                       facts->groups(), facts->account_unreadable()});
 }
 
 service::Result<std::vector<service::UserTally>> ClusterPeers::user_tallies(
@@ -248,8 +248,8 @@ service::Result<std::vector<service::UserTally>> ClusterPeers::user_tallies(
   for (flatbuffers::uoffset_t i = 0; i < result->facts()->size(); ++i) {
     const auto* facts = result->facts()->Get(i);
     if (facts->exists()) known_users_.add(users[i]);
-    tallies.push_back(
-        service::UserTally{facts->exists(), facts->disabled(), facts->friends(), facts->groups()});
+    tallies.push_back(service::UserTally{facts->exists(), facts->disabled(), facts->friends(),
+                                         facts->groups(), facts->account_unreadable()});
   }
   return R::success(std::move(tallies));
 }

@@ -56,7 +56,7 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
     co_return builder.finish_owned(
         0, PeerKind::Reply,
         peer_wire::CreateUserFactsResult(builder.fbb(), tally.exists, tally.disabled, tally.friends,
-                                         tally.groups));
+                                         tally.groups, tally.account_unreadable));
   }
   if (const auto* facts = request.body_as_UserFactsBatch()) {
     auto& fbb = builder.fbb();
@@ -66,7 +66,8 @@ asio::awaitable<std::vector<std::uint8_t>> ClusterPeers::on_request(
       for (const auto* user : *facts->users()) {
         service::UserTally tally = service_.tally_here(proto::view(user));
         results.push_back(peer_wire::CreateUserFactsResult(fbb, tally.exists, tally.disabled,
-                                                           tally.friends, tally.groups));
+                                                           tally.friends, tally.groups,
+                                                           tally.account_unreadable));
       }
     }
     auto vector = fbb.CreateVector(results);

@@ -22,6 +22,9 @@ struct UserTally {
   bool disabled = false;
   std::uint32_t friends = 0;  // friend records (pending or accepted) held there
   std::uint32_t groups = 0;   // group memberships held there
+  // The node may not read the account's partition now (its leadership moved): `exists` is
+  // unknown, not false.
+  bool account_unreadable = false;
 };
 
 enum class UserPart : std::uint8_t { conversations = 0, friends = 1, groups = 2 };

@@ -190,8 +190,8 @@ bool ImService::ready(std::string_view key) const {
 UserTally ImService::tally_here(std::string_view user) {
   UserTally tally;
   std::string value;
-  if (proposer_.readable(keys_.partition_of(user)) &&
-      !kv_.get(store::Column::accounts, keys_.account(user), value)) {
+  tally.account_unreadable = !proposer_.readable(keys_.partition_of(user));
+  if (!tally.account_unreadable && !kv_.get(store::Column::accounts, keys_.account(user), value)) {
     tally.exists = true;
     AccountRecord account;
     tally.disabled = decode(value, account) && account.disabled;

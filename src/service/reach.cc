@@ -45,6 +45,17 @@ std::shared_ptr<const route::Placement> Reach::cluster_placement() const {
   return placement;
 }
 
+namespace {
+
+// The node taken for the user's home no longer leads the account's partition: the answer is
+// not known yet, which is not "no such user".
+Error moving(std::string_view user, const std::string& node) {
+  return Error{errc::unavailable,
+               "the home of " + std::string(user) + " is moving away from " + node + "; retry"};
+}
+
+}  // namespace
+
 Error Reach::exists(std::string_view user) {
   auto placement = cluster_placement();
   if (!placement || placement->is_local(user)) return accounts_.exists(user);
@@ -56,6 +67,7 @@ Error Reach::exists(std::string_view user) {
   if (cluster_->known_user(user)) return {};
   auto tally = cluster_->user_tally(home.name, user);
   if (!tally.ok()) return tally.error;
+  if (!tally.value.exists && tally.value.account_unreadable) return moving(user, home.name);
   if (!tally.value.exists) return Error{errc::not_found, "no such user"};
   return {};
 }
@@ -96,7 +108,12 @@ Result<std::vector<Reach::UserCheck>> Reach::check_users(std::span<const std::st
     if (home.name == placement->self_name()) {
       checks[i].exists = accounts_.exists(user);
     } else if (auto answer = answers.find(home.name); answer != answers.end()) {
-      if (!answer->second[i].exists) checks[i].exists = Error{errc::not_found, "no such user"};
+      const UserTally& tally = answer->second[i];
+      if (!tally.exists && tally.account_unreadable) {
+        checks[i].exists = moving(user, home.name);
+      } else if (!tally.exists) {
+        checks[i].exists = Error{errc::not_found, "no such user"};
+      }
     } else {
       checks[i].exists = Error{errc::unavailable, "the home node of " + user + " (" + home.name +
                                                       ") is down; retry later"};

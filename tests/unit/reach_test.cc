@@ -40,6 +40,7 @@ class RecordingCluster final : public service::ClusterQueries {
   std::set<std::string> known;               // what known_user() says yes to
   std::map<std::string, std::string> homes;  // user -> home node, for user_tallies
   std::set<std::string> silent_nodes;        // user_tallies fails there
+  std::set<std::string> unreadable_nodes;    // they no longer lead the accounts' partitions
   std::map<std::string, std::vector<std::vector<std::string>>> tallies_asked;  // node -> calls
 
   void online_elsewhere(std::string, std::uint32_t,
@@ -59,7 +60,8 @@ class RecordingCluster final : public service::ClusterQueries {
                                                  std::string_view user) override {
     tally_nodes.push_back(node);
     service::UserTally tally;
-    tally.exists = existing_users.count(std::string(user)) == 1;
+    tally.account_unreadable = unreadable_nodes.count(node) == 1;
+    tally.exists = !tally.account_unreadable && existing_users.count(std::string(user)) == 1;
     tally.friends = 2;
     tally.groups = 1;
     return service::Result<service::UserTally>::success(tally);
@@ -327,4 +329,22 @@ TEST_CASE("reach: a forgotten user is unknown in both generations", "[reach]") {
   CHECK_FALSE(known.contains("old"));
   CHECK_FALSE(known.contains("new"));
   CHECK(known.contains("u1"));
+}
+
+TEST_CASE("reach: a home that no longer leads the account's partition is not 'no such user'",
+          "[reach]") {
+  Fixture f;
+  std::string remote;
+  for (const std::string& user : users(30)) {
+    if (f.placement->home_of(user).name != "n1") {
+      remote = user;
+      break;
+    }
+  }
+  REQUIRE_FALSE(remote.empty());
+  f.cluster.existing_users.insert(remote);
+  f.cluster.unreadable_nodes.insert(f.placement->home_of(remote).name);
+  CHECK(f.reach.exists(remote).code == errc::unavailable);
+  f.cluster.unreadable_nodes.clear();
+  CHECK_FALSE(f.reach.exists(remote));
 }
