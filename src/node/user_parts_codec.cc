@@ -34,9 +34,11 @@ std::vector<std::uint8_t> encode_user_parts(const service::UserParts& parts) {
   auto conversations_vector = fbb.CreateVector(conversations);
   auto friends_vector = fbb.CreateVector(friends);
   auto groups_vector = fbb.CreateVector(groups);
+  auto partitions_vector = fbb.CreateVector(parts.partitions);
   return builder.finish_owned(
       0, peer_wire::PeerKind::Reply,
-      peer_wire::CreateUserPartsResult(fbb, conversations_vector, friends_vector, groups_vector));
+      peer_wire::CreateUserPartsResult(fbb, conversations_vector, friends_vector, groups_vector,
+                                       partitions_vector));
 }
 
 service::UserParts decode_user_parts(const peer_wire::UserPartsResult& result) {
@@ -73,6 +75,9 @@ service::UserParts decode_user_parts(const peer_wire::UserPartsResult& result) {
       out.created_ms = info->created_ms();
       if (!out.group.empty()) parts.groups.push_back(std::move(out));
     }
+  }
+  if (result.partitions() != nullptr) {
+    parts.partitions.assign(result.partitions()->begin(), result.partitions()->end());
   }
   return parts;
 }

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "route/partitions.h"
 #include "service/types.h"
 
 namespace qim::service {
@@ -34,6 +35,7 @@ struct UserParts {
   std::vector<ConversationState> conversations;  // read_seq 0: cursors live at the user's home
   std::vector<FriendEntry> friends;              // online false: presence lives at homes
   std::vector<GroupInfo> groups;
+  std::vector<route::PartitionId> partitions;  // what the part was read from (led there)
 };
 
 // Where a push goes at the users' home: every session of each user, except one session of
@@ -91,8 +93,8 @@ class ClusterQueries {
   virtual bool known_user(std::string_view /*user*/) { return false; }
   virtual void forget_user(std::string_view /*user*/) {}
   // BLOCKING: the parts of `user`'s list that every other live node holds, asked at once.
-  // A node that does not answer is left out (and logged): a list is better partial than
-  // missing while a node is down.
+  // A node that does not answer is left out (and logged); the caller checks that the parts
+  // cover every partition (service/partition_coverage.h) and refuses a list that does not.
   virtual std::vector<UserParts> user_parts_elsewhere(std::string_view user, UserPart part) = 0;
   // BLOCKING: which of `users` (homed at `node`) have a session there.
   virtual Result<std::vector<std::string>> online_among(const std::string& node,

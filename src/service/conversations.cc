@@ -4,6 +4,7 @@
 
 #include "qim/ids.h"
 #include "service/friends.h"
+#include "service/partition_coverage.h"
 #include "service/push_frames.h"
 
 namespace qim::service {
@@ -365,14 +366,15 @@ Error Conversations::apply_ack(const ApplyContext& context) {
   return {};
 }
 
-Result<std::vector<ConversationState>> Conversations::sync_here(std::string_view user) {
+Result<std::vector<ConversationState>> Conversations::sync_here(
+    std::string_view user, std::span<const PartitionId> partitions) {
   using R = Result<std::vector<ConversationState>>;
   std::vector<ConversationState> states;
   std::size_t budget = page_budget_bytes(), used = 0;
   bool corrupt = false;
   bool full = false;
   // Collected first: the store is not re-entered from inside a scan.
-  for (PartitionId partition : proposer_.readable_partitions()) {
+  for (PartitionId partition : partitions) {
     std::string prefix = keys_.convs_prefix(partition, user);
     Error error = kv_.scan(store::Column::convs, prefix, {}, false,
                            [&](std::string_view key, std::string_view bytes) {
@@ -416,11 +418,15 @@ Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller)
           require_readable(proposer_, keys_.partition_of(caller.user), "your read cursors")) {
     return R::failure(std::move(error));
   }
-  auto states = sync_here(caller.user);
+  std::vector<PartitionId> here = proposer_.readable_partitions();
+  auto states = sync_here(caller.user, here);
   if (!states.ok()) return states;
+  PartitionCoverage coverage(keys_.partitions().count());
+  coverage.add(here);
   if (reach_.cluster_placement()) {
     for (UserParts& part :
          reach_.cluster()->user_parts_elsewhere(caller.user, UserPart::conversations)) {
+      coverage.add(part.partitions);
       for (ConversationState& state : part.conversations)
         states.value.push_back(std::move(state));
     }
@@ -436,6 +442,8 @@ Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller)
                                    }),
                        states.value.end());
   }
+  if (Error error = coverage.check("conversations", caller.user))
+    return R::failure(std::move(error));
   // The device's cursors are with the caller's account.
   for (ConversationState& state : states.value) {
     std::string value;

@@ -60,8 +60,9 @@ class Conversations {
   // Every conversation of the caller with its head, this device's cursor and first seq,
   // gathered from every node in a cluster (BLOCKING there).
   Result<std::vector<ConversationState>> sync(const Caller& caller);
-  // This node's part of user's conversations (read_seq 0): those in the partitions it reads.
-  Result<std::vector<ConversationState>> sync_here(std::string_view user);
+  // This node's part of user's conversations (read_seq 0): those in `partitions` (led here).
+  Result<std::vector<ConversationState>> sync_here(std::string_view user,
+                                                   std::span<const PartitionId> partitions);
   // One conversation's head with the first seq user may read (an error when they may not).
   Result<ConversationState> head_here(std::string_view user, std::string_view conversation);
 

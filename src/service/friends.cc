@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "qim/ids.h"
+#include "service/partition_coverage.h"
 #include "service/push_frames.h"
 #include "service/records.h"
 
@@ -227,13 +228,14 @@ Error Friends::apply_accept(const ApplyContext& context) {
   return {};
 }
 
-Result<std::vector<FriendEntry>> Friends::list_here(std::string_view user) {
+Result<std::vector<FriendEntry>> Friends::list_here(std::string_view user,
+                                                    std::span<const PartitionId> partitions) {
   using R = Result<std::vector<FriendEntry>>;
   std::vector<FriendEntry> entries;
   bool corrupt = false;
   // Bounded: max_friends records per user, with slack for concurrent requests.
   std::size_t cap = static_cast<std::size_t>(options_.max_friends) * 2 + 16;
-  for (PartitionId partition : proposer_.readable_partitions()) {
+  for (PartitionId partition : partitions) {
     if (entries.size() >= cap) break;
     std::string prefix = keys_.friends_prefix(partition, user);
     Error error = kv_.scan(store::Column::friends, prefix, {}, false,
@@ -256,11 +258,20 @@ Result<std::vector<FriendEntry>> Friends::list_here(std::string_view user) {
 }
 
 Result<std::vector<FriendEntry>> Friends::gather(std::string_view user) {
-  auto entries = list_here(user);
-  if (!entries.ok() || !reach_.cluster_placement()) return entries;
-  for (UserParts& part : reach_.cluster()->user_parts_elsewhere(user, UserPart::friends)) {
-    for (FriendEntry& entry : part.friends)
-      entries.value.push_back(std::move(entry));
+  std::vector<PartitionId> here = proposer_.readable_partitions();
+  auto entries = list_here(user, here);
+  if (!entries.ok()) return entries;
+  PartitionCoverage coverage(keys_.partitions().count());
+  coverage.add(here);
+  if (reach_.cluster_placement()) {
+    for (UserParts& part : reach_.cluster()->user_parts_elsewhere(user, UserPart::friends)) {
+      coverage.add(part.partitions);
+      for (FriendEntry& entry : part.friends)
+        entries.value.push_back(std::move(entry));
+    }
+  }
+  if (Error error = coverage.check("friends", user)) {
+    return Result<std::vector<FriendEntry>>::failure(std::move(error));
   }
   // A pair being handed between nodes may briefly be on both.
   auto by_user = [](const FriendEntry& a, const FriendEntry& b) { return a.user < b.user; };

@@ -12,6 +12,7 @@
 //
 // Thread-safety: the proposing and reading methods may be called from any thread; apply() only
 // by the partition's apply thread.
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -40,8 +41,9 @@ class Friends {
   void remove(const Caller& caller, std::string_view other, Done done);
   // Every friend record of the caller, with presence for accepted friends.
   Result<std::vector<FriendEntry>> list(const Caller& caller);
-  // This node's part of user's list (no presence): the partitions it reads.
-  Result<std::vector<FriendEntry>> list_here(std::string_view user);
+  // This node's part of user's list (no presence): what `partitions` (led here) hold.
+  Result<std::vector<FriendEntry>> list_here(std::string_view user,
+                                             std::span<const PartitionId> partitions);
   // How many of user's friend records this node reads, stopping at `stop_at`.
   Result<std::size_t> count_here(std::string_view user, std::size_t stop_at);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "qim/ids.h"
+#include "service/partition_coverage.h"
 #include "service/push_frames.h"
 #include "service/records.h"
 
@@ -498,11 +499,20 @@ Result<GroupMembersPage> Groups::inspect(std::string_view group) {
 }
 
 Result<std::vector<GroupInfo>> Groups::my_groups(const Caller& caller) {
-  auto infos = my_groups_here(caller.user);
-  if (!infos.ok() || !reach_.cluster_placement()) return infos;
-  for (UserParts& part : reach_.cluster()->user_parts_elsewhere(caller.user, UserPart::groups)) {
-    for (GroupInfo& info : part.groups)
-      infos.value.push_back(std::move(info));
+  std::vector<PartitionId> here = proposer_.readable_partitions();
+  auto infos = my_groups_here(caller.user, here);
+  if (!infos.ok()) return infos;
+  PartitionCoverage coverage(keys_.partitions().count());
+  coverage.add(here);
+  if (reach_.cluster_placement()) {
+    for (UserParts& part : reach_.cluster()->user_parts_elsewhere(caller.user, UserPart::groups)) {
+      coverage.add(part.partitions);
+      for (GroupInfo& info : part.groups)
+        infos.value.push_back(std::move(info));
+    }
+  }
+  if (Error error = coverage.check("groups", caller.user)) {
+    return Result<std::vector<GroupInfo>>::failure(std::move(error));
   }
   // A group being handed between nodes may briefly be on both.
   std::sort(infos.value.begin(), infos.value.end(),
@@ -514,11 +524,12 @@ Result<std::vector<GroupInfo>> Groups::my_groups(const Caller& caller) {
   return infos;
 }
 
-Result<std::vector<GroupInfo>> Groups::my_groups_here(std::string_view user) {
+Result<std::vector<GroupInfo>> Groups::my_groups_here(std::string_view user,
+                                                      std::span<const PartitionId> partitions) {
   using R = Result<std::vector<GroupInfo>>;
   std::vector<std::string> groups;
   std::size_t cap = static_cast<std::size_t>(options_.max_groups_per_user) * 2 + 16;
-  for (PartitionId partition : proposer_.readable_partitions()) {
+  for (PartitionId partition : partitions) {
     if (groups.size() >= cap) break;
     std::string prefix = keys_.convs_prefix(partition, user);
     Error error = kv_.scan(store::Column::convs, keys_.group_convs_prefix(partition, user), {},

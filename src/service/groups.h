@@ -50,8 +50,9 @@ class Groups {
   // role is the owner's).
   Result<GroupMembersPage> inspect(std::string_view group);
   Result<std::vector<GroupInfo>> my_groups(const Caller& caller);
-  // This node's part of user's group list (the partitions it reads), for the other nodes.
-  Result<std::vector<GroupInfo>> my_groups_here(std::string_view user);
+  // This node's part of user's group list (what `partitions`, led here, hold).
+  Result<std::vector<GroupInfo>> my_groups_here(std::string_view user,
+                                                std::span<const PartitionId> partitions);
   // How many of user's group memberships this node reads, stopping at `stop_at`.
   Result<std::size_t> count_here(std::string_view user, std::size_t stop_at);
 

@@ -206,21 +206,23 @@ UserTally ImService::tally_here(std::string_view user) {
 Result<UserParts> ImService::parts_here(std::string_view user, UserPart part) {
   using R = Result<UserParts>;
   UserParts parts;
+  // One view of what is led here for the whole part, so it covers exactly what it says.
+  parts.partitions = proposer_.readable_partitions();
   switch (part) {
     case UserPart::conversations: {
-      auto states = conversations_.sync_here(user);
+      auto states = conversations_.sync_here(user, parts.partitions);
       if (!states.ok()) return R::failure(std::move(states.error));
       parts.conversations = std::move(states.value);
       break;
     }
     case UserPart::friends: {
-      auto entries = friends_.list_here(user);
+      auto entries = friends_.list_here(user, parts.partitions);
       if (!entries.ok()) return R::failure(std::move(entries.error));
       parts.friends = std::move(entries.value);
       break;
     }
     case UserPart::groups: {
-      auto infos = groups_.my_groups_here(user);
+      auto infos = groups_.my_groups_here(user, parts.partitions);
       if (!infos.ok()) return R::failure(std::move(infos.error));
       parts.groups = std::move(infos.value);
       break;
