@@ -711,15 +711,17 @@ void ReplicaHost::handle_batch(const std::string& from_node, const RaftBatchCont
   if (!contents.hints.empty() && leader_listener_) leader_listener_(contents.hints);
 }
 
-// A leader that this replica's configuration does not name: the partition moved on without it
-// (removed while it was away, it missed the notice, and its own pre-votes reach only the old
-// members) or it lags behind. A pre-vote to that leader makes the leader say which: a removal
-// notice, or nothing. The probe claims an empty log, so it can never win a vote.
+// A leader that is not a voter of this replica's configuration: the partition moved on without
+// it (removed while it was away, it missed the notice, and its own pre-votes reach only the
+// voters it knows) or it lags behind. A pre-vote to that leader makes the leader say which: a
+// removal notice, or nothing. The probe claims an empty log, so it can never win a vote. A
+// leader that is a learner in the stale configuration counts as unknown too: pre-votes never go
+// to learners, so without the probe such a stray waits until leadership moves again.
 bool ReplicaHost::probe_if_stray(const std::string& leader_node, const LeaderHint& hint) {
   Group* group = find(hint.partition);
   if (group == nullptr || group->removed || group->role == raft::Role::leader) return false;
   if (hint.term < group->term || hint.leader == options_.replica_id ||
-      raft::is_member(group->node->config(), hint.leader)) {
+      raft::is_voter(group->node->config(), hint.leader)) {
     return false;
   }
   raft::Message probe;
