@@ -1,6 +1,7 @@
 #include "interactive.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -94,6 +95,12 @@ std::optional<std::string> Interactive::read_secret(std::string_view prompt) {
   write_all("\n");
   if (ended && secret.empty()) return std::nullopt;
   return secret;
+}
+
+std::size_t Interactive::terminal_columns() {
+  winsize size{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
 }
 
 int Interactive::run() {
