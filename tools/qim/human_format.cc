@@ -42,9 +42,9 @@ std::string render_ok(const Record& record, const HumanContext& context) {
   if (command == "conv") {
     std::string name = record.get("name");
     return fmt::format(
-        "— talking with {}{}: plain lines go to {}, commands start with / "
-        "(/part leaves) —",
-        name, record.get("count") == "0" ? " (no messages yet)" : "", name);
+        "talking with {}{} — plain lines go there; commands start with / "
+        "(/part leaves)",
+        name, record.get("count") == "0" ? " (no messages yet)" : "");
   }
   if (command == "part") return fmt::format("left the conversation with {}", record.get("name"));
   if (command == "convs") {
