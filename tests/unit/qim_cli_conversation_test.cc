@@ -224,6 +224,16 @@ TEST_CASE("qim screen: conversation lines fit the terminal and name no ids", "[q
   std::string talking = render_human(entered, context);
   CHECK(talking.find("talking with bob") != std::string::npos);
   CHECK(talking.find("d:") == std::string::npos);
+  CHECK(talking.find('\n') == std::string::npos);
+  Record behind("ok");
+  behind.add("command", "conv")
+      .add("conv", "d:alice:bob")
+      .add("name", "bob")
+      .add("count", std::uint64_t{100})
+      .add("unread", std::uint64_t{250})
+      .hide("first", "151");
+  CHECK(render_human(behind, context)
+            .ends_with("\nolder unread messages: /history bob --before 151"));
   Record who("ok");
   who.add("command", "whoami")
       .add("user", "alice")

@@ -7,6 +7,10 @@
 namespace qim::cli {
 namespace {
 
+std::uint64_t number(const Record& record, std::string_view key) {
+  return std::stoull("0" + record.get(key));
+}
+
 bool flag(const Record& record, std::string_view key) {
   return record.get(key) == "1";
 }
@@ -41,10 +45,16 @@ std::string render_ok(const Record& record, const HumanContext& context) {
   }
   if (command == "conv") {
     std::string name = record.get("name");
-    return fmt::format(
+    std::string line = fmt::format(
         "talking with {}{} — plain lines go there; commands start with / "
         "(/part leaves)",
         name, record.get("count") == "0" ? " (no messages yet)" : "");
+    // More unread than were shown: where the rest is.
+    if (number(record, "unread") > number(record, "count") && !record.get("first").empty()) {
+      line += fmt::format("\nolder unread messages: /history {} --before {}", name,
+                          record.get("first"));
+    }
+    return line;
   }
   if (command == "part") return fmt::format("left the conversation with {}", record.get("name"));
   if (command == "convs") {
@@ -146,10 +156,6 @@ std::string render_disconnected(const Record& record, const HumanContext& contex
     return fmt::format("signed out: {} — type {} to come back", reason, login);
   }
   return fmt::format("disconnected from {}: {} — type {} to come back", node, reason, login);
-}
-
-std::uint64_t number(const Record& record, std::string_view key) {
-  return std::stoull("0" + record.get(key));
 }
 
 std::string render_message(const Record& record, const HumanContext& context,

@@ -67,7 +67,10 @@ bool Shell::cmd_enter(const std::string& name) {
                       .add("conv", conversation)
                       .add("name", conversation_name(conversation, self))
                       .add("count", page->messages.size())
-                      .add("unread", unread));
+                      .add("unread", unread)
+                      .hide("first", page->messages.empty()
+                                         ? std::string()
+                                         : std::to_string(page->messages.front().seq)));
   return true;
 }
 

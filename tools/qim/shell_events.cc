@@ -158,7 +158,11 @@ void Shell::event_loop(const std::stop_token& stop) {
     if (message != nullptr && human()) record.hide("view", shown_here ? "here" : "notice");
     // Printed first, so a script sees the event line before the `ok wait` it unblocks.
     printer_.event(record);
-    if (shown_here) mark_read(message->message.conversation, message->message.seq);
+    // Mine from another device is read too: I wrote it.
+    if (shown_here ||
+        (message != nullptr && human() && message->message.sender == client_.user())) {
+      mark_read(message->message.conversation, message->message.seq);
+    }
     {
       std::lock_guard lock(seen_mutex_);
       if (seen_events_.size() >= max_seen_events) seen_events_.pop_front();
