@@ -230,13 +230,6 @@ std::string conversation_name(std::string_view conversation, std::string_view se
   return std::string(conversation);
 }
 
-std::string conversation_for_name(std::string_view name, std::string_view self) {
-  if (name.starts_with('#')) return "g:" + std::string(name.substr(1));
-  std::string_view a = self, b = name;
-  if (b < a) std::swap(a, b);
-  return fmt::format("d:{}:{}", a, b);
-}
-
 std::string clock_label(const std::tm& when, const std::tm& now) {
   bool today = when.tm_year == now.tm_year && when.tm_yday == now.tm_yday;
   if (today) return fmt::format("{:02}:{:02}", when.tm_hour, when.tm_min);

@@ -26,8 +26,6 @@ struct HumanContext {
 
 // "bob" for d:alice:bob as alice sees it; "#team" for g:team; the id itself otherwise.
 std::string conversation_name(std::string_view conversation, std::string_view self);
-// The conversation a display name refers to ("#team" → g:team, "bob" → d:<self>:bob).
-std::string conversation_for_name(std::string_view name, std::string_view self);
 // "12:04" when `when` is the same day as `now`, else "2024-06-03 12:04" (both local time).
 std::string clock_label(const std::tm& when, const std::tm& now);
 // clock_label in the local time zone, for a server timestamp; "" for 0 (no time known).
