@@ -250,6 +250,12 @@ TEST_CASE("qim completion: conversations take friends and #groups", "[qim][unit]
   CHECK(complete("/fl", names) == std::vector<std::string>{"/fls"});
   CHECK(complete("/fadd ca", names) == std::vector<std::string>{"carol"});
   CHECK(complete("co", names) == std::vector<std::string>{"convs"});
+  // In a conversation plain words are text: only / and : commands complete.
+  CHECK(complete("co", names, true).empty());
+  CHECK(complete("see you bo", names, true).empty());
+  CHECK(complete("/co", names, true) == std::vector<std::string>{"/convs"});
+  CHECK(complete("/fadd ca", names, true) == std::vector<std::string>{"carol"});
+  CHECK(complete(":c ca", names, true) == std::vector<std::string>{"carol"});
 }
 
 }  // namespace qim::cli

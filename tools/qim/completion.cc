@@ -41,7 +41,8 @@ const std::vector<std::string>& command_names() {
   return names;
 }
 
-std::vector<std::string> complete(std::string_view line, const CompletionNames& names) {
+std::vector<std::string> complete(std::string_view line, const CompletionNames& names,
+                                  bool in_conversation) {
   std::size_t start = line.find_last_of(" \t");
   start = start == std::string_view::npos ? 0 : start + 1;
   std::string_view word = line.substr(start);
@@ -55,6 +56,8 @@ std::vector<std::string> complete(std::string_view line, const CompletionNames& 
   }
   Wants wants = wanted(words.empty() ? std::string_view() : words.front(),
                        words.empty() ? std::string_view() : words.back(), words.size());
+  std::string_view first = words.empty() ? word : words.front();
+  if (in_conversation && !first.starts_with('/') && !first.starts_with(':')) return {};
   std::vector<std::string> out;
   auto offer = [&](const std::string& candidate) {
     if (candidate.starts_with(word)) out.push_back(candidate);
@@ -67,7 +70,7 @@ std::vector<std::string> complete(std::string_view line, const CompletionNames& 
         offer("/" + name);
       }
     }
-    if (words.empty()) {
+    if (words.empty() && !in_conversation) {
       // "bob;;" starts a quick message to a friend.
       for (const auto& user : names.friends)
         offer(user + ";;");

@@ -162,7 +162,8 @@ char* Interactive::no_filename_completion(const char*, int) {
 char** Interactive::complete_thunk(const char*, int, int end) {
   rl_attempted_completion_over = 1;  // never fall back to file names
   std::string before(rl_line_buffer, static_cast<std::size_t>(std::max(end, 0)));
-  std::vector<std::string> candidates = complete(before, current->shell_.completion_names());
+  std::vector<std::string> candidates = complete(before, current->shell_.completion_names(),
+                                                 !current->shell_.current_conversation().empty());
   if (candidates.empty()) return nullptr;
   std::size_t start = before.find_last_of(" \t");
   std::string word = before.substr(start == std::string::npos ? 0 : start + 1);
