@@ -231,4 +231,60 @@ TEST_CASE("qim shows an outage of its node as one line when it goes and one when
   CHECK(has_line(run.output, "msg conv=d:alice:bob seq=1 from=alice text=welcome back"));
 }
 
+TEST_CASE("qim script mode: conversations, convs and whoami have stable lines and JSON",
+          "[e2e][cli]") {
+  auto server = started_server();
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  {
+    auto alice = logged_in_client(*server, "alice", "setup");
+    auto bob = logged_in_client(*server, "bob", "setup");
+    make_friends(*alice, *bob);
+    REQUIRE(bob->send_to_user("alice", "hi alice"));
+  }
+  TempDir dir;
+  const std::string login = "login -u alice -p " + std::string(test_password) + "\n";
+  QimProcess alice(dir, "alice", *server,
+                   login +
+                       ":c bob\n"
+                       "你好 😀 a plain line\n"
+                       "/fls\n"
+                       "/convs\n"
+                       "/part\n"
+                       "whoami\n"
+                       "clear\n");
+  auto run = alice.finish();
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(has_line(run.output, "hist conv=d:alice:bob seq=1 from=bob text=hi alice"));
+  CHECK(run.output.find("ok command=conv conv=d:alice:bob name=bob count=1 unread=") !=
+        std::string::npos);
+  CHECK(run.output.find("sent conv=d:alice:bob seq=2 ") != std::string::npos);
+  CHECK(run.output.find("seq=3") == std::string::npos);  // /fls and /convs are commands
+  CHECK(run.output.find("friend user=bob state=accepted") != std::string::npos);
+  CHECK(run.output.find("conversation conv=d:alice:bob name=bob unread=") != std::string::npos);
+  CHECK(run.output.find(" head=2 time_ms=") != std::string::npos);
+  CHECK(run.output.find(" from=alice text=你好 😀 a plain line\n") != std::string::npos);
+  CHECK(run.output.find("ok command=convs count=1 unread=") != std::string::npos);
+  CHECK(has_line(run.output, "ok command=part conv=d:alice:bob name=bob"));
+  CHECK(has_line(run.output, "ok command=whoami user=alice node=qim-e2e device=cli-alice tls=0"));
+  CHECK(has_line(run.output, "ok command=clear"));
+  CHECK(run.output.find('\033') == std::string::npos);
+
+  QimProcess json(dir, "alice-json", *server, login + "whoami\nconvs\n:c\n", {"--json"});
+  auto json_run = json.finish();
+  INFO(json_run.output);
+  CHECK(json_run.exit_code == 1);  // :c outside a conversation is an error
+  CHECK(has_line(json_run.output,
+                 "{\"type\":\"ok\",\"command\":\"whoami\",\"user\":\"alice\","
+                 "\"node\":\"qim-e2e\",\"device\":\"cli-alice-json\","
+                 "\"tls\":false}"));
+  CHECK(json_run.output.find("{\"type\":\"conversation\",\"conv\":\"d:alice:bob\",\"name\":"
+                             "\"bob\",\"unread\":") != std::string::npos);
+  CHECK(json_run.output.find("\"from\":\"alice\",\"text\":\"你好 😀 a plain line\"}") !=
+        std::string::npos);
+  CHECK(json_run.output.find("{\"type\":\"error\",\"code\":\"usage\",\"command\":\":c\"") !=
+        std::string::npos);
+}
+
 }  // namespace qim::e2e

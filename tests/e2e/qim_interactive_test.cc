@@ -29,12 +29,23 @@ class InteractiveQim {
   // Waits for `text` on the screen after everything already matched; REQUIREs it.
   bool expect(const std::string& text) {
     auto at = pty_.expect(text, seen_);
-    if (!at) return false;
+    if (!at) {
+      UNSCOPED_INFO("expected '" << text << "' after:\n" << pty_.output().substr(seen_));
+      return false;
+    }
     seen_ = *at;
     return true;
   }
   void type(const std::string& keys) { REQUIRE(pty_.type(keys)); }
   const std::string& screen() const { return pty_.output(); }
+  // Logs in through the password prompt (so the password never shows).
+  void login(const std::string& user) {
+    type("login " + user + "\r");
+    REQUIRE(expect("password for " + user + ": "));
+    type(std::string(test_password) + "\r");
+    REQUIRE(expect("logged in as " + user));
+    REQUIRE(expect(user + "@qim-e2e> "));
+  }
   std::optional<int> wait_exit() { return pty_.wait(std::chrono::seconds(15)); }
 
  private:
@@ -125,6 +136,83 @@ TEST_CASE("qim's terminal screen is for people: names, times, sentences, no secr
   auto shown = screen.rfind("^D");
   INFO(screen.substr(screen.size() > 300 ? screen.size() - 300 : 0));
   CHECK((shown == std::string::npos || screen.find("\r\033[2K", shown) != std::string::npos));
+}
+
+TEST_CASE("two people chat in conversation mode in Chinese with emoji, with unread counts",
+          "[e2e][cli][pty]") {
+  auto server = started_server();
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  {
+    auto alice = logged_in_client(*server, "alice", "setup");
+    auto bob = logged_in_client(*server, "bob", "setup");
+    make_friends(*alice, *bob);
+  }
+  TempDir dir;
+  InteractiveQim alice(dir, *server, {}, dir.file("home-alice"));
+  InteractiveQim bob(dir, *server, {}, dir.file("home-bob"));
+  alice.login("alice");
+  bob.login("bob");
+
+  // alice enters the conversation: the prompt names it, plain lines go there.
+  alice.type(":c bob\r");
+  REQUIRE(alice.expect("talking with bob (no messages yet)"));
+  REQUIRE(alice.expect("alice@qim-e2e → bob> "));
+  const std::string hello = "你好 bob 😀";
+  const std::string lunch = "今天一起吃午饭吗？🍜🍜";
+  alice.type(hello + "\r");
+  REQUIRE(alice.expect("alice › " + hello));
+  REQUIRE(alice.expect("alice@qim-e2e → bob> "));
+  alice.type(lunch + "\r");
+  REQUIRE(alice.expect("alice › " + lunch));
+
+  // bob, outside any conversation, gets one-line notices; they stay unread.
+  REQUIRE(bob.expect("✉ "));
+  REQUIRE(bob.expect("alice › " + hello));
+  REQUIRE(bob.expect("alice › " + lunch));
+  bob.type("convs\r");
+  REQUIRE(bob.expect("  alice  2 unread"));
+  REQUIRE(bob.expect("alice › " + lunch));
+  REQUIRE(bob.expect("2 unread — :c NAME opens a conversation"));
+  REQUIRE(bob.expect("bob@qim-e2e> "));
+
+  // Entering shows them and reads them; his reply reaches alice in her conversation.
+  bob.type(":c alice\r");
+  REQUIRE(bob.expect("alice › " + hello));
+  REQUIRE(bob.expect("alice › " + lunch));
+  REQUIRE(bob.expect("talking with alice"));
+  REQUIRE(bob.expect("bob@qim-e2e → alice> "));
+  const std::string reply = "好的！👍 十二点见";
+  bob.type(reply + "\r");
+  REQUIRE(bob.expect("bob › " + reply));
+  REQUIRE(alice.expect("bob › " + reply));
+  REQUIRE(bob.expect("bob@qim-e2e → alice> "));
+  bob.type("/convs\r");
+  REQUIRE(bob.expect("  alice  all read"));
+  REQUIRE(bob.expect("bob@qim-e2e → alice> "));
+
+  // alice leaves; her list has the reply as the last message and nothing unread.
+  alice.type("/part\r");
+  REQUIRE(alice.expect("left the conversation with bob"));
+  REQUIRE(alice.expect("alice@qim-e2e> "));
+  alice.type("convs\r");
+  REQUIRE(alice.expect("  bob  all read"));
+  REQUIRE(alice.expect("bob › " + reply));
+  alice.type("whoami\r");
+  REQUIRE(alice.expect("alice on qim-e2e · device "));
+  REQUIRE(alice.expect("plain TCP"));
+  REQUIRE(alice.expect("alice@qim-e2e> "));
+
+  alice.type("\x04");
+  bob.type("\x04");
+  CHECK(alice.wait_exit() == 0);
+  CHECK(bob.wait_exit() == 0);
+  for (const std::string* screen : {&alice.screen(), &bob.screen()}) {
+    CHECK(screen->find("d:alice:bob") == std::string::npos);
+    CHECK(screen->find("seq=") == std::string::npos);
+    CHECK(screen->find("token") == std::string::npos);
+    CHECK(screen->find(test_password) == std::string::npos);
+  }
 }
 
 }  // namespace qim::e2e

@@ -10,6 +10,11 @@ enum class Wants { nothing, user, group, command, user_or_group };
 // What the word after `previous` in a `command` line names.
 Wants wanted(std::string_view command, std::string_view previous, std::size_t word_index) {
   if (word_index == 0) return Wants::command;
+  if (command == ":c" || command == "/query") {
+    return word_index == 1 ? Wants::user_or_group : Wants::nothing;
+  }
+  // In a conversation commands start with '/': they complete as without it.
+  if (command.starts_with('/')) command.remove_prefix(1);
   if (command == "help") return word_index == 1 ? Wants::command : Wants::nothing;
   if (previous == "-g") return Wants::group;
   if (previous == "-r" || previous == "-u") return Wants::user;
@@ -28,14 +33,16 @@ Wants wanted(std::string_view command, std::string_view previous, std::size_t wo
 
 const std::vector<std::string>& command_names() {
   static const std::vector<std::string> names = {
-      ":all",   ":olu",     ":q",      "exit",      "faccept", "fadd",   "fdecline", "fdel",
-      "fls",    "gadmin",   "gcreate", "gdissolve", "gkick",   "gleave", "gls",      "gpush",
-      "groups", "help",     "history", "login",     "logout",  "olu",    "passwd",   "ping",
-      "quit",   "register", "send",    "sync",      "wait"};
+      "/part",  "/query",  ":all",      ":c",    ":olu",     ":q",   "clear",
+      "convs",  "exit",    "faccept",   "fadd",  "fdecline", "fdel", "fls",
+      "gadmin", "gcreate", "gdissolve", "gkick", "gleave",   "gls",  "gpush",
+      "groups", "help",    "history",   "login", "logout",   "olu",  "passwd",
+      "ping",   "quit",    "register",  "send",  "sync",     "wait", "whoami"};
   return names;
 }
 
-std::vector<std::string> complete(std::string_view line, const CompletionNames& names) {
+std::vector<std::string> complete(std::string_view line, const CompletionNames& names,
+                                  bool in_conversation) {
   std::size_t start = line.find_last_of(" \t");
   start = start == std::string_view::npos ? 0 : start + 1;
   std::string_view word = line.substr(start);
@@ -49,14 +56,21 @@ std::vector<std::string> complete(std::string_view line, const CompletionNames& 
   }
   Wants wants = wanted(words.empty() ? std::string_view() : words.front(),
                        words.empty() ? std::string_view() : words.back(), words.size());
+  std::string_view first = words.empty() ? word : words.front();
+  if (in_conversation && !first.starts_with('/') && !first.starts_with(':')) return {};
   std::vector<std::string> out;
   auto offer = [&](const std::string& candidate) {
     if (candidate.starts_with(word)) out.push_back(candidate);
   };
   if (wants == Wants::command) {
-    for (const auto& name : command_names())
+    for (const auto& name : command_names()) {
       offer(name);
-    if (words.empty()) {
+      // "/fls" in a conversation.
+      if (word.starts_with('/') && !name.starts_with('/') && !name.starts_with(':')) {
+        offer("/" + name);
+      }
+    }
+    if (words.empty() && !in_conversation) {
       // "bob;;" starts a quick message to a friend.
       for (const auto& user : names.friends)
         offer(user + ";;");

@@ -15,7 +15,9 @@ struct CompletionNames {
 const std::vector<std::string>& command_names();
 
 // Candidates for the word being typed: `line` is the text before the cursor; the word starts
-// after its last blank. Sorted, each once.
-std::vector<std::string> complete(std::string_view line, const CompletionNames& names);
+// after its last blank. Sorted, each once. In a conversation a line is text unless it starts
+// with '/' or ':', so only such a first word completes (as a command).
+std::vector<std::string> complete(std::string_view line, const CompletionNames& names,
+                                  bool in_conversation = false);
 
 }  // namespace qim::cli

@@ -2,8 +2,14 @@
 
 #include <fmt/core.h>
 
+#include "text_width.h"
+
 namespace qim::cli {
 namespace {
+
+std::uint64_t number(const Record& record, std::string_view key) {
+  return std::stoull("0" + record.get(key));
+}
 
 bool flag(const Record& record, std::string_view key) {
   return record.get(key) == "1";
@@ -37,6 +43,36 @@ std::string render_ok(const Record& record, const HumanContext& context) {
                ? std::string("no unread messages")
                : fmt::format("{} above", plural(count, "unread message", "unread messages"));
   }
+  if (command == "conv") {
+    std::string name = record.get("name");
+    std::string line = fmt::format(
+        "talking with {}{} — plain lines go there; commands start with / "
+        "(/part leaves)",
+        name, record.get("count") == "0" ? " (no messages yet)" : "");
+    // More unread than were shown: where the rest is.
+    if (number(record, "unread") > number(record, "count") && !record.get("first").empty()) {
+      line += fmt::format("\nolder unread messages: /history {} --before {}", name,
+                          record.get("first"));
+    }
+    return line;
+  }
+  if (command == "part") return fmt::format("left the conversation with {}", record.get("name"));
+  if (command == "convs") {
+    if (record.get("count") == "0") return "no conversations yet — start one: :c USER";
+    std::string unread = record.get("unread");
+    return unread == "0" ? std::string("all read")
+                         : fmt::format("{} unread — :c NAME opens a conversation", unread);
+  }
+  if (command == "whoami") {
+    std::string how = flag(record, "tls") ? "TLS" : "plain TCP (no TLS)";
+    if (user.empty()) {
+      return fmt::format("not logged in · node {} · device {} · {}", record.get("node"),
+                         record.get("device"), how);
+    }
+    return fmt::format("{} on {} · device {} · {}", user, record.get("node"), record.get("device"),
+                       how);
+  }
+  if (command == "clear") return {};
   if (command == "logout") return "logged out — type login USER to come back";
   if (command == "passwd") return "password changed; your other devices were signed out";
   if (command == "fadd") return fmt::format("friend request sent to {}", user);
@@ -122,7 +158,63 @@ std::string render_disconnected(const Record& record, const HumanContext& contex
   return fmt::format("disconnected from {}: {} — type {} to come back", node, reason, login);
 }
 
+std::string render_message(const Record& record, const HumanContext& context,
+                           std::string_view sender) {
+  std::string clock = local_clock(number(record, "time_ms"), context.now);
+  std::string view = record.get("view");
+  if (view == "here") return conversation_line(clock, sender, record.get("text"), context.width);
+  if (view == "notice") {
+    return notice_line(clock, record.get("conv"), context.self, sender, record.get("text"),
+                       context.width);
+  }
+  std::string line =
+      message_line(clock, record.get("conv"), context.self, sender, record.get("text"));
+  std::size_t arrow = line.find(" › ");
+  std::size_t indent = arrow == std::string::npos ? 0 : display_width(line.substr(0, arrow + 5));
+  std::string out;
+  for (const auto& part :
+       wrap_to_width(line, context.width, indent > context.width / 2 ? 2 : indent)) {
+    out += out.empty() ? part : "\n" + part;
+  }
+  return out;
+}
+
+// One row of `convs`: name, unread, the last message, cut to the terminal's width.
+std::string render_conversation_row(const Record& record, const HumanContext& context) {
+  std::uint64_t unread = number(record, "unread");
+  std::string row = "  " + pad_to_width(record.get("name"), number(record, "pad")) + "  " +
+                    pad_to_width(unread > 0 ? fmt::format("{} unread", unread) : "all read", 10);
+  if (!record.get("from").empty()) {
+    std::string clock = local_clock(number(record, "time_ms"), context.now);
+    row += fmt::format("  {}{}{} › {}", clock, clock.empty() ? "" : " ", record.get("from"),
+                       printable(record.get("text")));
+  }
+  while (!row.empty() && row.back() == ' ')
+    row.pop_back();
+  return truncate_to_width(row, context.width);
+}
+
 }  // namespace
+
+std::string conversation_line(std::string_view clock, std::string_view sender,
+                              std::string_view text, std::size_t width) {
+  std::string prefix(clock);
+  if (!prefix.empty()) prefix += ' ';
+  prefix += std::string(sender) + " › ";
+  std::size_t indent = display_width(prefix);
+  if (indent > width / 2) indent = 2;
+  std::string out;
+  for (const auto& part : wrap_to_width(prefix + printable(text), width, indent)) {
+    out += out.empty() ? part : "\n" + part;
+  }
+  return out;
+}
+
+std::string notice_line(std::string_view clock, std::string_view conversation,
+                        std::string_view self, std::string_view sender, std::string_view text,
+                        std::size_t width) {
+  return truncate_to_width("✉ " + message_line(clock, conversation, self, sender, text), width);
+}
 
 std::string conversation_name(std::string_view conversation, std::string_view self) {
   if (conversation.starts_with("g:")) return "#" + std::string(conversation.substr(2));
@@ -136,13 +228,6 @@ std::string conversation_name(std::string_view conversation, std::string_view se
     }
   }
   return std::string(conversation);
-}
-
-std::string conversation_for_name(std::string_view name, std::string_view self) {
-  if (name.starts_with('#')) return "g:" + std::string(name.substr(1));
-  std::string_view a = self, b = name;
-  if (b < a) std::swap(a, b);
-  return fmt::format("d:{}:{}", a, b);
 }
 
 std::string clock_label(const std::tm& when, const std::tm& now) {
@@ -211,15 +296,10 @@ std::string reconnecting_prompt(std::string_view user, std::string_view node, st
 
 std::string render_human(const Record& record, const HumanContext& context) {
   const std::string& type = record.type();
-  if (type == "msg" || type == "hist") {
-    return message_line(local_clock(std::stoull("0" + record.get("time_ms")), context.now),
-                        record.get("conv"), context.self, record.get("from"), record.get("text"));
-  }
-  if (type == "sent") {
-    // The echo of my own message, in the same form as everyone else's.
-    return message_line(local_clock(std::stoull("0" + record.get("time_ms")), context.now),
-                        record.get("conv"), context.self, context.self, record.get("text"));
-  }
+  if (type == "msg" || type == "hist") return render_message(record, context, record.get("from"));
+  // The echo of my own message, in the same form as everyone else's.
+  if (type == "sent") return render_message(record, context, context.self);
+  if (type == "conversation") return render_conversation_row(record, context);
   if (type == "ok") return render_ok(record, context);
   if (type == "error") {
     std::string message = record.get("message");

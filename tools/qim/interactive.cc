@@ -1,6 +1,7 @@
 #include "interactive.h"
 
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -96,6 +97,12 @@ std::optional<std::string> Interactive::read_secret(std::string_view prompt) {
   return secret;
 }
 
+std::size_t Interactive::terminal_columns() {
+  winsize size{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0) return 0;
+  return size.ws_col;
+}
+
 int Interactive::run() {
   if (::pipe(wake_pipe_) != 0) return 1;
   printer_.set_event_sink([this](std::string line) { on_event_line(std::move(line)); });
@@ -155,7 +162,8 @@ char* Interactive::no_filename_completion(const char*, int) {
 char** Interactive::complete_thunk(const char*, int, int end) {
   rl_attempted_completion_over = 1;  // never fall back to file names
   std::string before(rl_line_buffer, static_cast<std::size_t>(std::max(end, 0)));
-  std::vector<std::string> candidates = complete(before, current->shell_.completion_names());
+  std::vector<std::string> candidates = complete(before, current->shell_.completion_names(),
+                                                 !current->shell_.current_conversation().empty());
   if (candidates.empty()) return nullptr;
   std::size_t start = before.find_last_of(" \t");
   std::string word = before.substr(start == std::string::npos ? 0 : start + 1);

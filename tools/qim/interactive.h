@@ -27,6 +27,8 @@ class Interactive {
   // Reads a secret from the terminal with echo off (for Shell's read_secret); nullopt at end
   // of input.
   static std::optional<std::string> read_secret(std::string_view prompt);
+  // The terminal's width in columns (0 when stdout is not a terminal).
+  static std::size_t terminal_columns();
 
  private:
   static void on_line_thunk(char* line);

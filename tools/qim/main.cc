@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   Printer printer(json ? OutputFormat::json
                        : (interactive ? OutputFormat::human : OutputFormat::text));
   printer.set_show_token(show_token);
+  if (interactive) printer.set_width_source(&qim::cli::Interactive::terminal_columns);
   Shell shell(options, printer);
   shell.connect();
   if (!interactive) {

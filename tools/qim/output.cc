@@ -135,6 +135,7 @@ std::string Printer::render(const Record& record) const {
     std::lock_guard lock(mutex_);
     context.self = self_;
     context.show_token = show_token_;
+    if (columns_) context.width = columns_();
   }
   context.now = std::time(nullptr);
   return render_human(record, context);
@@ -148,6 +149,17 @@ void Printer::set_self(std::string user) {
 void Printer::set_show_token(bool show) {
   std::lock_guard lock(mutex_);
   show_token_ = show;
+}
+
+void Printer::set_width_source(std::function<std::size_t()> columns) {
+  std::lock_guard lock(mutex_);
+  columns_ = std::move(columns);
+}
+
+void Printer::raw(const std::string& bytes) {
+  std::lock_guard lock(mutex_);
+  std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+  std::fflush(stdout);
 }
 
 void Printer::write_line(const std::string& line) {

@@ -1,6 +1,7 @@
 #pragma once
 // What qim prints: one record per result or event, rendered as a greppable `type key=value`
 // line, a JSON object, or (interactive use) a friendlier line for chat traffic.
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -79,8 +80,13 @@ class Printer {
   // whether the login line shows the token.
   void set_self(std::string user);
   void set_show_token(bool show);
+  // The interactive screen: the terminal's width in columns, asked at each line (the window
+  // may be resized); unset or 0: lines are not truncated or wrapped.
+  void set_width_source(std::function<std::size_t()> columns);
   // A line as it is, in every format (help text).
   void plain(const std::string& text) { write_line(text); }
+  // Bytes as they are, no line break (terminal control sequences).
+  void raw(const std::string& bytes);
 
  private:
   void write_line(const std::string& line);
@@ -89,6 +95,7 @@ class Printer {
   mutable std::mutex mutex_;  // keeps lines whole across the two threads; guards the context
   std::string self_;          // GUARDED_BY(mutex_)
   bool show_token_ = false;   // GUARDED_BY(mutex_)
+  std::function<std::size_t()> columns_;  // GUARDED_BY(mutex_)
   std::function<void(std::string)> event_sink_;
 };
 

@@ -1,184 +1,15 @@
 #include "shell.h"
 
-#include <algorithm>
-#include <charconv>
-#include <map>
+#include <chrono>
 
 #include <fmt/core.h>
 
+#include "command_help.h"
+#include "conversation.h"
 #include "human_format.h"
 #include "qim/ids.h"
 
 namespace qim::cli {
-namespace {
-
-// Events kept for `wait` beyond which the oldest are forgotten.
-constexpr std::size_t max_seen_events = 10'000;
-// A `wait` may not ask for more than this many events.
-constexpr std::uint64_t max_wait_count = 100'000;
-
-struct CommandHelp {
-  const char* usage;
-  const char* what;
-};
-
-constexpr CommandHelp command_help[] = {
-    {"register <user> <password>  |  register -u <user> -p <password>", "create an account"},
-    {"login <user> [<password>]  |  login -u <user> [-p <password>]  |  login -u <user> -t "
-     "<token>",
-     "log in (then shows offline messages); without a password: QIM_PASSWORD, or it asks"},
-    {"logout [--all]", "end this session (--all: every device)"},
-    {"passwd [<old> <new>]",
-     "change the password (asks for both when not given); "
-     "signs out your other devices"},
-    {"fadd <user>", "send a friend request"},
-    {"faccept <user>", "accept a friend request"},
-    {"fdecline <user>", "decline a friend request"},
-    {"fdel <user>", "remove a friend"},
-    {"fls", "list friends and requests"},
-    {"gcreate <group> [-n name] [-us u1,u2]", "create a group"},
-    {"gls -g <group>", "list a group's members"},
-    {"gpush -g <group> -us <u1,u2,...>", "add members to a group"},
-    {"gkick -g <group> -u <user>", "remove a member"},
-    {"gadmin -g <group> -u <user> [--off]", "make a member admin (or not)"},
-    {"gleave -g <group>", "leave a group"},
-    {"gdissolve -g <group>", "dissolve a group (owner)"},
-    {"groups", "list my groups"},
-    {"send -r <user> -m <text>", "send a direct message (the rest of the line is the text)"},
-    {"send -g <group> -m <text>", "send to a group"},
-    {"<user>;;<text>", "quick direct message"},
-    {"history <user|#group|-g group|conversation> [--before seq] [--limit n]", "page back"},
-    {"sync", "list conversations with head and read seqs"},
-    {"olu | :olu [after] [limit]", "online users: count and a page"},
-    {"wait <msg|friend|presence|group|reconnected|disconnected|redirected> [key=value...] "
-     "[count=N] [timeout_ms=T]",
-     "block until N matching events arrived (keys: from, conv, text, user, group, kind)"},
-    {"ping", "round trip to the server"},
-    {"help [command] | :all", "this list, or one command's usage"},
-    {":q | quit | exit", "leave"},
-};
-
-bool parse_number(std::string_view text, std::uint64_t& value) {
-  if (text.empty()) return false;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return error == std::errc() && end == text.data() + text.size();
-}
-
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> items;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t comma = text.find(',', start);
-    if (comma == std::string_view::npos) comma = text.size();
-    if (comma > start) items.emplace_back(text.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return items;
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += ',';
-    out += item;
-  }
-  return out;
-}
-
-// Flags of one command: each known flag takes a value, except the listed switches.
-struct Flags {
-  std::vector<std::string> positional;
-  std::map<std::string, std::string> values;
-  std::vector<std::string> switches;
-  std::string error;
-
-  bool has(std::string_view name) const {
-    return std::find(switches.begin(), switches.end(), name) != switches.end();
-  }
-  std::string value(const std::string& name) const {
-    auto it = values.find(name);
-    return it == values.end() ? std::string() : it->second;
-  }
-};
-
-Flags parse_flags(const std::vector<Token>& args, std::initializer_list<std::string_view> valued,
-                  std::initializer_list<std::string_view> switches = {}) {
-  Flags flags;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& word = args[i].text;
-    if (word.size() < 2 || word[0] != '-') {
-      flags.positional.push_back(word);
-      continue;
-    }
-    if (std::find(switches.begin(), switches.end(), word) != switches.end()) {
-      flags.switches.push_back(word);
-      continue;
-    }
-    if (std::find(valued.begin(), valued.end(), word) == valued.end()) {
-      flags.error = fmt::format("unknown flag '{}'", word);
-      return flags;
-    }
-    if (i + 1 >= args.size()) {
-      flags.error = fmt::format("flag '{}' needs a value", word);
-      return flags;
-    }
-    flags.values[word] = args[++i].text;
-  }
-  return flags;
-}
-
-const char* friend_event_type(FriendEventKind kind) {
-  switch (kind) {
-    case FriendEventKind::requested:
-      return "friend-request";
-    case FriendEventKind::accepted:
-      return "friend-accept";
-    case FriendEventKind::declined:
-      return "friend-decline";
-    case FriendEventKind::removed:
-      return "friend-remove";
-  }
-  return "friend-event";
-}
-
-// `wait friend` matches every friend-* event; `wait group` every group-event.
-bool type_matches(std::string_view wanted, const std::string& type) {
-  if (wanted == type) return true;
-  if (wanted == "friend") return type.starts_with("friend-");
-  if (wanted == "group") return type == "group-event";
-  return false;
-}
-
-}  // namespace
-
-bool tokenize(std::string_view line, std::vector<Token>& tokens, std::string& error) {
-  tokens.clear();
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
-      ++i;
-    if (i >= line.size()) break;
-    Token token;
-    token.offset = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') {
-      char c = line[i];
-      if (c == '"' || c == '\'') {
-        std::size_t close = line.find(c, i + 1);
-        if (close == std::string_view::npos) {
-          error = fmt::format("unterminated {} quote", c == '"' ? "double" : "single");
-          return false;
-        }
-        token.text.append(line.substr(i + 1, close - i - 1));
-        i = close + 1;
-      } else {
-        token.text += c;
-        ++i;
-      }
-    }
-    tokens.push_back(std::move(token));
-  }
-  return true;
-}
 
 Shell::Shell(ShellOptions options, Printer& printer)
     : options_(std::move(options)),
@@ -189,8 +20,9 @@ Shell::Shell(ShellOptions options, Printer& printer)
         client_options.connect_timeout = options_.timeout;
         client_options.auto_reconnect = options_.auto_reconnect;
         client_options.tls = options_.tls;
-        // The terminal acks what it shows, so another session of this device starts after it.
-        client_options.auto_ack = true;
+        // What was shown is acked, so another session of this device starts after it. Script
+        // mode shows every event; the interactive screen acks what it shows in full itself.
+        client_options.auto_ack = printer.format() != OutputFormat::human;
         client_options.client_name = "qim 0.1.0";
         return client_options;
       }()),
@@ -215,7 +47,15 @@ std::string Shell::prompt() const {
     return reconnecting_prompt(client_.user(), status.node, status.attempt, left.count());
   }
   if (!client_.logged_in()) return "qim> ";
-  return fmt::format("{}@{}> ", client_.user(), client_.node());
+  std::string conversation = current_conversation();
+  if (conversation.empty()) return fmt::format("{}@{}> ", client_.user(), client_.node());
+  return fmt::format("{}@{} → {}> ", client_.user(), client_.node(),
+                     conversation_name(conversation, client_.user()));
+}
+
+std::string Shell::current_conversation() const {
+  std::lock_guard lock(current_mutex_);
+  return current_;
 }
 
 CompletionNames Shell::completion_names() {
@@ -248,7 +88,7 @@ bool Shell::fail(std::string_view command, const Error& error) {
 }
 
 bool Shell::usage(std::string_view command) {
-  for (const auto& help : command_help) {
+  for (const auto& help : command_help()) {
     if (std::string_view(help.usage).starts_with(command)) {
       return fail(command, "usage", fmt::format("usage: {}", help.usage));
     }
@@ -257,12 +97,25 @@ bool Shell::usage(std::string_view command) {
 }
 
 bool Shell::execute(std::string_view line) {
-  while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
-    line.remove_suffix(1);
-  std::size_t first = line.find_first_not_of(" \t");
-  if (first == std::string_view::npos || line[first] == '#') return true;
-  line.remove_prefix(first);
+  ParsedLine parsed = parse_line(line, !current_conversation().empty());
+  switch (parsed.kind) {
+    case LineKind::blank:
+      return true;
+    case LineKind::invalid:
+      return fail("parse", "usage", parsed.text);
+    case LineKind::enter:
+      return cmd_enter(parsed.text);
+    case LineKind::leave:
+      return cmd_leave();
+    case LineKind::message:
+      return cmd_say(parsed.text);
+    case LineKind::command:
+      break;
+  }
+  return run_line(parsed.text);
+}
 
+bool Shell::run_line(std::string_view line) {
   // CIM's quick direct message: "<user>;;<text>".
   if (std::size_t separator = line.find(";;"); separator != std::string_view::npos) {
     std::string_view user = line.substr(0, separator);
@@ -287,6 +140,9 @@ bool Shell::run(std::string_view name, const Args& args, std::string_view line) 
   if (name == "send") return cmd_send(args, line);
   if (name == "history") return cmd_history(args);
   if (name == "wait") return cmd_wait(args);
+  if (name == "convs") return cmd_convs(args);
+  if (name == "whoami") return cmd_whoami(args);
+  if (name == "clear") return cmd_clear(args);
   if (name.starts_with('g') && name != "groups") return cmd_group(name, args);
   if (name.starts_with('f')) return cmd_friend(name, args);
 
@@ -295,6 +151,10 @@ bool Shell::run(std::string_view name, const Args& args, std::string_view line) 
     if (!flags.error.empty() || !flags.positional.empty()) return usage(name);
     auto done = client_.logout(flags.has("--all"));
     if (!done) return fail(name, done.error());
+    {
+      std::lock_guard lock(current_mutex_);
+      current_.clear();
+    }
     printer_.result(Record("ok").add("command", "logout"));
     return true;
   }
@@ -412,6 +272,11 @@ bool Shell::login(const std::string& user, const std::string& password, const st
                             : client_.login_with_token(user, token, device);
   if (!info) return fail("login", info.error());
   printer_.set_self(info->user);
+  device_ = info->device;
+  {
+    std::lock_guard lock(current_mutex_);
+    current_.clear();
+  }
   printer_.result(Record("ok")
                       .add("command", "login")
                       .add("user", info->user)
@@ -426,314 +291,19 @@ bool Shell::login(const std::string& user, const std::string& password, const st
   return true;
 }
 
-bool Shell::report_send(const Result<SendAck>& ack, std::string_view text) {
-  if (!ack) return fail("send", ack.error());
-  printer_.result(Record("sent")
-                      .add("conv", ack->conversation)
-                      .add("seq", ack->seq)
-                      .add("id", ack->client_msg_id)
-                      .add("duplicate", ack->duplicate)
-                      .hide("text", std::string(text))
-                      .hide("time_ms", std::to_string(ack->server_time_ms)));
-  return true;
-}
-
-bool Shell::cmd_quick_send(std::string_view line, std::size_t separator) {
-  std::string_view user = line.substr(0, separator);
-  std::string_view text = line.substr(separator + 2);
-  if (text.empty()) return fail("send", "usage", "usage: <user>;;<text> (the text is empty)");
-  return report_send(client_.send_to_user(user, text), text);
-}
-
-bool Shell::cmd_send(const Args& args, std::string_view line) {
-  // Everything after -m is the text, verbatim (one quoted word is unquoted).
-  auto text_flag =
-      std::find_if(args.begin(), args.end(), [](const Token& token) { return token.text == "-m"; });
-  if (text_flag == args.end()) return usage("send");
-  std::string text;
-  std::size_t rest = text_flag->offset + 2;
-  if (rest < line.size()) {
-    std::string_view raw = line.substr(rest);
-    raw.remove_prefix(std::min(raw.find_first_not_of(" \t"), raw.size()));
-    bool one_quoted_word = std::next(text_flag) + 1 == args.end() && !raw.empty() &&
-                           (raw.front() == '"' || raw.front() == '\'');
-    text = one_quoted_word ? std::next(text_flag)->text : std::string(raw);
-  }
-  Args before(args.begin(), text_flag);
-  auto flags = parse_flags(before, {"-r", "-g"});
-  if (!flags.error.empty()) return fail("send", "usage", flags.error);
-  std::string user = flags.value("-r"), group = flags.value("-g");
-  if (user.empty() == group.empty() || !flags.positional.empty()) return usage("send");
-  if (text.empty()) return fail("send", "usage", "usage: send -r <user> -m <text> (empty text)");
-  return report_send(
-      user.empty() ? client_.send_to_group(group, text) : client_.send_to_user(user, text), text);
-}
-
-bool Shell::cmd_history(const Args& args) {
-  auto flags = parse_flags(args, {"-g", "--before", "--limit"});
-  if (!flags.error.empty()) return fail("history", "usage", flags.error);
-  std::uint64_t before = 0, limit = 20;
-  if (!flags.value("--before").empty() && !parse_number(flags.value("--before"), before)) {
-    return usage("history");
-  }
-  if (!flags.value("--limit").empty() &&
-      (!parse_number(flags.value("--limit"), limit) || limit == 0 || limit > 1000)) {
-    return usage("history");
-  }
-  std::vector<std::string> candidates;
-  std::string group = flags.value("-g");
-  if (!group.empty()) {
-    if (!flags.positional.empty()) return usage("history");
-    candidates.push_back(group_conversation(group));
-  } else {
-    if (flags.positional.size() != 1) return usage("history");
-    const std::string& target = flags.positional.front();
-    if (target.starts_with('#') && is_valid_id(std::string_view(target).substr(1))) {
-      candidates.push_back(group_conversation(std::string_view(target).substr(1)));
-    } else if (parse_conversation(target)) {
-      candidates.push_back(target);
-    } else if (is_valid_id(target)) {
-      // A bare name: a direct conversation with that user first, else a group of that name.
-      if (client_.user().empty()) return fail("history", "not_authenticated", "log in first");
-      candidates.push_back(direct_conversation(client_.user(), target));
-      candidates.push_back(group_conversation(target));
-    } else {
-      return fail("history", "usage",
-                  fmt::format("'{}' is not a user, group or conversation", target));
-    }
-  }
-  std::optional<Result<MessagePage>> first_answer;
-  for (const auto& conversation : candidates) {
-    auto page = client_.history(conversation, before, static_cast<std::uint32_t>(limit));
-    bool useful = page.ok() && !page->messages.empty();
-    if (!first_answer) first_answer.emplace(page);
-    if (useful || &conversation == &candidates.back()) {
-      if (!page.ok() && first_answer->ok()) page = *first_answer;
-      if (!page) return fail("history", page.error());
-      for (const auto& message : page->messages) {
-        printer_.result(Record("hist")
-                            .add("conv", message.conversation)
-                            .add("seq", message.seq)
-                            .add("from", message.sender)
-                            .add("text", message.body)
-                            .hide("time_ms", std::to_string(message.server_time_ms)));
-      }
-      printer_.result(
-          Record("ok")
-              .add("command", "history")
-              .add("conv", page->conversation.empty() ? conversation : page->conversation)
-              .add("count", page->messages.size())
-              .add("more", page->more)
-              .hide("first", page->messages.empty() ? std::string()
-                                                    : std::to_string(page->messages.front().seq)));
-      return true;
-    }
-  }
-  return true;
-}
-
-bool Shell::cmd_group(std::string_view name, const Args& args) {
-  if (name == "gcreate") {
-    auto flags = parse_flags(args, {"-n", "-us", "-g"});
-    if (!flags.error.empty()) return fail(name, "usage", flags.error);
-    std::string group = flags.value("-g");
-    if (group.empty() && flags.positional.size() == 1) group = flags.positional.front();
-    if (group.empty() || flags.positional.size() > (flags.value("-g").empty() ? 1u : 0u)) {
-      return usage(name);
-    }
-    auto members = split_list(flags.value("-us"));
-    auto done = client_.group_create(group, flags.value("-n"), members);
-    if (!done) return fail(name, done.error());
-    printer_.result(Record("ok").add("command", "gcreate").add("group", group));
-    return true;
-  }
-  if (name == "gls") {
-    auto flags = parse_flags(args, {"-g"});
-    std::string group = flags.value("-g");
-    if (group.empty() && flags.positional.size() == 1) group = flags.positional.front();
-    if (!flags.error.empty() || group.empty()) return usage(name);
-    auto members = client_.group_members(group);
-    if (!members) return fail(name, members.error());
-    for (const auto& member : members->members) {
-      printer_.result(Record("member")
-                          .add("group", group)
-                          .add("user", member.user)
-                          .add("role", group_role_name(member.role))
-                          .add("online", member.online)
-                          .add("joined_seq", member.joined_seq));
-    }
-    printer_.result(Record("ok")
-                        .add("command", "gls")
-                        .add("group", group)
-                        .add("name", members->info.name)
-                        .add("owner", members->info.owner)
-                        .add("count", members->members.size()));
-    return true;
-  }
-  if (name == "gpush") {
-    auto flags = parse_flags(args, {"-g", "-us"});
-    auto users = split_list(flags.value("-us"));
-    if (!flags.error.empty() || flags.value("-g").empty() || users.empty() ||
-        !flags.positional.empty()) {
-      return usage(name);
-    }
-    auto done = client_.group_add(flags.value("-g"), users);
-    if (!done) return fail(name, done.error());
-    printer_.result(Record("ok")
-                        .add("command", "gpush")
-                        .add("group", flags.value("-g"))
-                        .add("users", join(users)));
-    return true;
-  }
-  if (name == "gkick" || name == "gadmin") {
-    auto flags = parse_flags(args, {"-g", "-u"}, {"--off"});
-    if (!flags.error.empty() || flags.value("-g").empty() || flags.value("-u").empty() ||
-        !flags.positional.empty() || (name == "gkick" && flags.has("--off"))) {
-      return usage(name);
-    }
-    auto done = name == "gkick" ? client_.group_remove(flags.value("-g"), flags.value("-u"))
-                                : client_.group_set_role(
-                                      flags.value("-g"), flags.value("-u"),
-                                      flags.has("--off") ? GroupRole::member : GroupRole::admin);
-    if (!done) return fail(name, done.error());
-    printer_.result(Record("ok")
-                        .add("command", name)
-                        .add("group", flags.value("-g"))
-                        .add("user", flags.value("-u")));
-    return true;
-  }
-  if (name == "gleave" || name == "gdissolve") {
-    auto flags = parse_flags(args, {"-g"});
-    std::string group = flags.value("-g");
-    if (group.empty() && flags.positional.size() == 1) group = flags.positional.front();
-    if (!flags.error.empty() || group.empty()) return usage(name);
-    auto done = name == "gleave" ? client_.group_leave(group) : client_.group_dissolve(group);
-    if (!done) return fail(name, done.error());
-    printer_.result(Record("ok").add("command", name).add("group", group));
-    return true;
-  }
-  return fail(name, "usage", fmt::format("unknown command '{}' (try :all)", name));
-}
-
-bool Shell::cmd_friend(std::string_view name, const Args& args) {
-  if (name == "fls") {
-    if (!args.empty()) return usage(name);
-    auto friends = client_.friends();
-    if (!friends) return fail(name, friends.error());
-    for (const auto& entry : friends.value()) {
-      printer_.result(Record("friend")
-                          .add("user", entry.user)
-                          .add("state", friend_state_name(entry.state))
-                          .add("online", entry.online));
-    }
-    printer_.result(Record("ok").add("command", "fls").add("count", friends->size()));
-    return true;
-  }
-  bool known = name == "fadd" || name == "faccept" || name == "fdecline" || name == "fdel";
-  if (!known) return fail(name, "usage", fmt::format("unknown command '{}' (try :all)", name));
-  if (args.size() != 1) return usage(name);
-  const std::string& user = args.front().text;
-  Result<void> done = name == "fadd"       ? client_.friend_request(user)
-                      : name == "faccept"  ? client_.friend_accept(user)
-                      : name == "fdecline" ? client_.friend_decline(user)
-                                           : client_.friend_remove(user);
-  if (!done) return fail(name, done.error());
-  printer_.result(Record("ok").add("command", name).add("user", user));
-  return true;
-}
-
-bool Shell::cmd_wait(const Args& args) {
-  if (args.empty()) return usage("wait");
-  std::string type = args.front().text;
-  static constexpr std::string_view types[] = {
-      "msg",           "friend",         "presence",     "group",
-      "reconnected",   "disconnected",   "redirected",   "friend-request",
-      "friend-accept", "friend-decline", "friend-remove"};
-  if (std::find(std::begin(types), std::end(types), type) == std::end(types)) {
-    return fail("wait", "usage", fmt::format("cannot wait for '{}'", type));
-  }
-  std::uint64_t count = 1;
-  auto timeout = options_.timeout;
-  std::vector<std::pair<std::string, std::string>> wanted;
-  for (std::size_t i = 1; i < args.size(); ++i) {
-    const std::string& word = args[i].text;
-    std::size_t equals = word.find('=');
-    if (equals == std::string::npos || equals == 0) {
-      return fail("wait", "usage", fmt::format("expected key=value, got '{}'", word));
-    }
-    std::string key = word.substr(0, equals), value = word.substr(equals + 1);
-    std::uint64_t number = 0;
-    if (key == "count") {
-      if (!parse_number(value, number) || number == 0 || number > max_wait_count) {
-        return fail("wait", "usage", "count must be 1..100000");
-      }
-      count = number;
-    } else if (key == "timeout_ms") {
-      if (!parse_number(value, number) || number > 3'600'000) {
-        return fail("wait", "usage", "timeout_ms must be 0..3600000");
-      }
-      timeout = std::chrono::milliseconds(number);
-    } else {
-      wanted.emplace_back(std::move(key), std::move(value));
-    }
-  }
-  auto matches = [&](const Record& record) {
-    if (!type_matches(type, record.type())) return false;
-    for (const auto& [key, value] : wanted) {
-      if (record.get(key) != value) return false;
-    }
-    return true;
-  };
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::uint64_t got = 0;
-  std::unique_lock lock(seen_mutex_);
-  while (got < count) {
-    auto it = std::find_if(seen_events_.begin(), seen_events_.end(), matches);
-    if (it != seen_events_.end()) {
-      seen_events_.erase(it);
-      ++got;
-      continue;
-    }
-    if (seen_changed_.wait_until(lock, deadline) == std::cv_status::timeout &&
-        std::none_of(seen_events_.begin(), seen_events_.end(), matches)) {
-      lock.unlock();
-      return fail(
-          "wait", "timeout",
-          fmt::format("got {} of {} '{}' events within {} ms", got, count, type, timeout.count()));
-    }
-  }
-  lock.unlock();
-  printer_.result(Record("ok").add("command", "wait").add("type", type).add("count", got));
-  return true;
-}
-
 bool Shell::print_help(const Args& args) {
   if (args.size() > 1) return usage("help");
   std::string_view wanted = args.empty() ? std::string_view() : std::string_view(args[0].text);
-  // A command's entries: those whose usage starts with it or names it after a '|'.
-  auto matches = [&](const CommandHelp& help) {
-    if (wanted.empty()) return true;
-    std::string_view usage = help.usage;
-    for (std::size_t at = 0; at < usage.size();) {
-      std::size_t begin = usage.find_first_not_of(" |", at);
-      if (begin == std::string_view::npos) break;
-      std::string_view word = usage.substr(begin, usage.find_first_of(" |", begin) - begin);
-      if (word == wanted) return true;
-      std::size_t bar = usage.find('|', begin);
-      if (bar == std::string_view::npos) break;
-      at = bar + 1;
-    }
-    return false;
-  };
+  auto matches = [&](const CommandHelp& help) { return help_matches(help.usage, wanted); };
   if (printer_.format() == OutputFormat::json) {
-    for (const auto& help : command_help) {
+    for (const auto& help : command_help()) {
       if (matches(help))
         printer_.result(Record("help").add("usage", help.usage).add("what", help.what));
     }
     return true;
   }
   std::string text = wanted.empty() ? "commands:\n" : std::string();
-  for (const auto& help : command_help) {
+  for (const auto& help : command_help()) {
     if (matches(help)) text += fmt::format("  {}\n      {}\n", help.usage, help.what);
   }
   if (text.empty()) {
@@ -741,6 +311,7 @@ bool Shell::print_help(const Args& args) {
   }
   if (wanted.empty() && printer_.format() == OutputFormat::human) {
     text += "names with spaces go in quotes: gcreate team -n \"Team Rocket\"\n";
+    text += "in a conversation (:c bob) plain lines are messages and commands start with /\n";
   }
   text.pop_back();
   printer_.plain(text);
@@ -769,65 +340,6 @@ bool Shell::cmd_passwd(const Args& args) {
   if (!done) return fail("passwd", done.error());
   printer_.result(Record("ok").add("command", "passwd"));
   return true;
-}
-
-Record Shell::describe(const Event& event) const {
-  struct Visitor {
-    Record operator()(const MessageEvent& event) const {
-      return Record("msg")
-          .add("conv", event.message.conversation)
-          .add("seq", event.message.seq)
-          .add("from", event.message.sender)
-          .add("text", event.message.body)
-          .hide("time_ms", std::to_string(event.message.server_time_ms));
-    }
-    Record operator()(const FriendEvent& event) const {
-      return Record(friend_event_type(event.kind)).add("from", event.user);
-    }
-    Record operator()(const PresenceEvent& event) const {
-      return Record("presence").add("user", event.user).add("online", event.online);
-    }
-    Record operator()(const GroupEvent& event) const {
-      return Record("group-event")
-          .add("group", event.group)
-          .add("kind", group_event_kind_name(event.kind))
-          .add("user", event.user)
-          .add("by", event.by);
-    }
-    Record operator()(const DisconnectedEvent& event) const {
-      return Record("disconnected")
-          .add("code", errc_name(event.code))
-          .add("reconnect", event.will_reconnect)
-          .add("node", event.node)
-          .add("message", event.message);
-    }
-    Record operator()(const ReconnectedEvent& event) const {
-      return Record("reconnected").add("node", event.node).add("missed", event.missed_messages);
-    }
-    Record operator()(const RedirectedEvent& event) const {
-      return Record("redirected")
-          .add("host", event.host)
-          .add("port", std::uint64_t{event.port})
-          .add("node", event.node);
-    }
-  };
-  return std::visit(Visitor{}, event);
-}
-
-void Shell::event_loop(const std::stop_token& stop) {
-  while (!stop.stop_requested()) {
-    auto event = client_.next_event(std::chrono::milliseconds(100));
-    if (!event) continue;
-    Record record = describe(*event);
-    // Printed first, so a script sees the event line before the `ok wait` it unblocks.
-    printer_.event(record);
-    {
-      std::lock_guard lock(seen_mutex_);
-      if (seen_events_.size() >= max_seen_events) seen_events_.pop_front();
-      seen_events_.push_back(std::move(record));
-    }
-    seen_changed_.notify_all();
-  }
 }
 
 }  // namespace qim::cli

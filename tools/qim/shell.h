@@ -1,7 +1,9 @@
 #pragma once
 // The qim command interpreter: parses one line, runs it against a Client, prints the result;
 // an event thread prints pushes and keeps them for `wait`. Used by both the interactive
-// (libedit) loop and script mode.
+// (libedit) loop and script mode. Its commands live in files by concern: shell.cc (lines,
+// session), shell_messages.cc, shell_social.cc (friends, groups), shell_conversations.cc
+// (conversation mode, convs, whoami), shell_events.cc (events and `wait`).
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -17,6 +19,7 @@
 #include "completion.h"
 #include "output.h"
 #include "qim/client.h"
+#include "shell_parse.h"
 
 namespace qim::cli {
 
@@ -34,16 +37,6 @@ struct ShellOptions {
   TlsOptions tls;
 };
 
-// A word of a command line and where it starts in the raw line (so `-m` can take the rest).
-struct Token {
-  std::string text;
-  std::size_t offset = 0;
-};
-
-// Splits on blanks; "double" and 'single' quotes group words. Returns false (with `error`) on
-// an unterminated quote.
-bool tokenize(std::string_view line, std::vector<Token>& tokens, std::string& error);
-
 class Shell {
  public:
   Shell(ShellOptions options, Printer& printer);
@@ -59,7 +52,10 @@ class Shell {
   bool login(const std::string& user, const std::string& password, const std::string& token,
              const std::string& device);
   bool quit_requested() const { return quit_requested_; }
+  // "alice@n1> ", "alice@n1 → bob> " in a conversation, or the reconnection's progress.
   std::string prompt() const;
+  // The current conversation's id ("" when none).
+  std::string current_conversation() const;
   // Friend and group names for Tab completion (asked of the server at most every few seconds).
   CompletionNames completion_names();
   std::uint64_t failures() const { return failures_; }
@@ -67,6 +63,8 @@ class Shell {
 
  private:
   using Args = std::vector<Token>;
+  // A command line (already known not to be text for a conversation).
+  bool run_line(std::string_view line);
   bool run(std::string_view name, const Args& args, std::string_view line);
   bool fail(std::string_view command, std::string_view code, std::string_view message);
   bool fail(std::string_view command, const Error& error);
@@ -84,6 +82,17 @@ class Shell {
   bool cmd_passwd(const Args& args);
   bool report_send(const Result<SendAck>& ack, std::string_view text);
 
+  bool cmd_enter(const std::string& name);
+  bool cmd_leave();
+  bool cmd_say(std::string_view text);
+  bool cmd_convs(const Args& args);
+  bool cmd_whoami(const Args& args);
+  bool cmd_clear(const Args& args);
+  // The interactive screen acks what it shows (script mode acks every event: auto_ack). A
+  // failed ack only leaves the messages unread, so it is not reported.
+  void mark_read(const std::string& conversation, std::uint64_t seq);
+  bool human() const { return printer_.format() == OutputFormat::human; }
+
   void event_loop(const std::stop_token& stop);
   Record describe(const Event& event) const;
 
@@ -92,6 +101,11 @@ class Shell {
   Client client_;
   bool quit_requested_ = false;
   std::uint64_t failures_ = 0;
+  std::string device_;  // the device of the last login
+
+  // The conversation plain lines go to; read by the event thread.
+  mutable std::mutex current_mutex_;
+  std::string current_;  // GUARDED_BY(current_mutex_): a conversation id, "" for none
 
   // Events already printed, kept for `wait` (bounded; the oldest go first).
   std::mutex seen_mutex_;
