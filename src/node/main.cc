@@ -464,6 +464,8 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   host_options.ring = ring;
   replica::ReplicaHost replicas(host_options, partitions, kv, transport, logger);
   service::ImService service(kv, clock, logger, config.service, replicas, partitions);
+  // A push leaves only once its message is in the store: whoever is pushed it may read it.
+  service.hold_events_until_released();
   replicas.use_state_machine(service);
   replicas.set_leader_listener([&directory](const std::vector<replica::LeaderHint>& hints) {
     directory.update_leaders(hints);

@@ -430,6 +430,7 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
                 std::to_string(partition),
             error);
     }
+    machine_->after_write(partition, true);
     // The proposer's outcome: ours only if the entry at its index is of the term it was
     // proposed in (an entry of another term there means ours was overwritten).
     while (!group.pending.empty() && group.pending.begin()->first <= entry.index) {

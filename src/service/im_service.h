@@ -97,9 +97,12 @@ class ImService final : public StateMachine {
   ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
                     store::WriteBatch& batch, bool leader) override;
   void forget_partition(PartitionId partition) override;
-  // For a proposer without a log (service/inline_proposer.h): pushes made by apply() wait until
-  // release_events(partition, true), called once the command's batch is written (false drops
-  // them: the write failed). REQUIRES: before the first command is applied.
+  void after_write(PartitionId partition, bool written) override {
+    events_.release(partition, written);
+  }
+  // Pushes made by apply() wait until after_write(partition, true) / release_events(partition,
+  // true), called once the command's batch is written (false drops them: the write failed).
+  // REQUIRES: before the first command is applied.
   void hold_events_until_released() { events_.hold_until_released(true); }
   void release_events(PartitionId partition, bool send) { events_.release(partition, send); }
   const Keys& keys() const { return keys_; }

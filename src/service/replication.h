@@ -69,6 +69,11 @@ class StateMachine {
   virtual ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
                             store::WriteBatch& batch, bool leader) = 0;
 
+  // After the batch of the command last applied to `partition` was written to the store (ok)
+  // or not: what the command produced for others (pushes) may go now, and not before, so a
+  // client pushed a message can read it at once.
+  virtual void after_write(PartitionId /*partition*/, bool /*written*/) {}
+
   // After the shell replaced or removed `partition`'s records under the state machine (a
   // snapshot installed, a replica dropped): forget whatever is cached of them.
   virtual void forget_partition(PartitionId partition) = 0;
