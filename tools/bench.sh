@@ -6,6 +6,7 @@
 #   tools/bench.sh                 # the standard set, 3 runs each (about 8 minutes)
 #   tools/bench.sh --quick         # 1 run each, 3 s measured (about 2 minutes)
 #   tools/bench.sh --only o2o,idle --runs 5 --duration 5
+#   tools/bench.sh --set tls       # plaintext o2o vs TLS o2o, idle over TLS, handshake rates
 #
 # Workloads: o2o, o2o-rate (o2o --rate 20000), fanout, fanout-rate (fanout --rate 100),
 # idle (18000 connections), login, cluster-o2o and cluster-fanout (the same against three
@@ -14,6 +15,9 @@
 # node, R = 1), o2o-5k and cluster-o2o-5k (o2o --rate 5000 on one node and on the three: the
 # latency a replicated write adds), ceilings (qim-service-bench on the server core: the
 # send path without sockets, and the bare store writes of o2o's records).
+# TLS 1.3 (a throwaway self-signed P-256 certificate made with openssl in the work directory):
+# tls-o2o, tls-idle, tls-login, and handshake / tls-handshake (connections set up per second,
+# plaintext and TLS, each a full handshake).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +25,9 @@ build_dir="$root/build-bench"
 runs=3
 duration=10
 warmup=2
-only="o2o,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout,o2o-5k,cluster-o2o-5k,ceilings"
+standard_set="o2o,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout,o2o-5k,cluster-o2o-5k,ceilings"
+tls_set="o2o,tls-o2o,tls-idle,handshake,tls-handshake"
+only="$standard_set"
 build=1
 idle_connections=18000
 server_core=0
@@ -29,13 +35,14 @@ generator_core=1
 keep_json=""
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   cat <<EOF
 Flags:
   --runs N              runs per workload (default $runs)
   --duration S          measured seconds per run (default $duration; login runs 2 x S)
   --warmup S            unmeasured seconds before (default $warmup)
-  --only LIST           comma-separated workloads (default all)
+  --only LIST           comma-separated workloads (default: the standard set)
+  --set standard|tls    a named set of workloads (tls: $tls_set)
   --idle-connections N  (default $idle_connections)
   --quick               --runs 1 --duration 3 --warmup 1 --idle-connections 5000
   --no-build            use the binaries already in build-bench
@@ -49,6 +56,13 @@ while [[ $# -gt 0 ]]; do
     --duration) duration="$2"; shift 2 ;;
     --warmup) warmup="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --set)
+      case "$2" in
+        standard) only="$standard_set" ;;
+        tls) only="$tls_set" ;;
+        *) echo "bench.sh: --set must be standard or tls, got '$2'" >&2; exit 2 ;;
+      esac
+      shift 2 ;;
     --idle-connections) idle_connections="$2"; shift 2 ;;
     --quick) runs=1; duration=3; warmup=1; idle_connections=5000; shift ;;
     --no-build) build=0; shift ;;
@@ -133,7 +147,19 @@ start_node() {
 }
 
 start_server() {
-  start_node "$1"
+  start_node "$@"
+}
+
+# The server certificate of the tls-* workloads: self-signed, for 127.0.0.1, made once per set.
+tls_cert="$work/tls.pem"
+tls_key="$work/tls.key"
+make_tls_cert() {
+  [[ -s "$tls_cert" ]] && return 0
+  command -v openssl >/dev/null || { echo "bench.sh: the TLS workloads need openssl" >&2; exit 1; }
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -keyout "$tls_key" -out "$tls_cert" 2>"$work/openssl.log" ||
+    { cat "$work/openssl.log" >&2; exit 1; }
 }
 
 # Three nodes sharing a cluster key, polled until every one sees all three alive.
@@ -169,13 +195,23 @@ run_workload() {
   local nodes=1
   if [[ "$name" == cluster-* ]]; then nodes=3; fi
   local args=("$@")
+  local server_args=()
+  if [[ "$name" == tls-* ]]; then
+    make_tls_cert
+    server_args=(--tls-cert "$tls_cert" --tls-key "$tls_key")
+    args+=(--ca "$tls_cert")
+  fi
   local seconds="$duration"
   echo "== $name: qim-bench ${args[*]} (${runs} runs, a fresh qimd each)" >&2
   for run in $(seq 1 "$runs"); do
     # A fresh server per run: freed memory is not returned to the OS, so a reused server
     # would under-report the idle workload's memory, and data from earlier runs would skew
     # the others.
-    if [[ $nodes -eq 3 ]]; then start_cluster "$name-$run"; else start_server "$name-$run"; fi
+    if [[ $nodes -eq 3 ]]; then
+      start_cluster "$name-$run"
+    else
+      start_server "$name-$run" "${server_args[@]}"
+    fi
     local targets=()
     local port pid
     for port in "${server_ports[@]}"; do targets+=(--server "127.0.0.1:$port"); done
@@ -230,6 +266,11 @@ for name in "${selected[@]}"; do
     fanout-rate) run_workload fanout-rate fanout --rate 100 ;;
     idle) run_workload idle idle --connections "$idle_connections" ;;
     login) run_workload login login ;;
+    tls-o2o) run_workload tls-o2o o2o ;;
+    tls-idle) run_workload tls-idle idle --connections "$idle_connections" ;;
+    tls-login) run_workload tls-login login ;;
+    handshake) run_workload handshake handshake ;;
+    tls-handshake) run_workload tls-handshake handshake ;;
     cluster-o2o) run_workload cluster-o2o o2o ;;
     cluster-fanout) run_workload cluster-fanout fanout ;;
     o2o-5k) run_workload o2o-5k o2o --rate 5000 ;;
@@ -288,6 +329,21 @@ figures = {
               ("token_login_latency_p50_us", ""), ("token_login_latency_p99_us", ""),
               ("password_server_cpu_percent", ""), ("token_server_cpu_percent", ""),
               ("password_server_run_queue_wait_percent", "")],
+    "tls-o2o": [("deliveries_per_second", ""), ("latency_p50_us", ""), ("latency_p99_us", ""),
+                ("deliveries_per_server_cpu_second", ""), ("server_cpu_percent", ""),
+                ("generator_cpu_percent", ""), ("server_run_queue_wait_percent", "")],
+    "tls-idle": [("server_rss_per_connection_bytes", "<= 4096"), ("connections_open", ""),
+                 ("server_rss_after_bytes", ""), ("server_cpu_percent", ""),
+                 ("server_run_queue_wait_percent", "")],
+    "tls-login": [("password_logins_per_second", ""), ("password_login_latency_p50_us", ""),
+                  ("password_login_latency_p99_us", ""), ("token_logins_per_second", ""),
+                  ("token_login_latency_p99_us", ""), ("password_server_cpu_percent", "")],
+    "handshake": [("handshakes_per_second", ""), ("handshake_latency_p50_us", ""),
+                  ("handshake_latency_p99_us", ""), ("server_cpu_percent", ""),
+                  ("generator_cpu_percent", "")],
+    "tls-handshake": [("handshakes_per_second", ""), ("handshake_latency_p50_us", ""),
+                      ("handshake_latency_p99_us", ""), ("server_cpu_percent", ""),
+                      ("generator_cpu_percent", "")],
     "store-o2o": [("messages_per_second", ""), ("cpu_microseconds_per_message", "")],
     "service-o2o": [("messages_per_second", ""), ("cpu_microseconds_per_message", "")],
     "service-fanout": [("messages_per_second", ""), ("cpu_microseconds_per_message", "")],
@@ -314,7 +370,8 @@ for workload, wanted in figures.items():
         print(f"{workload:<12} {figure:<34} {fmt(statistics.median(values)):>12} "
               f"{fmt(low) + '..' + fmt(high):>27} {target:>12}")
     bad = {c: sum(r.get(c, 0) or 0 for r in runs) for c in checks}
-    errors = sorted({r.get(k) for r in runs for k in ("request_errors", "error_frames", "login_failures")
+    errors = sorted({r.get(k) for r in runs
+                     for k in ("request_errors", "error_frames", "login_failures", "handshake_failures")
                      if r.get(k) not in (None, "none")})
     verdict = "all zero" if not any(bad.values()) else ", ".join(f"{k}={v}" for k, v in bad.items() if v)
     print(f"{workload:<12} {'checks (' + str(len(runs)) + ' runs)':<34} {verdict:>12}"
@@ -332,6 +389,15 @@ for layer in ("service-o2o", "store-o2o"):
     bound = median_of(layer, "messages_per_cpu_second")
     if full and bound:
         print(f"{'o2o':<12} {'per CPU-second vs ' + layer:<34} {full / bound:>12.2f}")
+
+# What TLS costs: the same workload over TLS against plaintext, in the same set.
+for plain, sealed, figure in (("o2o", "tls-o2o", "deliveries_per_second"),
+                              ("o2o", "tls-o2o", "deliveries_per_server_cpu_second"),
+                              ("handshake", "tls-handshake", "handshakes_per_second")):
+    clear = median_of(plain, figure)
+    tls = median_of(sealed, figure)
+    if clear and tls:
+        print(f"{sealed:<12} {figure + ' vs ' + plain:<34} {tls / clear:>12.2f}")
 
 for single, cluster in (("o2o", "cluster-o2o"), ("fanout", "cluster-fanout")):
     one = median_of(single, "deliveries_per_server_cpu_second")

@@ -1,6 +1,7 @@
 #include "node/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -63,7 +64,7 @@ struct RawFlags {
   std::int64_t push_pull_interval_ms = 30'000;
   std::int64_t vnodes = 128;
   std::int64_t maintenance_interval_ms = 600'000;
-  std::int64_t retain_days = 0;  // 0: forever
+  double retain_days = 0;  // 0: forever; fractions allowed (0.5: twelve hours)
   std::int64_t partitions = route::Partitions::default_count;
   std::int64_t replicas = 3;
   std::int64_t replace_after_s = 300;
@@ -227,7 +228,12 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   check.range("push-pull-interval-ms", flags.push_pull_interval_ms, 100, 24 * 3600 * 1000);
   check.range("vnodes", flags.vnodes, 1, 4096);
   check.range("maintenance-interval-ms", flags.maintenance_interval_ms, 100, 24 * 3600 * 1000);
-  check.range("retain-days", flags.retain_days, 0, 36'500);
+  // A fraction of a day is allowed, down to a second (what rounds to nothing would mean forever).
+  check.require(
+      flags.retain_days == 0 || (flags.retain_days * 86'400 >= 1 && flags.retain_days <= 36'500),
+      fmt::format("--retain-days must be 0 (forever) or from one second (0.0000116) to "
+                  "36500 days, got {}",
+                  flags.retain_days));
   check.range("partitions", flags.partitions, route::Partitions::min_count,
               route::Partitions::max_count);
   check.range("replicas", flags.replicas, 1, 7);
@@ -313,7 +319,8 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   service.heartbeat_interval_ms = static_cast<std::uint32_t>(
       std::max<std::int64_t>(50, std::min(flags.heartbeat_interval_ms, idle_timeout_ms * 3 / 7)));
   service.registration_open = flags.registration == "open";
-  service.history_retention_ms = static_cast<std::uint64_t>(flags.retain_days) * 24 * 3600 * 1000;
+  service.history_retention_ms =
+      static_cast<std::uint64_t>(std::llround(flags.retain_days * 24 * 3600 * 1000));
   service.registrations_per_minute_per_address = flags.registrations_per_minute;
   service.message_burst = flags.message_burst;
 
@@ -423,7 +430,8 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "runs, 100 ms-24 h");
   app.add_option("--retain-days", flags.retain_days,
                  "Messages older than this many days (server time) are deleted by the "
-                 "maintenance sweep, 0-36500; 0 keeps them forever");
+                 "maintenance sweep, 0-36500, fractions allowed (0.5: twelve hours); 0 keeps them "
+                 "forever");
   app.add_option("--partitions", flags.partitions,
                  "Partitions of the key space, 1-4096, fixed when the cluster is created; every "
                  "node must use the same value");

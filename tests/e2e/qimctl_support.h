@@ -40,6 +40,19 @@ inline std::optional<std::map<std::string, std::string>> member_states(
   return states;
 }
 
+// The leader of the partition holding `key` (as `qimctl where` takes it: "alice", "d:a:b",
+// "group g1"), as `server` sees it; empty when none is known or qimctl failed.
+inline std::string partition_leader(const ServerProcess& server,
+                                    const std::vector<std::string>& key) {
+  std::vector<std::string> args = {"--json", "where"};
+  args.insert(args.end(), key.begin(), key.end());
+  CommandResult result = qimctl(server, args);
+  if (!result.exit_code || *result.exit_code != 0) return {};
+  static const std::regex leader(R"re("leader":"([^"]*)")re");
+  std::smatch match;
+  return std::regex_search(result.out, match, leader) ? match[1].str() : std::string();
+}
+
 // Polls `condition` every `interval` until it holds (true) or `timeout` passed (false).
 inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                        std::chrono::milliseconds interval = std::chrono::milliseconds(50)) {

@@ -1,5 +1,6 @@
 #pragma once
-// One client connection of the generator: a TCP socket framed as u32 length + Envelope, a
+// One client connection of the generator: a TCP socket (under TLS 1.3 when Options::tls_context
+// is set) framed as u32 length + Envelope, a
 // reusable 8-byte-aligned read buffer and an outbound byte buffer that is written with one
 // syscall per event-loop turn (Outbox). Set-up uses request/reply with deadlines; in the
 // measured phase every frame goes to a FrameSink. Nothing is allocated per message once the
@@ -10,11 +11,13 @@
 // every call on its io_context's thread.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include "proto/frame.h"
 #include "qim-bench/options.h"
@@ -58,10 +61,10 @@ class BenchConnection {
   BenchConnection(const BenchConnection&) = delete;
   BenchConnection& operator=(const BenchConnection&) = delete;
 
-  // Connects (within connect_timeout) and exchanges Hello/HelloOk (within request_timeout).
-  // May be called again after close() to reconnect elsewhere (a Redirect).
-  asio::awaitable<Error> open(const Endpoint& endpoint, std::chrono::milliseconds connect_timeout,
-                              std::chrono::milliseconds request_timeout);
+  // Connects and, with options.tls_context, completes a TLS handshake (both within
+  // connect_timeout), then exchanges Hello/HelloOk (within request_timeout). May be called
+  // again after close() to reconnect elsewhere (a Redirect).
+  asio::awaitable<Error> open(const Endpoint& endpoint, const Options& options);
 
   // Sends one frame and waits for the frame echoing `req_id`; pushes in between are skipped.
   // On success `reply` points into the read buffer until the next read on this connection.
@@ -81,8 +84,8 @@ class BenchConnection {
 
   // Keeps the server's idle timeout (two of its heartbeat intervals and a second) from closing
   // a connection the benchmark keeps quiet: queues a Ping when nothing was sent for half the
-  // interval the server advertised in HelloOk. Not while a call() is under way (it writes on
-  // its own) or output is pending. True when it queued one.
+  // interval the server advertised in HelloOk. Not while open() or a call() is under way (they
+  // write on their own) or output is pending. True when it queued one.
   bool ping_if_quiet(std::chrono::steady_clock::time_point now);
 
   bool is_open() const { return socket_.is_open() && !failed_; }
@@ -101,11 +104,18 @@ class BenchConnection {
   void reserve_input(std::size_t bytes);
   void prepare_read();
   asio::awaitable<void> write_rest();
+  asio::awaitable<Error> handshake(const Endpoint& endpoint, asio::ssl::context& context,
+                                   bool verify, std::chrono::milliseconds timeout);
+  // Writes all of `buffer`, through TLS when it is on.
+  asio::awaitable<void> write_all(asio::const_buffer buffer, std::error_code& error);
 
   asio::io_context& io_;
   Outbox& outbox_;
   std::uint32_t index_;
   asio::ip::tcp::socket socket_;
+  // Over socket_ while TLS is on; a new one for every open() (a session is never reused, so
+  // every connection costs a full handshake).
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   Endpoint endpoint_;
   proto::FrameBuilder builder_{256};
   std::uint32_t last_req_id_ = 0;
@@ -113,6 +123,7 @@ class BenchConnection {
   std::chrono::steady_clock::time_point last_sent_{};
   std::uint64_t pings_ = 0;
   bool calling_ = false;
+  bool opening_ = false;  // within open()
 
   std::vector<std::uint64_t> input_;  // 8-byte aligned storage
   std::size_t input_begin_ = 0;       // unconsumed bytes: [input_begin_, input_end_)

@@ -61,8 +61,7 @@ class LoginShard {
               std::uint32_t user = next_user_++ % names_.size();
               if (with_token && tokens_[user].empty()) continue;
               std::uint64_t begin = now_ns();
-              Error error = co_await connection.open(
-                  home_guess(options_, user), options_.connect_timeout, options_.request_timeout);
+              Error error = co_await connection.open(home_guess(options_, user), options_);
               if (!error) {
                 const std::string& secret = with_token ? tokens_[user] : options_.password;
                 error = co_await login(connection, options_, names_[user], secret, with_token,

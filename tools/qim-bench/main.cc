@@ -9,10 +9,14 @@
 
 #include <fmt/core.h>
 #include <asio.hpp>
+#include <asio/ssl.hpp>
+
+#include "client/tls_client_context.h"
 
 #include "qim-bench/clock.h"
 #include "qim-bench/coordinator.h"
 #include "qim-bench/fanout_workload.h"
+#include "qim-bench/handshake_workload.h"
 #include "qim-bench/idle_workload.h"
 #include "qim-bench/login_workload.h"
 #include "qim-bench/o2o_workload.h"
@@ -47,6 +51,9 @@ asio::awaitable<void> run_shard(asio::io_context& io, const Options& options, st
     case Workload::login:
       co_await run_login_shard(io, options, shard, share(options.users, shard, options.threads),
                                coordinator, result);
+      break;
+    case Workload::handshake:
+      co_await run_handshake_shard(io, options, shard, coordinator, result);
       break;
   }
 }
@@ -190,6 +197,7 @@ int run(const Options& options) {
   report.add("workload", std::string(workload_name(options.workload)));
   report.add("threads", std::uint64_t{options.threads});
   report.add("prefix", options.prefix);
+  report.add("tls", std::string(options.tls_context ? "yes" : "no"));
   Window window;
   std::uint64_t duration_ns = ns_of(options.duration);
   switch (options.workload) {
@@ -224,6 +232,16 @@ int run(const Options& options) {
         report.add("server_rss_after_bytes", window.server_end->rss_bytes);
         report.add("server_rss_per_connection_bytes", growth / options.connections);
       }
+      break;
+    }
+    case Workload::handshake: {
+      if (!coordinator.wait_all(0)) break;
+      std::uint64_t start = now_ns() + 50'000'000;
+      coordinator.release(0, start);
+      sleep_until_ns(start);
+      window = samplers.begin();
+      sleep_until_ns(start + duration_ns);
+      samplers.end(window, duration_ns);
       break;
     }
     case Workload::login: {
@@ -286,6 +304,22 @@ int run(const Options& options) {
       }
       report.add_counts("login_failures", merged.ack_errors);
       break;
+    case Workload::handshake: {
+      std::uint64_t handshakes = merged.counters["handshakes"];
+      report.add("concurrency", std::uint64_t{options.login_concurrency * options.threads});
+      report.add("duration_s", seconds);
+      report.add("handshakes", handshakes);
+      report.add("handshakes_per_second", static_cast<double>(handshakes) / seconds);
+      report.add_latency("handshake_latency", merged.histograms["handshake_latency"]);
+      report.add_counts("handshake_failures", merged.ack_errors);
+      // A refused certificate or an overloaded server: either way the rate means little.
+      std::uint64_t failed = 0;
+      for (const auto& [code, count] : merged.ack_errors)
+        failed += count;
+      report.add_check("failed", failed);
+      add_cpu(report, "", window);
+      break;
+    }
   }
 
   if (options.json) {
@@ -302,8 +336,20 @@ int run(const Options& options) {
 int main(int argc, char** argv) {
   auto parsed = qim::bench::parse_options(argc, argv);
   if (!parsed.options) return parsed.exit_code;
+  qim::bench::Options& options = *parsed.options;
+  if (options.tls) {
+    auto context = qim::client::make_tls_context({true, options.ca_file, options.verify});
+    if (!context) {
+      std::fprintf(stderr, "qim-bench: %s\n", context.error().message.c_str());
+      return 2;
+    }
+    // An idle connection holds no read or write buffer (as the server's do), so the generator
+    // can keep as many TLS connections open as the idle workload asks for.
+    SSL_CTX_set_mode(context.value()->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    options.tls_context = std::move(context.value());
+  }
   try {
-    return qim::bench::run(*parsed.options);
+    return qim::bench::run(options);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "qim-bench: %s\n", error.what());
     return 1;

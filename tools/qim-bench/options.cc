@@ -62,6 +62,8 @@ const char* workload_name(Workload workload) {
       return "idle";
     case Workload::login:
       return "login";
+    case Workload::handshake:
+      return "handshake";
   }
   return "unknown";
 }
@@ -77,11 +79,12 @@ ParsedOptions parse_options(int argc, char** argv) {
   CLI::App app{
       "qim-bench: load generator for qimd (one process, non-blocking sockets).\n"
       "Workloads: o2o (direct messages, windowed or --rate), fanout (one group, one sender),\n"
-      "idle (logged-in idle connections; server memory per connection), login (login storm).",
+      "idle (logged-in idle connections; server memory per connection), login (login storm),\n"
+      "handshake (connections set up per second: TCP, TLS with --tls, Hello; then closed).",
       "qim-bench"};
   app.option_defaults()->always_capture_default();
-  app.add_option("workload", workload, "o2o | fanout | idle | login")
-      ->check(CLI::IsMember({"o2o", "fanout", "idle", "login"}));
+  app.add_option("workload", workload, "o2o | fanout | idle | login | handshake")
+      ->check(CLI::IsMember({"o2o", "fanout", "idle", "login", "handshake"}));
   app.add_option("--server", servers,
                  "Node address host:port (repeatable; users are spread round-robin and follow "
                  "Redirect); default 127.0.0.1:7700");
@@ -115,6 +118,14 @@ ParsedOptions parse_options(int argc, char** argv) {
   app.add_option("--server-pid", server_pids,
                  "qimd's PID (same host): report its CPU seconds and RSS; repeat it for every "
                  "node of a cluster to report their sums");
+  app.add_flag("--tls", options.tls,
+               "TLS 1.3 on every connection, verifying the server against the system's trust "
+               "store (or --ca)");
+  app.add_option("--ca", options.ca_file, "Trust this PEM CA certificate (implies --tls)")
+      ->check(CLI::ExistingFile);
+  bool insecure_skip_verify = false;
+  app.add_flag("--insecure-skip-verify", insecure_skip_verify,
+               "TLS without checking the server's certificate (implies --tls)");
   app.add_flag("--json", options.json, "Print one JSON object instead of the summary");
   app.add_option("--connect-timeout-ms", connect_timeout_ms, "Per connection attempt")
       ->check(CLI::Range(10, 600'000));
@@ -124,7 +135,7 @@ ParsedOptions parse_options(int argc, char** argv) {
                  "Connections set up (register, login, ...) at once")
       ->check(CLI::Range(1u, 10'000u));
   app.add_option("--login-concurrency", options.login_concurrency,
-                 "login: logins in flight at once")
+                 "login and handshake: logins (connections) in flight at once")
       ->check(CLI::Range(1u, 10'000u));
   app.add_option("--max-redirects", options.max_redirects, "Redirects followed per login")
       ->check(CLI::Range(0u, 16u));
@@ -147,6 +158,11 @@ ParsedOptions parse_options(int argc, char** argv) {
   if (workload == "fanout") options.workload = Workload::fanout;
   if (workload == "idle") options.workload = Workload::idle;
   if (workload == "login") options.workload = Workload::login;
+  if (workload == "handshake") options.workload = Workload::handshake;
+  options.tls = options.tls || !options.ca_file.empty() || insecure_skip_verify;
+  options.verify = !insecure_skip_verify;
+  if (insecure_skip_verify && !options.ca_file.empty())
+    return fail("--ca and --insecure-skip-verify contradict each other: give one");
   if (servers.empty()) servers.push_back("127.0.0.1:7700");
   for (const auto& text : servers) {
     auto endpoint = parse_endpoint(text);

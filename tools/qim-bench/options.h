@@ -2,13 +2,18 @@
 // qim-bench's command line: which workload, against which servers, how hard and how long.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+namespace asio::ssl {
+class context;
+}
+
 namespace qim::bench {
 
-enum class Workload { o2o, fanout, idle, login };
+enum class Workload { o2o, fanout, idle, login, handshake };
 
 const char* workload_name(Workload workload);
 
@@ -33,6 +38,12 @@ struct Options {
   std::string prefix;  // user and group id prefix; generated when not given
   std::string password = "bench-password";
   std::vector<int> server_pids;  // CPU and RSS are summed over them (a cluster)
+  // TLS 1.3 on every connection (--tls, --ca, --insecure-skip-verify, as qim takes them).
+  bool tls = false;
+  std::string ca_file;  // empty: the system's trust store
+  bool verify = true;
+  // Made from the three above once parsed (tls_context.h); shared by every connection.
+  std::shared_ptr<asio::ssl::context> tls_context;
   bool json = false;
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds request_timeout{10'000};

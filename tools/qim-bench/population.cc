@@ -1,5 +1,8 @@
 #include "qim-bench/population.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include <fmt/core.h>
 
 #include "qim-bench/wait_group.h"
@@ -29,7 +32,7 @@ asio::awaitable<bool> follow(BenchConnection& connection, const Options& options
   }
   ++redirects;
   Endpoint target{std::string(proto::view(redirect.host())), redirect.port()};
-  error = co_await connection.open(target, options.connect_timeout, options.request_timeout);
+  error = co_await connection.open(target, options);
   co_return !error;
 }
 
@@ -105,11 +108,15 @@ asio::awaitable<Error> register_users(asio::io_context& io, const Options& optio
       [&](std::uint32_t index, std::uint32_t worker) -> asio::awaitable<Error> {
     BenchConnection& connection = *pool[worker];
     if (!connection.is_open()) {
-      Error open_error = co_await connection.open(home_guess(options, worker),
-                                                  options.connect_timeout, options.request_timeout);
+      Error open_error = co_await connection.open(home_guess(options, worker), options);
       if (open_error) co_return open_error;
     }
     std::uint32_t redirects = 0;
+    // The server's per-address registration limit allows a small burst whatever its rate, and
+    // every generated user comes from one address: a refused registration is tried again a
+    // little later (as the error asks), within the request timeout.
+    const auto retry_until = std::chrono::steady_clock::now() + options.request_timeout;
+    auto backoff = std::chrono::milliseconds(2);
     for (;;) {
       std::uint32_t req_id = connection.next_req_id();
       proto::FrameBuilder& builder = connection.builder();
@@ -126,6 +133,15 @@ asio::awaitable<Error> register_users(asio::io_context& io, const Options& optio
       if (const auto* error = reply->body_as_Error();
           error != nullptr && error->code() == wire::ErrorCode::AlreadyExists)
         co_return Error{};
+      if (const auto* error = reply->body_as_Error();
+          error != nullptr && error->code() == wire::ErrorCode::RateLimited &&
+          std::chrono::steady_clock::now() + backoff < retry_until) {
+        asio::steady_timer timer(io, backoff);
+        std::error_code ignored;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+        continue;
+      }
       const auto* redirect = reply->body_as_Redirect();
       if (redirect == nullptr) {
         Error failure = error_of(*reply, "Ok");
@@ -183,8 +199,7 @@ asio::awaitable<Error> connect_users(asio::io_context& io, const Options& option
   std::function<asio::awaitable<Error>(std::uint32_t, std::uint32_t)> task =
       [&](std::uint32_t index, std::uint32_t) -> asio::awaitable<Error> {
     BenchConnection& connection = *connections[index];
-    Error error = co_await connection.open(home_guess(options, index), options.connect_timeout,
-                                           options.request_timeout);
+    Error error = co_await connection.open(home_guess(options, index), options);
     if (error) co_return error;
     co_return co_await login(connection, options, names[index], options.password, false, nullptr);
   };
