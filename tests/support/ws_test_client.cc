@@ -1,5 +1,7 @@
 #include "ws_test_client.h"
 
+#include <openssl/x509v3.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -83,7 +85,13 @@ bool WsTestClient::connect(const WsConnectOptions& options, std::string& error) 
   SSL_CTX_set_verify(context_, SSL_VERIFY_PEER, nullptr);
   ssl_ = SSL_new(context_);
   SSL_set_fd(ssl_, fd_);
-  SSL_set1_host(ssl_, options.host.c_str());
+  // The certificate must name the address connected to (an IP address as an IP address).
+  in_addr ip{};
+  if (::inet_pton(AF_INET, options.host.c_str(), &ip) == 1) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), options.host.c_str());
+  } else {
+    SSL_set1_host(ssl_, options.host.c_str());
+  }
   if (SSL_connect(ssl_) != 1) {
     error = "TLS handshake failed";
     return false;
