@@ -13,6 +13,9 @@
 #include <system_error>
 #include <utility>
 
+#include "net/http_request.h"
+#include "net/web_files.h"
+#include "net/ws_frame.h"
 #include "proto/frame.h"
 #include "service/im_service.h"
 
@@ -79,17 +82,74 @@ struct ClientConnection::PartialFrame {
   std::uint8_t* bytes() { return reinterpret_cast<std::uint8_t*>(payload.get()); }
 };
 
+// A WebSocket port's state: the HTTP request until it is answered, then the frame decoder
+// (which holds buffers of its own only while a frame or message is incomplete).
+struct ClientConnection::WebSocket {
+  explicit WebSocket(std::uint32_t max_message_bytes) : decoder(max_message_bytes) {}
+
+  WsDecoder decoder;
+  bool answered = false;         // the HTTP request was answered (or a file is being read)
+  bool upgraded = false;         // the 101 is queued: WebSocket frames from now on
+  bool close_queued = false;     // our close frame is queued
+  std::uint16_t close_code = 0;  // why we close, when this connection decided it
+  std::string close_reason;
+  std::string request;  // the HTTP request so far, until it is answered
+};
+
+namespace {
+
+// The close code a WebSocket ends with when the connection fails with `code`.
+std::uint16_t ws_close_code(errc code) {
+  switch (code) {
+    case errc::shutting_down:
+      return ws_close::going_away;
+    case errc::internal:
+      return ws_close::internal_error;
+    case errc::frame_too_large:
+      return ws_close::message_too_big;
+    case errc::malformed:
+      return ws_close::protocol_error;
+    case errc::too_many_connections:
+      return ws_close::try_again_later;
+    default:
+      return ws_close::policy_violation;
+  }
+}
+
+// The HTTP status a WebSocket port answers with when it fails with `code` before an upgrade.
+int http_status(errc code) {
+  switch (code) {
+    case errc::too_many_connections:
+    case errc::shutting_down:
+      return 503;
+    case errc::idle_timeout:
+      return 408;
+    case errc::internal:
+      return 500;
+    default:
+      return 400;
+  }
+}
+
+}  // namespace
+
 // --- ClientConnection ------------------------------------------------------------------------
 
 ClientConnection::ClientConnection(ConnectionShard& shard, int fd, std::string remote_host,
-                                   bool rejected, std::unique_ptr<TlsStream> tls)
+                                   bool rejected, std::unique_ptr<TlsStream> tls,
+                                   ClientTransport transport)
     : shard_(shard),
       remote_host_(std::move(remote_host)),
       fd_(fd),
       rejected_(rejected),
       interest_(EPOLLIN),
       mark_(Clock::now()),
-      tls_(std::move(tls)) {}
+      transport_(transport),
+      tls_(std::move(tls)) {
+  if (transport != ClientTransport::native) {
+    ws_ = std::make_unique<WebSocket>(shard_.options_.max_frame_bytes);
+  }
+}
 
 ClientConnection::~ClientConnection() {
   if (fd_ >= 0) ::close(fd_);
@@ -102,9 +162,10 @@ ClientConnection::~ClientConnection() {
 void ClientConnection::start(const std::optional<Error>& reject) {
   if (reject) {
     fail(reject->code, reject->message);
-  } else {
+  } else if (!ws_) {
     session_.emplace(shard_.service_, *this);
   }
+  // A WebSocket port creates the Session once the upgrade is answered.
 }
 
 bool ClientConnection::send(std::span<const std::uint8_t> frame) {
@@ -118,17 +179,29 @@ bool ClientConnection::send(std::span<const std::uint8_t> frame) {
     // Only the first frame of a batch wakes the I/O thread: until it has taken the batch, or
     // while it is writing or waiting for the socket, it comes back for what is pending.
     wake = out.pending.empty() && !wake_posted_;
+    // On a WebSocket the payload goes as one binary message instead of behind its prefix.
+    auto append = [this, &out](std::span<const std::uint8_t> bytes) {
+      if (!ws_) {
+        out.pending.insert(out.pending.end(), bytes.begin(), bytes.end());
+        return;
+      }
+      std::span<const std::uint8_t> payload = bytes.subspan(proto::frame_header_bytes);
+      std::uint8_t header[ws_max_server_header];
+      std::size_t header_bytes = ws_server_header(ws_opcode_binary, payload.size(), header);
+      out.pending.insert(out.pending.end(), header, header + header_bytes);
+      out.pending.insert(out.pending.end(), payload.begin(), payload.end());
+    };
     if (out.pending.size() + out.in_flight + frame.size() <= shard_.options_.session_queue_bytes) {
       if (out.pending.capacity() == 0) {
         out.pending.reserve(std::max(frame.size(), initial_output_bytes));
       }
-      out.pending.insert(out.pending.end(), frame.begin(), frame.end());
+      append(frame);
       ClientCounters::add(shard_.counters_.bytes_sent, frame.size());
     } else {
       // Slow consumer: one Error frame beyond the cap, then close. The peer resyncs by seq.
       auto error = proto::make_error_frame(0, errc::slow_consumer,
                                            "outbound queue overflowed; reconnect and sync");
-      out.pending.insert(out.pending.end(), error.begin(), error.end());
+      append(error);
       closing_ = true;
       overflow = true;
       ClientCounters::add(shard_.counters_.slow_consumers);
@@ -229,6 +302,19 @@ void ClientConnection::abort() {
 }
 
 void ClientConnection::fail(errc code, std::string_view message) {
+  if (ws_ && !ws_->upgraded) {
+    // No WebSocket yet: the peer speaks HTTP.
+    if (!ws_->answered) {
+      ws_->answered = true;
+      queue_raw(http_error(http_status(code), message));
+    }
+    close_after_flush();
+    return;
+  }
+  if (ws_ && ws_->close_code == 0) {
+    ws_->close_code = ws_close_code(code);
+    ws_->close_reason = std::string(message);
+  }
   auto frame = proto::make_error_frame(0, code, message);
   send(frame);
   close_after_flush();
@@ -248,6 +334,19 @@ void ClientConnection::observe_close() {
   mark_ = Clock::now() + shard_.options_.flush_timeout;
   partial_.reset();  // no frame is handed over any more
   shard_.to_closing(*this);
+  if (ws_ && ws_->upgraded && !ws_->close_queued) {
+    // After everything the Session queued (send() refuses from now on): the close frame.
+    ws_->close_queued = true;
+    bool stopping = shard_.stopping_.load(std::memory_order_relaxed);
+    std::uint16_t code = ws_->close_code != 0 ? ws_->close_code
+                         : stopping           ? ws_close::going_away
+                                              : ws_close::normal;
+    std::string_view reason = ws_->close_code != 0 ? std::string_view(ws_->close_reason)
+                              : stopping           ? std::string_view("node is shutting down")
+                                                   : std::string_view();
+    auto frame = ws_close_frame(code, reason);
+    queue_raw(frame);
+  }
 }
 
 void ClientConnection::update_interest() {
@@ -345,7 +444,9 @@ bool ClientConnection::check_first_byte() {
   // A plaintext client: it can read a plaintext Error frame, not a TLS alert.
   shard_.logger_.info("net", "refusing {}: plaintext on a TLS port", remote_host_);
   tls_.reset();
-  fail(errc::unsupported_version, "this port speaks TLS 1.3 only; connect with TLS (qim --tls)");
+  fail(errc::unsupported_version,
+       ws_ ? "this port speaks TLS 1.3 only; connect with wss://"
+           : "this port speaks TLS 1.3 only; connect with TLS (qim --tls)");
   observe_close();
   return false;
 }
@@ -369,6 +470,7 @@ void ClientConnection::on_readable() {
     }
     return;
   }
+  if (ws_) return on_ws_readable();
 
   if (partial_ && partial_->payload) {
     // The rest of a frame whose start was read earlier goes straight into its own buffer.
@@ -456,6 +558,154 @@ void ClientConnection::deliver(std::span<const std::uint8_t> payload) {
     shard_.logger_.error("net", "session of {} threw: {}", remote_host_, exception.what());
     fail(errc::internal, "internal error");
     observe_close();
+  }
+}
+
+// --- WebSocket ports ---------------------------------------------------------------------------
+
+void ClientConnection::on_ws_readable() {
+  std::uint8_t* buffer = shard_.scratch();
+  ssize_t count = receive(buffer, scratch_bytes);
+  if (count <= 0) {
+    if (count == 0 || !(would_block(errno) || errno == EINTR)) read_done();
+    return;
+  }
+  std::span<std::uint8_t> input(buffer, static_cast<std::size_t>(count));
+  if (ws_->upgraded) return ws_feed(input);
+  if (ws_->answered) return;  // a file is being read for the answer: more input is ignored
+  answer_http(input);
+}
+
+void ClientConnection::answer_http(std::span<const std::uint8_t> input) {
+  WebSocket& ws = *ws_;
+  // At most the 8 KiB limit plus one read: the parser refuses longer requests.
+  ws.request.append(reinterpret_cast<const char*>(input.data()), input.size());
+  HttpRequest request;
+  HttpParseResult parsed = parse_http_request(ws.request, request);
+  HttpDecision decision;
+  switch (parsed.status) {
+    case HttpParseStatus::incomplete:
+      return;  // an unfinished request is ended by the idle timeout
+    case HttpParseStatus::malformed:
+      decision.status = 400;
+      decision.reason = parsed.reason;
+      decision.response = http_error(400, parsed.reason);
+      break;
+    case HttpParseStatus::too_large:
+      decision.status = 431;
+      decision.reason = parsed.reason;
+      decision.response = http_error(431, parsed.reason);
+      break;
+    case HttpParseStatus::complete:
+      decision = decide_http(request, shard_.options_.ws);
+      break;
+  }
+  ws.answered = true;
+  // Only the path is logged: a query could carry what a client should not have put there.
+  std::string_view path = request.target.substr(0, request.target.find('?'));
+  if (decision.action == HttpAction::respond) {
+    shard_.logger_.info("net", "HTTP {} to {} ({} {}): {}", decision.status, remote_host_,
+                        request.method, path, decision.reason);
+    queue_raw(decision.response);
+    std::string().swap(ws.request);
+    close_after_flush();
+    return observe_close();
+  }
+  if (decision.action == HttpAction::serve_file) {
+    std::string().swap(ws.request);
+    auto response = std::make_shared<std::string>();
+    run_blocking([response, root = shard_.options_.web_root, file = std::move(decision.file),
+                  head = decision.head_only] { *response = web_file_response(root, file, head); },
+                 [this, response] {
+                   queue_raw(*response);
+                   close_after_flush();
+                   observe_close();
+                 });
+    return;
+  }
+  // The upgrade: bytes after the request are the first frames.
+  std::string rest = ws.request.substr(parsed.consumed);
+  std::string().swap(ws.request);
+  queue_raw(decision.response);
+  ws.upgraded = true;
+  mark_ = Clock::now();
+  shard_.logger_.debug("net", "WebSocket from {} open", remote_host_);
+  session_.emplace(shard_.service_, *this);
+  if (!rest.empty()) {
+    ws_feed({reinterpret_cast<std::uint8_t*>(rest.data()), rest.size()});
+  }
+}
+
+void ClientConnection::ws_feed(std::span<std::uint8_t> input) {
+  for (;;) {
+    WsEvent event = ws_->decoder.next(input);
+    switch (event.kind) {
+      case WsEvent::Kind::need_more:
+        return;
+      case WsEvent::Kind::message: {
+        mark_ = Clock::now();
+        std::span<const std::uint8_t> payload = event.payload;
+        if (reinterpret_cast<std::uintptr_t>(payload.data()) % alignof(std::uint64_t) != 0) {
+          payload = shard_.aligned_copy(payload);
+        }
+        deliver(payload);
+        if (closing_.load(std::memory_order_relaxed)) return observe_close();
+        break;
+      }
+      case WsEvent::Kind::ping: {
+        mark_ = Clock::now();
+        std::vector<std::uint8_t> pong(ws_max_server_header);
+        pong.resize(ws_server_header(ws_opcode_pong, event.payload.size(), pong.data()));
+        pong.insert(pong.end(), event.payload.begin(), event.payload.end());
+        queue_raw(pong);
+        break;
+      }
+      case WsEvent::Kind::pong:
+        mark_ = Clock::now();
+        break;
+      case WsEvent::Kind::close:
+        // Answered with the peer's own code, as RFC 6455 §5.5.1 asks.
+        return ws_close(event.code != 0 ? event.code : ws_close::normal, {});
+      case WsEvent::Kind::fail:
+        shard_.logger_.info("net", "closing the WebSocket of {} ({}): {}", remote_host_, event.code,
+                            event.reason);
+        return ws_close(event.code, event.reason);
+    }
+  }
+}
+
+void ClientConnection::ws_close(std::uint16_t code, std::string_view reason) {
+  if (ws_->close_code == 0) {
+    ws_->close_code = code;
+    ws_->close_reason = std::string(reason);
+  }
+  close_after_flush();
+  observe_close();
+}
+
+void ClientConnection::queue_raw(std::span<const std::uint8_t> bytes) {
+  bool wake = false;
+  bool overflow = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (phase_ == Phase::done) return;
+    if (!out_) out_ = std::make_unique<Outbound>();
+    Outbound& out = *out_;
+    // Pongs count against the queue cap like everything else: a peer that pings and never
+    // reads is a slow consumer.
+    if (out.pending.size() + out.in_flight > shard_.options_.session_queue_bytes &&
+        !closing_.load(std::memory_order_relaxed)) {
+      overflow = true;
+    } else {
+      out.pending.insert(out.pending.end(), bytes.begin(), bytes.end());
+    }
+    wake = !wake_posted_;
+    if (wake) wake_posted_ = true;
+  }
+  if (wake) post_wake();
+  if (overflow) {
+    ClientCounters::add(shard_.counters_.slow_consumers);
+    ws_close(ws_close::policy_violation, "outbound queue overflowed; reconnect and sync");
   }
 }
 
@@ -631,16 +881,20 @@ void ConnectionShard::destroy_all() {
 }
 
 void ConnectionShard::hand_over(int fd, std::string remote_host, std::optional<Error> reject,
-                                std::shared_ptr<const TlsContext> tls) {
+                                std::shared_ptr<const TlsContext> tls, ClientTransport transport) {
   (reject ? rejecting_ : live_).fetch_add(1, std::memory_order_relaxed);
+  if (!reject) {
+    live_by_transport_[static_cast<std::size_t>(transport)].fetch_add(1, std::memory_order_relaxed);
+  }
   asio::post(context_, [this, socket = OwnedFd(fd), remote_host = std::move(remote_host),
-                        reject = std::move(reject), tls = std::move(tls)]() mutable {
-    adopt(socket.release(), std::move(remote_host), std::move(reject), tls);
+                        reject = std::move(reject), tls = std::move(tls), transport]() mutable {
+    adopt(socket.release(), std::move(remote_host), std::move(reject), tls, transport);
   });
 }
 
 void ConnectionShard::adopt(int fd, std::string remote_host, std::optional<Error> reject,
-                            const std::shared_ptr<const TlsContext>& tls) {
+                            const std::shared_ptr<const TlsContext>& tls,
+                            ClientTransport transport) {
   std::unique_ptr<TlsStream> stream;
   if (tls) {
     std::string error;
@@ -649,11 +903,15 @@ void ConnectionShard::adopt(int fd, std::string remote_host, std::optional<Error
       logger_.error("net", "closing {}: {}", remote_host, error);
       ::close(fd);
       (reject ? rejecting_ : live_).fetch_sub(1, std::memory_order_relaxed);
+      if (!reject) {
+        live_by_transport_[static_cast<std::size_t>(transport)].fetch_sub(
+            1, std::memory_order_relaxed);
+      }
       return;
     }
   }
   auto* connection = new ClientConnection(*this, fd, std::move(remote_host), reject.has_value(),
-                                          std::move(stream));
+                                          std::move(stream), transport);
   open_.push_back(*connection);
   epoll_event event{};
   event.events = EPOLLIN;
@@ -760,6 +1018,10 @@ void ConnectionShard::reap() {
     connection->unlink();
     logger_.debug("net", "connection from {} closed", connection->remote_host());
     (connection->rejected_ ? rejecting_ : live_).fetch_sub(1, std::memory_order_relaxed);
+    if (!connection->rejected_) {
+      live_by_transport_[static_cast<std::size_t>(connection->transport_)].fetch_sub(
+          1, std::memory_order_relaxed);
+    }
     delete connection;
   }
 }

@@ -3,7 +3,10 @@
 // outbound queue and the Session (protocol logic) that it owns; the ConnectionShard of an I/O
 // thread holds what its connections share. Speaks nothing beyond the u32 length prefix; on a
 // TLS port every byte goes through the connection's TlsStream (receive() and transmit()), so
-// neither the framing nor the Session knows.
+// neither the framing nor the Session knows. On a WebSocket port the connection first answers
+// one HTTP request (the upgrade, a static file or an error), then carries each frame's payload
+// as one binary WebSocket message instead of behind the length prefix; the Session sees the
+// same payloads and frames either way.
 //
 // Memory is the design constraint: a server holds many idle connections, so an idle one costs
 // only its ClientConnection object. It has no read buffer, no output buffer, no timer, no
@@ -11,6 +14,7 @@
 // connection has something to do.
 #include <asio.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -27,6 +31,7 @@
 #include "net/client_counters.h"
 #include "net/tls_context.h"
 #include "net/tls_stream.h"
+#include "net/ws_handshake.h"
 #include "qim/errc.h"
 #include "session/connection.h"
 #include "session/session.h"
@@ -56,7 +61,15 @@ struct ConnectionOptions {
   // logins must not queue unbounded password hashing). begin_async() jobs are bounded by the
   // Session instead.
   std::size_t max_blocking_jobs = 8;
+  // WebSocket ports: who may open a WebSocket, and where the browser client's files are
+  // (empty: none are served).
+  WsPolicy ws;
+  std::string web_root;
 };
+
+// How a client port speaks: native (u32 length prefix, over TLS or not) or WebSocket.
+enum class ClientTransport : std::uint8_t { native, ws, wss };
+inline constexpr std::size_t client_transport_count = 3;
 
 class ConnectionShard;
 
@@ -159,9 +172,10 @@ class ClientConnection final : public session::Connection, private ListHook {
   enum class Phase : std::uint8_t { open, flushing, lingering, done };
   struct Outbound;
   struct PartialFrame;
+  struct WebSocket;
 
   ClientConnection(ConnectionShard& shard, int fd, std::string remote_host, bool rejected,
-                   std::unique_ptr<TlsStream> tls);
+                   std::unique_ptr<TlsStream> tls, ClientTransport transport);
 
   // Creates the Session, or with `reject` only tells the peer why it is refused and closes.
   void start(const std::optional<Error>& reject);
@@ -172,6 +186,19 @@ class ClientConnection final : public session::Connection, private ListHook {
   // Hands every complete frame in buffer[0, size) to the Session and keeps an incomplete rest.
   void dispatch(std::uint8_t* buffer, std::size_t size);
   void deliver(std::span<const std::uint8_t> payload);
+  // WebSocket port: reads once; the HTTP request until it is answered, then frames.
+  void on_ws_readable();
+  void answer_http(std::span<const std::uint8_t> input);
+  // Hands every complete message to the Session and answers control frames.
+  void ws_feed(std::span<std::uint8_t> input);
+  // Queues bytes as they are (HTTP responses, WebSocket control frames), past the queue cap
+  // (they are bounded) but not once the connection is done.
+  void queue_raw(std::span<const std::uint8_t> bytes);
+  void queue_raw(std::string_view bytes) {
+    queue_raw({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+  }
+  // Ends an upgraded WebSocket with a close frame saying why, after what is queued.
+  void ws_close(std::uint16_t code, std::string_view reason);
   // The peer will send nothing more (EOF or a read error).
   void read_done();
   // recv(2)/send(2) through TLS when the port speaks it: a count, 0 for EOF (receive), or -1
@@ -230,11 +257,13 @@ class ClientConnection final : public session::Connection, private ListHook {
   std::uint8_t interest_;            // readiness registered with the shard's set
   // open: when the last frame was received; flushing and lingering: the phase's deadline.
   std::chrono::steady_clock::time_point mark_;
-  bool first_byte_checked_ = false;        // TLS port: check_first_byte() has decided
+  bool first_byte_checked_ = false;  // TLS port: check_first_byte() has decided
+  ClientTransport transport_;
   bool tls_read_wants_write_ = false;      // a TLS read waits for output readiness
   bool tls_write_wants_read_ = false;      // write_blocked_ waits for input readiness (handshake)
   std::unique_ptr<PartialFrame> partial_;  // the incomplete frame at the end of the input
   std::unique_ptr<TlsStream> tls_;         // null on a plaintext port
+  std::unique_ptr<WebSocket> ws_;          // null on a native port
   std::optional<session::Session> session_;
 };
 
@@ -261,7 +290,8 @@ class ConnectionShard final : public asio::execution_context::service {
   // shard (with `reject`: only told why it is refused, then closed), over TLS with `tls`
   // unless it is null. Counted from now on.
   void hand_over(int fd, std::string remote_host, std::optional<Error> reject,
-                 std::shared_ptr<const TlsContext> tls);
+                 std::shared_ptr<const TlsContext> tls,
+                 ClientTransport transport = ClientTransport::native);
 
   // I/O thread: calls visit(ClientConnection&) for every connection not yet done. A visit may
   // end the connection it is given.
@@ -280,6 +310,12 @@ class ConnectionShard final : public asio::execution_context::service {
   // Any thread: connections handed over and not yet destroyed, with a Session / rejected.
   std::size_t live_connections() const { return live_.load(std::memory_order_relaxed); }
   std::size_t rejecting_connections() const { return rejecting_.load(std::memory_order_relaxed); }
+  // Any thread: live connections of one transport.
+  std::size_t live_connections(ClientTransport transport) const {
+    return live_by_transport_[static_cast<std::size_t>(transport)].load(std::memory_order_relaxed);
+  }
+  // Any thread: the node is shutting down (WebSockets then close with 1001, going away).
+  void begin_shutdown() { stopping_.store(true, std::memory_order_relaxed); }
   // Any thread: this shard's traffic counters.
   const ClientCounters& counters() const { return counters_; }
 
@@ -289,7 +325,7 @@ class ConnectionShard final : public asio::execution_context::service {
   void shutdown() override;
 
   void adopt(int fd, std::string remote_host, std::optional<Error> reject,
-             const std::shared_ptr<const TlsContext>& tls);
+             const std::shared_ptr<const TlsContext>& tls, ClientTransport transport);
   // Waits for the readiness set to have events, then hands them to their connections.
   void watch();
   void on_ready();
@@ -329,6 +365,8 @@ class ConnectionShard final : public asio::execution_context::service {
   std::vector<std::uint64_t> aligned_;
   std::atomic<std::size_t> live_{0};
   std::atomic<std::size_t> rejecting_{0};
+  std::array<std::atomic<std::size_t>, client_transport_count> live_by_transport_{};
+  std::atomic<bool> stopping_{false};
   ClientCounters counters_;
 };
 

@@ -51,6 +51,13 @@ std::size_t ClientListener::connection_count() const {
   return count;
 }
 
+std::size_t ClientListener::connection_count(ClientTransport transport) const {
+  std::size_t count = 0;
+  for (const ConnectionShard* shard : shards_)
+    count += shard->live_connections(transport);
+  return count;
+}
+
 ClientTraffic ClientListener::traffic() const {
   ClientTraffic sum;
   for (const ConnectionShard* shard : shards_)
@@ -65,7 +72,8 @@ std::size_t ClientListener::rejecting_count() const {
   return count;
 }
 
-bool ClientListener::listen(const asio::ip::tcp::endpoint& endpoint, bool tls, std::string& error) {
+bool ClientListener::listen(const asio::ip::tcp::endpoint& endpoint, bool tls, std::string& error,
+                            bool websocket) {
   asio::ip::tcp::acceptor acceptor(control_executor_);
   asio::ip::tcp::endpoint local_endpoint;
   asio::error_code code;
@@ -81,7 +89,10 @@ bool ClientListener::listen(const asio::ip::tcp::endpoint& endpoint, bool tls, s
                         endpoint.port(), code.message());
     return false;
   }
-  ports_.push_back(Port{std::move(acceptor), local_endpoint, tls});
+  ClientTransport transport = !websocket ? ClientTransport::native
+                              : tls      ? ClientTransport::wss
+                                         : ClientTransport::ws;
+  ports_.push_back(Port{std::move(acceptor), local_endpoint, tls, transport});
   return true;
 }
 
@@ -151,7 +162,7 @@ void ClientListener::hand_over(int fd, const asio::ip::tcp::endpoint& peer, cons
   ConnectionShard& shard = *shards_[next_shard_];
   next_shard_ = (next_shard_ + 1) % shards_.size();
   shard.hand_over(fd, std::move(remote_host), std::move(rejection),
-                  port.tls ? tls_ : std::shared_ptr<const TlsContext>());
+                  port.tls ? tls_ : std::shared_ptr<const TlsContext>(), port.transport);
 }
 
 template <typename Visit>
@@ -185,6 +196,8 @@ asio::awaitable<void> ClientListener::stop() {
     port.acceptor.close(ignored);
   }
 
+  for (ConnectionShard* shard : shards_)
+    shard->begin_shutdown();
   // Sessions first (the service knows them), then whatever has no session registered.
   service_.close_all_sessions(errc::shutting_down, "node is shutting down");
   co_await for_each_connection([](ClientConnection& connection) {

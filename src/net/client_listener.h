@@ -47,8 +47,10 @@ class ClientListener {
   ClientListener& operator=(const ClientListener&) = delete;
 
   // Binds and listens (port 0: an ephemeral port); connections accepted there speak TLS when
-  // `tls`. False with `error` set on failure. REQUIRES: start() was not called yet.
-  bool listen(const asio::ip::tcp::endpoint& endpoint, bool tls, std::string& error);
+  // `tls`, and WebSocket (see ClientConnection) when `websocket`. False with `error` set on
+  // failure. REQUIRES: start() was not called yet.
+  bool listen(const asio::ip::tcp::endpoint& endpoint, bool tls, std::string& error,
+              bool websocket = false);
   // The bound address of the index-th successful listen() (the real port when 0 was asked
   // for). REQUIRES: that listen() succeeded.
   asio::ip::tcp::endpoint local_endpoint(std::size_t index = 0) const {
@@ -70,6 +72,8 @@ class ClientListener {
 
   // Connections with a Session, from any thread.
   std::size_t connection_count() const;
+  // Open connections of one transport (WebSocket ones also while their request is answered).
+  std::size_t connection_count(ClientTransport transport) const;
   // Traffic since start, summed over the shards, from any thread.
   ClientTraffic traffic() const;
 
@@ -78,6 +82,7 @@ class ClientListener {
     asio::ip::tcp::acceptor acceptor;
     asio::ip::tcp::endpoint local_endpoint;
     bool tls;
+    ClientTransport transport;
   };
 
   asio::awaitable<void> accept_loop(Port& port);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <thread>
 
 #include <asio.hpp>
@@ -28,6 +29,9 @@ struct RawFlags {
   std::string tls_cert;
   std::string tls_key;
   bool insecure_listen = false;
+  std::string ws_listen;  // empty: no WebSocket port
+  std::vector<std::string> ws_allowed_origins;
+  std::string web_root;
   std::string data_directory = "./qim-data";
   std::int64_t threads = 1;
   std::string node_name = "qim-1";
@@ -124,6 +128,20 @@ std::uint16_t derived_port(std::uint16_t client_port, int offset) {
   return port > 65535 ? 0 : static_cast<std::uint16_t>(port);
 }
 
+// A serialized http(s) origin as a browser sends it: scheme://host[:port], nothing after.
+bool valid_origin(std::string_view origin) {
+  for (std::string_view scheme : {"https://", "http://"}) {
+    if (origin.starts_with(scheme) && origin.size() > scheme.size()) {
+      std::string_view authority = origin.substr(scheme.size());
+      return std::all_of(authority.begin(), authority.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '.' || c == ':' || c == '[' || c == ']';
+      });
+    }
+  }
+  return false;
+}
+
 // Validates and maps; false with `error` set.
 bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   Checker check;
@@ -134,12 +152,39 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
                             flags.listen));
   check.require(flags.tls_cert.empty() == flags.tls_key.empty(),
                 "--tls-cert and --tls-key go together: give both (PEM files) or neither");
-  if (listen && flags.tls_cert.empty() && !flags.insecure_listen) {
-    check.require(is_loopback_host(listen->host),
-                  fmt::format("--listen {} is not a loopback address and would carry passwords "
+  // Plaintext client ports only on loopback unless the operator says otherwise.
+  auto require_private = [&](std::string_view flag, const net::HostPort& address,
+                             const std::string& given) {
+    if (!flags.tls_cert.empty() || flags.insecure_listen) return;
+    check.require(is_loopback_host(address.host),
+                  fmt::format("{} {} is not a loopback address and would carry passwords "
                               "in plaintext: give --tls-cert and --tls-key, or --insecure-listen "
                               "to allow plaintext there anyway (e.g. behind a TLS proxy)",
-                              flags.listen));
+                              flag, given));
+  };
+  if (listen) require_private("--listen", *listen, flags.listen);
+  std::optional<net::HostPort> ws_listen;
+  if (!flags.ws_listen.empty()) {
+    ws_listen = net::parse_host_port(flags.ws_listen);
+    check.require(ws_listen.has_value(),
+                  fmt::format("--ws-listen must be host:port (e.g. 127.0.0.1:7780), got '{}'",
+                              flags.ws_listen));
+    if (ws_listen) require_private("--ws-listen", *ws_listen, flags.ws_listen);
+  }
+  for (const std::string& origin : flags.ws_allowed_origins) {
+    check.require(valid_origin(origin),
+                  fmt::format("--ws-allowed-origin must be scheme://host[:port] as a browser "
+                              "sends it (e.g. https://chat.example.com), got '{}'",
+                              origin));
+  }
+  check.require(flags.ws_allowed_origins.empty() || ws_listen,
+                "--ws-allowed-origin needs --ws-listen");
+  check.require(flags.web_root.empty() || ws_listen,
+                "--web-root needs --ws-listen (the files are served on the WebSocket port)");
+  if (!flags.web_root.empty()) {
+    std::error_code ignored;
+    check.require(std::filesystem::is_directory(flags.web_root, ignored),
+                  fmt::format("--web-root {} is not a directory", flags.web_root));
   }
   check.require(!flags.data_directory.empty(), "--data-dir must not be empty");
   check.range("threads", flags.threads, 1, static_cast<std::int64_t>(net::max_io_threads));
@@ -246,6 +291,7 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   }
 
   config.listen = *listen;
+  config.ws_listen = ws_listen;
   if (!flags.tls_cert.empty()) {
     config.tls_certificate_file = flags.tls_cert;
     config.tls_key_file = flags.tls_key;
@@ -322,6 +368,9 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   listener.connection.max_frame_bytes = service.max_frame_bytes;
   listener.connection.session_queue_bytes = static_cast<std::size_t>(flags.session_queue_bytes);
   listener.connection.idle_timeout = std::chrono::milliseconds(idle_timeout_ms);
+  listener.connection.ws.allowed_origins = flags.ws_allowed_origins;
+  listener.connection.ws.serves_files = !flags.web_root.empty();
+  listener.connection.web_root = flags.web_root;
   return true;
 }
 
@@ -347,6 +396,14 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.add_flag("--insecure-listen", flags.insecure_listen,
                "Allow a plaintext client port on a non-loopback address (e.g. behind a TLS "
                "terminating proxy); passwords and tokens then cross that network in the clear");
+  app.add_option("--ws-listen", flags.ws_listen,
+                 "WebSocket address, host:port (path /ws; wss:// with --tls-cert, else ws:// and "
+                 "loopback only unless --insecure-listen); also serves --web-root");
+  app.add_option("--ws-allowed-origin", flags.ws_allowed_origins,
+                 "Origin allowed to open a WebSocket, e.g. https://chat.example.com "
+                 "(repeatable; none: only pages from the WebSocket port's own host)");
+  app.add_option("--web-root", flags.web_root,
+                 "Directory of the browser client's files, served on the WebSocket port");
   app.add_option("--data-dir", flags.data_directory, "Data directory (created if missing)");
   app.add_option("--threads", flags.threads, "I/O threads, 1-256 (default: the CPU cores)");
   app.add_option("--node-name", flags.node_name, "This node's name, 1-64 of [A-Za-z0-9_.-]");

@@ -31,6 +31,9 @@ struct Config {
   std::string tls_certificate_file;
   std::string tls_key_file;
   std::shared_ptr<const net::TlsContext> tls;
+  // The WebSocket port (wss with `tls`, else ws); none when unset. Its policy (origins, web
+  // root) is in listener.connection.
+  std::optional<net::HostPort> ws_listen;
   std::string data_directory = "./qim-data";
   std::size_t io_threads = 1;
   std::size_t blocking_threads = 2;

@@ -62,15 +62,17 @@ struct BoundPorts {
   std::uint16_t admin = 0;
   std::uint16_t peer = 0;
   std::uint16_t http = 0;  // 0: no HTTP port
+  std::uint16_t ws = 0;    // 0: no WebSocket port
 };
 
 // Writes "<client port>\n" (all a reader of the first line needs), then "gossip <port>\n",
-// "admin <port>\n", "peer <port>\n" and "http <port>\n" (when it listens), to `path` atomically
-// (a reader never sees a partial file).
+// "admin <port>\n", "peer <port>\n", "http <port>\n" and "ws <port>\n" (when they listen), to
+// `path` atomically (a reader never sees a partial file).
 bool write_port_file(const std::string& path, const BoundPorts& ports, std::string& error) {
   std::string text = fmt::format("{}\ngossip {}\nadmin {}\npeer {}\n", ports.client, ports.gossip,
                                  ports.admin, ports.peer);
   if (ports.http != 0) text += fmt::format("http {}\n", ports.http);
+  if (ports.ws != 0) text += fmt::format("ws {}\n", ports.ws);
   return write_file_atomically(path, text, error);
 }
 
@@ -478,6 +480,16 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
     return exit_failure;
   }
   auto bound = listener.local_endpoint();
+  std::uint16_t ws_port = 0;
+  if (config.ws_listen) {
+    asio::ip::tcp::endpoint ws_endpoint;
+    if (!net::resolve_listen_endpoint(*config.ws_listen, ws_endpoint, error) ||
+        !listener.listen(ws_endpoint, config.tls != nullptr, error, true)) {
+      logger.error("node", "{}", error);
+      return exit_failure;
+    }
+    ws_port = listener.local_endpoint(1).port();
+  }
   self.client_host = bound.address().to_string();
   self.client_port = bound.port();
   self.peer_address = peers.local_address();
@@ -602,8 +614,12 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
 
   // The sockets are bound (the kernel queues connections and datagrams) before the port file
   // appears.
-  BoundPorts ports{bound.port(), membership->gossip_port(), admin_listener.local_endpoint().port(),
-                   peers.local_port(), config.http_enabled ? http.port() : std::uint16_t{0}};
+  BoundPorts ports{bound.port(),
+                   membership->gossip_port(),
+                   admin_listener.local_endpoint().port(),
+                   peers.local_port(),
+                   config.http_enabled ? http.port() : std::uint16_t{0},
+                   ws_port};
   if (!config.port_file.empty() && !write_port_file(config.port_file, ports, error)) {
     logger.error("node", "{}", error);
     return exit_failure;
@@ -615,6 +631,14 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   logger.info("node", "listening on {}:{} ({}; replica {:016x}, {} partitions, {} replicas each)",
               bound.address().to_string(), bound.port(), config.tls ? "TLS 1.3" : "plaintext",
               identity.replica_id, identity.partitions, config.replicas);
+  if (config.ws_listen) {
+    auto ws_bound = listener.local_endpoint(1);
+    logger.info("node", "WebSocket endpoint on {}://{}:{}/ws{}", config.tls ? "wss" : "ws",
+                ws_bound.address().to_string(), ws_bound.port(),
+                config.listener.connection.web_root.empty()
+                    ? std::string()
+                    : fmt::format(" (web client from {})", config.listener.connection.web_root));
+  }
   peers.start(cluster);
   membership->start();
   admin_listener.start();

@@ -73,8 +73,14 @@ std::string NodeMetrics::render() {
              number(stats.uptime_ms) / 1000.0);
 
   // Clients.
-  out.family("qim_client_connections", Type::gauge, "Client connections with a session.");
-  out.sample("qim_client_connections", {{"transport", "tcp"}}, number(stats.connections));
+  out.family("qim_client_connections", Type::gauge,
+             "Client connections by transport: tcp (native, TLS or not), ws, wss.");
+  out.sample("qim_client_connections", {{"transport", "tcp"}},
+             number(s.listener.connection_count(net::ClientTransport::native)));
+  out.sample("qim_client_connections", {{"transport", "ws"}},
+             number(s.listener.connection_count(net::ClientTransport::ws)));
+  out.sample("qim_client_connections", {{"transport", "wss"}},
+             number(s.listener.connection_count(net::ClientTransport::wss)));
   out.single("qim_sessions", Type::gauge, "Logged-in client sessions.", number(stats.sessions));
   out.single("qim_users_online", Type::gauge, "Users with a session on this node.",
              number(stats.users_online));
