@@ -62,6 +62,13 @@ export class User {
     return file;
   }
 
+  // Clicks inside the page in one step: lists are re-rendered as pushes arrive, so an element
+  // handle taken earlier may be gone by the time a synthetic mouse click would reach it.
+  async click(selector) {
+    await this.waitUntil(`${selector} is shown`, (s) => !!document.querySelector(s), selector);
+    await this.page.$eval(selector, (element) => element.click());
+  }
+
   async type(selector, text) {
     await this.page.$eval(selector, (input) => (input.value = ''));
     await this.page.type(selector, text);
@@ -71,7 +78,7 @@ export class User {
     await this.waitUntil('the sign-in form is shown', () => !!document.querySelector('#login-user'));
     await this.type('#login-user', this.name);
     await this.type('#login-password', password);
-    await this.page.click('#register-submit');
+    await this.click('#register-submit');
     await this.waitOnline();
   }
 
@@ -84,13 +91,13 @@ export class User {
 
   async openConversation(id) {
     await this.waitUntil(`conversation ${id} is listed`, (c) => !!document.querySelector(`li.conversation[data-conv="${c}"]`), id);
-    await this.page.click(`li.conversation[data-conv="${id}"]`);
+    await this.click(`li.conversation[data-conv="${id}"]`);
     await this.waitUntil(`conversation ${id} is open`, (c) => document.querySelector('#chat')?.dataset.conv === c, id);
   }
 
   async send(text) {
     await this.type('#composer-input', text);
-    await this.page.click('#composer-send');
+    await this.click('#composer-send');
   }
 
   // Waits for a message with exactly this text from `sender` in the open conversation.

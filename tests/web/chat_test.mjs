@@ -63,26 +63,26 @@ async function main() {
 
     step('friend requests through the UI');
     await alice.type('#friend-user', 'bob');
-    await alice.page.click('#friend-add');
+    await alice.click('#friend-add');
     await bob.waitUntil('alice\'s request is shown', () => !!document.querySelector('li.friend[data-user="alice"][data-state="pending-in"]'));
     await bob.screenshot('02-friend-request');
-    await bob.page.click('li.friend[data-user="alice"] button.accept');
+    await bob.click('li.friend[data-user="alice"] button.accept');
     await alice.waitUntil('bob is a friend', () => !!document.querySelector('li.friend[data-user="bob"][data-state="accepted"]'));
     await alice.waitUntil('bob shows as online', () => !!document.querySelector('li.friend[data-user="bob"] .presence.online'));
 
     await carol.command('fadd alice');
     await alice.waitUntil('carol\'s request is shown', () => !!document.querySelector('li.friend[data-user="carol"][data-state="pending-in"]'));
-    await alice.page.click('li.friend[data-user="carol"] button.accept');
+    await alice.click('li.friend[data-user="carol"] button.accept');
     await carol.line(/^friend-accept .*from=alice/, 'alice accepting');
     await bob.type('#friend-user', 'carol');
-    await bob.page.click('#friend-add');
+    await bob.click('#friend-add');
     await carol.line(/^friend-request .*from=bob/, 'bob\'s request');
     await carol.command('faccept bob');
     await bob.waitUntil('carol is a friend', () => !!document.querySelector('li.friend[data-user="carol"][data-state="accepted"]'));
 
     step('a direct chat between the two browsers, with Unicode and emoji');
     const hello = 'Hello Bob 👋 — 你好, ça va? 🇫🇷';
-    await alice.page.click('li.friend[data-user="bob"] button.link');
+    await alice.click('li.friend[data-user="bob"] button.link');
     await alice.waitUntil('the chat with bob is open', () => document.querySelector('#chat')?.dataset.conv === 'd:alice:bob');
     await alice.send(hello);
     await bob.waitUntil('the chat with alice is listed with one unread message', () =>
@@ -97,7 +97,7 @@ async function main() {
     await alice.screenshot('04-direct-chat');
 
     step('a direct chat between a browser and qim');
-    await alice.page.click('li.friend[data-user="carol"] button.link');
+    await alice.click('li.friend[data-user="carol"] button.link');
     await alice.send('Carol, from the browser 🌍');
     const atCarol = await carol.line(/^msg .*from=alice/, 'alice\'s message');
     if (!atCarol.includes('text=Carol, from the browser 🌍')) throw new Error(`carol got: ${atCarol}`);
@@ -105,11 +105,11 @@ async function main() {
     await alice.waitMessage('carol', 'From the terminal ✓ 🖥️');
 
     step('a group of all three, made in the browser');
-    await alice.page.click('details summary');
+    await alice.click('details summary');
     await alice.type('#group-id', 'team');
     await alice.type('#group-name', 'Team 🚀');
     await alice.type('#group-members', 'bob, carol');
-    await alice.page.click('#group-create');
+    await alice.click('#group-create');
     await alice.waitUntil('the group chat is open', () => document.querySelector('#chat')?.dataset.conv === 'g:team');
     await alice.send('Welcome to the team');
     await carol.line(/^msg .*conv=g:team.*from=alice/, 'alice\'s group message');
@@ -125,7 +125,7 @@ async function main() {
 
     step('an Error frame is shown as an error line');
     await alice.type('#new-chat-user', 'nobody');
-    await alice.page.click('#new-chat-open');
+    await alice.click('#new-chat-open');
     await alice.send('anyone there?');
     await alice.waitUntil('an error line says the message was not sent', () =>
       [...document.querySelectorAll('#errors .error-line')].some((l) => l.textContent.includes('message not sent')));
@@ -138,7 +138,7 @@ async function main() {
 
     step('bob leaves the page; messages arrive meanwhile; the reload resyncs');
     await bob.page.goto('about:blank');
-    await alice.page.click('li.conversation[data-conv="d:alice:bob"]');
+    await alice.click('li.conversation[data-conv="d:alice:bob"]');
     await alice.send('While you were away 🌙');
     await carol.command('send -g team -m Group news while bob was away');
     await bob.page.goto(`${n2.origin}/`, { waitUntil: 'load' });
@@ -156,7 +156,7 @@ async function main() {
     for (let page = 0; page < 5; page++) {
       const atStart = await bob.page.$('#messages li.start');
       if (atStart) break;
-      await bob.page.click('#load-older');
+      await bob.click('#load-older');
       await bob.waitUntil('a page of older messages or the start is shown', (before) =>
         !!document.querySelector('#messages li.start') ||
         Number(document.querySelector('#messages li.message')?.dataset.seq) < before,
@@ -169,7 +169,7 @@ async function main() {
     step('a phone-sized screen');
     await bob.page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
     await bob.screenshot('08-phone-chat');
-    await bob.page.click('#back');
+    await bob.click('#back');
     await bob.waitUntil('the conversation list is shown', () => {
       const list = document.querySelector('#conversations');
       return !!list && list.getBoundingClientRect().width > 0;
@@ -198,7 +198,7 @@ async function main() {
         return status?.dataset.state === 'online' && !status.textContent.includes(gone);
       }, stopped.name, 90000);
       await other.waitOnline();
-      await other.page.click(`li.conversation[data-conv="d:alice:bob"]`);
+      await other.click(`li.conversation[data-conv="d:alice:bob"]`);
       await other.send(`After ${stopped.name} stopped`);
       await moved.openConversation('d:alice:bob');
       await moved.waitMessage(other.name, `After ${stopped.name} stopped`, 60000);

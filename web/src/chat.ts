@@ -85,18 +85,14 @@ export class Chat {
   // One more page of older messages; false when the conversation's start is loaded.
   async loadOlder(id: string): Promise<boolean> {
     const conversation = this.conversations.get(id);
-    if (!conversation || conversation.reachedStart) return false;
-    const before = conversation.oldestLoaded === 0 ? 0 : conversation.oldestLoaded;
-    if (before !== 0 && before <= conversation.firstSeq) {
-      conversation.reachedStart = true;
-      return false;
-    }
+    if (!conversation || conversation.atStart) return false;
+    const before = conversation.oldestLoaded;
     const reply = await this.request({ kind: 'history', conversation: id, beforeSeq: before, limit: PAGE });
     if (reply?.kind === 'message-batch') {
       this.conversations.addHistory(id, reply.messages, reply.more);
       this.changed();
     }
-    return !conversation.reachedStart;
+    return !conversation.atStart;
   }
 
   // The conversation is on screen: move this device's read cursor to its newest message.

@@ -31,6 +31,9 @@ export class Connection {
   private pingSentAt = 0;
   private heartbeatTimer = 0;
   private closed = false;
+  // Set once HelloOk arrived: a connection that never opened reports through open()'s
+  // rejection, not onClose.
+  private established = false;
   node = '';
   maxBodyBytes = 0;
 
@@ -75,6 +78,7 @@ export class Connection {
               if (settled) return;
               settled = true;
               window.clearTimeout(timer);
+              connection.established = true;
               connection.node = reply.node;
               connection.maxBodyBytes = reply.maxBodyBytes;
               if (reply.heartbeatIntervalMs > 0) connection.heartbeatMs = reply.heartbeatIntervalMs;
@@ -179,7 +183,7 @@ export class Connection {
     this.socket.onmessage = null;
     this.socket.onerror = null;
     if (this.socket.readyState <= WebSocket.OPEN) this.socket.close(1000);
-    this.events.onClose(reason);
+    if (this.established) this.events.onClose(reason);
   }
 }
 

@@ -23,6 +23,11 @@ export class Conversation {
     readonly peer: string,
   ) {}
 
+  // Nothing older than what is loaded exists.
+  get atStart(): boolean {
+    return this.reachedStart || (this.oldestLoaded !== 0 && this.oldestLoaded <= this.firstSeq);
+  }
+
   get unread(): number {
     return Math.max(0, this.headSeq - this.readSeq);
   }

@@ -75,7 +75,7 @@ export class ChatView {
         : friend?.state === 'accepted' ? (friend.online ? 'online' : 'offline') : '';
     const sorted = conversation.sorted();
     const pending = this.chat.outbox.filter((o) => o.conversation === conversation.id);
-    const key = `${sorted.length}:${sorted[0]?.seq}:${sorted[sorted.length - 1]?.seq}:${pending.length}:${conversation.reachedStart}`;
+    const key = `${sorted.length}:${sorted[0]?.seq}:${sorted[sorted.length - 1]?.seq}:${pending.length}:${conversation.atStart}`;
     if (key !== this.shownKey) {
       this.shownKey = key;
       const fromBottom = this.messages.scrollHeight - this.messages.scrollTop;
@@ -93,7 +93,7 @@ export class ChatView {
         h('li', { class: 'message mine pending' }, h('span', { class: 'text' }, o.text), h('time', {}, 'sending…')),
       );
       replaceChildren(this.messages, [
-        conversation.reachedStart ? h('li', { class: 'start' }, 'start of the conversation') : this.older,
+        conversation.atStart ? h('li', { class: 'start' }, 'start of the conversation') : this.older,
         ...items,
         ...sending,
       ]);
