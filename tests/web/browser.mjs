@@ -79,6 +79,11 @@ export class User {
     await this.type('#login-user', this.name);
     await this.type('#login-password', password);
     await this.click('#register-submit');
+    await this.waitUntil('signed in or refused', () =>
+      document.querySelector('#status')?.dataset.state === 'online' ||
+      !!document.querySelector('#login-error')?.textContent);
+    const refused = await this.page.$eval('#login-error', (e) => e.textContent).catch(() => '');
+    if (refused) throw new Error(`${this.name}: sign-up refused: ${refused}`);
     await this.waitOnline();
   }
 
