@@ -42,9 +42,12 @@ export class QimScript {
   }
 
   // Runs a command and waits for its ok record; an error record fails the test.
-  async command(text, name = text.split(' ')[0]) {
+  // `send` answers with a `sent` record, the other commands with `ok command=<name>`.
+  async command(text) {
+    const name = text.split(' ')[0];
+    const answer = name === 'send' ? '^(sent |error .*command=send\\b)' : `^(ok|error) .*command=${name}\\b`;
     this.child.stdin.write(text + '\n');
-    const line = await this.line(new RegExp(`^(ok|error) .*command=${name}\\b`), `the answer to '${text}'`);
+    const line = await this.line(new RegExp(answer), `the answer to '${text}'`);
     if (line.startsWith('error')) throw new Error(`qim '${text}' failed: ${line}`);
     return line;
   }
