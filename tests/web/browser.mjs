@@ -74,11 +74,19 @@ export class User {
     await this.page.type(selector, text);
   }
 
+  async signIn(password) {
+    await this.submitLogin(password, '#login-submit');
+  }
+
   async signUp(password) {
+    await this.submitLogin(password, '#register-submit');
+  }
+
+  async submitLogin(password, button) {
     await this.waitUntil('the sign-in form is shown', () => !!document.querySelector('#login-user'));
     await this.type('#login-user', this.name);
     await this.type('#login-password', password);
-    await this.click('#register-submit');
+    await this.click(button);
     await this.waitUntil('signed in or refused', () =>
       document.querySelector('#status')?.dataset.state === 'online' ||
       !!document.querySelector('#login-error')?.textContent);

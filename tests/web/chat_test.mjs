@@ -164,6 +164,7 @@ async function main() {
     }
     await bob.waitMessage('alice', 'Welcome to the team');
     await bob.waitMessage('carol', 'history 1');
+    await bob.page.$eval('#messages', (list) => (list.scrollTop = 0));
     await bob.screenshot('07-history');
 
     step('a phone-sized screen');
@@ -177,37 +178,37 @@ async function main() {
     await bob.screenshot('09-phone-list');
     await bob.page.setViewport({ width: 1100, height: 760 });
 
-    step('a home node stops: the browser reconnects with its token, resyncs and is redirected');
-    // A browser comes back through its page's node, so stop the home of a user whose page
-    // came from another node.
-    const homes = {};
+    step('a home node stops: the browsers reconnect with their tokens, resync and are redirected');
+    const homeOf = async (user) => user.page.$eval('#status', (s) => s.textContent.replace('online on ', ''));
+    const home = await homeOf(bob);
+    const victim = cluster.nodes.find((node) => node.name === home);
+    const survivor = cluster.nodes.find((node) => node.name !== home);
+    // A browser comes back through the node that served its page; a page served by the node
+    // about to stop moves to another node first (a new origin: signing in again).
     for (const user of [alice, bob]) {
-      homes[user.name] = await user.page.$eval('#status', (s) => s.textContent.replace('online on ', ''));
+      if (new URL(user.page.url()).port !== String(victim.wsPort)) continue;
+      step(`${user.name}'s page moves from ${victim.name} to ${survivor.name}`);
+      await user.page.goto(`${survivor.origin}/`, { waitUntil: 'load' });
+      await user.signIn(PASSWORD);
     }
-    const origins = { alice: 'n1', bob: 'n2' };
-    // ... and whose home is not the other browser's page node either (it would have nowhere to
-    // come back through).
-    const moved = [alice, bob].find((user) => {
-      const other = user === alice ? 'bob' : 'alice';
-      return homes[user.name] !== origins[user.name] && homes[user.name] !== origins[other];
-    });
-    if (!moved) {
-      step(`skipped: both browsers' homes are their pages' nodes (${JSON.stringify(homes)})`);
-    } else {
-      const other = moved === alice ? bob : alice;
-      const stopped = cluster.nodes.find((node) => node.name === homes[moved.name]);
-      step(`stopping ${stopped.name}, ${moved.name}'s home`);
-      await stopped.stop();
-      await moved.waitUntil('the session is back on another node', (gone) => {
+    const movers = [];
+    for (const user of [alice, bob]) if ((await homeOf(user)) === victim.name) movers.push(user);
+    step(`stopping ${victim.name}, the home of ${movers.map((u) => u.name).join(' and ')}`);
+    await victim.stop();
+    for (const user of movers) {
+      await user.waitUntil('the session is back on another node', (gone) => {
         const status = document.querySelector('#status');
         return status?.dataset.state === 'online' && !status.textContent.includes(gone);
-      }, stopped.name, 90000);
-      await other.waitOnline();
-      await other.click(`li.conversation[data-conv="d:alice:bob"]`);
-      await other.send(`After ${stopped.name} stopped`);
-      await moved.openConversation('d:alice:bob');
-      await moved.waitMessage(other.name, `After ${stopped.name} stopped`, 60000);
+      }, victim.name, 90000);
     }
+    await alice.waitOnline();
+    await alice.click('li.conversation[data-conv="d:alice:bob"]');
+    await alice.send(`After ${victim.name} stopped`);
+    await bob.openConversation('d:alice:bob');
+    await bob.waitMessage('alice', `After ${victim.name} stopped`, 60000);
+    await carol.command(`send -g team -m Carol after ${victim.name} stopped`);
+    await bob.openConversation('g:team');
+    await bob.waitMessage('carol', `Carol after ${victim.name} stopped`, 60000);
     passed = true;
     step('passed');
   } finally {

@@ -24,7 +24,10 @@ export function renderConversationList(
           'data-unread': unread,
           onclick: () => open(conversation.id),
         },
-        h('span', { class: `presence${online ? ' online' : ''}`, title: online ? 'online' : '' }),
+        h('span', {
+          class: `presence${online ? ' online' : ''}${conversation.kind === 'group' ? ' none' : ''}`,
+          title: online ? 'online' : '',
+        }),
         h(
           'div',
           { class: 'summary' },
