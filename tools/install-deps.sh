@@ -9,6 +9,13 @@ packages=(build-essential cmake ninja-build pkg-config
 if [[ "${1:-}" == "--test" ]]; then
   # openssl: the e2e tests make their test CA and certificates with it.
   packages+=(clang clang-format libclang-rt-14-dev openssl)
+  # The browser test (tests/web): headless Chromium, and emoji and CJK fonts for its screenshots.
+  packages+=(chromium fonts-noto-color-emoji fonts-wqy-microhei)
+  # node and npm build the web client and drive the browser; any node 18+ on the PATH will do
+  # (Debian's packages are installed only when there is none, so another install is kept).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+  fi
 fi
 
 # promtool checks /metrics in the e2e tests. Debian ships it in the prometheus package, whose

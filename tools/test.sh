@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs the whole default test suite: unit, simulation and
-# e2e tests; the unit and e2e tests again under ASan+UBSan; a short run of every fuzzer; and
+# Installs dependencies, builds, and runs the whole default test suite: unit, simulation, e2e
+# and web (the browser client in headless Chromium) tests; the unit and e2e tests again under ASan+UBSan; a short run of every fuzzer; and
 # the format check. Slow simulations and benchmarks have their own commands (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -41,8 +41,8 @@ std::vector<route::NodeInfo> routable_nodes(const std::vector<MemberSnapshot>& m
                   member.name, member.client_address);
       continue;
     }
-    nodes.push_back(
-        {member.name, client->host, client->port, member.peer_address, live, member.replica_id});
+    nodes.push_back({member.name, client->host, client->port, member.peer_address, live,
+                     member.replica_id, member.ws_port});
   }
   return nodes;
 }

@@ -495,6 +495,7 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   self.client_host = bound.address().to_string();
   self.client_port = bound.port();
   self.peer_address = peers.local_address();
+  self.ws_port = ws_port;  // Redirects name it for browsers
   directory.set_self(self);
   service.use_placement(directory);
 
@@ -529,6 +530,7 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   membership_options.gossip_listen = config.gossip_listen;
   membership_options.client_address = net::format_address(bound.address(), bound.port());
   membership_options.peer_address = peers.local_address();
+  membership_options.ws_port = ws_port;
   membership_options.seeds = config.seeds;
   KnownPeers known_peers(kv, logger);
   if (identity.cluster_id != 0) {

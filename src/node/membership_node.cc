@@ -58,7 +58,8 @@ swim::NodeMeta MembershipNode::own_meta() const {
   swim::NodeMeta meta;
   meta.client_address = options_.client_address;
   meta.peer_address = options_.peer_address;
-  meta.protocol_version = 2;
+  meta.protocol_version = 3;
+  meta.ws_port = options_.ws_port;
   meta.replica_id = options_.replica_id;
   meta.cluster_id = cluster_id_;
   meta.partitions = options_.partitions;
@@ -282,7 +283,7 @@ void MembershipNode::refresh_snapshot(std::int64_t now) {
     members.push_back(MemberSnapshot{
         member.name, member.address, member.meta.client_address, member.state, member.incarnation,
         member.restart_epoch, entry.since_ms, member.meta.peer_address, member.meta.replica_id,
-        member.meta.cluster_id, member.meta.partitions, member.meta.draining});
+        member.meta.cluster_id, member.meta.partitions, member.meta.draining, member.meta.ws_port});
   });
   tracked_ = std::move(tracked);
   std::sort(members.begin(), members.end(),

@@ -33,6 +33,8 @@ struct MembershipOptions {
   // "ip:port" of this node's peer link listener (net::PeerLinks::local_address()), advertised
   // in the member's metadata; other nodes dial it. Empty: no peer links.
   std::string peer_address;
+  // The WebSocket listener's port (0: none), advertised so other nodes can redirect browsers.
+  std::uint16_t ws_port = 0;
   // Replication identity, advertised in the metadata: this node's Raft replica id, its
   // cluster's id (0: not joined to one yet) and the cluster's partition count.
   std::uint64_t replica_id = 0;
@@ -65,6 +67,7 @@ struct MemberSnapshot {
   std::uint64_t cluster_id = 0;
   std::uint32_t partitions = 0;
   bool draining = false;
+  std::uint16_t ws_port = 0;  // 0: none, or a member older than metadata version 3
 };
 
 // Owned by main. Runs on the control executor given at construction (one thread): the core,

@@ -28,6 +28,7 @@ struct NodeInfo {
   // leader is not known (name empty): requests for its keys get Unavailable.
   bool up = true;
   std::uint64_t replica_id = 0;  // its Raft replica id (0: not known)
+  std::uint16_t ws_port = 0;     // its WebSocket port on client_host (0: none known)
 
   friend bool operator==(const NodeInfo&, const NodeInfo&) = default;
 };

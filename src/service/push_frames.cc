@@ -73,7 +73,8 @@ std::span<const std::uint8_t> encode_redirect(proto::FrameBuilder& builder, std:
   auto& fbb = builder.fbb();
   auto host = fbb.CreateString(home.client_host);
   auto node = fbb.CreateString(home.name);
-  return builder.finish(req_id, wire::CreateRedirect(fbb, host, home.client_port, node));
+  return builder.finish(req_id,
+                        wire::CreateRedirect(fbb, host, home.client_port, node, home.ws_port));
 }
 
 }  // namespace qim::service

@@ -9,7 +9,8 @@ namespace swim = qim::cluster::swim;
 namespace {
 
 std::vector<swim::Message> sample_messages() {
-  swim::NodeMeta meta{"10.0.0.1:5222", "10.0.0.1:7100", 3, 0x1122334455667788ull, 99, 64, true};
+  swim::NodeMeta meta{
+      "10.0.0.1:5222", "10.0.0.1:7100", 3, 0x1122334455667788ull, 99, 64, true, 7443};
   return {
       swim::Ping{7, "node-b", "node-a"},
       swim::IndirectPing{8, "node-c", "10.0.0.3:7946", 400, true},
@@ -59,6 +60,22 @@ TEST_CASE("codec: push-pull state round trip", "[codec]") {
   swim::PushPullState decoded;
   REQUIRE(swim::decode_state(swim::encode_state(state), 100, decoded) == swim::DecodeError::none);
   CHECK(decoded == state);
+}
+
+TEST_CASE("codec: metadata before version 3 has no WebSocket port", "[codec]") {
+  // A version-2 member's record ends after `draining`; it decodes with ws_port 0.
+  swim::NodeMeta meta{"10.0.0.1:5222", "10.0.0.1:7100", 2, 5, 6, 64, false, 7443};
+  swim::PushPullState state;
+  swim::Member member;
+  member.name = "old";
+  member.address = "10.0.0.1:7946";
+  member.meta = meta;
+  state.members.push_back(member);
+  swim::PushPullState decoded;
+  REQUIRE(swim::decode_state(swim::encode_state(state), 10, decoded) == swim::DecodeError::none);
+  REQUIRE(decoded.members.size() == 1);
+  CHECK(decoded.members[0].meta.ws_port == 0);
+  CHECK(decoded.members[0].meta.replica_id == 5);
 }
 
 TEST_CASE("codec: the datagram builder enforces the byte limit", "[codec]") {

@@ -101,6 +101,7 @@ void write_meta(Writer& writer, const NodeMeta& meta) {
     writer.u32(meta.partitions);
     writer.u8(meta.draining ? 1 : 0);
   }
+  if (meta.protocol_version >= 3) writer.u16(meta.ws_port);
 }
 
 NodeMeta read_meta(Reader& reader) {
@@ -114,6 +115,7 @@ NodeMeta read_meta(Reader& reader) {
     meta.partitions = reader.u32();
     meta.draining = reader.u8() != 0;
   }
+  if (meta.protocol_version >= 3) meta.ws_port = reader.u16();
   return meta;
 }
 

@@ -18,7 +18,7 @@ inline bool is_live(MemberState state) {
 struct NodeMeta {
   std::string client_address;
   std::string peer_address;
-  std::uint16_t protocol_version = 2;
+  std::uint16_t protocol_version = 3;
   // Replication (version 2 and later; zero/false from a version-1 member): the member's Raft
   // replica id (random per data directory), the cluster it belongs to (random, chosen when
   // the cluster was created; 0 while it has not joined one yet), the cluster's partition count,
@@ -27,6 +27,9 @@ struct NodeMeta {
   std::uint64_t cluster_id = 0;
   std::uint32_t partitions = 0;
   bool draining = false;
+  // Version 3 and later (0 from older members, or with no --ws-listen): the port of its
+  // WebSocket listener, on the client address's host. Browsers are redirected there.
+  std::uint16_t ws_port = 0;
 
   friend bool operator==(const NodeMeta&, const NodeMeta&) = default;
 };

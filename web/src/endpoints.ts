@@ -1,0 +1,18 @@
+// Where the browser connects: the node that served the page, and the nodes Redirect names.
+// Both use the page's scheme: wss:// for a page served over https, ws:// on loopback.
+
+export function scheme(pageProtocol: string): 'wss:' | 'ws:' {
+  return pageProtocol === 'https:' ? 'wss:' : 'ws:';
+}
+
+// The WebSocket of the node that served the page (it redirects to the user's home).
+export function originUrl(location: { protocol: string; host: string }): string {
+  return `${scheme(location.protocol)}//${location.host}/ws`;
+}
+
+// The WebSocket of the node a Redirect names; null when it did not say its WebSocket port.
+export function redirectUrl(pageProtocol: string, host: string, wsPort: number): string | null {
+  if (wsPort === 0 || host === '') return null;
+  const literal = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `${scheme(pageProtocol)}//${literal}:${wsPort}/ws`;
+}
