@@ -80,12 +80,14 @@ std::size_t ws_server_header(std::uint8_t opcode, std::uint64_t length, std::uin
 
 std::vector<std::uint8_t> ws_close_frame(std::uint16_t code, std::string_view reason) {
   reason = reason.substr(0, ws_max_control_payload - 2);
-  std::vector<std::uint8_t> frame(ws_max_server_header);
-  std::size_t header = ws_server_header(ws_opcode_close, 2 + reason.size(), frame.data());
-  frame.resize(header);
-  frame.push_back(static_cast<std::uint8_t>(code >> 8));
-  frame.push_back(static_cast<std::uint8_t>(code));
-  frame.insert(frame.end(), reason.begin(), reason.end());
+  std::uint8_t header[ws_max_server_header];
+  std::size_t header_size = ws_server_header(ws_opcode_close, 2 + reason.size(), header);
+  // Sized once and filled by index: GCC's -O3 misreads growth by insert() as an overflow.
+  std::vector<std::uint8_t> frame(header_size + 2 + reason.size());
+  std::memcpy(frame.data(), header, header_size);
+  frame[header_size] = static_cast<std::uint8_t>(code >> 8);
+  frame[header_size + 1] = static_cast<std::uint8_t>(code);
+  if (!reason.empty()) std::memcpy(frame.data() + header_size + 2, reason.data(), reason.size());
   return frame;
 }
 

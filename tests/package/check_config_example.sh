@@ -25,6 +25,9 @@ chmod 0600 "$work/admin.token"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -keyout "$work/tls.key" -out "$work/tls.pem" 2>/dev/null
 tls="s|^tls-cert = .*|tls-cert = \"$work/tls.pem\"|;s|^tls-key = .*|tls-key = \"$work/tls.key\"|"
+# The web-root line names a directory, which qimd checks.
+mkdir -p "$work/web"
+tls="$tls;s|^web-root = .*|web-root = \"$work/web\"|"
 sed -E -n 's/^# ([a-z-]+ = .*)$/\1/p' "$deploy/qimd.conf.example" |
   sed -E "s|^cluster-key-file = .*|cluster-key-file = \"$work/cluster.key\"|;
           s|^admin-token-file = .*|admin-token-file = \"$work/admin.token\"|;$tls" >"$work/all.conf"
