@@ -20,6 +20,10 @@ namespace qim::e2e {
 inline constexpr auto event_timeout = std::chrono::seconds(15);
 inline constexpr char test_password[] = "correct-horse-1";
 
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 ClientOptions test_client_options();
 
 // A started qimd; REQUIREs success (the failure message carries its log).

@@ -18,10 +18,6 @@
 namespace qim::e2e {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // The "http <port>" line of the node's port file.
 std::uint16_t http_port(const ServerProcess& server) {
   std::string text = read_file(server.port_file());

@@ -20,17 +20,6 @@ namespace {
 
 constexpr int user_count = 12;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string qimctl_ok(const ServerProcess& server, const std::vector<std::string>& args) {
-  CommandResult result = qimctl(server, args);
-  INFO("qimctl " << server.node_name() << " stdout:\n" << result.out << "stderr:\n" << result.err);
-  REQUIRE(result.exit_code == 0);
-  return result.out;
-}
-
 // One node's row of `qimctl --json stats`, by the fields the tests read.
 struct StatsRow {
   bool self = false;

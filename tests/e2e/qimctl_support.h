@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "cluster_process.h"
 
 namespace qim::e2e {
@@ -22,6 +24,14 @@ inline CommandResult qimctl(const ServerProcess& server, const std::vector<std::
                                    "5000"};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv);
+}
+
+// qimctl that must succeed; its output.
+inline std::string qimctl_ok(const ServerProcess& server, const std::vector<std::string>& args) {
+  CommandResult result = qimctl(server, args);
+  INFO("qimctl " << server.node_name() << " stdout:\n" << result.out << "stderr:\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  return result.out;
 }
 
 // name -> state from `qimctl --json members`; nullopt when qimctl failed.

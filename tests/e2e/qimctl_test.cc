@@ -13,10 +13,6 @@
 namespace qim::e2e {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // qimctl with the node's admin port but the token chosen by the test.
 CommandResult qimctl_without_token(const ServerProcess& server,
                                    const std::vector<std::string>& args) {
@@ -27,13 +23,6 @@ CommandResult qimctl_without_token(const ServerProcess& server,
 }
 
 // Succeeds (exit 0) or fails the test with qimctl's output.
-std::string qimctl_ok(const ServerProcess& server, const std::vector<std::string>& args) {
-  CommandResult result = qimctl(server, args);
-  INFO("qimctl stdout:\n" << result.out << "qimctl stderr:\n" << result.err);
-  REQUIRE(result.exit_code == 0);
-  return result.out;
-}
-
 // The next DisconnectedEvent, or nullopt after the deadline.
 std::optional<DisconnectedEvent> next_disconnect(Client& client) {
   auto event = client.wait_event(

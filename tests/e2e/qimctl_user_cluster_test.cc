@@ -21,17 +21,6 @@
 namespace qim::e2e {
 namespace {
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string qimctl_ok(const ServerProcess& server, const std::vector<std::string>& args) {
-  CommandResult result = qimctl(server, args);
-  INFO("qimctl " << server.node_name() << " stdout:\n" << result.out << "stderr:\n" << result.err);
-  REQUIRE(result.exit_code == 0);
-  return result.out;
-}
-
 struct NamePage {
   std::vector<std::string> names;
   bool more = false;

@@ -20,10 +20,6 @@ std::unique_ptr<ServerProcess> tls_server(const TestCertificates& certificates) 
   return started_server(std::move(options));
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // Polls the node's log for `line` until the deadline.
 bool log_shows(const ServerProcess& server, const std::string& line) {
   auto deadline = std::chrono::steady_clock::now() + event_timeout;

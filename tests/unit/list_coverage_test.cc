@@ -23,6 +23,7 @@
 #include "store/memory_kv.h"
 
 #include "fixed_placement.h"
+#include "unreachable_cluster.h"
 
 namespace {
 
@@ -47,40 +48,13 @@ class PartlyLeading final : public service::Proposer {
 };
 
 // The other nodes answer with the parts the test gives them.
-class PartsCluster final : public service::ClusterQueries {
+class PartsCluster final : public testing::UnreachableCluster {
  public:
   std::vector<service::UserParts> parts;
 
-  void online_elsewhere(std::string, std::uint32_t,
-                        std::function<void(std::vector<service::OnlinePage>)> done) override {
-    done({});
-  }
-  void forward(const std::string&, const service::Caller&, std::span<const std::uint8_t>,
-               std::function<void(service::Result<std::vector<std::uint8_t>>)> done) override {
-    done(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "test"));
-  }
-  void push_to(const std::string&, std::span<const std::uint8_t>, service::PushTarget) override {}
-  void run_serially(std::function<void()> work) override { work(); }
-  service::Result<service::UserTally> user_tally(const std::string&, std::string_view) override {
-    return service::Result<service::UserTally>::failure(errc::unavailable, "test");
-  }
-  service::Result<std::vector<service::UserTally>> user_tallies(
-      const std::string&, std::span<const std::string>) override {
-    return service::Result<std::vector<service::UserTally>>::failure(errc::unavailable, "test");
-  }
-  bool known_user(std::string_view) override { return false; }
   std::vector<service::UserParts> user_parts_elsewhere(std::string_view,
                                                        service::UserPart) override {
     return parts;
-  }
-  service::Result<std::vector<std::string>> online_among(const std::string&,
-                                                         std::vector<std::string>) override {
-    return service::Result<std::vector<std::string>>::success({});
-  }
-  service::Result<service::ConversationState> conversation_head(const std::string&,
-                                                                std::string_view,
-                                                                std::string_view) override {
-    return service::Result<service::ConversationState>::failure(errc::unavailable, "test");
   }
 };
 
