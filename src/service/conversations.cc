@@ -4,7 +4,6 @@
 
 #include "qim/ids.h"
 #include "service/friends.h"
-#include "service/partition_coverage.h"
 #include "service/push_frames.h"
 
 namespace qim::service {
@@ -421,12 +420,11 @@ Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller)
   std::vector<PartitionId> here = proposer_.readable_partitions();
   auto states = sync_here(caller.user, here);
   if (!states.ok()) return states;
-  PartitionCoverage coverage(keys_.partitions().count());
-  coverage.add(here);
-  if (reach_.cluster_placement()) {
-    for (UserParts& part :
-         reach_.cluster()->user_parts_elsewhere(caller.user, UserPart::conversations)) {
-      coverage.add(part.partitions);
+  auto parts = reach_.parts_elsewhere(caller.user, UserPart::conversations, here,
+                                      keys_.partitions().count());
+  if (!parts.ok()) return R::failure(std::move(parts.error));
+  if (!parts.value.empty()) {
+    for (UserParts& part : parts.value) {
       for (ConversationState& state : part.conversations)
         states.value.push_back(std::move(state));
     }
@@ -442,8 +440,6 @@ Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller)
                                    }),
                        states.value.end());
   }
-  if (Error error = coverage.check("conversations", caller.user))
-    return R::failure(std::move(error));
   // The device's cursors are with the caller's account.
   for (ConversationState& state : states.value) {
     std::string value;

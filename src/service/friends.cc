@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "qim/ids.h"
-#include "service/partition_coverage.h"
 #include "service/push_frames.h"
 #include "service/records.h"
 
@@ -261,17 +260,11 @@ Result<std::vector<FriendEntry>> Friends::gather(std::string_view user) {
   std::vector<PartitionId> here = proposer_.readable_partitions();
   auto entries = list_here(user, here);
   if (!entries.ok()) return entries;
-  PartitionCoverage coverage(keys_.partitions().count());
-  coverage.add(here);
-  if (reach_.cluster_placement()) {
-    for (UserParts& part : reach_.cluster()->user_parts_elsewhere(user, UserPart::friends)) {
-      coverage.add(part.partitions);
-      for (FriendEntry& entry : part.friends)
-        entries.value.push_back(std::move(entry));
-    }
-  }
-  if (Error error = coverage.check("friends", user)) {
-    return Result<std::vector<FriendEntry>>::failure(std::move(error));
+  auto parts = reach_.parts_elsewhere(user, UserPart::friends, here, keys_.partitions().count());
+  if (!parts.ok()) return Result<std::vector<FriendEntry>>::failure(std::move(parts.error));
+  for (UserParts& part : parts.value) {
+    for (FriendEntry& entry : part.friends)
+      entries.value.push_back(std::move(entry));
   }
   // A pair being handed between nodes may briefly be on both.
   auto by_user = [](const FriendEntry& a, const FriendEntry& b) { return a.user < b.user; };

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "qim/ids.h"
-#include "service/partition_coverage.h"
 #include "service/push_frames.h"
 #include "service/records.h"
 
@@ -502,17 +501,12 @@ Result<std::vector<GroupInfo>> Groups::my_groups(const Caller& caller) {
   std::vector<PartitionId> here = proposer_.readable_partitions();
   auto infos = my_groups_here(caller.user, here);
   if (!infos.ok()) return infos;
-  PartitionCoverage coverage(keys_.partitions().count());
-  coverage.add(here);
-  if (reach_.cluster_placement()) {
-    for (UserParts& part : reach_.cluster()->user_parts_elsewhere(caller.user, UserPart::groups)) {
-      coverage.add(part.partitions);
-      for (GroupInfo& info : part.groups)
-        infos.value.push_back(std::move(info));
-    }
-  }
-  if (Error error = coverage.check("groups", caller.user)) {
-    return Result<std::vector<GroupInfo>>::failure(std::move(error));
+  auto parts =
+      reach_.parts_elsewhere(caller.user, UserPart::groups, here, keys_.partitions().count());
+  if (!parts.ok()) return Result<std::vector<GroupInfo>>::failure(std::move(parts.error));
+  for (UserParts& part : parts.value) {
+    for (GroupInfo& info : part.groups)
+      infos.value.push_back(std::move(info));
   }
   // A group being handed between nodes may briefly be on both.
   std::sort(infos.value.begin(), infos.value.end(),

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "service/partition_coverage.h"
+
 namespace qim::service {
 
 bool KnownUsers::contains(std::string_view user) {
@@ -120,6 +122,23 @@ Result<std::vector<Reach::UserCheck>> Reach::check_users(std::span<const std::st
     }
   }
   return R::success(std::move(checks));
+}
+
+Result<std::vector<UserParts>> Reach::parts_elsewhere(std::string_view user, UserPart part,
+                                                      std::span<const PartitionId> here,
+                                                      std::uint32_t partition_count) {
+  using R = Result<std::vector<UserParts>>;
+  PartitionCoverage coverage(partition_count);
+  coverage.add(here);
+  std::vector<UserParts> parts;
+  if (cluster_placement()) parts = cluster_->user_parts_elsewhere(user, part);
+  for (const UserParts& other : parts)
+    coverage.add(other.partitions);
+  static constexpr std::string_view names[] = {"conversations", "friends", "groups"};
+  if (Error error = coverage.check(names[static_cast<std::size_t>(part)], user)) {
+    return R::failure(std::move(error));
+  }
+  return R::success(std::move(parts));
 }
 
 Result<UserTally> Reach::tally_elsewhere(std::string_view user) {

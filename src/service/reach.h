@@ -101,6 +101,13 @@ class Reach {
   // Sums over every other live node (this node's own part is the caller's to add);
   // Unavailable when one of them does not answer. BLOCKING.
   Result<UserTally> tally_elsewhere(std::string_view user);
+  // The other live nodes' parts of user's `part` list (none without a cluster). Unavailable
+  // unless they and `here`, the partitions this node read its own part from, cover every one
+  // of `partition_count` (service/partition_coverage.h): a list is refused, never shown short.
+  // BLOCKING.
+  Result<std::vector<UserParts>> parts_elsewhere(std::string_view user, UserPart part,
+                                                 std::span<const PartitionId> here,
+                                                 std::uint32_t partition_count);
   // For each of `users`, whether it has a session at its home. BLOCKING.
   std::vector<bool> online(std::span<const std::string> users);
   bool is_online(std::string_view user) {
