@@ -162,7 +162,9 @@ make_tls_cert() {
     { cat "$work/openssl.log" >&2; exit 1; }
 }
 
-# Three nodes sharing a cluster key, polled until every one sees all three alive.
+# Three nodes sharing a cluster key, polled until every one sees all three alive and then until
+# every partition has its three replicas and a leader (a new cluster spreads its replicas and
+# leaderships first; a run started before that measures the spreading).
 start_cluster() {
   local name="$1"
   local key="$work/cluster-$name.key"
@@ -182,10 +184,32 @@ start_cluster() {
         alive=$((alive + 1))
       fi
     done
-    [[ $alive -eq 3 ]] && return 0
+    [[ $alive -eq 3 ]] && break
     sleep 0.1
   done
-  echo "bench.sh: the three nodes did not converge" >&2
+  if [[ $alive -ne 3 ]]; then
+    echo "bench.sh: the three nodes did not converge" >&2
+    exit 1
+  fi
+  # Settled: fully replicated, every node leading some, the same leaders in two looks 1 s apart.
+  local partitions layout previous="" stable=0
+  for _ in $(seq 1 300); do
+    partitions=$("$qimctl" --port-file "$work/data-$name-n1/port" --data-dir "$work/data-$name-n1/db" \
+                   --json partitions 2>/dev/null || true)
+    layout=$(grep -o '"leader":"[^"]*"' <<<"$partitions" | tr -d '\n')
+    if [[ "$partitions" == *'"under_replicated":0,"leaderless":0,"nodes_answered":3'* &&
+          $(grep -o '"leaders":[1-9]' <<<"$partitions" | wc -l) -eq 3 ]]; then
+      if [[ "$layout" == "$previous" ]]; then
+        stable=$((stable + 1))
+        [[ $stable -ge 4 ]] && return 0
+      else
+        stable=0
+      fi
+    fi
+    previous=$layout
+    sleep 0.25
+  done
+  echo "bench.sh: the partitions of the three nodes did not settle: $partitions" >&2
   exit 1
 }
 

@@ -133,8 +133,12 @@ asio::awaitable<Error> register_users(asio::io_context& io, const Options& optio
       if (const auto* error = reply->body_as_Error();
           error != nullptr && error->code() == wire::ErrorCode::AlreadyExists)
         co_return Error{};
+      // Unavailable: the account's partition is electing a leader (a cluster just formed
+      // moves leaderships while it spreads them); it asks to be retried as well.
       if (const auto* error = reply->body_as_Error();
-          error != nullptr && error->code() == wire::ErrorCode::RateLimited &&
+          error != nullptr &&
+          (error->code() == wire::ErrorCode::RateLimited ||
+           error->code() == wire::ErrorCode::Unavailable) &&
           std::chrono::steady_clock::now() + backoff < retry_until) {
         asio::steady_timer timer(io, backoff);
         std::error_code ignored;
