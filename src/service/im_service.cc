@@ -162,22 +162,25 @@ std::optional<route::NodeInfo> ImService::home_elsewhere(std::string_view key) c
   return home;
 }
 
-std::vector<std::string> ImService::cluster_client_addresses(std::size_t limit) const {
+std::vector<std::string> ImService::cluster_addresses(std::size_t limit, Port which) const {
   std::vector<std::string> addresses;
   if (placement_source_ == nullptr) return addresses;
   auto placement = placement_source_->placement();
-  auto format = [](const route::NodeInfo& node) {
+  auto port_of = [which](const route::NodeInfo& node) {
+    return which == Port::client ? node.client_port : node.ws_port;
+  };
+  auto format = [&](const route::NodeInfo& node) {
     bool v6 = node.client_host.find(':') != std::string::npos;
     return (v6 ? "[" + node.client_host + "]" : node.client_host) + ":" +
-           std::to_string(node.client_port);
+           std::to_string(port_of(node));
   };
   if (const route::NodeInfo* self = placement->find(placement->self_name());
-      self != nullptr && self->client_port != 0) {
+      self != nullptr && port_of(*self) != 0 && limit > 0) {
     addresses.push_back(format(*self));
   }
   for (const route::NodeInfo& node : placement->members()) {
     if (addresses.size() >= limit) break;
-    if (!node.up || node.client_port == 0 || node.name == placement->self_name()) continue;
+    if (!node.up || port_of(node) == 0 || node.name == placement->self_name()) continue;
     addresses.push_back(format(node));
   }
   return addresses;

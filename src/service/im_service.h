@@ -87,9 +87,10 @@ class ImService final : public StateMachine {
   // The home of `key` (a user id or a placement key: service/placement_keys.h) when that is
   // another node; nullopt when it is this one.
   std::optional<route::NodeInfo> home_elsewhere(std::string_view key) const;
-  // The client addresses ("host:port") of up to `limit` live members, this node first: where
-  // clients may reconnect when it is gone.
-  std::vector<std::string> cluster_client_addresses(std::size_t limit) const;
+  // The client (or WebSocket) addresses ("host:port") of up to `limit` live members that have
+  // such a port, this node first: where clients may reconnect when it is gone.
+  enum class Port { client, websocket };
+  std::vector<std::string> cluster_addresses(std::size_t limit, Port port) const;
   // Whether this node may serve `key` now (PlacementSource::ready).
   bool ready(std::string_view key) const;
 

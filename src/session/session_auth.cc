@@ -25,15 +25,19 @@ void Session::on_hello(std::uint32_t req_id, const wire::Hello& request) {
   builder_.reset();
   auto version = fbb.CreateString(server_version.data(), server_version.size());
   auto node = fbb.CreateString(options.node_name);
-  std::vector<flatbuffers::Offset<flatbuffers::String>> addresses;
-  for (const std::string& address : service_.cluster_client_addresses(16))
-    addresses.push_back(fbb.CreateString(address));
-  auto cluster_nodes = fbb.CreateVector(addresses);
+  auto addresses = [&](service::ImService::Port port) {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> strings;
+    for (const std::string& address : service_.cluster_addresses(16, port))
+      strings.push_back(fbb.CreateString(address));
+    return fbb.CreateVector(strings);
+  };
+  auto cluster_nodes = addresses(service::ImService::Port::client);
+  auto cluster_ws_nodes = addresses(service::ImService::Port::websocket);
   send_frame(builder_.finish(
       req_id, wire::CreateHelloOk(fbb, proto::protocol_version, version, node,
                                   options.max_frame_bytes, options.max_body_bytes,
                                   static_cast<std::uint64_t>(service_.clock().wall_ms()),
-                                  options.heartbeat_interval_ms, cluster_nodes)));
+                                  options.heartbeat_interval_ms, cluster_nodes, cluster_ws_nodes)));
 }
 
 void Session::on_register(std::uint32_t req_id, const wire::Register& request) {

@@ -223,4 +223,38 @@ TEST_CASE("session: requests waiting for other nodes are bounded, beyond that re
     done(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "x"));
 }
 
+TEST_CASE("session: HelloOk lists the live nodes' client and WebSocket addresses, this one first",
+          "[session][cluster]") {
+  service::Options options = test_options();
+  options.node_name = "n2";
+  World world(options);
+  std::vector<route::NodeInfo> members = {test_node("n1", 7700), test_node("n2", 7710),
+                                          test_node("n3", 7720), test_node("n4", 7730)};
+  members[0].ws_port = 7702;
+  members[1].ws_port = 7712;
+  members[2].up = false;  // dead: listed nowhere
+  members[2].ws_port = 7722;
+  // n4 has no WebSocket port: a native address only.
+  auto placement =
+      std::make_shared<const route::Placement>(testing::spread_placement("n2", members));
+  FixedPlacement source(placement);
+  world.service.use_placement(source);
+
+  Client client(world.service);
+  Frame reply = client.hello();
+  REQUIRE(reply.type() == wire::Body::HelloOk);
+  const auto* ok = reply.envelope->body_as_HelloOk();
+  auto strings = [](const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* list) {
+    std::vector<std::string> out;
+    if (list == nullptr) return out;
+    for (const auto* item : *list)
+      out.emplace_back(proto::view(item));
+    return out;
+  };
+  CHECK(strings(ok->cluster_nodes()) ==
+        std::vector<std::string>{"127.0.0.1:7710", "127.0.0.1:7700", "127.0.0.1:7730"});
+  CHECK(strings(ok->cluster_ws_nodes()) ==
+        std::vector<std::string>{"127.0.0.1:7712", "127.0.0.1:7702"});
+}
+
 }  // namespace qim::testing

@@ -36,6 +36,8 @@ export class Connection {
   private established = false;
   node = '';
   maxBodyBytes = 0;
+  // WebSocket addresses of the cluster's live nodes, from HelloOk.
+  clusterWsNodes: string[] = [];
 
   private constructor(
     readonly url: string,
@@ -81,6 +83,7 @@ export class Connection {
               connection.established = true;
               connection.node = reply.node;
               connection.maxBodyBytes = reply.maxBodyBytes;
+              connection.clusterWsNodes = reply.clusterWsNodes;
               if (reply.heartbeatIntervalMs > 0) connection.heartbeatMs = reply.heartbeatIntervalMs;
               connection.startHeartbeat();
               resolve(connection);

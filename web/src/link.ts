@@ -4,7 +4,7 @@
 // redirects to wherever the home is now).
 import { reconnectDelay } from './backoff';
 import { Connection, ConnectionLost } from './connection';
-import { redirectUrl } from './endpoints';
+import { nodeUrl, reconnectUrl, redirectUrl } from './endpoints';
 import { ErrorCode, ServerError } from './errors';
 import type { Reply, Request } from './wire';
 
@@ -29,6 +29,8 @@ export interface LinkEvents {
 export class Link {
   private connection: Connection | null = null;
   private homeUrl: string | null = null;
+  // Every node's WebSocket the cluster named in its last HelloOk (newest list kept).
+  private knownUrls: string[] = [];
   private user = '';
   private token = '';
   private reconnectTimer = 0;
@@ -131,6 +133,9 @@ export class Link {
         onPush: (push) => this.onPush(connection, push),
         onClose: (why) => this.onClose(connection, generation, why),
       });
+      if (connection.clusterWsNodes.length > 0) {
+        this.knownUrls = connection.clusterWsNodes.map((address) => nodeUrl(this.pageProtocol, address));
+      }
       let reply: Reply;
       try {
         reply = await connection.request(first, REQUEST_TIMEOUT_MS);
@@ -185,7 +190,7 @@ export class Link {
     const inMs = attempt === 0 ? 0 : reconnectDelay(attempt);
     this.events.onState({ kind: 'reconnecting', attempt: attempt + 1, inMs, why });
     this.reconnectTimer = window.setTimeout(() => {
-      const url = attempt % 2 === 0 && this.homeUrl ? this.homeUrl : this.originUrl;
+      const url = reconnectUrl(attempt, this.homeUrl, this.originUrl, this.knownUrls);
       this.login(generation, url, {
         kind: 'login',
         user: this.user,

@@ -63,6 +63,7 @@ export type Reply =
       node: string;
       maxBodyBytes: number;
       heartbeatIntervalMs: number;
+      clusterWsNodes: string[];
     }
   | { kind: 'login-ok'; user: string; device: string; token: string; node: string }
   | { kind: 'redirect'; host: string; port: number; wsPort: number; node: string }
@@ -202,6 +203,7 @@ function decodeBody(env: w.Envelope): Reply {
         node: text(h.node()),
         maxBodyBytes: h.maxBodyBytes(),
         heartbeatIntervalMs: h.heartbeatIntervalMs(),
+        clusterWsNodes: Array.from({ length: h.clusterWsNodesLength() }, (_, i) => text(h.clusterWsNodes(i))),
       };
     }
     case w.Body.LoginOk: {

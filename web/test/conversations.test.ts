@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { reconnectDelay } from '../src/backoff';
 import { ConversationStore, directId, peerOf } from '../src/conversations';
-import { originUrl, redirectUrl } from '../src/endpoints';
+import { nodeUrl, originUrl, reconnectUrl, redirectUrl } from '../src/endpoints';
 import type { Message } from '../src/wire';
 
 function message(conversation: string, seq: number, sender = 'bob'): Message {
@@ -63,6 +63,17 @@ test('WebSocket URLs follow the page scheme; no ws_port means no URL', () => {
   assert.equal(redirectUrl('https:', '10.0.0.2', 7443), 'wss://10.0.0.2:7443/ws');
   assert.equal(redirectUrl('https:', '::1', 7443), 'wss://[::1]:7443/ws');
   assert.equal(redirectUrl('https:', '10.0.0.2', 0), null);
+});
+
+test('reconnects go home, then to the page node, then to every other node in turn', () => {
+  const home = 'wss://10.0.0.2:7443/ws';
+  const origin = 'wss://10.0.0.1:7443/ws';
+  const known = [origin, home, nodeUrl('https:', '10.0.0.3:7443'), nodeUrl('https:', '[::1]:7443')];
+  assert.equal(known[3], 'wss://[::1]:7443/ws');
+  const order = [0, 1, 2, 3, 4].map((attempt) => reconnectUrl(attempt, home, origin, known));
+  assert.deepEqual(order, [home, origin, 'wss://10.0.0.3:7443/ws', 'wss://[::1]:7443/ws', home]);
+  assert.equal(reconnectUrl(1, null, origin, []), origin);
+  assert.equal(reconnectUrl(1, null, origin, [nodeUrl('http:', '127.0.0.1:7782')]), 'ws://127.0.0.1:7782/ws');
 });
 
 test('reconnect delays double up to 8 s, jittered down by at most half', () => {
