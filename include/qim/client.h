@@ -274,6 +274,14 @@ struct TlsOptions {
   std::string ca_file;
   // false: accept any certificate (tests only: it gives up the protection TLS is for).
   bool verify = true;
+  // Trust on first use instead of a CA: the first key each server address presents is kept
+  // in this file and required from then on (a changed key is refused). Empty: no pinning.
+  std::string pin_file;
+  // Called when a new address's key is pinned (to tell the user), from the client's thread.
+  std::function<void(const std::string& address, const std::string& fingerprint)> on_pinned;
+  // A client certificate and its key (PEM), for servers that ask for one (--tls-client-ca).
+  std::string certificate_file;
+  std::string key_file;
 };
 
 struct ClientOptions {

@@ -12,11 +12,30 @@ namespace {
 // Frames queued for writing are coalesced into one socket write up to about this size.
 constexpr std::size_t max_write_batch_bytes = 256 * 1024;
 
-const char* connection_error_text(const std::error_code& ec) {
+// Why a read failed, in words.
+Error connection_error(const std::error_code& ec) {
   // stream_truncated: a TLS peer that closed without close_notify, i.e. it went away.
-  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated
-             ? "the server closed the connection"
-             : nullptr;
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+    return {errc::unavailable, "the server closed the connection"};
+  if (ec.category() == asio::error::get_ssl_category()) {
+    // In TLS 1.3 the server judges the client's certificate after the client has finished
+    // its handshake: its verdict arrives as an alert on the first read.
+    switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+      case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        return {errc::auth_failed,
+                "the server requires a client certificate (give one with its key)"};
+      case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+      case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+      case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+      case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+      case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+        return {errc::auth_failed,
+                fmt::format("the server refused this client's certificate: {}", ec.message())};
+      default:
+        break;
+    }
+  }
+  return {errc::unavailable, fmt::format("connection error: {}", ec.message())};
 }
 
 }  // namespace
@@ -232,7 +251,7 @@ asio::awaitable<Error> AsyncConnection::handshake(const std::string& host, std::
     co_return Error{errc::unavailable,
                     fmt::format("timed out in the TLS handshake with {}:{}", host, port)};
   }
-  if (!ec) co_return Error{};
+  if (!ec) co_return check_pin(host, port);
   // Neither an untrusted certificate nor a port without TLS goes away by retrying: they get
   // codes of their own, which callers do not retry.
   errc code = errc::unavailable;
@@ -250,6 +269,13 @@ asio::awaitable<Error> AsyncConnection::handshake(const std::string& host, std::
     why = "the server closed the connection (does it speak TLS 1.3 on this port?)";
   }
   co_return Error{code, fmt::format("TLS handshake with {}:{} failed: {}", host, port, why)};
+}
+
+Error AsyncConnection::check_pin(const std::string& host, std::uint16_t port) {
+  if (!options_.pins) return Error{};
+  bool v6 = host.find(':') != std::string::npos;
+  std::string address = v6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+  return options_.pins->check(address, peer_key_fingerprint(tls_->native_handle()));
 }
 
 asio::awaitable<void> AsyncConnection::read_exactly(asio::mutable_buffer buffer,
@@ -289,13 +315,7 @@ asio::awaitable<void> AsyncConnection::reader() {
       co_await read_exactly(asio::buffer(frame.storage.data(), length), ec);
     }
     if (ec) {
-      if (pushed_error) {
-        close(pushed_error);
-      } else if (const char* text = connection_error_text(ec)) {
-        close({errc::unavailable, text});
-      } else {
-        close({errc::unavailable, fmt::format("connection error: {}", ec.message())});
-      }
+      close(pushed_error ? pushed_error : connection_error(ec));
       co_return;
     }
     last_receive_time_ = std::chrono::steady_clock::now();  // any frame is a sign of life

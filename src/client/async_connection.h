@@ -17,6 +17,7 @@
 #include <asio/ssl.hpp>
 
 #include "client/heartbeat.h"
+#include "client/server_pins.h"
 #include "proto/frame.h"
 #include "qim/client.h"
 #include "qim/errc.h"
@@ -35,6 +36,9 @@ struct ConnectionOptions {
   // check that the certificate names the host connected to.
   std::shared_ptr<asio::ssl::context> tls;
   bool verify_host = true;
+  // Trust on first use: the server's key must be the one pinned for its address (a new
+  // address is pinned). Null: no pinning.
+  std::shared_ptr<ServerPins> pins;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds request_timeout{10'000};
   // How long the server may take to answer Hello (a paused node accepts and says nothing).
@@ -112,6 +116,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
 
   // The TLS handshake, bounded like the connect. Error: why it failed, readably.
   asio::awaitable<Error> handshake(const std::string& host, std::uint16_t port);
+  // After a handshake: Error{} unless the key differs from the one pinned for the address.
+  Error check_pin(const std::string& host, std::uint16_t port);
   asio::awaitable<void> reader();
   // Reads/writes exactly `buffer` through TLS when the connection has it.
   asio::awaitable<void> read_exactly(asio::mutable_buffer buffer, std::error_code& ec);

@@ -219,6 +219,7 @@ class Client::Impl {
   std::shared_ptr<client::AsyncConnection> connection_;
   std::shared_ptr<client::AsyncConnection> opening_;
   std::shared_ptr<asio::ssl::context> tls_context_;  // made by the first TLS connection
+  std::shared_ptr<client::ServerPins> pins_;         // with TlsOptions::pin_file
   std::string host_;  // the node of the current or last connection, or a Redirect's target
   std::uint16_t port_ = 0;
   std::vector<Address> addresses_;  // known nodes, the one connect() was given first

@@ -53,8 +53,12 @@ asio::awaitable<Result<ServerInfo>> Client::Impl::open_connection(
       if (!context) co_return context.error();
       tls_context_ = context.value();
     }
+    if (!options_.tls.pin_file.empty() && !pins_) {
+      pins_ = std::make_shared<client::ServerPins>(options_.tls.pin_file, options_.tls.on_pinned);
+    }
     connection_options.tls = tls_context_;
-    connection_options.verify_host = options_.tls.verify;
+    connection_options.pins = pins_;
+    connection_options.verify_host = options_.tls.verify && !pins_;
   }
   connection_options.connect_timeout = options_.connect_timeout;
   connection_options.request_timeout = options_.request_timeout;

@@ -8,7 +8,21 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o
   auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
   SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_3_VERSION);
   std::error_code ec;
-  if (!options.verify) {
+  if (!options.certificate_file.empty()) {
+    context->use_certificate_chain_file(options.certificate_file, ec);
+    if (ec) {
+      return Error{errc::invalid_argument, fmt::format("cannot load the client certificate {}: {}",
+                                                       options.certificate_file, ec.message())};
+    }
+    context->use_private_key_file(options.key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      return Error{errc::invalid_argument,
+                   fmt::format("cannot load the client key {} (the key of {}): {}",
+                               options.key_file, options.certificate_file, ec.message())};
+    }
+  }
+  // Pinned: the key is checked after the handshake (server_pins.h) instead of a chain.
+  if (!options.verify || !options.pin_file.empty()) {
     context->set_verify_mode(asio::ssl::verify_none, ec);
     return context;
   }

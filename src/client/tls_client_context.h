@@ -11,7 +11,8 @@
 namespace qim::client {
 
 // Verifies against options.ca_file (PEM), or the system's trust store when it is empty; no
-// verification at all when options.verify is false. Fails with invalid_argument, naming the
+// chain verification when options.verify is false or the key is pinned (options.pin_file).
+// Presents options.certificate_file when given. Fails with invalid_argument, naming the
 // file, when the CA file cannot be loaded.
 Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& options);
 

@@ -9,6 +9,7 @@
 
 #include <fmt/core.h>
 
+
 namespace qim::net {
 
 std::string take_openssl_error() {
@@ -34,12 +35,30 @@ bool readable(const std::string& path, const char* flag, std::string& error) {
   return false;
 }
 
+// Clients must present a certificate that one of the CAs in the file signed; the handshake
+// fails without one (TLS 1.3 sends the certificate_required alert).
+bool require_client_certificates(SSL_CTX* context, const TlsFiles& files, std::string& error) {
+  const std::string& ca_file = files.client_ca_file;
+  STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str());
+  if (names == nullptr || SSL_CTX_load_verify_locations(context, ca_file.c_str(), nullptr) != 1) {
+    if (names != nullptr) sk_X509_NAME_pop_free(names, X509_NAME_free);
+    error = fmt::format("--tls-client-ca {} holds no usable PEM CA certificate: {}", ca_file,
+                        take_openssl_error());
+    return false;
+  }
+  SSL_CTX_set_client_CA_list(context, names);  // takes ownership: the names sent to clients
+  SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  return true;
+}
+
 }  // namespace
 
-std::shared_ptr<const TlsContext> TlsContext::load(const std::string& certificate_file,
-                                                   const std::string& key_file,
-                                                   std::string& error) {
+std::shared_ptr<const TlsContext> TlsContext::load(const TlsFiles& files, std::string& error) {
+  const std::string& certificate_file = files.certificate_file;
+  const std::string& key_file = files.key_file;
   if (!readable(certificate_file, "--tls-cert", error) || !readable(key_file, "--tls-key", error))
+    return nullptr;
+  if (!files.client_ca_file.empty() && !readable(files.client_ca_file, "--tls-client-ca", error))
     return nullptr;
   ERR_clear_error();
   SSL_CTX* context = SSL_CTX_new(TLS_server_method());
@@ -81,6 +100,8 @@ std::shared_ptr<const TlsContext> TlsContext::load(const std::string& certificat
     ERR_clear_error();
     return nullptr;
   }
+  if (!files.client_ca_file.empty() && !require_client_certificates(context, files, error))
+    return nullptr;
   return owner;
 }
 

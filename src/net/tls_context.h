@@ -8,16 +8,24 @@
 
 namespace qim::net {
 
+// The PEM files a TLS context is loaded from.
+struct TlsFiles {
+  std::string certificate_file;
+  std::string key_file;
+  // CA certificates that sign the certificates clients must present; empty: clients present
+  // none.
+  std::string client_ca_file;
+};
+
 // Immutable once loaded; shared by the listener and every connection being set up (a
 // connection's SSL object holds its own reference to the OpenSSL context afterwards, so a
 // reload never affects connections already open).
 class TlsContext {
  public:
-  // Reads a PEM certificate chain and its private key. Null with `error` set (naming the file
-  // and what is wrong with it) when a file is missing, unreadable, not PEM, or the key does
-  // not belong to the certificate.
-  static std::shared_ptr<const TlsContext> load(const std::string& certificate_file,
-                                                const std::string& key_file, std::string& error);
+  // Reads a PEM certificate chain, its private key and the client CAs if any. Null with
+  // `error` set (naming the file and what is wrong with it) when a file is missing,
+  // unreadable, not PEM, or the key does not belong to the certificate.
+  static std::shared_ptr<const TlsContext> load(const TlsFiles& files, std::string& error);
   ~TlsContext();
 
   TlsContext(const TlsContext&) = delete;

@@ -15,6 +15,7 @@
 
 #include "auth/cluster_key.h"
 #include "auth/password.h"
+#include "net/self_signed_certificate.h"
 #include "route/partitions.h"
 
 namespace qim::node {
@@ -29,6 +30,7 @@ struct RawFlags {
   std::string listen = "127.0.0.1:7700";
   std::string tls_cert;
   std::string tls_key;
+  std::string tls_client_ca;  // empty: no client certificates asked for
   bool insecure_listen = false;
   std::string ws_listen;  // empty: no WebSocket port
   std::vector<std::string> ws_allowed_origins;
@@ -60,6 +62,9 @@ struct RawFlags {
   std::vector<std::string> seeds;
   std::string cluster_key_file;
   std::string generate_cluster_key;
+  std::vector<std::string> generate_tls_cert;  // CERT KEY
+  std::vector<std::string> tls_cert_hosts;
+  int tls_cert_days = 365;
   std::string admin_token_file;
   std::int64_t probe_interval_ms = 1000;
   std::int64_t probe_timeout_ms = 500;
@@ -153,6 +158,8 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
                             flags.listen));
   check.require(flags.tls_cert.empty() == flags.tls_key.empty(),
                 "--tls-cert and --tls-key go together: give both (PEM files) or neither");
+  check.require(flags.tls_client_ca.empty() || !flags.tls_cert.empty(),
+                "--tls-client-ca needs TLS: give --tls-cert and --tls-key as well");
   // Plaintext client ports only on loopback unless the operator says otherwise.
   auto require_private = [&](std::string_view flag, const net::HostPort& address,
                              const std::string& given) {
@@ -299,9 +306,10 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.listen = *listen;
   config.ws_listen = ws_listen;
   if (!flags.tls_cert.empty()) {
-    config.tls_certificate_file = flags.tls_cert;
-    config.tls_key_file = flags.tls_key;
-    config.tls = net::TlsContext::load(flags.tls_cert, flags.tls_key, error);
+    config.tls_files = {.certificate_file = flags.tls_cert,
+                        .key_file = flags.tls_key,
+                        .client_ca_file = flags.tls_client_ca};
+    config.tls = net::TlsContext::load(config.tls_files, error);
     if (!config.tls) return false;
   }
   config.data_directory = flags.data_directory;
@@ -381,6 +389,31 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   return true;
 }
 
+// --generate-tls-cert: writes the files and says how to use them; the exit code.
+int generate_tls_cert(const RawFlags& flags) {
+  net::SelfSignedRequest request;
+  request.certificate_file = flags.generate_tls_cert.at(0);
+  request.key_file = flags.generate_tls_cert.at(1);
+  request.hosts =
+      flags.tls_cert_hosts.empty() ? net::default_certificate_hosts() : flags.tls_cert_hosts;
+  request.days = flags.tls_cert_days;
+  std::string error;
+  if (!net::write_self_signed_certificate(request, error)) {
+    std::fprintf(stderr, "qimd: --generate-tls-cert: %s\n", error.c_str());
+    return exit_failure;
+  }
+  std::string hosts;
+  for (const std::string& host : request.hosts)
+    hosts += (hosts.empty() ? "" : ", ") + host;
+  std::printf(
+      "wrote a self-signed certificate for %s (valid %d days) to %s and its key to %s\n"
+      "serve it with: qimd --tls-cert %s --tls-key %s ...\n"
+      "clients trust it with: qim --ca %s (or qim --pin: trust on first use)\n",
+      hosts.c_str(), request.days, request.certificate_file.c_str(), request.key_file.c_str(),
+      request.certificate_file.c_str(), request.key_file.c_str(), request.certificate_file.c_str());
+  return exit_ok;
+}
+
 }  // namespace
 
 ParseResult parse_command_line(int argc, char** argv) {
@@ -400,6 +433,9 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "PEM certificate chain for the client port (TLS 1.3); reloaded on SIGHUP");
   app.add_option("--tls-key", flags.tls_key,
                  "PEM private key of --tls-cert (keep it mode 0600); reloaded on SIGHUP");
+  app.add_option("--tls-client-ca", flags.tls_client_ca,
+                 "PEM CA certificates: clients (native and WebSocket) must present a "
+                 "certificate one of them signed; reloaded on SIGHUP");
   app.add_flag("--insecure-listen", flags.insecure_listen,
                "Allow a plaintext client port on a non-loopback address (e.g. behind a TLS "
                "terminating proxy); passwords and tokens then cross that network in the clear");
@@ -457,6 +493,16 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "created on first start");
   app.add_option("--generate-cluster-key", flags.generate_cluster_key,
                  "Write a new cluster key to this file (mode 0600) and exit");
+  app.add_option("--generate-tls-cert", flags.generate_tls_cert,
+                 "Write a self-signed certificate and its key (ECDSA P-256) to CERT and KEY "
+                 "(mode 0600) for --tls-cert/--tls-key, and exit")
+      ->expected(2)
+      ->type_name("CERT KEY");
+  app.add_option("--tls-cert-host", flags.tls_cert_hosts,
+                 "With --generate-tls-cert: a DNS name or IP address clients connect to "
+                 "(repeatable; default localhost, 127.0.0.1, ::1 and this host's name)");
+  app.add_option("--tls-cert-days", flags.tls_cert_days,
+                 "With --generate-tls-cert: days the certificate is valid, 1-3650");
   app.add_option("--admin-listen", flags.admin_listen,
                  "Admin (qimctl) address, host:port (default: 127.0.0.1, --listen's port + 2)");
   app.add_option("--http-listen", flags.http_listen,
@@ -537,6 +583,8 @@ ParseResult parse_command_line(int argc, char** argv) {
                 flags.generate_cluster_key.c_str());
     return {std::nullopt, exit_ok};
   }
+
+  if (!flags.generate_tls_cert.empty()) return {std::nullopt, generate_tls_cert(flags)};
 
   Config config;
   std::string error;

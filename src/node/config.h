@@ -28,8 +28,7 @@ struct Config {
   // TLS on the client port: the PEM files (kept to reload them on SIGHUP) and the context
   // loaded from them at startup. Null: the client port speaks plaintext, which the
   // configuration allows only on loopback or with --insecure-listen.
-  std::string tls_certificate_file;
-  std::string tls_key_file;
+  net::TlsFiles tls_files;
   std::shared_ptr<const net::TlsContext> tls;
   // The WebSocket port (wss with `tls`, else ws); none when unset. Its policy (origins, web
   // root) is in listener.connection.

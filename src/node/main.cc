@@ -127,8 +127,8 @@ asio::awaitable<int> wait_for_signal(asio::signal_set& signals) {
   co_return error ? 0 : signal_number;
 }
 
-// SIGHUP: the TLS certificate and key are read again; new connections get them, open ones keep
-// theirs. A file that does not load leaves the current ones in place.
+// SIGHUP: the TLS certificate, key and client CAs are read again; new connections get them, open
+// ones keep theirs. A file that does not load leaves the current ones in place.
 asio::awaitable<void> reload_tls_on_hangup(asio::signal_set& hangup, net::ClientListener& listener,
                                            const Config& config, core::Logger& logger) {
   for (;;) {
@@ -139,14 +139,14 @@ asio::awaitable<void> reload_tls_on_hangup(asio::signal_set& hangup, net::Client
       continue;
     }
     std::string failure;
-    auto tls = net::TlsContext::load(config.tls_certificate_file, config.tls_key_file, failure);
+    auto tls = net::TlsContext::load(config.tls_files, failure);
     if (!tls) {
       logger.error("node", "SIGHUP: keeping the current certificate: {}", failure);
       continue;
     }
     listener.set_tls(std::move(tls));
     logger.info("node", "SIGHUP: new connections use {} (open ones keep theirs)",
-                config.tls_certificate_file);
+                config.tls_files.certificate_file);
   }
 }
 

@@ -20,8 +20,24 @@ struct TestCertificates {
 // REQUIREs that openssl succeeded.
 TestCertificates make_test_certificates(const TempDir& dir);
 
+// A client certificate for `name` and its key, signed by the CA whose PEM certificate and key
+// are `ca` and `ca_key` (for servers with --tls-client-ca).
+struct ClientCertificate {
+  std::string certificate;
+  std::string key;
+};
+ClientCertificate make_client_certificate(const TempDir& dir, const std::string& name,
+                                          const std::string& ca, const std::string& ca_key);
+
 // qimd flags serving `certificates` on the client port.
 std::vector<std::string> tls_server_args(const TestCertificates& certificates);
+
+// A started qimd serving `certificates` on its client port, with `extra_args` as well.
+std::unique_ptr<ServerProcess> tls_server(const TestCertificates& certificates,
+                                          const std::vector<std::string>& extra_args = {});
+
+// Polls the node's log for `line` until the event deadline.
+bool log_shows(const ServerProcess& server, const std::string& line);
 
 // test_client_options() speaking TLS and trusting `ca`.
 ClientOptions tls_client_options(const std::string& ca);

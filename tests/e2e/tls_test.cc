@@ -12,25 +12,6 @@
 #include "tls_support.h"
 
 namespace qim::e2e {
-namespace {
-
-std::unique_ptr<ServerProcess> tls_server(const TestCertificates& certificates) {
-  ServerOptions options;
-  options.extra_args = tls_server_args(certificates);
-  return started_server(std::move(options));
-}
-
-// Polls the node's log for `line` until the deadline.
-bool log_shows(const ServerProcess& server, const std::string& line) {
-  auto deadline = std::chrono::steady_clock::now() + event_timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (contains(server.log_text(), line)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
-}  // namespace
 
 TEST_CASE("clients log in and chat over TLS 1.3", "[e2e][tls]") {
   TempDir dir;

@@ -338,7 +338,11 @@ int main(int argc, char** argv) {
   if (!parsed.options) return parsed.exit_code;
   qim::bench::Options& options = *parsed.options;
   if (options.tls) {
-    auto context = qim::client::make_tls_context({true, options.ca_file, options.verify});
+    qim::TlsOptions tls;
+    tls.enabled = true;
+    tls.ca_file = options.ca_file;
+    tls.verify = options.verify;
+    auto context = qim::client::make_tls_context(tls);
     if (!context) {
       std::fprintf(stderr, "qim-bench: %s\n", context.error().message.c_str());
       return 2;

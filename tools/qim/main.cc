@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   std::string user, password, token, device;
   bool json = false, no_reconnect = false, show_token = false;
   bool tls = false, insecure_skip_verify = false;
-  std::string ca_file;
+  bool pin = false;
+  std::string ca_file, pin_file, certificate_file, key_file;
   std::uint32_t timeout_ms = 10'000;
   app.add_option("--server", server, "server address host:port")->capture_default_str();
   app.add_option("--user", user, "log in as this user at start");
@@ -88,6 +89,14 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_flag("--insecure-skip-verify", insecure_skip_verify,
                "TLS without checking the server's certificate: for tests only (implies --tls)");
+  app.add_flag("--pin", pin,
+               "trust on first use (implies --tls): keep each server's key in "
+               "~/.config/qim/known_servers the first time, refuse the connection if it changes");
+  app.add_option("--pin-file", pin_file, "--pin, keeping the keys in this file");
+  app.add_option("--cert", certificate_file,
+                 "present this PEM client certificate (implies --tls; with --key)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--key", key_file, "the PEM private key of --cert")->check(CLI::ExistingFile);
   app.add_option("--timeout-ms", timeout_ms, "request timeout and default wait timeout")
       ->capture_default_str()
       ->check(CLI::Range(1u, 3'600'000u));
@@ -121,9 +130,36 @@ int main(int argc, char** argv) {
   options.timeout = std::chrono::milliseconds(timeout_ms);
   options.auto_reconnect = !no_reconnect;
   if (interactive) options.read_secret = &qim::cli::Interactive::read_secret;
-  options.tls.enabled = tls || !ca_file.empty() || insecure_skip_verify;
+  if (pin_file.empty() && pin) {
+    if (home == nullptr) {
+      std::fprintf(stderr, "qim: --pin keeps keys under $HOME, which is not set: use --pin-file\n");
+      return 2;
+    }
+    pin_file = std::string(home) + "/.config/qim/known_servers";
+  }
+  if (!pin_file.empty() && (!ca_file.empty() || insecure_skip_verify)) {
+    std::fprintf(stderr,
+                 "qim: --pin trusts keys on first use instead of a CA: give --pin or "
+                 "--ca/--insecure-skip-verify, not both\n");
+    return 2;
+  }
+  if (certificate_file.empty() != key_file.empty()) {
+    std::fprintf(stderr, "qim: --cert and --key go together\n");
+    return 2;
+  }
+  options.tls.enabled = tls || !ca_file.empty() || insecure_skip_verify || !pin_file.empty() ||
+                        !certificate_file.empty();
   options.tls.ca_file = ca_file;
   options.tls.verify = !insecure_skip_verify;
+  options.tls.pin_file = pin_file;
+  options.tls.certificate_file = certificate_file;
+  options.tls.key_file = key_file;
+  options.tls.on_pinned = [pin_file](const std::string& address, const std::string& fingerprint) {
+    std::fprintf(stderr,
+                 "qim: first connection to %s: trusting its key %s from now on (kept in %s; a "
+                 "different key will be refused)\n",
+                 address.c_str(), fingerprint.c_str(), pin_file.c_str());
+  };
 
   Printer printer(json ? OutputFormat::json
                        : (interactive ? OutputFormat::human : OutputFormat::text));
