@@ -9,6 +9,7 @@
 
 #include <fmt/core.h>
 
+#include "net/tls_stream.h"
 
 namespace qim::net {
 
@@ -78,6 +79,9 @@ std::shared_ptr<const TlsContext> TlsContext::load(const TlsFiles& files, std::s
   // partial writes like send(2).
   SSL_CTX_set_mode(context, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // The traffic secrets reach each connection's TlsStream, which protects the records itself
+  // once the handshake is done (net/tls_stream.h). Nothing is written anywhere.
+  SSL_CTX_set_keylog_callback(context, tls_stream_key_log);
   if (SSL_CTX_use_certificate_chain_file(context, certificate_file.c_str()) != 1) {
     error = fmt::format("--tls-cert {} holds no usable PEM certificate: {}", certificate_file,
                         take_openssl_error());
