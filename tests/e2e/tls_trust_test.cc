@@ -78,7 +78,8 @@ TEST_CASE(
   CHECK(contains(both.err, "not both"));
 }
 
-TEST_CASE("--tls-client-ca admits only clients with a certificate the CA signed", "[e2e][tls]") {
+TEST_CASE("a node with a client CA admits only clients with a certificate it signed",
+          "[e2e][tls]") {
   TempDir dir;
   auto certificates = make_test_certificates(dir);
   auto server = tls_server(certificates, {"--tls-client-ca", certificates.ca});

@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 "$qimd" --help | grep -oE '^  --[a-z-]+' | sed 's/^  --//' |
-  grep -vxE 'config|generate-cluster-key|check-config|help' | sort -u >"$work/flags"
+  grep -vxE 'config|generate-cluster-key|generate-tls-cert|tls-cert-host|tls-cert-days|check-config|help' | sort -u >"$work/flags"
 grep -oE '^# [a-z-]+ = ' "$deploy/qimd.conf.example" | sed -E 's/^# ([a-z-]+) = /\1/' |
   sort -u >"$work/example"
 if ! diff -u "$work/flags" "$work/example"; then
@@ -25,6 +25,7 @@ chmod 0600 "$work/admin.token"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -keyout "$work/tls.key" -out "$work/tls.pem" 2>/dev/null
 tls="s|^tls-cert = .*|tls-cert = \"$work/tls.pem\"|;s|^tls-key = .*|tls-key = \"$work/tls.key\"|"
+tls="$tls;s|^tls-client-ca = .*|tls-client-ca = \"$work/tls.pem\"|"
 # The web-root line names a directory, which qimd checks.
 mkdir -p "$work/web"
 tls="$tls;s|^web-root = .*|web-root = \"$work/web\"|"
