@@ -273,9 +273,7 @@ asio::awaitable<Error> AsyncConnection::handshake(const std::string& host, std::
 
 Error AsyncConnection::check_pin(const std::string& host, std::uint16_t port) {
   if (!options_.pins) return Error{};
-  bool v6 = host.find(':') != std::string::npos;
-  std::string address = v6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
-  return options_.pins->check(address, peer_key_fingerprint(tls_->native_handle()));
+  return options_.pins->check(pin_address(host, port), peer_key_fingerprint(tls_->native_handle()));
 }
 
 asio::awaitable<void> AsyncConnection::read_exactly(asio::mutable_buffer buffer,

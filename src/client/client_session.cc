@@ -47,14 +47,12 @@ asio::awaitable<Result<ServerInfo>> Client::Impl::open_connection(
     const std::string& host, std::uint16_t port, std::chrono::milliseconds hello_timeout) {
   drop_connection();
   client::ConnectionOptions connection_options;
-  if (options_.tls.enabled) {
+  // Pinning a key needs TLS: a pin file turns it on.
+  if (options_.tls.enabled || !options_.tls.pin_file.empty()) {
     if (!tls_context_) {
       auto context = client::make_tls_context(options_.tls);
       if (!context) co_return context.error();
       tls_context_ = context.value();
-    }
-    if (!options_.tls.pin_file.empty() && !pins_) {
-      pins_ = std::make_shared<client::ServerPins>(options_.tls.pin_file, options_.tls.on_pinned);
     }
     connection_options.tls = tls_context_;
     connection_options.pins = pins_;
@@ -127,6 +125,13 @@ Result<ServerInfo> Client::Impl::connect(std::string host, std::uint16_t port) {
         if (addresses_.empty() || addresses_.front() != Address{host, port}) {
           std::erase(addresses_, Address{host, port});
           addresses_.insert(addresses_.begin(), Address{host, port});
+        }
+        if (!options_.tls.pin_file.empty()) {
+          if (!pins_) {
+            pins_ =
+                std::make_shared<client::ServerPins>(options_.tls.pin_file, options_.tls.on_pinned);
+          }
+          pins_->allow_first_use(client::pin_address(host, port));  // the user's own choice
         }
         auto opened = co_await open_connection(host, port, options_.request_timeout);
         // A session being resumed stays so: a login is expected next, and if this failed the

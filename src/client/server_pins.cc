@@ -88,7 +88,12 @@ std::string peer_key_fingerprint(SSL* ssl) {
   return std::string(fingerprint_prefix) + encoded;
 }
 
-PinLookup find_pin(std::string_view file_text, std::string_view address) {
+std::string pin_address(const std::string& host, std::uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return v6 ? fmt::format("[{}]:{}", host, port) : fmt::format("{}:{}", host, port);
+}
+
+PinLookup find_pin(std::string_view file_text, std::string_view address, std::string_view key) {
   PinLookup lookup;
   std::size_t number = 0;
   while (!file_text.empty()) {
@@ -98,7 +103,7 @@ PinLookup find_pin(std::string_view file_text, std::string_view address) {
     ++number;
     if (line.empty() || line.front() == '#') continue;
     std::size_t space = line.find_first_of(" \t");
-    std::string_view key = space == std::string_view::npos ? line : line.substr(0, space);
+    std::string_view name = space == std::string_view::npos ? line : line.substr(0, space);
     std::string_view value =
         space == std::string_view::npos ? std::string_view{} : trim(line.substr(space));
     if (!value.starts_with(fingerprint_prefix) || value.size() == fingerprint_prefix.size() ||
@@ -106,7 +111,8 @@ PinLookup find_pin(std::string_view file_text, std::string_view address) {
       lookup.malformed = fmt::format("line {} is not 'host:port SHA256:...'", number);
       return lookup;
     }
-    if (key == address) lookup.fingerprint = std::string(value);
+    if (name == address) lookup.fingerprint = std::string(value);
+    if (!key.empty() && value == key) lookup.key_known = true;
   }
   return lookup;
 }
@@ -118,6 +124,11 @@ std::string pin_line(std::string_view address, std::string_view fingerprint) {
 ServerPins::ServerPins(std::string file, FirstUseNotice notice)
     : file_(std::move(file)), notice_(std::move(notice)) {}
 
+void ServerPins::allow_first_use(const std::string& address) {
+  std::lock_guard lock(mutex_);
+  first_use_allowed_.insert(address);
+}
+
 Error ServerPins::check(const std::string& address, const std::string& fingerprint) {
   if (fingerprint.empty()) {
     return Error{errc::auth_failed, fmt::format("{} presented no certificate to pin", address)};
@@ -125,7 +136,7 @@ Error ServerPins::check(const std::string& address, const std::string& fingerpri
   std::lock_guard lock(mutex_);
   std::string text, error;
   if (!read_file(file_, text, error)) return Error{errc::invalid_argument, error};
-  PinLookup lookup = find_pin(text, address);
+  PinLookup lookup = find_pin(text, address, fingerprint);
   if (!lookup.malformed.empty()) {
     return Error{errc::invalid_argument,
                  fmt::format("the pin file {}: {}", file_, lookup.malformed)};
@@ -138,6 +149,13 @@ Error ServerPins::check(const std::string& address, const std::string& fingerpri
                     "now {}. Someone may be intercepting this connection. If the server's key "
                     "was replaced on purpose, delete the line for {} from {} and connect again",
                     address, *lookup.fingerprint, fingerprint, address, file_)};
+  }
+  if (!first_use_allowed_.contains(address) && !lookup.key_known) {
+    return Error{errc::auth_failed,
+                 fmt::format("REFUSED: {}, a node the cluster sent this client to, presents key "
+                             "{}, which is not pinned (pins are kept in {}). To trust it, "
+                             "connect to it once yourself: qim --pin --server {}",
+                             address, fingerprint, file_, address)};
   }
   if (!append_line(file_, pin_line(address, fingerprint), error))
     return Error{errc::invalid_argument, error};

@@ -3,9 +3,11 @@
 // address ("host:port") in a file like ssh's known_hosts. The first connection to an address
 // records its key; every later one must present the same key, or the connection is refused
 // loudly. For clusters with self-signed certificates and no CA to hand out.
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -20,12 +22,16 @@ namespace qim::client {
 // the connection has no peer certificate.
 std::string peer_key_fingerprint(SSL* ssl);
 
+// The address a pin is kept under: "host:port", "[v6]:port".
+std::string pin_address(const std::string& host, std::uint16_t port);
+
 // What the pin file says of one address, from its text.
 struct PinLookup {
   std::optional<std::string> fingerprint;  // none: not seen before
+  bool key_known = false;                  // `key` is pinned for some address
   std::string malformed;                   // non-empty: the first bad line, described
 };
-PinLookup find_pin(std::string_view file_text, std::string_view address);
+PinLookup find_pin(std::string_view file_text, std::string_view address, std::string_view key = {});
 
 // One line of the file.
 std::string pin_line(std::string_view address, std::string_view fingerprint);
@@ -38,11 +44,18 @@ class ServerPins {
 
   ServerPins(std::string file, FirstUseNotice notice);
 
+  // The user chose this address (connect()): its key may be trusted on first use. Addresses
+  // the cluster names (redirects, HelloOk's list) may not: a server in the middle could name
+  // itself. Any thread.
+  void allow_first_use(const std::string& address);
+
   // Error{} when `fingerprint` is the one on file for `address`, or when the address is new
-  // (then recorded, and the notice called). auth_failed, saying what changed and how to
-  // accept a legitimately new key, when it differs; invalid_argument when the file cannot be
-  // read, written or parsed. Any thread; re-reads the file each time, so several processes
-  // may share it.
+  // and either the user chose it or its key is already pinned for another address (a cluster
+  // whose nodes share a certificate); it is then recorded and the notice called. auth_failed
+  // when the key differs from the pinned one (saying what changed and how to accept a
+  // legitimately new key) or when a new address the cluster named has a key never pinned
+  // (saying how to pin it); invalid_argument when the file cannot be read, written or parsed.
+  // Any thread; re-reads the file each time, so several processes may share it.
   Error check(const std::string& address, const std::string& fingerprint);
 
   const std::string& file() const { return file_; }
@@ -51,6 +64,7 @@ class ServerPins {
   std::string file_;
   FirstUseNotice notice_;
   std::mutex mutex_;
+  std::set<std::string> first_use_allowed_;
 };
 
 }  // namespace qim::client

@@ -126,7 +126,9 @@ bool make_pem(const SelfSignedRequest& request, std::string& certificate_pem, st
       X509_set_pubkey(cert, key.get()) == 1 &&
       X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>("qim"), -1, -1, 0) == 1 &&
-      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, common_name, -1, -1, 0) == 1 &&
+      // A common name holds at most 64 characters; the subjectAltName is what clients check.
+      (request.hosts.front().size() > 64 ||
+       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, common_name, -1, -1, 0) == 1) &&
       X509_set_issuer_name(cert, name) == 1;
   if (built) {
     X509V3_CTX context;

@@ -102,6 +102,7 @@ TrafficKeys::~TrafficKeys() {
 }
 
 bool TrafficKeys::init(TlsSuite suite, std::span<const std::uint8_t> secret) {
+  if (scratch().context() == nullptr || scratch().cipher(suite) == nullptr) return false;
   std::size_t hash_bytes = suite == TlsSuite::aes_256_gcm_sha384 ? 48 : 32;
   if (secret.size() != hash_bytes) return false;
   suite_ = suite;
@@ -173,6 +174,7 @@ OpenedRecord open_record(TrafficKeys& keys, std::span<std::uint8_t> bytes) {
   if (ciphertext < tls_tag_bytes + 1) return bad("record too short");
   if (bytes.size() < tls_record_header_bytes + ciphertext) return result;
   std::size_t inner = ciphertext - tls_tag_bytes;
+  if (inner > tls_max_plaintext + 256) return bad("record overflow");
   std::uint8_t* body = bytes.data() + tls_record_header_bytes;
   std::uint8_t nonce[12];
   keys.next_nonce(nonce);
@@ -192,6 +194,7 @@ OpenedRecord open_record(TrafficKeys& keys, std::span<std::uint8_t> bytes) {
   while (end > 0 && body[end - 1] == 0)
     --end;
   if (end == 0) return bad("record without a content type");
+  if (end > tls_max_plaintext + 1) return bad("record overflow");  // RFC 8446 §5.4
   result.status = OpenedRecord::Status::opened;
   result.record_bytes = tls_record_header_bytes + ciphertext;
   result.type = body[end - 1];
@@ -199,20 +202,14 @@ OpenedRecord open_record(TrafficKeys& keys, std::span<std::uint8_t> bytes) {
   return result;
 }
 
-KeyUpdates parse_key_updates(std::span<const std::uint8_t> content) {
+KeyUpdate parse_key_update(std::span<const std::uint8_t> content) {
   constexpr std::uint8_t key_update = 24;
-  KeyUpdates updates;
-  while (!content.empty()) {
-    if (content.size() < 5 || content[0] != key_update || content[1] != 0 || content[2] != 0 ||
-        content[3] != 1 || content[4] > 1) {
-      return {};
-    }
-    ++updates.count;
-    updates.update_requested = updates.update_requested || content[4] == 1;
-    content = content.subspan(5);
+  // One message, alone in its record: a KeyUpdate must end its record (RFC 8446 §5.1).
+  if (content.size() != 5 || content[0] != key_update || content[1] != 0 || content[2] != 0 ||
+      content[3] != 1 || content[4] > 1) {
+    return {};
   }
-  updates.valid = updates.count > 0;
-  return updates;
+  return {true, content[4] == 1};
 }
 
 }  // namespace qim::net

@@ -43,7 +43,8 @@ class TrafficKeys {
   TrafficKeys(const TrafficKeys&) = delete;
   TrafficKeys& operator=(const TrafficKeys&) = delete;
 
-  // False when `secret` is not the size of the suite's hash or the derivation fails.
+  // False when `secret` is not the size of the suite's hash, the suite's cipher is not
+  // available, or the derivation fails.
   bool init(TlsSuite suite, std::span<const std::uint8_t> secret);
   // The next generation (KeyUpdate, RFC 8446 §7.2); the sequence number starts over.
   bool update();
@@ -87,12 +88,12 @@ struct OpenedRecord {
 // authentication, or has no inner content type.
 OpenedRecord open_record(TrafficKeys& keys, std::span<std::uint8_t> bytes);
 
-// A post-handshake handshake message the server accepts: KeyUpdate only.
-struct KeyUpdates {
+// The one post-handshake handshake message the server accepts: a KeyUpdate, alone in its
+// record.
+struct KeyUpdate {
   bool valid = false;
-  int count = 0;                  // KeyUpdate messages in the content
-  bool update_requested = false;  // one of them asked for ours
+  bool update_requested = false;  // the peer asks for ours
 };
-KeyUpdates parse_key_updates(std::span<const std::uint8_t> content);
+KeyUpdate parse_key_update(std::span<const std::uint8_t> content);
 
 }  // namespace qim::net

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <utility>
 
 namespace qim::net {
 namespace {
@@ -25,6 +26,9 @@ RecordBuffers& buffers() {
   thread_local RecordBuffers instance;
   return instance;
 }
+
+// Records without application data accepted in a row (OpenSSL allows 32 empty records).
+constexpr int max_records_without_data = 32;
 
 // AES-GCM keys are retired well before the 2^24.5 records RFC 8446 §5.5 allows.
 constexpr std::uint64_t records_per_key = std::uint64_t{1} << 23;
@@ -102,7 +106,7 @@ void TlsStream::take_secret(std::string_view line) {
 
 bool TlsStream::has_buffered_input() const {
   if (ssl_ != nullptr) return SSL_pending(ssl_) > 0;
-  return plain_offset_ < plain_in_.size() || peer_closed_;
+  return plain_offset_ < plain_in_.size() || peer_closed_ || !failed_later_.empty();
 }
 
 // --- OpenSSL: the handshake ------------------------------------------------------------------
@@ -184,6 +188,7 @@ TlsResult TlsStream::fail(std::string why) {
 // --- Own records -----------------------------------------------------------------------------
 
 TlsResult TlsStream::read_records(std::uint8_t* buffer, std::size_t size) {
+  if (size == 0) return {TlsStatus::done, 0};
   for (;;) {
     if (plain_offset_ < plain_in_.size()) {
       std::size_t count = std::min(size, plain_in_.size() - plain_offset_);
@@ -195,29 +200,49 @@ TlsResult TlsStream::read_records(std::uint8_t* buffer, std::size_t size) {
       }
       return {TlsStatus::done, count};
     }
+    if (!failed_later_.empty()) return fail(std::exchange(failed_later_, {}));
     if (peer_closed_) return {TlsStatus::closed};
     RecordBuffers& scratch = buffers();
     std::size_t have = partial_in_.size();
     std::memcpy(scratch.in.data(), partial_in_.data(), have);
-    std::size_t room = std::min(size, RecordBuffers::chunk);
-    ssize_t count = ::recv(fd_, scratch.in.data() + have, room, 0);
+    // A whole chunk whatever the caller's room (plaintext beyond it waits in plain_in_): a
+    // small read must not take a record in pieces, one system call each.
+    ssize_t count = ::recv(fd_, scratch.in.data() + have, RecordBuffers::chunk, 0);
     if (count < 0) {
       if (would_block(errno)) return {TlsStatus::want_read};
       return fail(std::strerror(errno));
     }
-    if (count == 0) return {TlsStatus::closed};  // EOF without close_notify: it went away
+    if (count == 0) {
+      // EOF without close_notify: the peer went away, unless it cut a record short.
+      if (!partial_in_.empty()) return fail("the connection ended inside a record");
+      return {TlsStatus::closed};
+    }
     have += static_cast<std::size_t>(count);
     std::span<std::uint8_t> bytes(scratch.in.data(), have);
     std::size_t produced = 0;
     while (!bytes.empty() && !peer_closed_) {
       OpenedRecord record = open_record(read_keys_, bytes);
       if (record.status == OpenedRecord::Status::incomplete) break;
-      if (record.status == OpenedRecord::Status::bad) return fail(record.why);
-      bytes = bytes.subspan(record.record_bytes);
-      if (record.type != tls_application_data) {
-        if (!control_record(record.type, record.content)) return {TlsStatus::failed};
-        continue;
+      bool bad = record.status == OpenedRecord::Status::bad;
+      if (!bad) bytes = bytes.subspan(record.record_bytes);
+      // Records without data (control records, empty data records) are bounded in a row, or
+      // a client could keep this thread deriving keys and opening nothing.
+      bool data = !bad && record.type == tls_application_data && !record.content.empty();
+      control_streak_ = data ? 0 : control_streak_ + 1;
+      if (bad || control_streak_ > max_records_without_data ||
+          (!data && record.type != tls_application_data &&
+           !control_record(record.type, record.content))) {
+        std::string why = bad ? record.why
+                          : control_streak_ > max_records_without_data
+                              ? "too many records without data"
+                              : failure_;
+        // What was read before the bad record is delivered first.
+        if (produced == 0) return fail(why);
+        failed_later_ = why;
+        release(partial_in_);
+        return {TlsStatus::done, produced};
       }
+      if (!data) continue;
       std::size_t direct = std::min(size - produced, record.content.size());
       std::memcpy(buffer + produced, record.content.data(), direct);
       produced += direct;
@@ -243,18 +268,16 @@ bool TlsStream::control_record(std::uint8_t type, std::span<const std::uint8_t> 
     return false;
   }
   if (type == tls_handshake) {
-    KeyUpdates updates = parse_key_updates(content);
-    if (!updates.valid) {
+    KeyUpdate update = parse_key_update(content);
+    if (!update.valid) {
       failure_ = "unexpected post-handshake message";
       return false;
     }
-    for (int i = 0; i < updates.count; ++i) {
-      if (!read_keys_.update()) {
-        failure_ = "cannot derive the next keys";
-        return false;
-      }
+    if (!read_keys_.update()) {
+      failure_ = "cannot derive the next keys";
+      return false;
     }
-    key_update_owed_ = key_update_owed_ || updates.update_requested;
+    key_update_owed_ = key_update_owed_ || update.update_requested;
     return true;
   }
   failure_ = "unexpected record content type " + std::to_string(type);

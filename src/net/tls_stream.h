@@ -92,6 +92,8 @@ class TlsStream {
   std::vector<std::uint8_t> pending_out_;  // records a blocked write could not send yet
   std::size_t pending_offset_ = 0;
   std::size_t pending_plain_ = 0;  // the caller's bytes they hold
+  std::string failed_later_;       // a failure found after data that was delivered first
+  int control_streak_ = 0;         // records without data in a row
   bool peer_closed_ = false;
   bool key_update_owed_ = false;  // the peer asked for ours
   std::string failure_;

@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       OpenedRecord record = open_record(receiver, bytes);
       if (record.status != OpenedRecord::Status::opened) break;
       if (record.record_bytes > bytes.size()) std::abort();
-      parse_key_updates(record.content);
+      parse_key_update(record.content);
       bytes = bytes.subspan(record.record_bytes);
     }
     return 0;

@@ -129,14 +129,18 @@ TEST_CASE("tls stream: after OpenSSL's handshake the stream protects records its
   REQUIRE(SSL_write(pair.client, "again", 5) == 5);
   CHECK(pair.server_reads() == "again");
 
-  // close_notify each way.
+  // Data and close_notify in one segment: the data first, then the close.
+  REQUIRE(SSL_write(pair.client, "last words", 10) == 10);
+  REQUIRE(SSL_shutdown(pair.client) == 0);
+  CHECK(pair.server_reads() == "last words");
+  std::uint8_t after_close[16];
+  CHECK(pair.server->read(after_close, sizeof after_close).status == TlsStatus::closed);
+
+  // close_notify from the server.
   pair.server->close_notify();
   char byte;
   CHECK(SSL_read(pair.client, &byte, 1) == 0);
   CHECK(SSL_get_error(pair.client, 0) == SSL_ERROR_ZERO_RETURN);
-  SSL_shutdown(pair.client);
-  std::uint8_t buffer[16];
-  CHECK(pair.server->read(buffer, sizeof buffer).status == TlsStatus::closed);
 }
 
 TEST_CASE("tls stream: large transfers survive partial reads and blocked writes", "[tls]") {
@@ -209,6 +213,26 @@ TEST_CASE("tls stream: forged and unexpected records end the connection", "[tls]
     CHECK(pair.server->read(buffer, sizeof buffer).status == TlsStatus::failed);
     CHECK(pair.server->failure() == "unexpected record type");
   }
+  SECTION("a good record, then a forged one in the same segment: the data, then the failure") {
+    Pair pair(*context, "TLS_AES_128_GCM_SHA256");
+    REQUIRE(SSL_write(pair.client, "genuine", 7) == 7);
+    std::uint8_t forged[5 + 32] = {0x17, 0x03, 0x03, 0, 32};
+    REQUIRE(::write(pair.fds[1], forged, sizeof forged) == sizeof forged);
+    auto first = pair.server->read(buffer, sizeof buffer);
+    REQUIRE(first.status == TlsStatus::done);
+    CHECK(std::string(reinterpret_cast<char*>(buffer), first.bytes) == "genuine");
+    CHECK(pair.server->has_buffered_input());
+    CHECK(pair.server->read(buffer, sizeof buffer).status == TlsStatus::failed);
+    CHECK(pair.server->failure() == "bad record MAC");
+  }
+  SECTION("a connection cut inside a record") {
+    Pair pair(*context, "TLS_AES_128_GCM_SHA256");
+    std::uint8_t header[] = {0x17, 0x03, 0x03, 0, 40, 1, 2, 3};
+    REQUIRE(::write(pair.fds[1], header, sizeof header) == sizeof header);
+    CHECK(pair.server->read(buffer, sizeof buffer).status == TlsStatus::want_read);
+    ::shutdown(pair.fds[1], SHUT_WR);
+    CHECK(pair.server->read(buffer, sizeof buffer).status == TlsStatus::failed);
+  }
   SECTION("a record longer than the protocol allows") {
     Pair pair(*context, "TLS_AES_128_GCM_SHA256");
     std::uint8_t header[] = {0x17, 0x03, 0x03, 0x48, 0x01};
@@ -265,12 +289,14 @@ TEST_CASE("tls records: sealed records open once, in order, and not after tamper
   CHECK(updated.type == net::tls_alert);
   CHECK(net::open_record(stale, stale_copy).status == net::OpenedRecord::Status::bad);
 
-  CHECK(net::parse_key_updates(std::vector<std::uint8_t>{24, 0, 0, 1, 1}).update_requested);
-  CHECK(net::parse_key_updates(std::vector<std::uint8_t>{24, 0, 0, 1, 0, 24, 0, 0, 1, 0}).count ==
-        2);
-  CHECK_FALSE(net::parse_key_updates(std::vector<std::uint8_t>{24, 0, 0, 1, 2}).valid);
-  CHECK_FALSE(net::parse_key_updates(std::vector<std::uint8_t>{4, 0, 0, 1, 0}).valid);
-  CHECK_FALSE(net::parse_key_updates(std::vector<std::uint8_t>{}).valid);
+  CHECK(net::parse_key_update(std::vector<std::uint8_t>{24, 0, 0, 1, 1}).update_requested);
+  CHECK(net::parse_key_update(std::vector<std::uint8_t>{24, 0, 0, 1, 0}).valid);
+  // A KeyUpdate ends its record: two in one are refused.
+  CHECK_FALSE(
+      net::parse_key_update(std::vector<std::uint8_t>{24, 0, 0, 1, 0, 24, 0, 0, 1, 0}).valid);
+  CHECK_FALSE(net::parse_key_update(std::vector<std::uint8_t>{24, 0, 0, 1, 2}).valid);
+  CHECK_FALSE(net::parse_key_update(std::vector<std::uint8_t>{4, 0, 0, 1, 0}).valid);
+  CHECK_FALSE(net::parse_key_update(std::vector<std::uint8_t>{}).valid);
   CHECK(net::tls_suite_of(0x1302) == net::TlsSuite::aes_256_gcm_sha384);
   CHECK_FALSE(net::tls_suite_of(0x1304).has_value());
 }

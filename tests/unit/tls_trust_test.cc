@@ -107,6 +107,10 @@ TEST_CASE("tls: a key is pinned on first use and a changed key is refused", "[tl
   client::ServerPins pins(file, [&](const std::string& address, const std::string& fingerprint) {
     notices.push_back(address + " " + fingerprint);
   });
+  // Only addresses the user chose are trusted on first use.
+  CHECK(pins.check("127.0.0.1:7700", "SHA256:first").code == errc::auth_failed);
+  pins.allow_first_use(client::pin_address("127.0.0.1", 7700));
+  pins.allow_first_use(client::pin_address("127.0.0.1", 7710));
   CHECK_FALSE(pins.check("127.0.0.1:7700", "SHA256:first"));
   REQUIRE(notices == std::vector<std::string>{"127.0.0.1:7700 SHA256:first"});
   CHECK_FALSE(pins.check("127.0.0.1:7700", "SHA256:first"));
@@ -121,6 +125,15 @@ TEST_CASE("tls: a key is pinned on first use and a changed key is refused", "[tl
   CHECK(changed.message.find("SHA256:intruder") != std::string::npos);
   CHECK(changed.message.find(file) != std::string::npos);
   CHECK(read_file(file).find("intruder") == std::string::npos);  // never recorded
+
+  // A node the cluster named (not chosen by the user) is trusted only with a key already
+  // pinned: a cluster sharing one certificate works, a stranger is refused and told how.
+  CHECK_FALSE(pins.check("127.0.0.1:7720", "SHA256:second"));
+  Error stranger = pins.check("127.0.0.1:7730", "SHA256:stranger");
+  CHECK(stranger.code == errc::auth_failed);
+  CHECK(stranger.message.find("qim --pin --server 127.0.0.1:7730") != std::string::npos);
+  CHECK(read_file(file).find("7730") == std::string::npos);
+  CHECK(client::pin_address("::1", 7700) == "[::1]:7700");
 
   // Another process's pins are seen: the file is read on every check.
   client::ServerPins other(file, nullptr);
