@@ -128,13 +128,17 @@ bool TlsStream::switch_to_own_records() {
   return true;
 }
 
+std::optional<TlsResult> TlsStream::handshake() {
+  if (ssl_ == nullptr || SSL_is_init_finished(ssl_) == 1) return std::nullopt;
+  ERR_clear_error();
+  int result = SSL_do_handshake(ssl_);
+  if (result != 1) return outcome(result);
+  switch_to_own_records();
+  return std::nullopt;
+}
+
 TlsResult TlsStream::read(std::uint8_t* buffer, std::size_t size) {
-  if (ssl_ != nullptr && SSL_is_init_finished(ssl_) != 1) {
-    ERR_clear_error();
-    int result = SSL_do_handshake(ssl_);
-    if (result != 1) return outcome(result);
-    switch_to_own_records();
-  }
+  if (auto handshaking = handshake()) return *handshaking;
   if (ssl_ == nullptr) return read_records(buffer, size);
   ERR_clear_error();
   int count = SSL_read(ssl_, buffer, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));
@@ -143,12 +147,7 @@ TlsResult TlsStream::read(std::uint8_t* buffer, std::size_t size) {
 }
 
 TlsResult TlsStream::write(const std::uint8_t* buffer, std::size_t size) {
-  if (ssl_ != nullptr && SSL_is_init_finished(ssl_) != 1) {
-    ERR_clear_error();
-    int result = SSL_do_handshake(ssl_);
-    if (result != 1) return outcome(result);
-    switch_to_own_records();
-  }
+  if (auto handshaking = handshake()) return *handshaking;
   if (ssl_ == nullptr) return write_records(buffer, size);
   ERR_clear_error();
   int count = SSL_write(ssl_, buffer, static_cast<int>(std::min<std::size_t>(size, INT_MAX)));

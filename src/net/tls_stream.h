@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,9 @@ class TlsStream {
 
  private:
   TlsStream(SSL* ssl, int fd) : ssl_(ssl), fd_(fd) {}
+  // Drives OpenSSL's handshake while it is not done; nullopt once it is (the switch to own
+  // records then tried).
+  std::optional<TlsResult> handshake();
   TlsResult outcome(int result);
   TlsResult fail(std::string why);
   bool switch_to_own_records();

@@ -88,24 +88,27 @@ TEST_CASE("a node with a client CA admits only clients with a certificate it sig
   auto foreign = make_client_certificate(dir, "foreign-client", certificates.other_ca,
                                          dir.file("qim-other-ca.key"));
 
-  auto without = std::make_unique<Client>(tls_client_options(certificates.ca));
-  auto refused = without->connect(server->host(), server->port());
-  REQUIRE_FALSE(refused.ok());
-  CHECK(refused.error().code == errc::auth_failed);
-  CHECK(contains(refused.error().message, "requires a client certificate"));
+  // The options of a client presenting `certificate` (none when null).
+  auto presenting = [&](const ClientCertificate* certificate) {
+    auto options = tls_client_options(certificates.ca);
+    if (certificate != nullptr) {
+      options.tls.certificate_file = certificate->certificate;
+      options.tls.key_file = certificate->key;
+    }
+    return options;
+  };
+  // A client refused during or right after the handshake, and why.
+  auto refusal = [&](const ClientCertificate* certificate) {
+    auto client = std::make_unique<Client>(presenting(certificate));
+    auto connected = client->connect(server->host(), server->port());
+    REQUIRE_FALSE(connected.ok());
+    CHECK(connected.error().code == errc::auth_failed);
+    return connected.error().message;
+  };
+  CHECK(contains(refusal(nullptr), "requires a client certificate"));
+  CHECK(contains(refusal(&foreign), "refused this client's certificate"));
 
-  auto foreign_options = tls_client_options(certificates.ca);
-  foreign_options.tls.certificate_file = foreign.certificate;
-  foreign_options.tls.key_file = foreign.key;
-  auto stranger = std::make_unique<Client>(foreign_options);
-  auto rejected = stranger->connect(server->host(), server->port());
-  REQUIRE_FALSE(rejected.ok());
-  CHECK(rejected.error().code == errc::auth_failed);
-  CHECK(contains(rejected.error().message, "refused this client's certificate"));
-
-  auto options = tls_client_options(certificates.ca);
-  options.tls.certificate_file = good.certificate;
-  options.tls.key_file = good.key;
+  auto options = presenting(&good);
   register_user(*server, "frank", options);
   auto frank = logged_in_client(*server, "frank", "dev-1", options);
   CHECK(frank->ping().ok());
