@@ -171,6 +171,16 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
                               flag, given));
   };
   if (listen) require_private("--listen", *listen, flags.listen);
+  // The admin and HTTP ports have no TLS at all: loopback only, unless the operator says so.
+  auto require_loopback = [&](std::string_view flag, const net::HostPort& address,
+                              const std::string& given, std::string_view carries) {
+    if (flags.insecure_listen) return;
+    check.require(is_loopback_host(address.host),
+                  fmt::format("{} {} is not a loopback address and would carry {} in plaintext: "
+                              "keep it on loopback (run qimctl on the node, scrape through a "
+                              "local agent or proxy), or give --insecure-listen",
+                              flag, given, carries));
+  };
   std::optional<net::HostPort> ws_listen;
   if (!flags.ws_listen.empty()) {
     ws_listen = net::parse_host_port(flags.ws_listen);
@@ -251,6 +261,10 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
     admin_listen = net::parse_host_port(flags.admin_listen);
     check.require(admin_listen.has_value(),
                   fmt::format("--admin-listen must be host:port, got '{}'", flags.admin_listen));
+    if (admin_listen) {
+      require_loopback("--admin-listen", *admin_listen, flags.admin_listen,
+                       "the admin token and the passwords qimctl sets");
+    }
   }
   std::optional<net::HostPort> http_listen;
   if (!flags.http_listen.empty() && flags.http_listen != "off") {
@@ -258,6 +272,10 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
     check.require(
         http_listen.has_value(),
         fmt::format("--http-listen must be host:port or off, got '{}'", flags.http_listen));
+    if (http_listen) {
+      require_loopback("--http-listen", *http_listen, flags.http_listen,
+                       "the node's metrics and health");
+    }
   }
   check.require(flags.registration == "open" || flags.registration == "closed",
                 fmt::format("--registration must be open or closed, got '{}'", flags.registration));
@@ -437,8 +455,9 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "PEM CA certificates: clients (native and WebSocket) must present a "
                  "certificate one of them signed; reloaded on SIGHUP");
   app.add_flag("--insecure-listen", flags.insecure_listen,
-               "Allow a plaintext client port on a non-loopback address (e.g. behind a TLS "
-               "terminating proxy); passwords and tokens then cross that network in the clear");
+               "Allow plaintext on non-loopback addresses: a client or WebSocket port without "
+               "--tls-cert (e.g. behind a TLS terminating proxy), the admin and HTTP ports; "
+               "passwords, tokens and the admin token then cross that network in the clear");
   app.add_option("--ws-listen", flags.ws_listen,
                  "WebSocket address, host:port (path /ws; wss:// with --tls-cert, else ws:// and "
                  "loopback only unless --insecure-listen); also serves --web-root");

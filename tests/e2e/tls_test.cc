@@ -142,6 +142,13 @@ TEST_CASE("qimd refuses bad TLS files and plaintext beyond loopback", "[e2e][tls
   CHECK(exposed.exit_code == 2);
   CHECK(contains(exposed.err, "not a loopback address"));
   CHECK(check({"--listen", "0.0.0.0:7700", "--insecure-listen"}).exit_code == 0);
+  // The admin and HTTP ports never speak TLS: beyond loopback only when told.
+  for (const char* flag : {"--admin-listen", "--http-listen"}) {
+    auto open_port = check({flag, "0.0.0.0:7790"});
+    CHECK(open_port.exit_code == 2);
+    CHECK(contains(open_port.err, std::string(flag) + " 0.0.0.0:7790 is not a loopback address"));
+    CHECK(check({flag, "0.0.0.0:7790", "--insecure-listen"}).exit_code == 0);
+  }
   CHECK(check({"--listen", "0.0.0.0:7700", "--tls-cert", certificates.certificate, "--tls-key",
                certificates.key})
             .exit_code == 0);
