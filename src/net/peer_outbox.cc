@@ -34,7 +34,8 @@ std::size_t PeerOutbox::bytes_locked() {
 
 PeerOutbox::Added PeerOutbox::add_push(std::span<const std::uint8_t> frame,
                                        std::span<const std::string> users,
-                                       std::string_view except_user, std::uint64_t except_session) {
+                                       std::string_view except_user, std::uint64_t except_session,
+                                       bool forwarded) {
   std::lock_guard lock(mutex_);
   bool first = push_offsets_.empty() && closed_pushes_.messages.empty();
   if (!first && bytes_locked() >= limits_.max_bytes) {
@@ -50,7 +51,8 @@ PeerOutbox::Added PeerOutbox::add_push(std::span<const std::uint8_t> frame,
     scratch_.push_back(fbb.CreateString(user));
   auto names = fbb.CreateVector(scratch_);
   auto except = fbb.CreateString(except_user.data(), except_user.size());
-  push_offsets_.push_back(peer_wire::CreatePushBatch(fbb, bytes, names, except, except_session));
+  push_offsets_.push_back(
+      peer_wire::CreatePushBatch(fbb, bytes, names, except, except_session, forwarded));
   if (fbb.GetSize() >= limits_.batch_bytes) close_pushes();
   return first ? Added::first : Added::queued;
 }

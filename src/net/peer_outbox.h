@@ -72,7 +72,8 @@ class PeerOutbox {
   // Queues `frame` (a whole client frame) for every session of `users` at the node, except
   // session `except_session` of `except_user`. A refused push uses up a number (see above).
   Added add_push(std::span<const std::uint8_t> frame, std::span<const std::string> users,
-                 std::string_view except_user, std::uint64_t except_session);
+                 std::string_view except_user, std::uint64_t except_session,
+                 bool forwarded = false);
   // A push not even queued (the node is down): uses up a number like a refused one. True when
   // it is the first such since the last take_pushes(): the caller schedules a flush, which
   // makes the number known to the tail (see node/cluster_peers.h).

@@ -111,7 +111,7 @@ void ClusterPeers::push_to(const std::string& node, std::span<const std::uint8_t
     return;
   }
   switch (peer_for(node).outbox.add_push(frame, target.users, target.except_user,
-                                         target.except_session)) {
+                                         target.except_session, target.forwarded)) {
     case net::PeerOutbox::Added::first:
       schedule_flush(node);
       return;

@@ -354,6 +354,7 @@ void ClusterPeers::deliver(std::string_view from_node, const peer_wire::PushBatc
   }
   target.except_user.assign(proto::view(push.except_user()));
   target.except_session = push.except_session();
+  target.forwarded = push.forwarded();
   service_.push_here(frame, target);
 }
 

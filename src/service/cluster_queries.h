@@ -44,6 +44,8 @@ struct PushTarget {
   std::vector<std::string> users;
   std::string except_user;
   std::uint64_t except_session = 0;
+  // Sent on once by a node that was no longer the users' home; never sent on again.
+  bool forwarded = false;
 };
 
 class ClusterQueries {

@@ -1,6 +1,7 @@
 #include "service/im_service.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "auth/password.h"
 #include "proto/frame.h"
@@ -254,9 +255,28 @@ void ImService::forget_cached(std::string_view placement_key) {
 
 std::size_t ImService::push_here(std::span<const std::uint8_t> frame, const PushTarget& target) {
   std::size_t pushed = 0;
+  // Users with no session here whose home is now another node: the sender routed by a view
+  // older than a leadership move, and their sessions have followed the move (or will, and
+  // then sync). Sent on once to the new home, or the push would be lost unnoticed.
+  std::unordered_map<std::string, PushTarget> moved;
+  std::shared_ptr<const route::Placement> placement;
   for (const std::string& user : target.users) {
-    pushed += registry_.push(user, frame, user == target.except_user ? target.except_session : 0);
+    std::size_t to_user =
+        registry_.push(user, frame, user == target.except_user ? target.except_session : 0);
+    pushed += to_user;
+    if (to_user > 0 || target.forwarded || cluster_ == nullptr || placement_source_ == nullptr)
+      continue;
+    if (!placement) placement = placement_source_->placement();
+    const route::NodeInfo& home = placement->home_of(user);
+    if (home.name == placement->self_name() || home.name.empty() || !home.up) continue;
+    PushTarget& onward = moved[home.name];
+    onward.users.push_back(user);
+    onward.except_user = target.except_user;
+    onward.except_session = target.except_session;
+    onward.forwarded = true;
   }
+  for (auto& [node, onward] : moved)
+    cluster_->push_to(node, frame, std::move(onward));
   Counters::bump(counters_.messages_pushed, pushed);
   return pushed;
 }

@@ -33,7 +33,10 @@ class OtherNodes final : public service::ClusterQueries {
     }
     done(service::Result<std::vector<std::uint8_t>>::failure(errc::unavailable, "test"));
   }
-  void push_to(const std::string&, std::span<const std::uint8_t>, service::PushTarget) override {}
+  void push_to(const std::string& node, std::span<const std::uint8_t>,
+               service::PushTarget target) override {
+    pushes.emplace_back(node, std::move(target));
+  }
   void run_serially(std::function<void()> work) override { work(); }
   service::Result<service::UserTally> user_tally(const std::string&, std::string_view) override {
     ++tallies;
@@ -58,6 +61,8 @@ class OtherNodes final : public service::ClusterQueries {
 
   std::set<std::string> known;
   int tallies = 0;
+  // Pushes sent to other nodes, in order.
+  std::vector<std::pair<std::string, service::PushTarget>> pushes;
   // Forwards wait in `held` for the test to answer them.
   bool hold_forwards = false;
   std::vector<std::function<void(service::Result<std::vector<std::uint8_t>>)>> held;
@@ -255,6 +260,42 @@ TEST_CASE("session: HelloOk lists the live nodes' client and WebSocket addresses
         std::vector<std::string>{"127.0.0.1:7710", "127.0.0.1:7700", "127.0.0.1:7730"});
   CHECK(strings(ok->cluster_ws_nodes()) ==
         std::vector<std::string>{"127.0.0.1:7712", "127.0.0.1:7702"});
+}
+
+TEST_CASE("a push that reaches a node after its users' home moved is sent on once to the new home",
+          "[session][cluster]") {
+  ClusterSession cluster(test_options(), true, false);
+  auto& others = cluster.others;
+  auto placement = cluster.placement;
+  std::string moved, here;
+  for (int i = 0; i < 200 && (moved.empty() || here.empty()); ++i) {
+    std::string user = "p" + std::to_string(i);
+    (placement->is_local(user) ? here : moved) = user;
+  }
+  REQUIRE_FALSE(moved.empty());
+  REQUIRE_FALSE(here.empty());
+  proto::FrameBuilder builder;
+  auto bytes = builder.finish(0, wire::CreatePong(builder.fbb()));
+  std::vector<std::uint8_t> frame(bytes.begin(), bytes.end());
+
+  service::PushTarget target;
+  target.users = {moved, here};
+  CHECK(cluster.world.service.push_here(frame, target) == 0);
+  REQUIRE(others.pushes.size() == 1);
+  CHECK(others.pushes[0].first == placement->home_of(moved).name);
+  CHECK(others.pushes[0].second.users == std::vector<std::string>{moved});
+  CHECK(others.pushes[0].second.forwarded);
+
+  // Sent on once only: a forwarded push is delivered or dropped where it lands.
+  target.forwarded = true;
+  CHECK(cluster.world.service.push_here(frame, target) == 0);
+  CHECK(others.pushes.size() == 1);
+
+  // A user with a session here gets it here, and nothing is sent on.
+  target.forwarded = false;
+  target.users = {cluster.sender};
+  CHECK(cluster.world.service.push_here(frame, target) == 1);
+  CHECK(others.pushes.size() == 1);
 }
 
 }  // namespace qim::testing
