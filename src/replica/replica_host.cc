@@ -461,6 +461,7 @@ void ReplicaHost::after_role_change(Group& group) {
   group.term = term;
   group.leader = leader;
   if (role == raft::Role::leader && !was_leader) {
+    group.last_transfer_target = 0;
     group.term_start = group.log.last_index();
     group.config_pending = 0;
     for (const raft::Entry& entry :
@@ -1028,6 +1029,8 @@ void ReplicaHost::plan_placement() {
     replication::ReconfigureOptions reconfigure;
     reconfigure.balance_leaders =
         settled && !draining_ && now - group->last_transfer >= options_.leader_balance_interval;
+    // Still leading after handing over: that handover failed.
+    reconfigure.failed_handover = group->last_transfer_target;
     auto action = replication::next_action(view, layout_.target(partition), live, reconfigure);
     if (action.kind == ActionKind::none) continue;
     group->last_action = now;
@@ -1035,6 +1038,7 @@ void ReplicaHost::plan_placement() {
         node_of(action.replica).value_or("replica " + std::to_string(action.replica));
     if (action.kind == ActionKind::transfer_leadership) {
       group->last_transfer = now;
+      group->last_transfer_target = action.replica;
       group->node->transfer_leadership(action.replica);
       logger_.info("replica", "partition {}: transferring leadership to {}", partition, name);
       continue;

@@ -187,6 +187,7 @@ class ReplicaHost final : public service::Proposer {
     raft::Configuration config;      // as applied
     std::chrono::steady_clock::time_point last_action{};
     std::chrono::steady_clock::time_point last_transfer{};
+    raft::NodeId last_transfer_target = 0;  // of this leadership's last handover (0: none)
     // Since when this replica has led without a lease (none: it has one, or does not lead).
     std::optional<std::chrono::steady_clock::time_point> unleased_since;
     std::optional<Incoming> incoming;

@@ -161,6 +161,11 @@ TEST_CASE("reconfigure: a leader that must go hands leadership to a caught-up ta
   GroupView view = group(3, {1, 2, 3, 4});
   view.followers[0].recently_active = false;  // 1 is not a candidate
   CHECK(next_action(view, {1, 2, 4}, live) == Action{ActionKind::transfer_leadership, 2});
+  // A handover to 2 that did not happen: 4 is tried next, and 2 again only if it is the last.
+  ReconfigureOptions retry;
+  retry.failed_handover = 2;
+  CHECK(next_action(view, {1, 2, 4}, live, retry) == Action{ActionKind::transfer_leadership, 4});
+  CHECK(next_action(view, {1, 2}, live, retry) == Action{ActionKind::transfer_leadership, 2});
 }
 
 TEST_CASE("reconfigure: no removal that would lose the live quorum, no learner for a dead node",

@@ -65,12 +65,17 @@ Action next_action(const GroupView& group, const std::vector<ReplicaId>& target,
     for (ReplicaId id : group.voters) {
       if (contains(target, id)) continue;
       if (id == group.self) {
-        // Hand the group to a caught-up, live target voter; it removes us.
+        // Hand the group to a caught-up, live target voter; it removes us. The one a handover
+        // already failed to goes last.
+        ReplicaId fallback = 0;
         for (ReplicaId candidate : target) {
-          if (contains(live, candidate) && caught_up(group, candidate, options)) {
+          if (!contains(live, candidate) || !caught_up(group, candidate, options)) continue;
+          if (candidate != options.failed_handover) {
             return {ActionKind::transfer_leadership, candidate};
           }
+          fallback = candidate;
         }
+        if (fallback != 0) return {ActionKind::transfer_leadership, fallback};
         continue;
       }
       if (removal_keeps_quorum(group, id, live)) return {ActionKind::remove, id};

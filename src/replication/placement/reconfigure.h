@@ -55,6 +55,10 @@ struct ReconfigureOptions {
   std::uint64_t catch_up_entries = 64;
   // Whether leadership may move to the preferred leader (the caller rate-limits this).
   bool balance_leaders = true;
+  // The target of this leader's last handover, which did not happen (it still leads): another
+  // candidate is tried first, so one replica that cannot take over (just restarted, behind in
+  // a way its match does not show) does not hold a leaving leader for good. 0: none.
+  ReplicaId failed_handover = 0;
 };
 
 // `live`: replicas whose node this leader currently considers up (alive members). `target`:
