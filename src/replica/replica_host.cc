@@ -140,6 +140,15 @@ Error ReplicaHost::open(bool bootstrap) {
     auto group = std::make_unique<Group>(kv_, partition);
     if (Error loaded = group->log.load()) return loaded;
     group->config = group->log.applied().config;
+    // Its own removal was applied but the node stopped before dropping it: nothing will ever
+    // contact it again (leaders send nothing to non-members, and it never campaigns), so it is
+    // dropped as a removed replica, or it would hold a leave until the bound.
+    if (!group->config.voters.empty() && !raft::is_member(group->config, options_.replica_id)) {
+      group->removed = true;
+      group->last_action = Clock::now();
+      logger_.info("replica", "partition {}: this replica was removed before the node stopped",
+                   partition);
+    }
     make_node(*group);
     groups_.emplace(partition, std::move(group));
   }

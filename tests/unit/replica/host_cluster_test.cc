@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "replica/partition_log.h"
 #include "replica/replica_host.h"
 #include "replica/snapshot_transfer.h"
 #include "store/memory_kv.h"
@@ -470,6 +471,24 @@ TEST_CASE("replica host: replicas removed while their node was away are told to 
   cluster.pause(away, false);
   REQUIRE(Cluster::eventually([&] { return cluster.no_strays(away); }, 20s));
   REQUIRE(cluster.all_writable("y"));
+}
+
+TEST_CASE("replica host: a replica whose removal was applied before a crash is dropped at start",
+          "[replica]") {
+  Cluster cluster(1);
+  TestNode& node = cluster.node(0);
+  // What a kill -9 right after applying its own removal leaves: partition 2's configuration
+  // no longer has this replica, and no drop happened.
+  {
+    PartitionLog log(node.kv, 2);
+    store::WriteBatch batch;
+    raft::Configuration others{{1, 2, 3}, {}};
+    log.bootstrap(raft::bootstrap_snapshot(others), raft::bootstrap_hard_state(), batch);
+    REQUIRE_FALSE(node.kv.write(batch, true));
+  }
+  cluster.start(node, false);
+  // Its only replica: it must go (kept, nothing would ever contact it again).
+  REQUIRE(Cluster::eventually([&] { return node.host->hosted() == 0; }, 10s));
 }
 
 }  // namespace qim::replica
