@@ -203,7 +203,7 @@ TlsResult TlsStream::read_records(std::uint8_t* buffer, std::size_t size) {
     if (peer_closed_) return {TlsStatus::closed};
     RecordBuffers& scratch = buffers();
     std::size_t have = partial_in_.size();
-    std::memcpy(scratch.in.data(), partial_in_.data(), have);
+    if (have > 0) std::memcpy(scratch.in.data(), partial_in_.data(), have);
     // A whole chunk whatever the caller's room (plaintext beyond it waits in plain_in_): a
     // small read must not take a record in pieces, one system call each.
     ssize_t count = ::recv(fd_, scratch.in.data() + have, RecordBuffers::chunk, 0);
