@@ -356,6 +356,13 @@ void ReplicaHost::run_cycle() {
         }
       }
     }
+    // A lease ends before the messages that may end it leave: a transfer's timeout_now lets
+    // another replica win an election at once, and no read here may miss what it then commits.
+    for (Out& item : out) {
+      if (!item.group->node->lease_start_tick()) {
+        lease_until_ns_[item.group->log.partition()].store(0, std::memory_order_release);
+      }
+    }
     flush_outbox();
     for (Out& item : out) {
       if (!item.ready.committed_entries.empty()) {
@@ -965,11 +972,31 @@ void ReplicaHost::transfer_all_leaderships() {
             std::find(live.begin(), live.end(), follower.id) == live.end()) {
           continue;
         }
-        group->node->transfer_leadership(follower.id);
+        hand_over(*group, follower.id);
         break;
       }
     }
   });
+}
+
+void ReplicaHost::hand_over(Group& group, raft::NodeId to) {
+  for (service::StateMachine::Proposal& proposal :
+       machine_->before_handover(group.log.partition())) {
+    ReplicaProbe::bump(probe_.proposals);
+    auto index = group.node->propose(std::string(
+        reinterpret_cast<const char*>(proposal.command.data()), proposal.command.size()));
+    if (!index) {
+      ReplicaProbe::bump(probe_.proposals_failed);
+      proposal.done(service::ApplyResult{
+          {errc::unavailable,
+           "partition " + std::to_string(group.log.partition()) + ": " + index.error().message},
+          {}});
+      continue;
+    }
+    group.pending[*index] = Pending{group.node->term(), Clock::now() + options_.proposal_timeout,
+                                    std::move(proposal.done)};
+  }
+  group.node->transfer_leadership(to);
 }
 
 void ReplicaHost::plan_placement() {
@@ -1020,7 +1047,7 @@ void ReplicaHost::plan_placement() {
         group->last_action = now;
         group->last_transfer = now;
         group->unleased_since.reset();
-        group->node->transfer_leadership(follower.id);
+        hand_over(*group, follower.id);
         logger_.info("replica", "partition {}: leading without a lease; handing it to {}",
                      partition, node_of(follower.id).value_or("another replica"));
         break;
@@ -1048,7 +1075,7 @@ void ReplicaHost::plan_placement() {
     if (action.kind == ActionKind::transfer_leadership) {
       group->last_transfer = now;
       group->last_transfer_target = action.replica;
-      group->node->transfer_leadership(action.replica);
+      hand_over(*group, action.replica);
       logger_.info("replica", "partition {}: transferring leadership to {}", partition, name);
       continue;
     }

@@ -216,6 +216,9 @@ class ReplicaHost final : public service::Proposer {
   void start_snapshot_stream(Group& group, raft::NodeId to);
   void send_next_chunk(std::shared_ptr<struct SnapshotStream> stream);
   void drop_group(PartitionId partition, const char* why);
+  // Appends what the state machine holds only in memory for the partition (its
+  // before_handover commands), then transfers the leadership to `to`.
+  void hand_over(Group& group, raft::NodeId to);
   void plan_placement();
   void compact(Group& group, store::WriteBatch& batch);
   void queue_message(PartitionId partition, raft::Message message);

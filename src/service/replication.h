@@ -77,6 +77,16 @@ class StateMachine {
   // After the shell replaced or removed `partition`'s records under the state machine (a
   // snapshot installed, a replica dropped): forget whatever is cached of them.
   virtual void forget_partition(PartitionId partition) = 0;
+
+  // A command the shell appends to a partition's log for the state machine.
+  struct Proposal {
+    std::vector<std::uint8_t> command;
+    std::function<void(ApplyResult)> done;
+  };
+  // Called by the shell just before this node hands `partition`'s leadership to another
+  // replica: commands to append while it still leads, for state the leader holds only in memory
+  // (buffered read cursors), so the next leader has it.
+  virtual std::vector<Proposal> before_handover(PartitionId /*partition*/) { return {}; }
 };
 
 }  // namespace qim::service

@@ -46,6 +46,26 @@ class ListMachine final : public service::StateMachine {
     std::lock_guard lock(mutex_);
     lists_.erase(partition);
   }
+  // Each handover appends "handover-<name>-<n>" first; `handovers_applied` counts their
+  // completions (they are applied on the leader that is handing over).
+  std::vector<Proposal> before_handover(PartitionId) override {
+    std::string text = "handover-" + name + "-" + std::to_string(++handovers_);
+    std::vector<Proposal> proposals;
+    proposals.push_back(Proposal{std::vector<std::uint8_t>(text.begin(), text.end()),
+                                 [this](service::ApplyResult result) {
+                                   if (!result.error) ++handovers_applied;
+                                 }});
+    return proposals;
+  }
+  bool holds(PartitionId partition, const std::string& prefix) {
+    std::lock_guard lock(mutex_);
+    for (const std::string& text : lists_[partition]) {
+      if (text.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  }
+  std::string name;
+  std::atomic<std::uint64_t> handovers_applied{0};
   std::size_t count(PartitionId partition) {
     std::lock_guard lock(mutex_);
     return lists_[partition].size();
@@ -54,6 +74,7 @@ class ListMachine final : public service::StateMachine {
  private:
   std::mutex mutex_;
   std::map<PartitionId, std::vector<std::string>> lists_;
+  std::uint64_t handovers_ = 0;
 };
 
 class Network;
@@ -108,6 +129,19 @@ class Network {
     std::lock_guard lock(mutex_);
     return blocked_.contains(name);
   }
+  // Checked whenever a message leaves a node: at most one node may serve reads of a partition.
+  // Counts the moments two did.
+  void check_leases(std::uint32_t partitions) {
+    std::lock_guard lock(mutex_);
+    for (PartitionId p = 0; p < partitions; ++p) {
+      int readable = 0;
+      for (const auto& [name, host] : hosts_) {
+        if (host->readable(p)) ++readable;
+      }
+      if (readable > 1) ++double_leases;
+    }
+  }
+  std::atomic<std::uint64_t> double_leases{0};
 
  private:
   std::mutex mutex_;
@@ -116,6 +150,7 @@ class Network {
 };
 
 void LoopTransport::send(const std::string& node, std::vector<std::uint8_t> payload) {
+  network_.check_leases(partition_count);
   if (network_.blocked(self_)) return;
   ReplicaHost* host = network_.host(node);
   if (host == nullptr) return;
@@ -173,6 +208,7 @@ class Cluster {
     node.transport = std::make_unique<LoopTransport>(network_, node.name);
     node.host =
         std::make_unique<ReplicaHost>(options, partitions_, node.kv, *node.transport, logger_);
+    node.machine.name = node.name;
     node.host->use_state_machine(node.machine);
     REQUIRE_FALSE(node.host->open(bootstrap));
     network_.attach(node.name, node.host.get());
@@ -432,6 +468,47 @@ TEST_CASE("replica host: an isolated leader stops serving reads and writes", "[r
   }));
   cluster.network().isolate(cluster.node(leader).name, false);
   REQUIRE(cluster.all_writable("healed"));
+}
+
+TEST_CASE("replica host: leadership handed back and forth never leaves two nodes reading",
+          "[replica]") {
+  Cluster cluster(3);
+  for (std::size_t n = 0; n < 3; ++n)
+    cluster.start(cluster.node(n), n == 0);
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      for (PartitionId p = 0; p < partition_count; ++p) {
+        if (cluster.voters_of(cluster.node(n), p) != 3) return false;
+      }
+    }
+    return true;
+  }));
+  REQUIRE(cluster.all_writable("before"));
+  std::uint64_t handovers = 0;
+  for (int round = 0; round < 20; ++round) {
+    // The node leading partition 0 hands everything it leads over, while proposals go on.
+    std::size_t from = 3;
+    REQUIRE(Cluster::eventually([&] {
+      for (std::size_t n = 0; n < 3; ++n) {
+        if (cluster.node(n).host->readable(0)) from = n;
+      }
+      return from < 3;
+    }));
+    std::uint64_t applied_before = cluster.node(from).machine.handovers_applied;
+    cluster.node(from).host->transfer_all_leaderships();
+    REQUIRE(cluster.all_writable("round" + std::to_string(round) + "-"));
+    if (cluster.node(from).machine.handovers_applied > applied_before) ++handovers;
+  }
+  CHECK(cluster.network().double_leases == 0);
+  // Handover commands were appended before the transfers (partition 0's every round) and
+  // applied everywhere.
+  CHECK(handovers > 0);
+  CHECK(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (!cluster.node(n).machine.holds(0, "handover-")) return false;
+    }
+    return true;
+  }));
 }
 
 TEST_CASE("replica host: replicas removed while their node was away are told to go when it is back",
