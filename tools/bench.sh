@@ -7,8 +7,11 @@
 #   tools/bench.sh --quick         # 1 run each, 3 s measured (about 2 minutes)
 #   tools/bench.sh --only o2o,idle --runs 5 --duration 5
 #   tools/bench.sh --set tls       # plaintext o2o vs TLS o2o, idle over TLS, handshake rates
+#   tools/bench.sh --only o2o-acks --baseline OLD/qimd   # also runs each workload against
+#                                  # another qimd build (base-<workload>) and prints the ratios
 #
-# Workloads: o2o, o2o-rate (o2o --rate 20000), fanout, fanout-rate (fanout --rate 100),
+# Workloads: o2o, o2o-acks (o2o with receivers acknowledging every read burst, --read-acks),
+# o2o-rate (o2o --rate 20000), fanout, fanout-rate (fanout --rate 100),
 # idle (18000 connections), login, cluster-o2o and cluster-fanout (the same against three
 # nodes, all on the server core, users spread over them, every partition replicated on all
 # three (R = 3); compare their deliveries per server CPU-second with o2o's and fanout's on one
@@ -25,7 +28,7 @@ build_dir="$root/build-bench"
 runs=3
 duration=10
 warmup=2
-standard_set="o2o,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout,o2o-5k,cluster-o2o-5k,ceilings"
+standard_set="o2o,o2o-acks,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout,o2o-5k,cluster-o2o-5k,ceilings"
 tls_set="o2o,tls-o2o,tls-idle,handshake,tls-handshake"
 only="$standard_set"
 build=1
@@ -33,6 +36,7 @@ idle_connections=18000
 server_core=0
 generator_core=1
 keep_json=""
+baseline=""
 
 usage() {
   sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
@@ -47,6 +51,8 @@ Flags:
   --quick               --runs 1 --duration 3 --warmup 1 --idle-connections 5000
   --no-build            use the binaries already in build-bench
   --keep-json FILE      also append every run's JSON to FILE
+  --baseline QIMD       also run every workload against this qimd (named base-<workload>,
+                        interleaved run by run) and print new/base ratios
 EOF
 }
 
@@ -67,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --quick) runs=1; duration=3; warmup=1; idle_connections=5000; shift ;;
     --no-build) build=0; shift ;;
     --keep-json) keep_json="$2"; shift 2 ;;
+    --baseline) baseline="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench.sh: unknown flag '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -84,6 +91,11 @@ service_bench="$build_dir/tools/service-bench/qim-service-bench"
 qimd="$build_dir/src/node/qimd"
 bench="$build_dir/tools/qim-bench/qim-bench"
 qimctl="$build_dir/tools/qimctl/qimctl"
+if [[ -n "$baseline" ]]; then
+  [[ -x "$baseline" ]] || { echo "bench.sh: --baseline $baseline is not an executable" >&2; exit 2; }
+  baseline=$(cd "$(dirname "$baseline")" && pwd)/$(basename "$baseline")
+fi
+server_binary="$qimd"  # the qimd the next start_node runs (the baseline's for base-* runs)
 for binary in "$qimd" "$bench" "$qimctl"; do
   [[ -x "$binary" ]] || { echo "bench.sh: $binary is missing (build first)" >&2; exit 1; }
 done
@@ -125,7 +137,7 @@ start_node() {
   mkdir -p "$data"
   (
     ulimit -n "$(ulimit -Hn)"
-    exec taskset -c "$server_core" "$qimd" --listen 127.0.0.1:0 --port-file "$data/port" \
+    exec taskset -c "$server_core" "$server_binary" --listen 127.0.0.1:0 --port-file "$data/port" \
       --data-dir "$data/db" --threads 1 --pwhash-cost min --dm-policy anyone \
       --messages-per-second 1000000 --message-burst 10000000 --max-connections 100000 \
       --registrations-per-minute 1000000 \
@@ -168,7 +180,7 @@ make_tls_cert() {
 start_cluster() {
   local name="$1"
   local key="$work/cluster-$name.key"
-  "$qimd" --generate-cluster-key "$key" >/dev/null
+  "$server_binary" --generate-cluster-key "$key" >/dev/null
   start_node "$name-n1" --node-name n1 --cluster-key-file "$key"
   local seed
   seed="127.0.0.1:$(sed -n 's/^gossip //p' "$work/data-$name-n1/port")"
@@ -227,37 +239,46 @@ run_workload() {
   fi
   local seconds="$duration"
   echo "== $name: qim-bench ${args[*]} (${runs} runs, a fresh qimd each)" >&2
+  local variants=("")
+  [[ -n "$baseline" ]] && variants+=("base-")
+  local variant bench_name
   for run in $(seq 1 "$runs"); do
-    # A fresh server per run: freed memory is not returned to the OS, so a reused server
-    # would under-report the idle workload's memory, and data from earlier runs would skew
-    # the others.
-    if [[ $nodes -eq 3 ]]; then
-      start_cluster "$name-$run"
-    else
-      start_server "$name-$run" "${server_args[@]}"
-    fi
-    local targets=()
-    local port pid
-    for port in "${server_ports[@]}"; do targets+=(--server "127.0.0.1:$port"); done
-    for pid in "${server_pids[@]}"; do targets+=(--server-pid "$pid"); done
-    local out="$work/$name-$run.json"
-    local status=0
-    ulimit -n "$(ulimit -Hn)"
-    timeout $((120 + 4 * ${seconds%.*})) taskset -c "$generator_core" "$bench" "${args[@]}" \
-      "${targets[@]}" \
-      --duration "$duration" --warmup "$warmup" --json >"$out" || status=$?
-    stop_server
-    rm -rf "$work/data-$name-$run" "$work"/data-"$name-$run"-n?
-    if [[ $status -ne 0 && $status -ne 3 ]]; then
-      echo "bench.sh: $name run $run failed (exit $status)" >&2
-      continue
-    fi
-    [[ $status -eq 3 ]] && echo "bench.sh: $name run $run: correctness checks FAILED" >&2
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["bench_name"]=sys.argv[2]; print(json.dumps(d))' \
-      "$out" "$name" >>"$results"
-    [[ -n "$keep_json" ]] && tail -n 1 "$results" >>"$keep_json"
-    echo "   run $run done" >&2
+    for variant in "${variants[@]}"; do
+      bench_name="$variant$name"
+      server_binary="$qimd"
+      [[ -n "$variant" ]] && server_binary="$baseline"
+      # A fresh server per run: freed memory is not returned to the OS, so a reused server
+      # would under-report the idle workload's memory, and data from earlier runs would skew
+      # the others.
+      if [[ $nodes -eq 3 ]]; then
+        start_cluster "$name-$run"
+      else
+        start_server "$name-$run" "${server_args[@]}"
+      fi
+      local targets=()
+      local port pid
+      for port in "${server_ports[@]}"; do targets+=(--server "127.0.0.1:$port"); done
+      for pid in "${server_pids[@]}"; do targets+=(--server-pid "$pid"); done
+      local out="$work/$bench_name-$run.json"
+      local status=0
+      ulimit -n "$(ulimit -Hn)"
+      timeout $((120 + 4 * ${seconds%.*})) taskset -c "$generator_core" "$bench" "${args[@]}" \
+        "${targets[@]}" \
+        --duration "$duration" --warmup "$warmup" --json >"$out" || status=$?
+      stop_server
+      rm -rf "$work/data-$name-$run" "$work"/data-"$name-$run"-n?
+      if [[ $status -ne 0 && $status -ne 3 ]]; then
+        echo "bench.sh: $bench_name run $run failed (exit $status)" >&2
+        continue
+      fi
+      [[ $status -eq 3 ]] && echo "bench.sh: $bench_name run $run: correctness checks FAILED" >&2
+      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["bench_name"]=sys.argv[2]; print(json.dumps(d))' \
+        "$out" "$bench_name" >>"$results"
+      [[ -n "$keep_json" ]] && tail -n 1 "$results" >>"$keep_json"
+      echo "   run $run done${variant:+ (baseline)}" >&2
+    done
   done
+  server_binary="$qimd"
 }
 
 # The same sends without the network, in one process on the server core.
@@ -285,6 +306,7 @@ IFS=',' read -r -a selected <<<"$only"
 for name in "${selected[@]}"; do
   case "$name" in
     o2o) run_workload o2o o2o ;;
+    o2o-acks) run_workload o2o-acks o2o --read-acks ;;
     o2o-rate) run_workload o2o-rate o2o --rate 20000 ;;
     fanout) run_workload fanout fanout ;;
     fanout-rate) run_workload fanout-rate fanout --rate 100 ;;
@@ -317,6 +339,10 @@ figures = {
             ("ack_latency_p99_us", ""), ("deliveries_per_server_cpu_second", ""),
             ("server_cpu_percent", ""), ("generator_cpu_percent", ""),
             ("server_run_queue_wait_percent", "")],
+    "o2o-acks": [("deliveries_per_second", ">= 100000"), ("latency_p50_us", ""),
+                 ("latency_p99_us", ""), ("deliveries_per_server_cpu_second", ""),
+                 ("server_cpu_percent", ""), ("generator_cpu_percent", ""),
+                 ("server_run_queue_wait_percent", "")],
     "o2o-rate": [("deliveries_per_second", "20000"), ("latency_p50_us", ""),
                  ("latency_p99_us", "<= 1000"), ("latency_p999_us", "<= 3000"),
                  ("latency_max_us", ""), ("skipped", "0"), ("unacked", "0"),
@@ -382,8 +408,13 @@ def fmt(value):
     return f"{value:.2f}"
 
 print(f"{'workload':<12} {'figure':<34} {'median':>12} {'min..max':>27} {'target':>12}")
-for workload, wanted in figures.items():
-    runs = [r for r in rows if r.get("bench_name") == workload]
+names = []
+for workload in figures:
+    names += [workload, "base-" + workload]
+for name in names:
+    workload = name[5:] if name.startswith("base-") else name
+    wanted = figures[workload]
+    runs = [r for r in rows if r.get("bench_name") == name]
     if not runs:
         continue
     for figure, target in wanted:
@@ -391,14 +422,14 @@ for workload, wanted in figures.items():
         if not values:
             continue
         low, high = min(values), max(values)
-        print(f"{workload:<12} {figure:<34} {fmt(statistics.median(values)):>12} "
+        print(f"{name:<12} {figure:<34} {fmt(statistics.median(values)):>12} "
               f"{fmt(low) + '..' + fmt(high):>27} {target:>12}")
     bad = {c: sum(r.get(c, 0) or 0 for r in runs) for c in checks}
     errors = sorted({r.get(k) for r in runs
                      for k in ("request_errors", "error_frames", "login_failures", "handshake_failures")
                      if r.get(k) not in (None, "none")})
     verdict = "all zero" if not any(bad.values()) else ", ".join(f"{k}={v}" for k, v in bad.items() if v)
-    print(f"{workload:<12} {'checks (' + str(len(runs)) + ' runs)':<34} {verdict:>12}"
+    print(f"{name:<12} {'checks (' + str(len(runs)) + ' runs)':<34} {verdict:>12}"
           + (f"   errors: {'; '.join(errors)}" if errors else ""))
 
 # The price of the cluster: deliveries per CPU-second of all three nodes against one node's.
@@ -429,4 +460,12 @@ for single, cluster in (("o2o", "cluster-o2o"), ("fanout", "cluster-fanout")):
     if one and three:
         print(f"{cluster:<12} {'per CPU-second vs ' + single:<34} {three / one:>12.2f} "
               f"{'':>27} {'>= 0.35':>12}")
+
+# Against the --baseline build: this build's median over the baseline's, per workload.
+for workload in figures:
+    for figure in ("deliveries_per_second", "deliveries_per_server_cpu_second"):
+        new = median_of(workload, figure)
+        base = median_of("base-" + workload, figure)
+        if new and base:
+            print(f"{workload:<12} {figure + ' vs baseline':<34} {new / base:>12.2f}")
 EOF

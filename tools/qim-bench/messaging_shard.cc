@@ -20,6 +20,8 @@ std::uint64_t sequence_of(std::uint32_t req_id) {
 }
 
 constexpr std::size_t active_read_buffer_bytes = 16 * 1024;
+// Read Acks carry this req_id; Send req_ids stay below it (req_id_of).
+constexpr std::uint32_t read_ack_req_id = 0xffff'ffffu;
 
 }  // namespace
 
@@ -77,13 +79,17 @@ void MessagingShard::on_frame(BenchConnection& connection, const wire::Envelope&
         return;
       }
       on_deliver(connection.index(), *message, now_ns());
+      if (options_.read_acks) note_read(connection, *message);
       return;
     }
     case wire::Body::SendAck:
       on_send_ack(connection, *envelope.body_as_SendAck());
       return;
     case wire::Body::Error:
-      if (envelope.req_id() != 0) {
+      if (envelope.req_id() == read_ack_req_id) {
+        ++ack_errors_[std::string("read_ack_") +
+                      std::string(errc_name(proto::from_wire(envelope.body_as_Error()->code())))];
+      } else if (envelope.req_id() != 0) {
         on_request_error(connection, envelope.req_id(), *envelope.body_as_Error());
       } else {
         ++error_frames_[errc_name(proto::from_wire(envelope.body_as_Error()->code()))];
@@ -92,6 +98,32 @@ void MessagingShard::on_frame(BenchConnection& connection, const wire::Envelope&
     default:
       return;  // group and presence events
   }
+}
+
+void MessagingShard::note_read(BenchConnection& connection, const wire::Message& message) {
+  auto conversation = proto::view(message.conversation());
+  // A burst comes from one socket and holds few conversations: a linear search is enough.
+  for (ReadMark& mark : reads_) {
+    if (mark.connection == &connection && mark.conversation == conversation) {
+      mark.seq = std::max(mark.seq, message.seq());
+      return;
+    }
+  }
+  reads_.push_back(ReadMark{&connection, std::string(conversation), message.seq()});
+}
+
+void MessagingShard::on_batch_end() {
+  for (const ReadMark& mark : reads_) {
+    proto::FrameBuilder& builder = mark.connection->builder();
+    builder.reset();
+    auto& fbb = builder.fbb();
+    auto conversation = fbb.CreateString(mark.conversation);
+    mark.connection->queue(
+        builder.finish(read_ack_req_id, wire::CreateAck(fbb, conversation, mark.seq)));
+    ++read_acks_sent_;
+  }
+  reads_.clear();
+  outbox_.flush();
 }
 
 void MessagingShard::on_send_ack(BenchConnection& connection, const wire::SendAck& ack) {
@@ -225,6 +257,7 @@ void MessagingShard::export_result(ShardResult& result) const {
   counters["out_of_order"] = out_of_order_;
   counters["misrouted"] = misrouted_;
   counters["skipped"] = skipped_;
+  counters["read_acks"] = read_acks_sent_;
   result.histograms["latency"] = latency_;
   result.histograms["ack_latency"] = ack_latency_;
   result.ack_errors = ack_errors_;

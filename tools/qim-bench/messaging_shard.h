@@ -34,7 +34,7 @@ class MessagingShard : public FrameSink {
 
   void on_frame(BenchConnection& connection, const wire::Envelope& envelope) final;
   void on_closed(BenchConnection& connection, const Error& reason) final;
-  void on_batch_end() final { outbox_.flush(); }
+  void on_batch_end() final;
 
  protected:
   // After every user is logged in, before serve(): e.g. create the group.
@@ -76,6 +76,8 @@ class MessagingShard : public FrameSink {
   void on_request_error(BenchConnection& connection, std::uint32_t req_id,
                         const wire::Error& error);
   void export_result(ShardResult& result) const;
+  // --read-acks: the highest seq per conversation read in the current burst.
+  void note_read(BenchConnection& connection, const wire::Message& message);
 
   std::vector<std::uint8_t> body_;
   bool sending_ = false;
@@ -90,6 +92,13 @@ class MessagingShard : public FrameSink {
   std::map<std::string, std::uint64_t> ack_errors_;
   std::map<std::string, std::uint64_t> error_frames_;
   std::map<std::string, std::uint64_t> close_reasons_;
+  struct ReadMark {
+    BenchConnection* connection;
+    std::string conversation;
+    std::uint64_t seq;
+  };
+  std::vector<ReadMark> reads_;  // this burst's, acked at its end
+  std::uint64_t read_acks_sent_ = 0;
 };
 
 }  // namespace qim::bench

@@ -104,6 +104,9 @@ ParsedOptions parse_options(int argc, char** argv) {
       ->check(CLI::Range(0.0, 10'000'000.0));
   app.add_option("--body-bytes", options.body_bytes, "Message body size")
       ->check(CLI::Range(32u, 60'000u));
+  app.add_flag("--read-acks", options.read_acks,
+               "o2o and fanout: receivers send an Ack (read cursor) per conversation per read "
+               "burst, as real clients do");
   app.add_option("--duration", duration_s, "Measured seconds")->check(CLI::Range(0.1, 3600.0));
   app.add_option("--warmup", warmup_s, "Unmeasured seconds before")->check(CLI::Range(0.0, 600.0));
   app.add_option("--drain", drain_s,

@@ -31,6 +31,9 @@ struct Options {
   std::uint32_t window = 0;          // 0: the workload's default (o2o 4, fanout 8)
   double rate = 0;                   // messages/s over all senders; 0: saturate (windowed)
   std::uint32_t body_bytes = 64;
+  // Receivers acknowledge what they read: one Ack per conversation per socket read burst, as a
+  // client that shows messages moves its read cursor.
+  bool read_acks = false;
   std::chrono::milliseconds duration{10'000};
   std::chrono::milliseconds warmup{2'000};
   std::chrono::milliseconds drain{5'000};
