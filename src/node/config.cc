@@ -73,6 +73,7 @@ struct RawFlags {
   std::int64_t push_pull_interval_ms = 30'000;
   std::int64_t vnodes = 128;
   std::int64_t maintenance_interval_ms = 600'000;
+  std::int64_t cursor_flush_ms = 200;
   double retain_days = 0;  // 0: forever; fractions allowed (0.5: twelve hours)
   std::int64_t partitions = route::Partitions::default_count;
   std::int64_t replicas = 3;
@@ -298,6 +299,7 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   check.range("push-pull-interval-ms", flags.push_pull_interval_ms, 100, 24 * 3600 * 1000);
   check.range("vnodes", flags.vnodes, 1, 4096);
   check.range("maintenance-interval-ms", flags.maintenance_interval_ms, 100, 24 * 3600 * 1000);
+  check.range("cursor-flush-ms", flags.cursor_flush_ms, 10, 60'000);
   // A fraction of a day is allowed, down to a second (what rounds to nothing would mean forever).
   check.require(
       flags.retain_days == 0 || (flags.retain_days * 86'400 >= 1 && flags.retain_days <= 36'500),
@@ -360,6 +362,7 @@ bool build_config(const RawFlags& flags, Config& config, std::string& error) {
   config.swim.push_pull_interval_ms = flags.push_pull_interval_ms;
   config.vnodes_per_member = static_cast<std::uint32_t>(flags.vnodes);
   config.maintenance_interval = std::chrono::milliseconds(flags.maintenance_interval_ms);
+  config.cursor_flush_interval = std::chrono::milliseconds(flags.cursor_flush_ms);
   config.partitions = static_cast<std::uint32_t>(flags.partitions);
   config.replicas = static_cast<std::uint32_t>(flags.replicas);
   config.replace_after = std::chrono::seconds(flags.replace_after_s);
@@ -547,6 +550,10 @@ ParseResult parse_command_line(int argc, char** argv) {
                  "SWIM: how often a member exchanges full state with another over TCP");
   app.add_option("--vnodes", flags.vnodes,
                  "Ring: virtual nodes per member, 1-4096; every member must use the same value");
+  app.add_option("--cursor-flush-ms", flags.cursor_flush_ms,
+                 "How often read cursors acknowledged since the last time are written, in ms "
+                 "(10-60000); a crash forgets at most this much of them (clients then see those "
+                 "messages again and drop them)");
   app.add_option("--maintenance-interval-ms", flags.maintenance_interval_ms,
                  "How often periodic maintenance (expired dedup records, history retention) "
                  "runs, 100 ms-24 h");

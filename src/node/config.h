@@ -66,6 +66,8 @@ struct Config {
   std::uint32_t vnodes_per_member = 128;  // ring tokens per member
   // Periodic maintenance (pruning expired dedup records, history retention).
   std::chrono::milliseconds maintenance_interval{600'000};
+  // Buffered read cursors are proposed this often (service/read_cursors.h).
+  std::chrono::milliseconds cursor_flush_interval{200};
   // Replication (DESIGN §8).
   std::uint32_t partitions = 64;
   std::uint32_t replicas = 3;

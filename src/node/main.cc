@@ -122,6 +122,21 @@ asio::awaitable<void> run_maintenance(service::ImService& service, const core::C
   }
 }
 
+// Proposes the buffered read cursors every `interval` until cancelled. Proposing is
+// asynchronous, so this runs on the control thread.
+asio::awaitable<void> run_cursor_flush(service::ImService& service,
+                                       std::chrono::milliseconds interval) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(interval);
+    auto [error] = co_await timer.async_wait(use_nothrow);
+    if (error) co_return;  // cancelled: shutting down
+    service.flush_cursors();
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
+  }
+}
+
 asio::awaitable<int> wait_for_signal(asio::signal_set& signals) {
   auto [error, signal_number] = co_await signals.async_wait(use_nothrow);
   co_return error ? 0 : signal_number;
@@ -229,6 +244,7 @@ asio::awaitable<void> supervise(asio::signal_set& signals, asio::signal_set& han
   auto outcome = co_await (
       wait_for_signal(signals) || leave_request.wait() ||
       run_maintenance(service, clock, config.maintenance_interval, pool.blocking_pool(), logger) ||
+      run_cursor_flush(service, config.cursor_flush_interval) ||
       reload_tls_on_hangup(hangup, node.listener, config, logger));
   node.stopping = true;
   asio::error_code ignored;
@@ -242,6 +258,15 @@ asio::awaitable<void> supervise(asio::signal_set& signals, asio::signal_set& han
   } else {
     logger.info("node", "signal {} received, shutting down (a second signal forces exit)",
                 outcome.index() == 0 ? std::get<0>(outcome) : 0);
+  }
+  // The read cursors acknowledged so far are stored while this node still leads.
+  service.flush_cursors();
+  bool cursors_stored =
+      co_await wait_until([&] { return service.cursor_commands_in_flight() == 0; },
+                          std::chrono::milliseconds(10), std::chrono::seconds(3));
+  if (!cursors_stored) {
+    logger.warn("node", "{} read cursor write(s) did not complete before shutdown",
+                service.cursor_commands_in_flight());
   }
   bool leave =
       !leave_request.stop_only() && (asked_to_leave || config.shutdown == ShutdownMode::leave);

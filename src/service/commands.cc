@@ -118,6 +118,26 @@ std::pair<fb::Body, flatbuffers::Offset<void>> build_body(Builder& fbb, const Co
     case CommandKind::trim_history:
       return {fb::Body::TrimHistory,
               as(fb::CreateTrimHistory(fbb, command.cutoff_ms, command.max_visits))};
+    case CommandKind::cursors: {
+      std::vector<flatbuffers::Offset<flatbuffers::String>> users, devices, conversations;
+      std::vector<std::uint64_t> seqs;
+      users.reserve(command.cursors.size());
+      devices.reserve(command.cursors.size());
+      conversations.reserve(command.cursors.size());
+      seqs.reserve(command.cursors.size());
+      for (const CursorView& cursor : command.cursors) {
+        users.push_back(text(fbb, cursor.user));
+        devices.push_back(text(fbb, cursor.device));
+        conversations.push_back(text(fbb, cursor.conversation));
+        seqs.push_back(cursor.seq);
+      }
+      auto users_offset = fbb.CreateVector(users);
+      auto devices_offset = fbb.CreateVector(devices);
+      auto conversations_offset = fbb.CreateVector(conversations);
+      auto seqs_offset = fbb.CreateVector(seqs);
+      return {fb::Body::Cursors, as(fb::CreateCursors(fbb, users_offset, devices_offset,
+                                                      conversations_offset, seqs_offset))};
+    }
   }
   return {fb::Body::NONE, 0};
 }
@@ -312,6 +332,32 @@ Error read_body(const fb::Command& root, Command& command) {
       command.max_visits = trim->max_visits();
       return {};
     }
+    case fb::Body::Cursors: {
+      const auto* cursors = root.body_as_Cursors();
+      command.kind = CommandKind::cursors;
+      const auto* users = cursors->users();
+      const auto* devices = cursors->devices();
+      const auto* conversations = cursors->conversations();
+      const auto* seqs = cursors->seqs();
+      if (!users || !devices || !conversations || !seqs)
+        return malformed("cursors: a vector is missing");
+      std::size_t count = users->size();
+      if (devices->size() != count || conversations->size() != count || seqs->size() != count) {
+        return malformed("cursors: the vectors differ in length");
+      }
+      command.cursors.reserve(count);
+      for (std::size_t i = 0; i < count; ++i) {
+        CursorView cursor{view(users->Get(i)), view(devices->Get(i)), view(conversations->Get(i)),
+                          seqs->Get(i)};
+        if (Error error = need_id(cursor.user, "cursors: user")) return error;
+        if (!is_valid_device(cursor.device)) return malformed("cursors: not a valid device id");
+        if (!parse_conversation(cursor.conversation)) {
+          return malformed("cursors: not a conversation id");
+        }
+        command.cursors.push_back(cursor);
+      }
+      return {};
+    }
     default:
       return malformed("unknown kind");
   }
@@ -361,7 +407,8 @@ Error decode_command(std::span<const std::uint8_t> bytes, std::vector<std::uint6
   command.device = view(root->device());
   command.session_id = root->session_id();
   // Maintenance commands have no caller.
-  if (root->body_type() != fb::Body::PruneDedup && root->body_type() != fb::Body::TrimHistory) {
+  if (root->body_type() != fb::Body::PruneDedup && root->body_type() != fb::Body::TrimHistory &&
+      root->body_type() != fb::Body::Cursors) {
     if (Error error = need_id(command.user, "user")) return error;
   }
   return read_body(*root, command);

@@ -39,13 +39,21 @@ enum class CommandKind : std::uint8_t {
   prune_dedup,        // cutoff_ms, max_visits
   purge_user,         // (user: the user deleted)
   trim_history,       // cutoff_ms, max_visits
+  cursors,            // cursors
+};
+
+// One read cursor of a `cursors` command.
+struct CursorView {
+  std::string_view user, device, conversation;
+  std::uint64_t seq = 0;
 };
 
 // A command's fields. For encoding they may view anything that outlives the call; decoded,
 // they view the command's bytes.
 struct Command {
   CommandKind kind = CommandKind::send;
-  // Every command: the leader's time, and who asked (empty for prune_dedup and trim_history).
+  // Every command: the leader's time, and who asked (empty for prune_dedup, trim_history and
+  // cursors).
   // For account commands `user` is the account; `session_id` is skipped by the pushes the
   // command causes.
   std::uint64_t time_ms = 0;
@@ -75,6 +83,8 @@ struct Command {
 
   std::uint64_t cutoff_ms = 0;
   std::uint32_t max_visits = 0;
+
+  std::vector<CursorView> cursors;
 };
 
 // Encodes `command` (one FlatBuffers encode, into a buffer reused by the calling thread).

@@ -36,7 +36,8 @@ Conversations::Conversations(store::Kv& kv, const Keys& keys, Proposer& proposer
       reach_(reach),
       clock_(clock),
       options_(options),
-      counters_(counters) {}
+      counters_(counters),
+      cursors_(kv, keys, proposer) {}
 
 std::uint32_t Conversations::page_limit(std::uint32_t requested) const {
   if (requested == 0) return std::max<std::uint32_t>(1, options_.default_page_messages);
@@ -322,27 +323,14 @@ void Conversations::ack(const Caller& caller, std::string_view conversation, std
   if (seq > state.value.head_seq) {
     return done(Error{errc::invalid_argument, "seq: beyond the conversation's last message"});
   }
-  // A cursor already there costs no command (apply checks again: it never moves back).
-  std::string value;
-  Error error = kv_.get(store::Column::cursors,
-                        keys_.cursor(caller.user, conversation, caller.device), value);
-  if (!error) {
-    std::uint64_t current = 0;
-    if (!decode_cursor(value, current)) return done(internal("the read cursor is corrupted"));
-    if (current >= seq) return done({});
-  } else if (error.code != errc::not_found) {
-    return done(internal("reading the read cursor failed: " + error.message));
+  // A cursor already there costs nothing (apply checks again: it never moves back).
+  std::uint64_t current = 0;
+  if (Error error = cursors_.read(caller.user, caller.device, conversation, current)) {
+    return done(std::move(error));
   }
-  if (seq == 0) return done({});
-  Command command;
-  command.kind = CommandKind::ack;
-  command.time_ms = static_cast<std::uint64_t>(clock_.wall_ms());
-  command.user = caller.user;
-  command.device = caller.device;
-  command.session_id = caller.session_id;
-  command.conversation = conversation;
-  command.seq = seq;
-  propose(proposer_, partition, command, std::move(done));
+  if (current >= seq || seq == 0) return done({});
+  cursors_.raise(caller, conversation, seq, static_cast<std::uint64_t>(clock_.wall_ms()),
+                 std::move(done));
 }
 
 Error Conversations::apply_ack(const ApplyContext& context) {
@@ -442,15 +430,9 @@ Result<std::vector<ConversationState>> Conversations::sync(const Caller& caller)
   }
   // The device's cursors are with the caller's account.
   for (ConversationState& state : states.value) {
-    std::string value;
-    Error error = kv_.get(store::Column::cursors,
-                          keys_.cursor(caller.user, state.conversation, caller.device), value);
-    if (!error) {
-      if (!decode_cursor(value, state.read_seq)) {
-        return R::failure(internal("a read cursor is corrupted"));
-      }
-    } else if (error.code != errc::not_found) {
-      return R::failure(internal("reading a read cursor failed: " + error.message));
+    if (Error error =
+            cursors_.read(caller.user, caller.device, state.conversation, state.read_seq)) {
+      return R::failure(std::move(error));
     }
   }
   return states;

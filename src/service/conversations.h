@@ -22,6 +22,7 @@
 #include "service/options.h"
 #include "service/partition_caches.h"
 #include "service/reach.h"
+#include "service/read_cursors.h"
 #include "service/replication.h"
 #include "service/types.h"
 #include "store/kv.h"
@@ -44,8 +45,8 @@ class Conversations {
   void append(const Caller& caller, const SendRequest& request, bool friends_only,
               ResultDone<SendResult> done);
   // Moves this device's read cursor (kept with the caller's account) forward, never backwards;
-  // seq must not pass the head. BLOCKING in a cluster when the conversation's home is another
-  // node.
+  // seq must not pass the head. Answered once the cursor is buffered (service/read_cursors.h).
+  // BLOCKING in a cluster when the conversation's home is another node.
   void ack(const Caller& caller, std::string_view conversation, std::uint64_t seq, Done done);
   // Proposes a prune of the dedup entries older than the retention to every partition this
   // node leads; returns how many prunes it proposed.
@@ -65,6 +66,10 @@ class Conversations {
                                                    std::span<const PartitionId> partitions);
   // One conversation's head with the first seq user may read (an error when they may not).
   Result<ConversationState> head_here(std::string_view user, std::string_view conversation);
+
+  // Buffered read cursors (flushed by the shell, applied as `cursors` commands).
+  ReadCursors& cursors() { return cursors_; }
+  const ReadCursors& cursors() const { return cursors_; }
 
   // Apply side.
   ApplyResult apply_send(const ApplyContext& context);
@@ -90,6 +95,7 @@ class Conversations {
   const core::Clock& clock_;
   const Options& options_;
   Counters& counters_;
+  ReadCursors cursors_;
 };
 
 }  // namespace qim::service

@@ -77,6 +77,9 @@ ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t
     case CommandKind::trim_history:
       result = trim_.apply(context);
       break;
+    case CommandKind::cursors:
+      result.error = conversations_.cursors().apply(context);
+      break;
     case CommandKind::register_account:
     case CommandKind::add_token:
     case CommandKind::touch_token:
@@ -110,6 +113,11 @@ ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t
 
 void ImService::forget_partition(PartitionId partition) {
   caches_.forget_partition(partition);
+  conversations_.cursors().forget_partition(partition);
+}
+
+std::vector<StateMachine::Proposal> ImService::before_handover(PartitionId partition) {
+  return conversations_.cursors().handover(partition, static_cast<std::uint64_t>(clock_.wall_ms()));
 }
 
 std::uint64_t ImService::attach(session::Connection& connection) {
@@ -117,7 +125,11 @@ std::uint64_t ImService::attach(session::Connection& connection) {
 }
 
 void ImService::detach(std::uint64_t session_id, std::string_view user) {
-  if (!user.empty()) take_offline(session_id, user);
+  if (!user.empty()) {
+    take_offline(session_id, user);
+    // What the session read is stored soon after it ends, not at the next periodic flush.
+    conversations_.cursors().flush_user(user, static_cast<std::uint64_t>(clock_.wall_ms()));
+  }
   registry_.detach(session_id);
 }
 
@@ -451,6 +463,14 @@ Result<MessagePage> ImService::history(const Caller& caller, std::string_view co
 
 std::size_t ImService::prune_dedup(std::int64_t now_ms) {
   return conversations_.prune_dedup(now_ms);
+}
+
+std::size_t ImService::flush_cursors() {
+  return conversations_.cursors().flush(static_cast<std::uint64_t>(clock_.wall_ms()));
+}
+
+std::size_t ImService::cursor_commands_in_flight() const {
+  return conversations_.cursors().in_flight();
 }
 
 std::size_t ImService::trim_history(std::int64_t now_ms) {

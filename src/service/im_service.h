@@ -98,6 +98,7 @@ class ImService final : public StateMachine {
   ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
                     store::WriteBatch& batch, bool leader) override;
   void forget_partition(PartitionId partition) override;
+  std::vector<Proposal> before_handover(PartitionId partition) override;
   void after_write(PartitionId partition, bool written) override {
     events_.release(partition, written);
   }
@@ -176,6 +177,11 @@ class ImService final : public StateMachine {
   // Maintenance, called periodically by the shell: proposes a bounded prune of old dedup
   // entries to every partition this node leads. Returns how many it proposed.
   std::size_t prune_dedup(std::int64_t now_ms);
+  // Proposes the read cursors buffered since the last flush (service/read_cursors.h), at the
+  // shell's cursor interval and at shutdown. Returns the commands proposed; the second counts
+  // those not applied yet.
+  std::size_t flush_cursors();
+  std::size_t cursor_commands_in_flight() const;
   // Maintenance: with a history retention (Options::history_retention_ms), proposes bounded
   // trims of the older messages to every partition this node leads (service/history_trim.h).
   // BLOCKING: waits for each trim's outcome. Returns how many it proposed.

@@ -77,6 +77,17 @@ service::Command next_command(FuzzedDataProvider& input, std::vector<std::string
   command.role = static_cast<service::GroupRole>(input.ConsumeIntegralInRange<int>(0, 2));
   command.cutoff_ms = input.ConsumeIntegralInRange<std::uint64_t>(0, 1'000'000);
   command.max_visits = input.ConsumeIntegralInRange<std::uint32_t>(0, 3);
+  // Buffered cursors: some of the users' cursors in one command.
+  if (command.kind == service::CommandKind::ack && input.ConsumeBool()) {
+    command.kind = service::CommandKind::cursors;
+    for (int i = input.ConsumeIntegralInRange<int>(1, 3); i > 0; --i) {
+      command.cursors.push_back(service::CursorView{
+          users[input.ConsumeIntegralInRange<std::size_t>(0, 3)],
+          input.ConsumeBool() ? "phone" : "laptop",
+          input.ConsumeBool() ? std::string_view("g:g1") : std::string_view("d:alice:bob"),
+          input.ConsumeIntegralInRange<std::uint64_t>(0, 8)});
+    }
+  }
   return command;
 }
 
@@ -102,6 +113,9 @@ route::PartitionId partition_for(const service::Command& command, const service:
     case service::CommandKind::group_leave:
     case service::CommandKind::group_dissolve:
       placement = group_conversation(command.group);
+      break;
+    case service::CommandKind::cursors:
+      placement = std::string(command.cursors.front().user);
       break;
     default:
       placement = std::string(command.user);

@@ -633,7 +633,12 @@ class Checker {
         std::string cursor_key = sync->user + "/" + sync->device + "/" + view.conversation;
         auto cursor = cursor_floor.find(cursor_key);
         if (cursor != cursor_floor.end() && view.read_seq < cursor->second.value &&
-            cursor_reported.insert(cursor_key).second) {
+            crash_near(cursor->second.at_ms)) {
+          // Buffered at a leader that was killed or paused: the cursor may go back that far.
+          ++result_.counts.cursors_excused;
+          cursor->second = {view.read_seq, sync->end_ms, "a sync after a crash"};
+        } else if (cursor != cursor_floor.end() && view.read_seq < cursor->second.value &&
+                   cursor_reported.insert(cursor_key).second) {
           bool from_ack = cursor->second.source.rfind("an acknowledged ack", 0) == 0;
           add(from_ack ? ViolationKind::cursor_lost : ViolationKind::cursor_regressed,
               sync->start_ms, {}, cursor_key,
@@ -652,6 +657,15 @@ class Checker {
         }
       }
     }
+  }
+
+  // Whether a kill or stop fault started within the cursor loss window of `at_ms`.
+  bool crash_near(std::int64_t at_ms) const {
+    for (const auto& fault : history_.faults) {
+      if (fault.kind != "kill" && fault.kind != "stop") continue;
+      if (std::abs(fault.start_ms - at_ms) <= options_.cursor_loss_window_ms) return true;
+    }
+    return false;
   }
 
   // --- Nothing lost at the end ----------------------------------------------------------------

@@ -450,6 +450,32 @@ TEST_CASE("an acknowledged ack not in a later sync", "[soak][checker]") {
   require_only(result, ViolationKind::cursor_lost);
 }
 
+TEST_CASE("a cursor lost next to a kill or stop is allowed, next to a leave it is not",
+          "[soak][checker]") {
+  History h = clean_history();
+  Operation ack = op("ack", "carol", group, 300, errc::ok, "run");
+  ack.seq = 1;
+  h.operations.push_back(ack);
+  h.syncs[2].conversations[0].read_seq = 0;
+  h.syncs[5].conversations[0].read_seq = 0;
+  SECTION("kill") {
+    h.faults.push_back({1, "kill", "n2", 310, 320, false, false, -1, 9, 0, {}});
+    auto result = check_history(h);
+    CHECK(result.total_violations() == 0);
+    CHECK(result.counts.cursors_excused >= 1);
+  }
+  SECTION("a kill long after") {
+    CheckOptions options;
+    options.cursor_loss_window_ms = 5;
+    h.faults.push_back({1, "kill", "n2", 1000, 1010, false, false, -1, 9, 0, {}});
+    require_only(check_history(h, options), ViolationKind::cursor_lost);
+  }
+  SECTION("leave") {
+    h.faults.push_back({1, "term", "n2", 200, 260, true, true, 0, 0, 50, {}});
+    require_only(check_history(h), ViolationKind::cursor_lost);
+  }
+}
+
 TEST_CASE("a head lower than an acknowledged seq", "[soak][checker]") {
   History h = clean_history();
   h.syncs.push_back({"alice", "d1", "alice-s1", "run", 250, 255, {{direct, 1, 0, 1}}});

@@ -49,8 +49,10 @@ std::string format_report(const History& history, const CheckResult& result,
       "checked: {} acknowledged messages found at their seq, {} lost, {} unverifiable "
       "(conversation not read back); {} conversations read back\n",
       c.verified, c.lost, c.unverified, c.conversations);
-  out += fmt::format("deliveries: {} live, {} by resync; other requests: {} ({} failed)\n",
-                     c.deliveries_live, c.deliveries_sync, c.operations, c.operation_failures);
+  out += fmt::format(
+      "deliveries: {} live, {} by resync; other requests: {} ({} failed); {} read cursor(s) went "
+      "back next to a kill or stop (allowed)\n",
+      c.deliveries_live, c.deliveries_sync, c.operations, c.operation_failures, c.cursors_excused);
   if (!c.send_errors.empty()) {
     std::string errors;
     for (const auto& [code, count] : c.send_errors)

@@ -454,6 +454,132 @@ TEST_CASE("state machine: an ack never moves a read cursor back", "[service][app
       errc::invalid_argument, "beyond");
 }
 
+TEST_CASE("state machine: an Ack is answered once buffered and stored by the next flush",
+          "[service][apply][cursors]") {
+  Group group;
+  service::ImService& service = group.service();
+  for (const char* user : {"alice", "bob"})
+    REQUIRE_FALSE(register_user(service, user));
+  for (std::uint64_t id = 1; id <= 3; ++id)
+    REQUIRE(send(service, "alice", "bob", id).ok());
+  service::Caller bob{"bob", "phone", 2};
+  auto ack = [&](std::uint64_t seq) {
+    return wait_for(
+        [&](service::Done done) { service.ack(bob, "d:alice:bob", seq, std::move(done)); });
+  };
+  auto stored = [&](Replica& replica) {
+    std::string value;
+    std::uint64_t seq = 0;
+    if (!replica.kv.get(store::Column::cursors, group.keys().cursor("bob", "d:alice:bob", "phone"),
+                        value)) {
+      REQUIRE(service::decode_cursor(value, seq));
+    }
+    return seq;
+  };
+  auto synced = [&] {
+    auto states = service.sync(bob);
+    REQUIRE(states.ok());
+    REQUIRE(states.value.size() == 1);
+    return states.value[0].read_seq;
+  };
+  std::size_t entries = group.log.entries.size();
+  REQUIRE_FALSE(ack(2));
+  CHECK(group.log.entries.size() == entries);  // nothing proposed yet
+  CHECK(stored(group.follower) == 0);
+  CHECK(synced() == 2);
+  REQUIRE_FALSE(ack(1));  // lower: ok, and nothing moves back
+  CHECK(synced() == 2);
+
+  CHECK(service.flush_cursors() == 1);
+  CHECK(stored(group.leader) == 2);
+  CHECK(stored(group.follower) == 2);
+  CHECK(service.cursor_commands_in_flight() == 0);
+  CHECK(service.flush_cursors() == 0);  // nothing new
+
+  SECTION("a flushed cursor is read back until it applies, and an older one never wins") {
+    group.log.defer = true;
+    REQUIRE_FALSE(ack(3));
+    CHECK(service.flush_cursors() == 1);
+    CHECK(service.cursor_commands_in_flight() == 1);
+    CHECK(stored(group.leader) == 2);
+    CHECK(synced() == 3);
+    // A lower cursor committed ahead of it (an earlier leader's flush) changes nothing.
+    Command lower;
+    lower.kind = CommandKind::cursors;
+    lower.time_ms = 1000;
+    lower.cursors = {{"bob", "phone", "d:alice:bob", 1}};
+    REQUIRE_FALSE(group.log.append(group.keys().partition_of("bob"), encode_command(lower)).error);
+    CHECK(stored(group.follower) == 2);
+    group.log.flush();
+    CHECK(stored(group.leader) == 3);
+    CHECK(stored(group.follower) == 3);
+    CHECK(service.cursor_commands_in_flight() == 0);
+    CHECK(synced() == 3);
+  }
+  SECTION("a failed flush is proposed again") {
+    group.log.defer = true;
+    REQUIRE_FALSE(ack(3));
+    CHECK(service.flush_cursors() == 1);
+    // The entry is lost (leadership moved before it committed): its proposer hears Unavailable.
+    auto [index, done] = std::move(group.log.pending.front());
+    group.log.pending.pop_front();
+    done(ApplyResult{Error{errc::unavailable, "lost"}, std::nullopt});
+    CHECK(service.cursor_commands_in_flight() == 0);
+    CHECK(synced() == 3);
+    group.log.defer = false;
+    CHECK(service.flush_cursors() == 1);
+    CHECK(stored(group.follower) == 3);
+  }
+  SECTION("a partition led elsewhere drops what it buffered") {
+    REQUIRE_FALSE(ack(3));
+    group.log.unreadable.insert(group.keys().partition_of("bob"));
+    CHECK(service.flush_cursors() == 0);
+    group.log.unreadable.clear();
+    CHECK(service.flush_cursors() == 0);
+    CHECK(stored(group.follower) == 2);
+    CHECK(synced() == 2);  // the stored cursor: bob is handed message 3 again
+  }
+  SECTION("a session's end flushes its user's partition") {
+    REQUIRE_FALSE(ack(3));
+    service.detach(bob.session_id, "bob");
+    CHECK(stored(group.follower) == 3);
+  }
+}
+
+TEST_CASE("state machine: a cursors command skips deleted users and refuses other partitions",
+          "[service][apply][cursors]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "bob"));
+  PartitionId partition = group.keys().partition_of("bob");
+  std::string other;  // a user id placed in another partition
+  for (int i = 0; other.empty(); ++i) {
+    std::string candidate = "u" + std::to_string(i);
+    if (group.keys().partition_of(candidate) != partition) other = candidate;
+  }
+  Command command;
+  command.kind = CommandKind::cursors;
+  command.time_ms = 1000;
+  command.cursors = {{"bob", "phone", "d:alice:bob", 4}, {other, "phone", "d:alice:bob", 4}};
+  check_refused(group.log.append(partition, encode_command(command)).error, errc::malformed,
+                "partition");
+  // "zed" has no account (in bob's partition or not, it is skipped).
+  command.cursors = {{"bob", "phone", "d:alice:bob", 4}};
+  std::string zed;
+  for (int i = 0; zed.empty(); ++i) {
+    std::string candidate = "z" + std::to_string(i);
+    if (group.keys().partition_of(candidate) == partition) zed = candidate;
+  }
+  command.cursors.push_back({zed, "phone", "d:alice:bob", 4});
+  REQUIRE_FALSE(group.log.append(partition, encode_command(command)).error);
+  std::string value;
+  CHECK_FALSE(group.follower.kv.get(store::Column::cursors,
+                                    group.keys().cursor("bob", "d:alice:bob", "phone"), value));
+  CHECK(group.follower.kv
+            .get(store::Column::cursors, group.keys().cursor(zed, "d:alice:bob", "phone"), value)
+            .code == errc::not_found);
+}
+
 TEST_CASE("state machine: a prune examines a bounded number of records and resumes",
           "[service][apply]") {
   Group group;
@@ -516,6 +642,7 @@ TEST_CASE("state machine: every key starts with its placement key's partition",
   REQUIRE_FALSE(wait_for([&](service::Done done) {
     service.ack(service::Caller{"bob", "phone", 2}, "d:alice:bob", 1, std::move(done));
   }));
+  REQUIRE(service.flush_cursors() == 1);
   std::set<store::Column> seen;
   for (const auto& [column_number, key, value] : dump(group.leader.kv)) {
     auto column = static_cast<store::Column>(column_number);
@@ -906,6 +1033,7 @@ TEST_CASE("state machine: a history trim removes only older messages and never r
   service::Caller bob{"bob", "phone", 2};
   REQUIRE_FALSE(
       wait_for([&](service::Done done) { service.ack(bob, "d:alice:bob", 3, std::move(done)); }));
+  REQUIRE(service.flush_cursors() == 1);
 
   ApplyResult trimmed = group.log.append(partition, trim_command(cutoff, 1'000));
   REQUIRE_FALSE(trimmed.error);

@@ -1,0 +1,113 @@
+#include "service/cursor_buffer.h"
+
+#include <algorithm>
+
+namespace qim::service {
+
+CursorBuffer::CursorBuffer(std::uint32_t partitions, std::size_t max_entries)
+    : max_entries_(max_entries) {
+  partitions_.reserve(partitions);
+  for (std::uint32_t i = 0; i < partitions; ++i)
+    partitions_.push_back(std::make_unique<Partition>());
+}
+
+bool CursorBuffer::raise(PartitionId partition, std::string_view key, const CursorMove& move) {
+  Partition& part = at(partition);
+  std::lock_guard lock(part.mutex);
+  auto found = part.entries.find(std::string(key));
+  if (found == part.entries.end()) {
+    if (total_.load(std::memory_order_relaxed) >= max_entries_) return false;
+    part.entries.emplace(std::string(key), Entry{move, 0});
+    part.pending.emplace_back(key);
+    total_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  Entry& entry = found->second;
+  if (move.seq <= std::max(entry.move.seq, entry.in_flight)) return true;
+  if (entry.move.seq == 0) part.pending.emplace_back(key);
+  entry.move.seq = move.seq;
+  return true;
+}
+
+std::optional<std::uint64_t> CursorBuffer::read(PartitionId partition, std::string_view key) const {
+  Partition& part = at(partition);
+  std::lock_guard lock(part.mutex);
+  auto found = part.entries.find(std::string(key));
+  if (found == part.entries.end()) return std::nullopt;
+  return std::max(found->second.move.seq, found->second.in_flight);
+}
+
+std::vector<CursorMove> CursorBuffer::take(PartitionId partition, std::size_t limit,
+                                           std::vector<std::string>& keys) {
+  Partition& part = at(partition);
+  std::vector<CursorMove> moves;
+  keys.clear();
+  std::lock_guard lock(part.mutex);
+  std::size_t count = std::min(limit, part.pending.size());
+  if (count == 0) return moves;
+  moves.reserve(count);
+  keys.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    auto found = part.entries.find(part.pending[i]);
+    if (found == part.entries.end() || found->second.move.seq == 0) continue;
+    Entry& entry = found->second;
+    entry.in_flight = std::max(entry.in_flight, entry.move.seq);
+    moves.push_back(entry.move);
+    entry.move.seq = 0;
+    keys.push_back(std::move(part.pending[i]));
+  }
+  part.pending.erase(part.pending.begin(),
+                     part.pending.begin() + static_cast<std::ptrdiff_t>(count));
+  if (!moves.empty()) commands_.fetch_add(1, std::memory_order_relaxed);
+  return moves;
+}
+
+void CursorBuffer::settle(PartitionId partition, const std::vector<std::string>& keys,
+                          const std::vector<CursorMove>& moves, bool ok) {
+  Partition& part = at(partition);
+  {
+    std::lock_guard lock(part.mutex);
+    for (std::size_t i = 0; i < keys.size() && i < moves.size(); ++i) {
+      auto found = part.entries.find(keys[i]);
+      if (found == part.entries.end()) continue;  // forgotten meanwhile
+      Entry& entry = found->second;
+      // A later take of the same key may have raised in_flight past this command's value: that
+      // command settles it.
+      if (entry.in_flight > moves[i].seq) continue;
+      entry.in_flight = 0;
+      if (!ok && entry.move.seq < moves[i].seq) {
+        if (entry.move.seq == 0) part.pending.push_back(keys[i]);
+        entry.move.seq = moves[i].seq;
+      }
+      if (entry.move.seq == 0) {
+        part.entries.erase(found);
+        total_.fetch_sub(1, std::memory_order_relaxed);
+      }
+    }
+  }
+  if (!moves.empty()) commands_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void CursorBuffer::forget(PartitionId partition) {
+  Partition& part = at(partition);
+  std::lock_guard lock(part.mutex);
+  total_.fetch_sub(part.entries.size(), std::memory_order_relaxed);
+  part.entries.clear();
+  part.pending.clear();
+}
+
+std::size_t CursorBuffer::entries() const {
+  return total_.load(std::memory_order_relaxed);
+}
+
+std::size_t CursorBuffer::pending(PartitionId partition) const {
+  Partition& part = at(partition);
+  std::lock_guard lock(part.mutex);
+  return part.pending.size();
+}
+
+std::size_t CursorBuffer::in_flight() const {
+  return commands_.load(std::memory_order_relaxed);
+}
+
+}  // namespace qim::service

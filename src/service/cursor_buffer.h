@@ -1,0 +1,90 @@
+#pragma once
+// Read cursors between an Ack and the store. An Ack is answered as soon as its cursor is here;
+// the newest cursor of each (user, device, conversation) is proposed later, many to one command
+// per partition (flush), every few hundred milliseconds, at logout and at shutdown. Until that
+// command applies, readers of cursors (Sync, the next Ack) see this buffer's value over the
+// store's.
+//
+// What a crash costs: the cursor moves of the last flush interval, so a client is handed again
+// messages it had read, which it drops by seq. Never a message, and never a cursor moving
+// backwards (apply keeps the higher of the stored and the proposed value).
+//
+// Per partition, each entry has a `pending` value (not proposed yet) and an `in_flight` one
+// (proposed, not applied yet); an entry goes when neither is left. A partition this node stops
+// leading is forgotten: its new leader serves the stored cursors.
+//
+// Thread-safety: thread-safe; one mutex per partition. Bounded: at most max_entries entries in
+// all; raise() refuses beyond (the caller then proposes that cursor on its own).
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "route/partitions.h"
+#include "service/types.h"
+
+namespace qim::service {
+
+using route::PartitionId;
+
+struct CursorMove {
+  std::string user;
+  std::string device;
+  std::string conversation;
+  std::uint64_t seq = 0;
+};
+
+class CursorBuffer {
+ public:
+  static constexpr std::size_t default_max_entries = 1 << 20;
+
+  CursorBuffer(std::uint32_t partitions, std::size_t max_entries = default_max_entries);
+
+  // Records `move` (keyed by `key`, its store key) unless a value at least as high is here.
+  // Returns false only when the buffer is full and `key` is not in it.
+  bool raise(PartitionId partition, std::string_view key, const CursorMove& move);
+  // The highest value buffered for `key` (pending or in flight), if any.
+  std::optional<std::uint64_t> read(PartitionId partition, std::string_view key) const;
+
+  // The pending moves of `partition`, now in flight; at most `limit` of them (the rest stay
+  // pending). Their keys come back in `keys`, to hand to settle().
+  std::vector<CursorMove> take(PartitionId partition, std::size_t limit,
+                               std::vector<std::string>& keys);
+  // The command carrying `keys` (taken from `partition`) applied (ok) or not: their in-flight
+  // values are released; a failed one returns to pending unless a newer value is pending.
+  void settle(PartitionId partition, const std::vector<std::string>& keys,
+              const std::vector<CursorMove>& moves, bool ok);
+  // Drops every entry of `partition` (this node no longer leads it).
+  void forget(PartitionId partition);
+
+  std::size_t entries() const;
+  std::size_t pending(PartitionId partition) const;
+  // Commands proposed by take() and not settled yet, over all partitions.
+  std::size_t in_flight() const;
+
+ private:
+  struct Entry {
+    CursorMove move;              // move.seq: the pending value (0: none pending)
+    std::uint64_t in_flight = 0;  // the value proposed and not applied yet (0: none)
+  };
+  struct Partition {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, Entry> entries;  // by store key; GUARDED_BY(mutex)
+    std::vector<std::string> pending;                // keys with move.seq != 0, oldest first
+  };
+  Partition& at(PartitionId partition) const { return *partitions_[partition]; }
+
+  const std::size_t max_entries_;
+  std::vector<std::unique_ptr<Partition>> partitions_;
+  // Entries in all partitions; only changed under a partition's mutex, read anywhere.
+  std::atomic<std::size_t> total_{0};
+  std::atomic<std::size_t> commands_{0};
+};
+
+}  // namespace qim::service

@@ -1,0 +1,142 @@
+#include "service/read_cursors.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "service/records.h"
+
+namespace qim::service {
+namespace {
+
+Error internal(std::string message) {
+  return Error{errc::internal, std::move(message)};
+}
+
+}  // namespace
+
+ReadCursors::ReadCursors(store::Kv& kv, const Keys& keys, Proposer& proposer)
+    : kv_(kv),
+      keys_(keys),
+      proposer_(proposer),
+      buffer_(std::make_shared<CursorBuffer>(keys.partitions().count())) {}
+
+Error ReadCursors::read(std::string_view user, std::string_view device,
+                        std::string_view conversation, std::uint64_t& seq) const {
+  std::string key = keys_.cursor(user, conversation, device);
+  seq = 0;
+  std::string value;
+  Error error = kv_.get(store::Column::cursors, key, value);
+  if (!error) {
+    if (!decode_cursor(value, seq)) return internal("a read cursor is corrupted");
+  } else if (error.code != errc::not_found) {
+    return internal("reading a read cursor failed: " + error.message);
+  }
+  if (auto buffered = buffer_->read(keys_.partition_of(user), key)) seq = std::max(seq, *buffered);
+  return {};
+}
+
+void ReadCursors::raise(const Caller& caller, std::string_view conversation, std::uint64_t seq,
+                        std::uint64_t time_ms, Done done) {
+  PartitionId partition = keys_.partition_of(caller.user);
+  std::string key = keys_.cursor(caller.user, conversation, caller.device);
+  CursorMove move{std::string(caller.user), std::string(caller.device), std::string(conversation),
+                  seq};
+  if (buffer_->raise(partition, key, move)) return done({});
+  // The buffer is full: this cursor goes on its own, as a command the caller waits for.
+  Command command;
+  command.kind = CommandKind::ack;
+  command.time_ms = time_ms;
+  command.user = caller.user;
+  command.device = caller.device;
+  command.session_id = caller.session_id;
+  command.conversation = conversation;
+  command.seq = seq;
+  propose(proposer_, partition, command, std::move(done));
+}
+
+std::size_t ReadCursors::flush(std::uint64_t time_ms) {
+  std::size_t proposed = 0;
+  for (PartitionId partition = 0; partition < keys_.partitions().count(); ++partition) {
+    proposed += flush_partition(partition, time_ms);
+  }
+  return proposed;
+}
+
+std::size_t ReadCursors::flush_user(std::string_view user, std::uint64_t time_ms) {
+  return flush_partition(keys_.partition_of(user), time_ms);
+}
+
+std::size_t ReadCursors::flush_partition(PartitionId partition, std::uint64_t time_ms) {
+  if (buffer_->pending(partition) == 0) return 0;
+  if (!proposer_.readable(partition)) {
+    // Led elsewhere now: the cursors buffered here are lost (the client is handed those
+    // messages again); the new leader serves the stored ones.
+    buffer_->forget(partition);
+    return 0;
+  }
+  auto commands = take_commands(partition, time_ms);
+  for (StateMachine::Proposal& command : commands) {
+    proposer_.propose(partition, std::move(command.command), std::move(command.done));
+  }
+  return commands.size();
+}
+
+std::vector<StateMachine::Proposal> ReadCursors::handover(PartitionId partition,
+                                                          std::uint64_t time_ms) {
+  return take_commands(partition, time_ms);
+}
+
+std::vector<StateMachine::Proposal> ReadCursors::take_commands(PartitionId partition,
+                                                               std::uint64_t time_ms) {
+  std::vector<StateMachine::Proposal> commands;
+  for (;;) {
+    auto keys = std::make_shared<std::vector<std::string>>();
+    auto moves = std::make_shared<std::vector<CursorMove>>(
+        buffer_->take(partition, max_moves_per_command, *keys));
+    if (moves->empty()) break;
+    Command command;
+    command.kind = CommandKind::cursors;
+    command.time_ms = time_ms;
+    command.cursors.reserve(moves->size());
+    for (const CursorMove& move : *moves) {
+      command.cursors.push_back(CursorView{move.user, move.device, move.conversation, move.seq});
+    }
+    commands.push_back(StateMachine::Proposal{
+        encode_command(command), [buffer = buffer_, partition, keys, moves](ApplyResult result) {
+          buffer->settle(partition, *keys, *moves, !result.error);
+        }});
+  }
+  return commands;
+}
+
+Error ReadCursors::apply(const ApplyContext& context) {
+  const Command& command = context.command;
+  for (const CursorView& cursor : command.cursors) {
+    if (keys_.partition_of(cursor.user) != context.partition) {
+      return Error{errc::malformed, "command: a cursor is not in this partition"};
+    }
+  }
+  std::string value;
+  for (const CursorView& cursor : command.cursors) {
+    // A user deleted since the Ack keeps no cursor (the purge removed the others).
+    Error error = kv_.get(store::Column::accounts, keys_.account(cursor.user), value);
+    if (error.code == errc::not_found) continue;
+    if (error) return internal("reading an account failed: " + error.message);
+    std::string key = keys_.cursor(cursor.user, cursor.conversation, cursor.device);
+    error = kv_.get(store::Column::cursors, key, value);
+    if (!error) {
+      std::uint64_t current = 0;
+      if (!decode_cursor(value, current)) return internal("a read cursor is corrupted");
+      if (current >= cursor.seq) continue;
+    } else if (error.code != errc::not_found) {
+      return internal("reading a read cursor failed: " + error.message);
+    }
+    if (cursor.seq == 0) continue;
+    context.batch.put(store::Column::cursors, key, encode_cursor(cursor.seq));
+  }
+  return {};
+}
+
+}  // namespace qim::service

@@ -1,0 +1,68 @@
+#pragma once
+// Read cursors (DESIGN §5): each device's position in each conversation, kept with the user's
+// account. An Ack is answered once its cursor is in the leader's CursorBuffer
+// (service/cursor_buffer.h); flush() then proposes the buffered cursors, many per `cursors`
+// command, and apply() writes them, never moving one backwards. Readers see the buffered value
+// over the stored one.
+//
+// Thread-safety: thread-safe; apply() only on the partition's apply thread.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "service/apply_context.h"
+#include "service/cursor_buffer.h"
+#include "service/keys.h"
+#include "service/replication.h"
+#include "service/types.h"
+#include "store/kv.h"
+
+namespace qim::service {
+
+class ReadCursors {
+ public:
+  // Cursors in one `cursors` command: a few hundred KiB at most.
+  static constexpr std::size_t max_moves_per_command = 2048;
+
+  ReadCursors(store::Kv& kv, const Keys& keys, Proposer& proposer);
+
+  // The cursor of `user`'s `device` in `conversation` (0: none). REQUIRES: this node leads the
+  // user's partition (the caller checked readable()).
+  Error read(std::string_view user, std::string_view device, std::string_view conversation,
+             std::uint64_t& seq) const;
+  // Raises the cursor to `seq` (a caller with a lower one gets ok: never backwards). `done` is
+  // called at once when the buffer takes it, else after a command of its own applied.
+  void raise(const Caller& caller, std::string_view conversation, std::uint64_t seq,
+             std::uint64_t time_ms, Done done);
+
+  // Proposes the buffered cursors of every partition this node can serve and drops those of
+  // the others; `user` not empty: only that user's partition (a logout). Returns the commands
+  // proposed.
+  std::size_t flush(std::uint64_t time_ms);
+  std::size_t flush_user(std::string_view user, std::uint64_t time_ms);
+  // The partition's buffered cursors as commands for the shell to append before it hands the
+  // leadership over (StateMachine::before_handover).
+  std::vector<StateMachine::Proposal> handover(PartitionId partition, std::uint64_t time_ms);
+  // Flushed commands not applied yet (shutdown waits for zero).
+  std::size_t in_flight() const { return buffer_->in_flight(); }
+  std::size_t buffered() const { return buffer_->entries(); }
+  // This node stopped leading the partition (or its data was replaced).
+  void forget_partition(PartitionId partition) { buffer_->forget(partition); }
+
+  Error apply(const ApplyContext& context);
+
+ private:
+  std::size_t flush_partition(PartitionId partition, std::uint64_t time_ms);
+  // The pending cursors of `partition` as commands, now in flight.
+  std::vector<StateMachine::Proposal> take_commands(PartitionId partition, std::uint64_t time_ms);
+
+  store::Kv& kv_;
+  const Keys& keys_;
+  Proposer& proposer_;
+  // Shared with the completions of flushed commands, which may outlive this object.
+  std::shared_ptr<CursorBuffer> buffer_;
+};
+
+}  // namespace qim::service

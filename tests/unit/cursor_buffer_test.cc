@@ -1,0 +1,86 @@
+// The leader's buffer of read cursors (service/cursor_buffer.h): only raises, hands each key out
+// once per take, settles failures back to pending, and stays within its bound.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "service/cursor_buffer.h"
+
+namespace qim::testing {
+namespace {
+
+using service::CursorBuffer;
+using service::CursorMove;
+
+CursorMove move_of(const std::string& user, std::uint64_t seq) {
+  return CursorMove{user, "phone", "d:a:b", seq};
+}
+
+}  // namespace
+
+TEST_CASE("cursor buffer: raises only, takes each key once, settles", "[service][cursors]") {
+  CursorBuffer buffer(2, 3);
+  CHECK(buffer.raise(0, "k1", move_of("a", 5)));
+  CHECK(buffer.raise(0, "k1", move_of("a", 3)));  // lower: kept at 5
+  CHECK(buffer.read(0, "k1") == 5u);
+  CHECK_FALSE(buffer.read(0, "k2").has_value());
+  CHECK_FALSE(buffer.read(1, "k1").has_value());
+  CHECK(buffer.raise(0, "k2", move_of("b", 1)));
+  CHECK(buffer.pending(0) == 2);
+
+  std::vector<std::string> keys;
+  auto moves = buffer.take(0, 1, keys);  // bounded per command
+  REQUIRE(moves.size() == 1);
+  CHECK(keys == std::vector<std::string>{"k1"});
+  CHECK(moves[0].seq == 5);
+  CHECK(buffer.pending(0) == 1);
+  CHECK(buffer.in_flight() == 1);
+  CHECK(buffer.read(0, "k1") == 5u);  // in flight, still read
+
+  // Raised while in flight: pending again, taken by the next command.
+  CHECK(buffer.raise(0, "k1", move_of("a", 7)));
+  std::vector<std::string> keys2;
+  auto moves2 = buffer.take(0, 10, keys2);
+  CHECK(moves2.size() == 2);
+  CHECK(buffer.in_flight() == 2);
+
+  // The first command fails after the second was taken: the newer value is in flight, so
+  // nothing returns to pending.
+  buffer.settle(0, keys, moves, false);
+  CHECK(buffer.pending(0) == 0);
+  CHECK(buffer.read(0, "k1") == 7u);
+  // The second fails too: back to pending with its values.
+  buffer.settle(0, keys2, moves2, false);
+  CHECK(buffer.in_flight() == 0);
+  CHECK(buffer.pending(0) == 2);
+  CHECK(buffer.read(0, "k1") == 7u);
+  // Taken and applied: gone.
+  auto moves3 = buffer.take(0, 10, keys);
+  CHECK(moves3.size() == 2);
+  buffer.settle(0, keys, moves3, true);
+  CHECK(buffer.entries() == 0);
+  CHECK_FALSE(buffer.read(0, "k1").has_value());
+}
+
+TEST_CASE("cursor buffer: bounded, and a forgotten partition holds nothing", "[service][cursors]") {
+  CursorBuffer buffer(2, 2);
+  CHECK(buffer.raise(0, "k1", move_of("a", 1)));
+  CHECK(buffer.raise(1, "k2", move_of("b", 1)));
+  CHECK_FALSE(buffer.raise(1, "k3", move_of("c", 1)));  // full
+  CHECK(buffer.raise(1, "k2", move_of("b", 2)));        // an existing key still rises
+  buffer.forget(1);
+  CHECK(buffer.entries() == 1);
+  CHECK(buffer.pending(1) == 0);
+  CHECK(buffer.raise(1, "k3", move_of("c", 1)));
+  // A command settled after its partition was forgotten changes nothing.
+  std::vector<std::string> keys;
+  auto moves = buffer.take(0, 10, keys);
+  buffer.forget(0);
+  buffer.settle(0, keys, moves, false);
+  CHECK(buffer.pending(0) == 0);
+  CHECK(buffer.entries() == 1);
+  CHECK(buffer.in_flight() == 0);
+}
+
+}  // namespace qim::testing
