@@ -16,14 +16,16 @@ bool CursorBuffer::raise(PartitionId partition, std::string_view key, const Curs
   std::lock_guard lock(part.mutex);
   auto found = part.entries.find(std::string(key));
   if (found == part.entries.end()) {
-    if (total_.load(std::memory_order_relaxed) >= max_entries_) return false;
+    if (total_.load(std::memory_order_relaxed) >= max_entries_ && !drop_cached(part)) {
+      return false;
+    }
     part.entries.emplace(std::string(key), Entry{move, 0});
     part.pending.emplace_back(key);
     total_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
   Entry& entry = found->second;
-  if (move.seq <= std::max(entry.move.seq, entry.in_flight)) return true;
+  if (move.seq <= std::max({entry.move.seq, entry.in_flight, entry.stored})) return true;
   if (entry.move.seq == 0) part.pending.emplace_back(key);
   entry.move.seq = move.seq;
   return true;
@@ -34,7 +36,8 @@ std::optional<std::uint64_t> CursorBuffer::read(PartitionId partition, std::stri
   std::lock_guard lock(part.mutex);
   auto found = part.entries.find(std::string(key));
   if (found == part.entries.end()) return std::nullopt;
-  return std::max(found->second.move.seq, found->second.in_flight);
+  const Entry& entry = found->second;
+  return std::max({entry.move.seq, entry.in_flight, entry.stored});
 }
 
 std::vector<CursorMove> CursorBuffer::take(PartitionId partition, std::size_t limit,
@@ -75,17 +78,23 @@ void CursorBuffer::settle(PartitionId partition, const std::vector<std::string>&
       // command settles it.
       if (entry.in_flight > moves[i].seq) continue;
       entry.in_flight = 0;
-      if (!ok && entry.move.seq < moves[i].seq) {
+      if (ok) {
+        entry.stored = std::max(entry.stored, moves[i].seq);
+      } else if (entry.move.seq < moves[i].seq) {
         if (entry.move.seq == 0) part.pending.push_back(keys[i]);
         entry.move.seq = moves[i].seq;
-      }
-      if (entry.move.seq == 0) {
-        part.entries.erase(found);
-        total_.fetch_sub(1, std::memory_order_relaxed);
       }
     }
   }
   if (!moves.empty()) commands_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool CursorBuffer::drop_cached(Partition& part) {
+  std::size_t dropped = std::erase_if(part.entries, [](const auto& item) {
+    return item.second.move.seq == 0 && item.second.in_flight == 0;
+  });
+  total_.fetch_sub(dropped, std::memory_order_relaxed);
+  return dropped > 0;
 }
 
 void CursorBuffer::forget(PartitionId partition) {

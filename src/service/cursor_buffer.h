@@ -9,12 +9,15 @@
 // messages it had read, which it drops by seq. Never a message, and never a cursor moving
 // backwards (apply keeps the higher of the stored and the proposed value).
 //
-// Per partition, each entry has a `pending` value (not proposed yet) and an `in_flight` one
-// (proposed, not applied yet); an entry goes when neither is left. A partition this node stops
-// leading is forgotten: its new leader serves the stored cursors.
+// Per partition, each entry has a `pending` value (not proposed yet), an `in_flight` one
+// (proposed, not applied yet) and a `stored` one (applied by this leader: the store holds it),
+// so that the next Ack of the same cursor reads no store. Entries with only a stored value are
+// a cache, dropped first when the buffer is full. A partition this node starts or stops leading
+// is forgotten: while another node leads, the store may move past what this one knew.
 //
 // Thread-safety: thread-safe; one mutex per partition. Bounded: at most max_entries entries in
-// all; raise() refuses beyond (the caller then proposes that cursor on its own).
+// all; raise() refuses beyond, once no cached entry is left to drop (the caller then proposes
+// that cursor on its own).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -49,7 +52,8 @@ class CursorBuffer {
   // Records `move` (keyed by `key`, its store key) unless a value at least as high is here.
   // Returns false only when the buffer is full and `key` is not in it.
   bool raise(PartitionId partition, std::string_view key, const CursorMove& move);
-  // The highest value buffered for `key` (pending or in flight), if any.
+  // The highest value buffered for `key` (pending, in flight or stored by this leader), if any:
+  // then the store holds no higher one.
   std::optional<std::uint64_t> read(PartitionId partition, std::string_view key) const;
 
   // The pending moves of `partition`, now in flight; at most `limit` of them (the rest stay
@@ -72,6 +76,7 @@ class CursorBuffer {
   struct Entry {
     CursorMove move;              // move.seq: the pending value (0: none pending)
     std::uint64_t in_flight = 0;  // the value proposed and not applied yet (0: none)
+    std::uint64_t stored = 0;     // applied by a command of this buffer (0: unknown)
   };
   struct Partition {
     mutable std::mutex mutex;
@@ -79,6 +84,8 @@ class CursorBuffer {
     std::vector<std::string> pending;                // keys with move.seq != 0, oldest first
   };
   Partition& at(PartitionId partition) const { return *partitions_[partition]; }
+  // Drops the cached entries (stored only) of `part`; true if some went. REQUIRES: its mutex.
+  bool drop_cached(Partition& part);
 
   const std::size_t max_entries_;
   std::vector<std::unique_ptr<Partition>> partitions_;

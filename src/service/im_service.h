@@ -99,6 +99,7 @@ class ImService final : public StateMachine {
                     store::WriteBatch& batch, bool leader) override;
   void forget_partition(PartitionId partition) override;
   std::vector<Proposal> before_handover(PartitionId partition) override;
+  void leadership_changed(PartitionId partition) override;
   void after_write(PartitionId partition, bool written) override {
     events_.release(partition, written);
   }

@@ -25,6 +25,11 @@ ReadCursors::ReadCursors(store::Kv& kv, const Keys& keys, Proposer& proposer)
 Error ReadCursors::read(std::string_view user, std::string_view device,
                         std::string_view conversation, std::uint64_t& seq) const {
   std::string key = keys_.cursor(user, conversation, device);
+  // Buffered here: nothing higher is stored (cursor_buffer.h).
+  if (auto buffered = buffer_->read(keys_.partition_of(user), key)) {
+    seq = *buffered;
+    return {};
+  }
   seq = 0;
   std::string value;
   Error error = kv_.get(store::Column::cursors, key, value);
@@ -33,7 +38,6 @@ Error ReadCursors::read(std::string_view user, std::string_view device,
   } else if (error.code != errc::not_found) {
     return internal("reading a read cursor failed: " + error.message);
   }
-  if (auto buffered = buffer_->read(keys_.partition_of(user), key)) seq = std::max(seq, *buffered);
   return {};
 }
 

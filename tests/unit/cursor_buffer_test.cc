@@ -55,12 +55,22 @@ TEST_CASE("cursor buffer: raises only, takes each key once, settles", "[service]
   CHECK(buffer.in_flight() == 0);
   CHECK(buffer.pending(0) == 2);
   CHECK(buffer.read(0, "k1") == 7u);
-  // Taken and applied: gone.
+  // Taken and applied: kept as the stored value, so the next Ack reads no store.
   auto moves3 = buffer.take(0, 10, keys);
   CHECK(moves3.size() == 2);
   buffer.settle(0, keys, moves3, true);
-  CHECK(buffer.entries() == 0);
+  CHECK(buffer.in_flight() == 0);
+  CHECK(buffer.pending(0) == 0);
+  CHECK(buffer.read(0, "k1") == 7u);
+  CHECK(buffer.raise(0, "k1", move_of("a", 6)));  // below the stored value: nothing to do
+  CHECK(buffer.pending(0) == 0);
+  // A full buffer drops such cached entries first.
+  CHECK(buffer.raise(0, "k3", move_of("c", 1)));
+  CHECK(buffer.entries() == 3);
+  CHECK(buffer.raise(0, "k4", move_of("d", 1)));
+  CHECK(buffer.entries() == 2);  // k1 and k2 dropped, k3 and k4 pending
   CHECK_FALSE(buffer.read(0, "k1").has_value());
+  CHECK(buffer.read(0, "k4") == 1u);
 }
 
 TEST_CASE("cursor buffer: bounded, and a forgotten partition holds nothing", "[service][cursors]") {

@@ -539,6 +539,12 @@ TEST_CASE("state machine: an Ack is answered once buffered and stored by the nex
     CHECK(stored(group.follower) == 2);
     CHECK(synced() == 2);  // the stored cursor: bob is handed message 3 again
   }
+  SECTION("a change of leadership starts the buffer afresh, from the stored cursors") {
+    REQUIRE_FALSE(ack(3));
+    service.leadership_changed(group.keys().partition_of("bob"));
+    CHECK(synced() == 2);
+    CHECK(service.flush_cursors() == 0);
+  }
   SECTION("a session's end flushes its user's partition") {
     REQUIRE_FALSE(ack(3));
     service.detach(bob.session_id, "bob");
