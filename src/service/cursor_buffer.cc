@@ -105,6 +105,15 @@ void CursorBuffer::forget(PartitionId partition) {
   part.pending.clear();
 }
 
+void CursorBuffer::forget(PartitionId partition, std::string_view prefix) {
+  Partition& part = at(partition);
+  std::lock_guard lock(part.mutex);
+  std::size_t dropped = std::erase_if(
+      part.entries, [prefix](const auto& item) { return item.first.starts_with(prefix); });
+  std::erase_if(part.pending, [prefix](const std::string& key) { return key.starts_with(prefix); });
+  total_.fetch_sub(dropped, std::memory_order_relaxed);
+}
+
 std::size_t CursorBuffer::entries() const {
   return total_.load(std::memory_order_relaxed);
 }

@@ -64,8 +64,10 @@ class CursorBuffer {
   // values are released; a failed one returns to pending unless a newer value is pending.
   void settle(PartitionId partition, const std::vector<std::string>& keys,
               const std::vector<CursorMove>& moves, bool ok);
-  // Drops every entry of `partition` (this node no longer leads it).
+  // Drops every entry of `partition` (this node no longer leads it), or those whose key starts
+  // with `prefix` (a deleted user's).
   void forget(PartitionId partition);
+  void forget(PartitionId partition, std::string_view prefix);
 
   std::size_t entries() const;
   std::size_t pending(PartitionId partition) const;

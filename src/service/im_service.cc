@@ -73,6 +73,9 @@ ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t
       break;
     case CommandKind::purge_user:
       result.error = purge_.apply(context);
+      if (!result.error && keys_.partition_of(command.user) == partition) {
+        conversations_.cursors().forget_user(command.user);
+      }
       break;
     case CommandKind::trim_history:
       result = trim_.apply(context);

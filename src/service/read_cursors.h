@@ -50,6 +50,10 @@ class ReadCursors {
   std::size_t buffered() const { return buffer_->entries(); }
   // This node stopped leading the partition (or its data was replaced).
   void forget_partition(PartitionId partition) { buffer_->forget(partition); }
+  // `user` was deleted: what is buffered of their cursors goes with them.
+  void forget_user(std::string_view user) {
+    buffer_->forget(keys_.partition_of(user), keys_.cursors_prefix(user));
+  }
 
   Error apply(const ApplyContext& context);
 

@@ -439,25 +439,30 @@ TEST_CASE("a read cursor that goes backwards", "[soak][checker]") {
   require_only(result, ViolationKind::cursor_regressed);
 }
 
-TEST_CASE("an acknowledged ack not in a later sync", "[soak][checker]") {
+namespace {
+
+// carol's ack of the group's seq 1 at 300 ms, which her later syncs do not show.
+History history_with_lost_ack() {
   History h = clean_history();
   Operation ack = op("ack", "carol", group, 300, errc::ok, "run");
   ack.seq = 1;
   h.operations.push_back(ack);
   h.syncs[2].conversations[0].read_seq = 0;
   h.syncs[5].conversations[0].read_seq = 0;
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("an acknowledged ack not in a later sync", "[soak][checker]") {
+  History h = history_with_lost_ack();
   auto result = check_history(h);
   require_only(result, ViolationKind::cursor_lost);
 }
 
 TEST_CASE("a cursor lost next to a kill or stop is allowed, next to a leave it is not",
           "[soak][checker]") {
-  History h = clean_history();
-  Operation ack = op("ack", "carol", group, 300, errc::ok, "run");
-  ack.seq = 1;
-  h.operations.push_back(ack);
-  h.syncs[2].conversations[0].read_seq = 0;
-  h.syncs[5].conversations[0].read_seq = 0;
+  History h = history_with_lost_ack();
   SECTION("kill") {
     h.faults.push_back({1, "kill", "n2", 310, 320, false, false, -1, 9, 0, {}});
     auto result = check_history(h);

@@ -545,6 +545,13 @@ TEST_CASE("state machine: an Ack is answered once buffered and stored by the nex
     CHECK(synced() == 2);
     CHECK(service.flush_cursors() == 0);
   }
+  SECTION("a deleted user's buffered cursors go with the account") {
+    REQUIRE_FALSE(ack(3));
+    PartitionId own = group.keys().partition_of("bob");
+    REQUIRE_FALSE(wait_for([&](service::Done done) { service.purge_user("bob", own, done); }));
+    CHECK(service.flush_cursors() == 0);
+    CHECK(stored(group.follower) == 0);
+  }
   SECTION("a session's end flushes its user's partition") {
     REQUIRE_FALSE(ack(3));
     service.detach(bob.session_id, "bob");
