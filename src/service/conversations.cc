@@ -323,12 +323,6 @@ void Conversations::ack(const Caller& caller, std::string_view conversation, std
   if (seq > state.value.head_seq) {
     return done(Error{errc::invalid_argument, "seq: beyond the conversation's last message"});
   }
-  // A cursor already there costs nothing (apply checks again: it never moves back).
-  std::uint64_t current = 0;
-  if (Error error = cursors_.read(caller.user, caller.device, conversation, current)) {
-    return done(std::move(error));
-  }
-  if (current >= seq || seq == 0) return done({});
   cursors_.raise(caller, conversation, seq, static_cast<std::uint64_t>(clock_.wall_ms()),
                  std::move(done));
 }

@@ -11,15 +11,17 @@ CursorBuffer::CursorBuffer(std::uint32_t partitions, std::size_t max_entries)
     partitions_.push_back(std::make_unique<Partition>());
 }
 
-bool CursorBuffer::raise(PartitionId partition, std::string_view key, const CursorMove& move) {
+bool CursorBuffer::raise(PartitionId partition, std::string_view key, const CursorView& move) {
   Partition& part = at(partition);
   std::lock_guard lock(part.mutex);
-  auto found = part.entries.find(std::string(key));
+  auto found = part.entries.find(key);
   if (found == part.entries.end()) {
     if (total_.load(std::memory_order_relaxed) >= max_entries_ && !drop_cached(part)) {
       return false;
     }
-    part.entries.emplace(std::string(key), Entry{move, 0});
+    CursorMove copy{std::string(move.user), std::string(move.device),
+                    std::string(move.conversation), move.seq};
+    part.entries.emplace(std::string(key), Entry{std::move(copy)});
     part.pending.emplace_back(key);
     total_.fetch_add(1, std::memory_order_relaxed);
     return true;
@@ -34,7 +36,7 @@ bool CursorBuffer::raise(PartitionId partition, std::string_view key, const Curs
 std::optional<std::uint64_t> CursorBuffer::read(PartitionId partition, std::string_view key) const {
   Partition& part = at(partition);
   std::lock_guard lock(part.mutex);
-  auto found = part.entries.find(std::string(key));
+  auto found = part.entries.find(key);
   if (found == part.entries.end()) return std::nullopt;
   const Entry& entry = found->second;
   return std::max({entry.move.seq, entry.in_flight, entry.stored});

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "route/partitions.h"
+#include "service/commands.h"
 #include "service/types.h"
 
 namespace qim::service {
@@ -49,9 +51,10 @@ class CursorBuffer {
 
   CursorBuffer(std::uint32_t partitions, std::size_t max_entries = default_max_entries);
 
-  // Records `move` (keyed by `key`, its store key) unless a value at least as high is here.
-  // Returns false only when the buffer is full and `key` is not in it.
-  bool raise(PartitionId partition, std::string_view key, const CursorMove& move);
+  // Records `move` (keyed by `key`, its store key) unless a value at least as high is here;
+  // its strings are copied only when `key` is new. Returns false only when the buffer is full
+  // and `key` is not in it.
+  bool raise(PartitionId partition, std::string_view key, const CursorView& move);
   // The highest value buffered for `key` (pending, in flight or stored by this leader), if any:
   // then the store holds no higher one.
   std::optional<std::uint64_t> read(PartitionId partition, std::string_view key) const;
@@ -80,13 +83,22 @@ class CursorBuffer {
     std::uint64_t in_flight = 0;  // the value proposed and not applied yet (0: none)
     std::uint64_t stored = 0;     // applied by a command of this buffer (0: unknown)
   };
+  // Looks keys up by view: no string is made to find one.
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
   struct Partition {
     mutable std::mutex mutex;
-    std::unordered_map<std::string, Entry> entries;  // by store key; GUARDED_BY(mutex)
-    std::vector<std::string> pending;                // keys with move.seq != 0, oldest first
+    // By store key; GUARDED_BY(mutex).
+    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> entries;
+    std::vector<std::string> pending;  // keys with move.seq != 0, oldest first
   };
   Partition& at(PartitionId partition) const { return *partitions_[partition]; }
-  // Drops the cached entries (stored only) of `part`; true if some went. REQUIRES: its mutex.
+  // Drops the cached entries (stored only) of `part`, the partition that needs room; true if
+  // some went. REQUIRES: its mutex.
   bool drop_cached(Partition& part);
 
   const std::size_t max_entries_;

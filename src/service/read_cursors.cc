@@ -24,9 +24,12 @@ ReadCursors::ReadCursors(store::Kv& kv, const Keys& keys, Proposer& proposer)
 
 Error ReadCursors::read(std::string_view user, std::string_view device,
                         std::string_view conversation, std::uint64_t& seq) const {
-  std::string key = keys_.cursor(user, conversation, device);
+  return read_key(keys_.partition_of(user), keys_.cursor(user, conversation, device), seq);
+}
+
+Error ReadCursors::read_key(PartitionId partition, std::string_view key, std::uint64_t& seq) const {
   // Buffered here: nothing higher is stored (cursor_buffer.h).
-  if (auto buffered = buffer_->read(keys_.partition_of(user), key)) {
+  if (auto buffered = buffer_->read(partition, key)) {
     seq = *buffered;
     return {};
   }
@@ -45,9 +48,12 @@ void ReadCursors::raise(const Caller& caller, std::string_view conversation, std
                         std::uint64_t time_ms, Done done) {
   PartitionId partition = keys_.partition_of(caller.user);
   std::string key = keys_.cursor(caller.user, conversation, caller.device);
-  CursorMove move{std::string(caller.user), std::string(caller.device), std::string(conversation),
-                  seq};
-  if (buffer_->raise(partition, key, move)) return done({});
+  std::uint64_t current = 0;
+  if (Error error = read_key(partition, key, current)) return done(std::move(error));
+  if (current >= seq || seq == 0) return done({});
+  if (buffer_->raise(partition, key, CursorView{caller.user, caller.device, conversation, seq})) {
+    return done({});
+  }
   // The buffer is full: this cursor goes on its own, as a command the caller waits for.
   Command command;
   command.kind = CommandKind::ack;

@@ -32,8 +32,9 @@ class ReadCursors {
   // user's partition (the caller checked readable()).
   Error read(std::string_view user, std::string_view device, std::string_view conversation,
              std::uint64_t& seq) const;
-  // Raises the cursor to `seq` (a caller with a lower one gets ok: never backwards). `done` is
-  // called at once when the buffer takes it, else after a command of its own applied.
+  // An Ack: raises the caller's cursor to `seq` unless it is as high already (never backwards;
+  // that is ok too). `done` is called at once when there is nothing to do or the buffer takes
+  // it, else after a command of its own applied. Same REQUIRES as read().
   void raise(const Caller& caller, std::string_view conversation, std::uint64_t seq,
              std::uint64_t time_ms, Done done);
 
@@ -58,6 +59,8 @@ class ReadCursors {
   Error apply(const ApplyContext& context);
 
  private:
+  // The cursor under `key` (in `partition`): buffered, else stored.
+  Error read_key(PartitionId partition, std::string_view key, std::uint64_t& seq) const;
   std::size_t flush_partition(PartitionId partition, std::uint64_t time_ms);
   // The pending cursors of `partition` as commands, now in flight.
   std::vector<StateMachine::Proposal> take_commands(PartitionId partition, std::uint64_t time_ms);

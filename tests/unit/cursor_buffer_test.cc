@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "service/cursor_buffer.h"
@@ -11,10 +12,10 @@ namespace qim::testing {
 namespace {
 
 using service::CursorBuffer;
-using service::CursorMove;
+using service::CursorView;
 
-CursorMove move_of(const std::string& user, std::uint64_t seq) {
-  return CursorMove{user, "phone", "d:a:b", seq};
+CursorView move_of(std::string_view user, std::uint64_t seq) {
+  return CursorView{user, "phone", "d:a:b", seq};
 }
 
 }  // namespace
