@@ -282,18 +282,24 @@ void ReplicaHost::propose(PartitionId partition, std::vector<std::uint8_t> comma
           {}});
       return;
     }
-    auto index = group->node->propose(
-        std::string(reinterpret_cast<const char*>(command.data()), command.size()));
-    if (!index) {
-      ReplicaProbe::bump(probe_.proposals_failed);
-      errc code = index.error().code == errc::rate_limited ? errc::rate_limited : errc::unavailable;
-      done(service::ApplyResult{
-          {code, "partition " + std::to_string(partition) + ": " + index.error().message}, {}});
-      return;
-    }
-    group->pending[*index] =
-        Pending{group->node->term(), Clock::now() + options_.proposal_timeout, std::move(done)};
+    append(*group, command, std::move(done));
   });
+}
+
+void ReplicaHost::append(Group& group, std::span<const std::uint8_t> command,
+                         std::function<void(service::ApplyResult)> done) {
+  auto index = group.node->propose(
+      std::string(reinterpret_cast<const char*>(command.data()), command.size()));
+  if (!index) {
+    ReplicaProbe::bump(probe_.proposals_failed);
+    errc code = index.error().code == errc::rate_limited ? errc::rate_limited : errc::unavailable;
+    done(service::ApplyResult{
+        {code, "partition " + std::to_string(group.log.partition()) + ": " + index.error().message},
+        {}});
+    return;
+  }
+  group.pending[*index] =
+      Pending{group.node->term(), Clock::now() + options_.proposal_timeout, std::move(done)};
 }
 
 bool ReplicaHost::readable(PartitionId partition) const {
@@ -985,18 +991,7 @@ void ReplicaHost::hand_over(Group& group, raft::NodeId to) {
   for (service::StateMachine::Proposal& proposal :
        machine_->before_handover(group.log.partition())) {
     ReplicaProbe::bump(probe_.proposals);
-    auto index = group.node->propose(std::string(
-        reinterpret_cast<const char*>(proposal.command.data()), proposal.command.size()));
-    if (!index) {
-      ReplicaProbe::bump(probe_.proposals_failed);
-      proposal.done(service::ApplyResult{
-          {errc::unavailable,
-           "partition " + std::to_string(group.log.partition()) + ": " + index.error().message},
-          {}});
-      continue;
-    }
-    group.pending[*index] = Pending{group.node->term(), Clock::now() + options_.proposal_timeout,
-                                    std::move(proposal.done)};
+    append(group, proposal.command, std::move(proposal.done));
   }
   group.node->transfer_leadership(to);
 }

@@ -38,6 +38,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -216,6 +217,9 @@ class ReplicaHost final : public service::Proposer {
   void start_snapshot_stream(Group& group, raft::NodeId to);
   void send_next_chunk(std::shared_ptr<struct SnapshotStream> stream);
   void drop_group(PartitionId partition, const char* why);
+  // Proposes `command` to the group this node leads; `done` gets the outcome (or the refusal).
+  void append(Group& group, std::span<const std::uint8_t> command,
+              std::function<void(service::ApplyResult)> done);
   // Appends what the state machine holds only in memory for the partition (its
   // before_handover commands), then transfers the leadership to `to`.
   void hand_over(Group& group, raft::NodeId to);
