@@ -45,7 +45,7 @@ void Client::Impl::on_push(const Frame& frame) {
       const auto* redirect = envelope.body_as_Redirect();
       host_ = proto::view(redirect->host());
       port_ = redirect->port();
-      remember({host_, port_});
+      addresses_.remember({host_, port_});
       moved_to_ = proto::view(redirect->node());
       if (moved_to_.empty()) moved_to_ = fmt::format("{}:{}", host_, port_);
       emit(RedirectedEvent{host_, port_, std::string(proto::view(redirect->node()))});

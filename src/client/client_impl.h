@@ -31,6 +31,7 @@
 
 #include "client/async_connection.h"
 #include "client/delivery_order.h"
+#include "client/node_addresses.h"
 #include "client/signal.h"
 #include "client/wire_codec.h"
 #include "qim/client.h"
@@ -108,19 +109,13 @@ class Client::Impl {
  private:
   // A blocking call's own deadline is its bound; this is the backstop should one be missed.
   static constexpr std::chrono::milliseconds backstop_margin{5'000};
-  // Nodes remembered as reconnection targets.
-  static constexpr std::size_t max_known_addresses = 16;
   // Conversations with an ack under way at once; beyond, an ack waits for the next message.
   static constexpr std::size_t max_acks_in_flight = 10'000;
   // An ack refused as "beyond the conversation's last message" (the reader's home has not seen
   // the message yet) or Unavailable is tried again, at most this many times.
   static constexpr std::uint32_t max_ack_attempts = 5;
 
-  struct Address {
-    std::string host;
-    std::uint16_t port = 0;
-    bool operator==(const Address&) const = default;
-  };
+  using Address = client::NodeAddress;
   struct Session {
     std::string user, device, token;
   };
@@ -181,9 +176,8 @@ class Client::Impl {
   void start_reconnecting(bool skip_home);
   asio::awaitable<void> reconnect_loop(std::uint64_t generation, Address home, bool skip_home);
   std::chrono::milliseconds reconnect_backoff(std::uint32_t attempt);
-  // Attempt `attempt` goes to the home on even turns and to the other known nodes on odd ones.
-  Address reconnect_target(const Address& home, std::uint32_t attempt) const;
-  void remember(const Address& address);
+  // How long a node that did not answer is passed over (client/node_addresses.h).
+  std::chrono::milliseconds silence_period() const;
   void set_logged_in(bool value);
 
   // --- Delivery (client_delivery.cc) ----------------------------------------------------------
@@ -222,7 +216,7 @@ class Client::Impl {
   std::shared_ptr<client::ServerPins> pins_;         // with TlsOptions::pin_file
   std::string host_;  // the node of the current or last connection, or a Redirect's target
   std::uint16_t port_ = 0;
-  std::vector<Address> addresses_;  // known nodes, the one connect() was given first
+  client::NodeAddresses addresses_;  // known nodes, the one connect() was given first
   bool stopping_ = false;
   std::uint64_t generation_ = 0;  // bumped by connect, login, close, logout and each loss
   std::optional<Session> lost_;   // a logged-in session being resumed

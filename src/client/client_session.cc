@@ -25,13 +25,8 @@ void Client::Impl::set_logged_in(bool value) {
   logged_in_ = value;
 }
 
-void Client::Impl::remember(const Address& address) {
-  if (address.host.empty()) return;
-  if (std::find(addresses_.begin(), addresses_.end(), address) != addresses_.end()) return;
-  if (addresses_.size() >= max_known_addresses) {
-    addresses_.erase(addresses_.begin() + 1);  // the first is the one connect() was given
-  }
-  addresses_.push_back(address);
+std::chrono::milliseconds Client::Impl::silence_period() const {
+  return std::max(options_.pong_timeout, reconnect_hello_timeout_min);
 }
 
 void Client::Impl::drop_connection() {
@@ -81,30 +76,26 @@ asio::awaitable<Result<ServerInfo>> Client::Impl::open_connection(
     co_return Error{errc::unavailable, "connection closed by the client while connecting"};
   }
   opening_ = nullptr;
+  Address address{host, port};
   if (!opened) {
     connection->close(opened.error(), /*quiet=*/true);
+    // Refused, or accepted by a kernel whose process does not answer (paused, overloaded).
+    addresses_.mark_silent(address, std::chrono::steady_clock::now() + silence_period());
     co_return opened.error();
   }
   connection_ = std::move(connection);
   host_ = host;
   port_ = port;
-  remember({host, port});
-  // The other nodes the server listed: where to go when this one is gone.
-  for (const std::string& address : opened->cluster_nodes) {
-    auto colon = address.rfind(':');
-    if (colon == std::string::npos || colon == 0) continue;
-    std::string node_host = address.substr(0, colon);
-    if (node_host.size() > 2 && node_host.front() == '[' && node_host.back() == ']') {
-      node_host = node_host.substr(1, node_host.size() - 2);
+  addresses_.mark_answered(address);
+  // The other live nodes the server listed: where to go when this one is gone.
+  if (opened->cluster_nodes.empty()) {
+    addresses_.remember(address);
+  } else {
+    std::vector<Address> live;
+    for (const std::string& text : opened->cluster_nodes) {
+      if (auto node = client::parse_node_address(text)) live.push_back(std::move(*node));
     }
-    unsigned long node_port = 0;
-    try {
-      node_port = std::stoul(address.substr(colon + 1));
-    } catch (const std::exception&) {
-      continue;
-    }
-    if (node_port == 0 || node_port > 65535) continue;
-    remember({node_host, static_cast<std::uint16_t>(node_port)});
+    addresses_.replace_learned(address, live);
   }
   connected_ = true;
   {
@@ -122,10 +113,7 @@ Result<ServerInfo> Client::Impl::connect(std::string host, std::uint16_t port) {
         set_logged_in(false);
         end_session_delivery();
         drop_connection();
-        if (addresses_.empty() || addresses_.front() != Address{host, port}) {
-          std::erase(addresses_, Address{host, port});
-          addresses_.insert(addresses_.begin(), Address{host, port});
-        }
+        addresses_.set_entry({host, port});
         if (!options_.tls.pin_file.empty()) {
           if (!pins_) {
             pins_ =
@@ -164,10 +152,10 @@ asio::awaitable<Result<Client::Impl::Frame>> Client::Impl::call_following_redire
   std::string host = host_;
   std::uint16_t port = port_;
   std::uint32_t attempt = 0;
-  auto hello_timeout = patient
-                           ? options_.request_timeout
-                           : std::min(options_.request_timeout,
-                                      std::max(options_.pong_timeout, reconnect_hello_timeout_min));
+  // A reconnection attempt gives each node one hello timeout to answer: a node that does not
+  // is marked silent and the attempt ends, so the next one goes elsewhere.
+  auto hello_timeout =
+      patient ? options_.request_timeout : std::min(options_.request_timeout, silence_period());
   for (;;) {
     if (stopping_) co_return Error{errc::shutting_down, "the client is closing"};
     if (!connection_ || !connection_->is_open()) {
@@ -185,8 +173,15 @@ asio::awaitable<Result<Client::Impl::Frame>> Client::Impl::call_following_redire
         co_return opened.error();
       }
     }
-    auto reply = co_await call(writer, Retry::connection, deadline);
+    auto call_deadline =
+        patient ? deadline : std::min(deadline, std::chrono::steady_clock::now() + hello_timeout);
+    auto reply = co_await call(writer, Retry::connection, call_deadline);
     if (!reply) {
+      if (!patient && connection_ && connection_->is_open()) {
+        // Connected, then no answer: the node stopped after its HelloOk.
+        addresses_.mark_silent({host, port}, std::chrono::steady_clock::now() + silence_period());
+        drop_connection();
+      }
       auto delay = retry_backoff(attempt++);
       if (patient && reply.error().code == errc::unavailable &&
           std::chrono::steady_clock::now() + delay < deadline) {
@@ -206,10 +201,17 @@ asio::awaitable<Result<Client::Impl::Frame>> Client::Impl::call_following_redire
     ++redirects;
     host = proto::view(redirect->host());
     port = redirect->port();
-    remember({host, port});
+    addresses_.remember({host, port});
     if (announce) emit(RedirectedEvent{host, port, std::string(proto::view(redirect->node()))});
     drop_connection();  // ends any session this connection had
     set_logged_in(false);
+    if (!patient && addresses_.silent({host, port}, std::chrono::steady_clock::now())) {
+      // The cluster still names a node that just did not answer (its partition has not
+      // elected another leader yet): ask a live node again soon rather than wait on it.
+      co_return Error{errc::unavailable,
+                      fmt::format("redirected to {} ({}:{}), which is not answering",
+                                  proto::view(redirect->node()), host, port)};
+    }
   }
 }
 
@@ -357,6 +359,9 @@ void Client::Impl::on_connection_closed(AsyncConnection* identity, const Error& 
   // A node that went silent is not the first one tried again; a moved home is.
   bool moved = !moved_to_.empty();
   bool skip_home = !moved && connection_->went_silent();
+  if (skip_home) {
+    addresses_.mark_silent({host_, port_}, std::chrono::steady_clock::now() + silence_period());
+  }
   connection_.reset();
   connected_ = false;
   bool was_logged_in = logged_in_.exchange(false);
@@ -401,17 +406,6 @@ std::chrono::milliseconds Client::Impl::reconnect_backoff(std::uint32_t attempt)
   return jittered(std::min(delay, options_.reconnect_backoff_max));
 }
 
-Client::Impl::Address Client::Impl::reconnect_target(const Address& home,
-                                                     std::uint32_t attempt) const {
-  std::vector<const Address*> others;
-  for (const Address& address : addresses_) {
-    if (!(address == home)) others.push_back(&address);
-  }
-  if (others.empty() || home.host.empty()) return others.empty() ? home : *others.front();
-  if (attempt % 2 == 0) return home;
-  return *others[(attempt / 2) % others.size()];
-}
-
 asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Address home,
                                                    bool skip_home) {
   if (!lost_) co_return;
@@ -432,7 +426,8 @@ asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Add
     std::error_code ignored;
     co_await reconnect_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     if (generation != generation_ || stopping_) co_return;
-    Address target = reconnect_target(home, attempt + (skip_home ? 1 : 0));
+    Address target =
+        addresses_.target(home, attempt + (skip_home ? 1 : 0), std::chrono::steady_clock::now());
     host_ = target.host;
     port_ = target.port;
     drop_connection();
