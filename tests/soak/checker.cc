@@ -961,13 +961,41 @@ class Checker {
     for (const auto& phase : history_.phases) {
       if (phase.name == "drain") run_end_ms = phase.at_ms;
     }
+    // When each fault disturbs the cluster: a join while it takes its share and while it leaves.
+    std::vector<std::pair<std::int64_t, std::int64_t>> disturbances;  // [from, to], by fault
+    std::vector<std::uint32_t> disturbance_fault;
+    for (const auto& fault : history_.faults) {
+      auto add = [&](std::int64_t from, std::int64_t to) {
+        disturbances.emplace_back(from, to);
+        disturbance_fault.push_back(fault.id);
+      };
+      if (fault.kind == "join") {
+        add(fault.start_ms, fault.start_ms + options_.fault_settle_ms);
+        if (fault.terminated)
+          add(fault.end_ms, fault.end_ms + std::max<std::int64_t>(fault.leave_ms, 0));
+      } else {
+        add(fault.start_ms, fault.end_ms);
+      }
+    }
     for (const auto& outage : outages) {
-      std::int64_t length = (outage.end == forever_ms ? run_end_ms : outage.end) - outage.begin;
+      std::int64_t end = outage.end == forever_ms ? run_end_ms : outage.end;
+      std::int64_t length = end - outage.begin;
+      std::string where = fmt::format("session {} from {} ms{}", outage.session, outage.begin,
+                                      outage.end == forever_ms ? ", never back" : "");
       if (length > result_.longest_login_stall_ms) {
         result_.longest_login_stall_ms = length;
-        result_.longest_login_stall_where =
-            fmt::format("session {} from {} ms{}", outage.session, outage.begin,
-                        outage.end == forever_ms ? ", never back" : "");
+        result_.longest_login_stall_where = where;
+      }
+      std::set<std::uint32_t> in_effect;
+      for (std::size_t i = 0; i < disturbances.size(); ++i) {
+        auto [from, to] = disturbances[i];
+        if (from <= end && to >= outage.begin - options_.fault_settle_ms) {
+          in_effect.insert(disturbance_fault[i]);
+        }
+      }
+      if (in_effect.size() <= 1 && length > result_.longest_single_fault_login_stall_ms) {
+        result_.longest_single_fault_login_stall_ms = length;
+        result_.longest_single_fault_login_stall_where = where;
       }
     }
     for (const auto& [key, message] : messages_) {

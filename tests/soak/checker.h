@@ -78,6 +78,10 @@ struct CheckOptions {
   // lost when the leader is killed or paused). A cursor shown within this window of the start
   // of a kill or stop fault may go back without a violation (counted as cursors_excused).
   std::int64_t cursor_loss_window_ms = 3'000;
+  // A logged-out stretch is put down to the faults in effect from this long before it began
+  // until it ended: a kill, stop or term from its start to its end, a join for this long after
+  // it started and, once terminated, until it exited.
+  std::int64_t fault_settle_ms = 2'000;
 };
 
 // Availability around one fault.
@@ -130,6 +134,9 @@ struct CheckResult {
   std::string longest_send_stall_where;
   std::int64_t longest_login_stall_ms = 0;
   std::string longest_login_stall_where;
+  // The same over the stretches with at most one fault in effect (the bar: a single fault).
+  std::int64_t longest_single_fault_login_stall_ms = 0;
+  std::string longest_single_fault_login_stall_where;
 
   std::uint64_t total_violations() const;
 };

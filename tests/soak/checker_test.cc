@@ -670,6 +670,26 @@ TEST_CASE("availability around a fault", "[soak][checker]") {
   CHECK(result.by_kind["kill"].faults == 1);
 }
 
+TEST_CASE("a logged-out stretch is put down to the faults in effect during it", "[soak][checker]") {
+  History h = clean_history();
+  // carol out 1000-4000 during one stop; alice out 10000-19000 while a kill and a join overlap.
+  h.faults.push_back({1, "stop", "n2", 1200, 3900, false, false, -1, 0, 0, {}});
+  h.faults.push_back({2, "kill", "n3", 9000, 15000, false, false, -1, 9, 0, {}});
+  h.faults.push_back({3, "join", "j1", 16000, 60000, true, true, 0, 0, 500, {}});
+  h.connections.push_back({"carol", "carol-s1", 1000, "disconnected", errc::unavailable, "x"});
+  h.connections.push_back({"carol", "carol-s1", 4000, "reconnected", errc::ok, "on n1"});
+  h.connections.push_back({"alice", "alice-s1", 10000, "disconnected", errc::unavailable, "x"});
+  h.connections.push_back({"alice", "alice-s1", 19000, "reconnected", errc::ok, "on n1"});
+  auto result = check_history(h);
+  CHECK(result.longest_login_stall_ms == 9000);
+  CHECK(result.longest_single_fault_login_stall_ms == 3000);
+  CHECK_THAT(result.longest_single_fault_login_stall_where, Catch::Contains("carol-s1"));
+  // The join long over (its share taken, not yet leaving): alice's stretch had one fault.
+  h.faults.back().start_ms = 5000;
+  result = check_history(h);
+  CHECK(result.longest_single_fault_login_stall_ms == 9000);
+}
+
 TEST_CASE("history records survive a round trip through JSON lines", "[soak][history]") {
   History h = clean_history();
   h.faults.push_back({1, "term", "n2", 200, 260, true, true, 0, 0, 50, "left"});

@@ -112,6 +112,11 @@ std::string format_report(const History& history, const CheckResult& result,
   out += fmt::format(
       "longest logged-out stretch: {} ({})\n", duration(result.longest_login_stall_ms),
       result.longest_login_stall_where.empty() ? "-" : result.longest_login_stall_where);
+  out += fmt::format("longest logged-out stretch with at most one fault in effect: {} ({})\n",
+                     duration(result.longest_single_fault_login_stall_ms),
+                     result.longest_single_fault_login_stall_where.empty()
+                         ? "-"
+                         : result.longest_single_fault_login_stall_where);
   out += fmt::format("result: {}\n", result.total_violations() == 0 ? "PASS" : "FAIL");
   return out;
 }
