@@ -374,6 +374,9 @@ void ReplicaHost::run_cycle() {
       if (!item.ready.committed_entries.empty()) {
         apply_committed(*item.group, item.ready.committed_entries);
       }
+    }
+    write_applied();  // before any read state says the entries are applied
+    for (Out& item : out) {
       if (item.ready.role_changed) after_role_change(*item.group);
       item.group->node->advance();
       publish_read_state(*item.group);
@@ -415,8 +418,8 @@ void ReplicaHost::compact(Group& group, store::WriteBatch& batch) {
 void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entries) {
   const PartitionId partition = group.log.partition();
   for (raft::Entry& entry : entries) {
-    apply_batch_.clear();
     service::ApplyResult result;
+    bool alone = false;
     if (entry.kind == raft::EntryKind::config_change) {
       raft::ConfigChange change;
       if (raft::decode(entry.data, change) && raft::apply_change(group.config, change)) {
@@ -437,6 +440,10 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
     } else if (!entry.data.empty()) {
       auto bytes = std::span<const std::uint8_t>(
           reinterpret_cast<const std::uint8_t*>(entry.data.data()), entry.data.size());
+      // A command that may read what the commands before it wrote, or whose writes the next
+      // ones may read, goes into the store alone.
+      alone = !machine_->can_share_batch(bytes);
+      if (alone) write_applied();
       result = machine_->apply(partition, bytes, apply_batch_, group.role == raft::Role::leader);
       // A refusal is a value every replica computes alike; a failure to read the store is not,
       // and skipping the entry here would make this replica differ from the others for good.
@@ -446,31 +453,47 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
               result.error);
       }
     }
-    group.log.set_applied(LogPoint{entry.index, entry.term, group.config}, apply_batch_);
-    if (Error error = kv_.write_buffered(apply_batch_)) {
-      fatal("applying entry " + std::to_string(entry.index) + " of partition " +
-                std::to_string(partition),
-            error);
-    }
-    machine_->after_write(partition, true);
-    // The proposer's outcome: ours only if the entry at its index is of the term it was
-    // proposed in (an entry of another term there means ours was overwritten).
+    if (!group.unwritten_applied) unwritten_groups_.push_back(&group);
+    group.unwritten_applied = LogPoint{entry.index, entry.term, group.config};
+    // The proposer's outcome, once written: ours only if the entry at its index is of the term
+    // it was proposed in (an entry of another term there means ours was overwritten).
     while (!group.pending.empty() && group.pending.begin()->first <= entry.index) {
       auto it = group.pending.begin();
       Pending pending = std::move(it->second);
       bool ours = it->first == entry.index && pending.term == entry.term;
       group.pending.erase(it);
       if (ours) {
-        pending.done(std::move(result));
+        unwritten_outcomes_.emplace_back(std::move(pending.done), std::move(result));
       } else {
         ReplicaProbe::bump(probe_.proposals_failed);
-        pending.done(service::ApplyResult{
-            {errc::unavailable, "leadership of partition " + std::to_string(partition) +
-                                    " moved before the request was committed; retry"},
-            {}});
+        unwritten_outcomes_.emplace_back(
+            std::move(pending.done),
+            service::ApplyResult{
+                {errc::unavailable, "leadership of partition " + std::to_string(partition) +
+                                        " moved before the request was committed; retry"},
+                {}});
       }
     }
+    if (alone) write_applied();
   }
+}
+
+void ReplicaHost::write_applied() {
+  if (unwritten_groups_.empty()) return;
+  for (Group* group : unwritten_groups_) {
+    group->log.set_applied(*group->unwritten_applied, apply_batch_);
+    group->unwritten_applied.reset();
+  }
+  if (Error error = kv_.write_buffered(apply_batch_)) fatal("writing applied entries", error);
+  apply_batch_.clear();
+  for (Group* group : unwritten_groups_)
+    machine_->after_write(group->log.partition(), true);
+  unwritten_groups_.clear();
+  // Moved out first: an outcome may propose again, and that proposal's own outcome comes later.
+  auto outcomes = std::move(unwritten_outcomes_);
+  unwritten_outcomes_.clear();
+  for (auto& [done, result] : outcomes)
+    done(std::move(result));
 }
 
 void ReplicaHost::after_role_change(Group& group) {

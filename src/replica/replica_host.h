@@ -194,6 +194,8 @@ class ReplicaHost final : public service::Proposer {
     std::optional<Incoming> incoming;
     std::set<raft::NodeId> streaming;  // snapshot streams under way to these replicas
     bool removed = false;
+    // The last entry applied into apply_batch_ and not written yet (none: all written).
+    std::optional<LogPoint> unwritten_applied;
   };
 
   // Host thread only, below.
@@ -203,7 +205,12 @@ class ReplicaHost final : public service::Proposer {
   Group& create_group(PartitionId partition, bool bootstrap_self);
   void make_node(Group& group);
   void run_cycle();
+  // Applies the entries into apply_batch_; commands the state machine lets share a batch are
+  // written together at the next write_applied(), the others alone.
   void apply_committed(Group& group, std::vector<raft::Entry>& entries);
+  // Writes apply_batch_ with each group's applied point, then releases what waited for it
+  // (the state machine's pushes, the proposers' outcomes).
+  void write_applied();
   void after_role_change(Group& group);
   void publish_read_state(Group& group);
   void fail_pending(Group& group, errc code, const std::string& message);
@@ -274,7 +281,12 @@ class ReplicaHost final : public service::Proposer {
   std::chrono::steady_clock::time_point next_drain_report_{};
   std::chrono::steady_clock::time_point last_status_{};
   store::WriteBatch batch_;
+  // What committed entries wrote and is not in the store yet: one write per ready cycle for
+  // every group's commands that may share it (service::StateMachine::can_share_batch).
   store::WriteBatch apply_batch_;
+  std::vector<Group*> unwritten_groups_;
+  std::vector<std::pair<std::function<void(service::ApplyResult)>, service::ApplyResult>>
+      unwritten_outcomes_;
   proto::PeerFrameBuilder builder_{4096};
   std::function<void(const std::vector<LeaderHint>&)> leader_listener_;
   std::uint64_t random_state_;

@@ -389,9 +389,13 @@ std::vector<std::uint8_t> encode_command(const Command& command) {
   return encoded;
 }
 
-Error decode_command(std::span<const std::uint8_t> bytes, std::vector<std::uint64_t>& aligned,
-                     Command& command) {
-  if (bytes.size() < 8) return malformed("too short");
+namespace {
+
+// The verified root of `bytes`, copied into `aligned` first when not 8-byte aligned (FlatBuffers
+// reads scalars in place); nullptr when it does not verify.
+const fb::Command* verified_root(std::span<const std::uint8_t> bytes,
+                                 std::vector<std::uint64_t>& aligned) {
+  if (bytes.size() < 8) return nullptr;
   const std::uint8_t* data = bytes.data();
   if (reinterpret_cast<std::uintptr_t>(data) % 8 != 0) {
     aligned.resize((bytes.size() + 7) / 8);
@@ -399,8 +403,23 @@ Error decode_command(std::span<const std::uint8_t> bytes, std::vector<std::uint6
     data = reinterpret_cast<const std::uint8_t*>(aligned.data());
   }
   flatbuffers::Verifier verifier(data, bytes.size(), max_depth, max_tables);
-  if (!fb::VerifyCommandBuffer(verifier)) return malformed("does not verify");
-  const fb::Command* root = fb::GetCommand(data);
+  if (!fb::VerifyCommandBuffer(verifier)) return nullptr;
+  return fb::GetCommand(data);
+}
+
+}  // namespace
+
+bool is_send_command(std::span<const std::uint8_t> bytes) {
+  std::vector<std::uint64_t> aligned;
+  const fb::Command* root = verified_root(bytes, aligned);
+  return root != nullptr && root->body_type() == fb::Body::Send;
+}
+
+Error decode_command(std::span<const std::uint8_t> bytes, std::vector<std::uint64_t>& aligned,
+                     Command& command) {
+  if (bytes.size() < 8) return malformed("too short");
+  const fb::Command* root = verified_root(bytes, aligned);
+  if (root == nullptr) return malformed("does not verify");
   command = Command{};
   command.time_ms = root->time_ms();
   command.user = view(root->user());

@@ -96,4 +96,7 @@ std::vector<std::uint8_t> encode_command(const Command& command);
 Error decode_command(std::span<const std::uint8_t> bytes, std::vector<std::uint64_t>& aligned,
                      Command& command);
 
+// Whether `bytes` verifies as a command whose body is a Send, without decoding it.
+bool is_send_command(std::span<const std::uint8_t> bytes);
+
 }  // namespace qim::service

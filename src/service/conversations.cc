@@ -37,7 +37,8 @@ Conversations::Conversations(store::Kv& kv, const Keys& keys, Proposer& proposer
       clock_(clock),
       options_(options),
       counters_(counters),
-      cursors_(kv, keys, proposer) {}
+      cursors_(kv, keys, proposer),
+      unwritten_dedup_(keys.partitions().count()) {}
 
 std::uint32_t Conversations::page_limit(std::uint32_t requested) const {
   if (requested == 0) return std::max<std::uint32_t>(1, options_.default_page_messages);
@@ -122,6 +123,12 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
   std::uint64_t head_seq = 0;
   if (!empty) {
     // A retry of a message already stored gets the original seq and is not pushed again.
+    auto& unwritten = unwritten_dedup_[context.partition];
+    if (auto it = unwritten.find(dedup_key); it != unwritten.end()) {
+      return ApplyResult{{},
+                         SendResult{std::move(conversation), it->second.seq,
+                                    it->second.server_time_ms, command.client_msg_id, true}};
+    }
     error = kv_.get(store::Column::dedup, dedup_key, value);
     if (!error) {
       DedupRecord record;
@@ -142,7 +149,9 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
                       command.client_msg_id, command.time_ms, command.body};
   store::WriteBatch& batch = context.batch;
   batch.put(store::Column::log, keys_.log(conversation, message.seq), encode_log_entry(message));
-  batch.put(store::Column::dedup, dedup_key, encode(DedupRecord{message.seq, command.time_ms}));
+  DedupRecord dedup{message.seq, command.time_ms};
+  batch.put(store::Column::dedup, dedup_key, encode(dedup));
+  unwritten_dedup_[context.partition].insert_or_assign(std::move(dedup_key), dedup);
   if (!to_group && message.seq == 1) {
     // The first message of a direct conversation makes it appear in both users' Sync.
     MembershipRecord membership{std::string(command.to_user), 1, command.time_ms, command.time_ms};
@@ -170,6 +179,12 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
   return ApplyResult{{},
                      SendResult{std::move(conversation), message.seq, command.time_ms,
                                 command.client_msg_id, false}};
+}
+
+void Conversations::written(PartitionId partition) {
+  if (partition >= unwritten_dedup_.size()) return;
+  unwritten_dedup_[partition].clear();
+  caches_.heads_written(partition);
 }
 
 Error Conversations::first_readable_seq(std::string_view user, std::string_view conversation,

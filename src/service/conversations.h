@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
@@ -71,8 +72,11 @@ class Conversations {
   ReadCursors& cursors() { return cursors_; }
   const ReadCursors& cursors() const { return cursors_; }
 
-  // Apply side.
+  // Apply side. Sends share the shell's write batch (service/replication.h): what a send
+  // wrote and the next send may read (its dedup record, its head) is kept here until the batch
+  // is in the store, then written() lets it go.
   ApplyResult apply_send(const ApplyContext& context);
+  void written(PartitionId partition);
   Error apply_ack(const ApplyContext& context);
   Error apply_prune(const ApplyContext& context);
 
@@ -96,6 +100,8 @@ class Conversations {
   const Options& options_;
   Counters& counters_;
   ReadCursors cursors_;
+  // By partition: the dedup records of sends applied since the last write (apply side only).
+  std::vector<std::unordered_map<std::string, DedupRecord>> unwritten_dedup_;
 };
 
 }  // namespace qim::service

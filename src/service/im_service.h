@@ -29,6 +29,7 @@
 #include "service/address_limiter.h"
 #include "service/apply_context.h"
 #include "service/cluster_queries.h"
+#include "service/commands.h"
 #include "service/conversations.h"
 #include "service/counters.h"
 #include "service/events.h"
@@ -100,14 +101,19 @@ class ImService final : public StateMachine {
   void forget_partition(PartitionId partition) override;
   std::vector<Proposal> before_handover(PartitionId partition) override;
   void leadership_changed(PartitionId partition) override;
+  // Sends share a write batch: the only command on the hot path, and its apply reads nothing
+  // another send writes but what Conversations keeps until written().
+  bool can_share_batch(std::span<const std::uint8_t> command) const override {
+    return is_send_command(command);
+  }
   void after_write(PartitionId partition, bool written) override {
+    conversations_.written(partition);
     events_.release(partition, written);
   }
-  // Pushes made by apply() wait until after_write(partition, true) / release_events(partition,
-  // true), called once the command's batch is written (false drops them: the write failed).
+  // Pushes made by apply() wait until after_write(partition, true), called once the command's
+  // batch is written (false drops them: the write failed).
   // REQUIRES: before the first command is applied.
   void hold_events_until_released() { events_.hold_until_released(true); }
-  void release_events(PartitionId partition, bool send) { events_.release(partition, send); }
   const Keys& keys() const { return keys_; }
   Proposer& proposer() { return proposer_; }
 

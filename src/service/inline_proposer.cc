@@ -21,7 +21,7 @@ void InlineProposer::attach(StateMachine& machine, Written written) {
 void InlineProposer::attach(ImService& service) {
   service.hold_events_until_released();
   attach(service,
-         [&service](PartitionId partition, bool ok) { service.release_events(partition, ok); });
+         [&service](PartitionId partition, bool ok) { service.after_write(partition, ok); });
 }
 
 void InlineProposer::propose(PartitionId partition, std::vector<std::uint8_t> command,

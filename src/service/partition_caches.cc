@@ -85,16 +85,24 @@ Error PartitionCaches::head(std::string_view conversation, std::uint64_t& head_s
   {
     std::lock_guard lock(partition.mutex);
     if (auto it = partition.heads.find(key); it != partition.heads.end()) {
-      head_seq = it->second;
+      head_seq = it->second.seq;
       return {};
     }
   }
   if (Error error = load_head(conversation, head_seq)) return error;
   std::lock_guard lock(partition.mutex);
-  if (partition.heads.size() >= heads_per_partition_)
-    partition.heads.erase(partition.heads.begin());
-  partition.heads.emplace(std::move(key), head_seq);
+  if (partition.heads.size() >= heads_per_partition_) evict_head(partition, nullptr);
+  partition.heads.emplace(std::move(key), Partition::Head{head_seq, false});
   return {};
+}
+
+void PartitionCaches::evict_head(Partition& partition, const Partition::Heads::value_type* keep) {
+  // Unwritten heads are at most one cycle's sends, far fewer than the cache holds.
+  for (auto it = partition.heads.begin(); it != partition.heads.end(); ++it) {
+    if (it->second.unwritten || &*it == keep) continue;
+    partition.heads.erase(it);
+    return;
+  }
 }
 
 bool PartitionCaches::has_head(std::string_view conversation) {
@@ -106,17 +114,22 @@ bool PartitionCaches::has_head(std::string_view conversation) {
 void PartitionCaches::set_head(std::string_view conversation, std::uint64_t head_seq) {
   Partition& partition = partition_of(conversation);
   std::lock_guard lock(partition.mutex);
-  auto [it, inserted] = partition.heads.try_emplace(std::string(conversation), head_seq);
-  if (!inserted) {
-    it->second = head_seq;
-    return;
+  auto [it, inserted] = partition.heads.try_emplace(std::string(conversation));
+  it->second.seq = head_seq;
+  if (!it->second.unwritten) {
+    it->second.unwritten = true;
+    partition.unwritten.push_back(&*it);
   }
-  if (partition.heads.size() > heads_per_partition_) {
-    // Evict another entry than the one just set.
-    auto victim = partition.heads.begin();
-    if (victim == it) ++victim;
-    partition.heads.erase(victim);
-  }
+  if (inserted && partition.heads.size() > heads_per_partition_) evict_head(partition, &*it);
+}
+
+void PartitionCaches::heads_written(PartitionId partition_id) {
+  if (partition_id >= partitions_.size()) return;
+  Partition& partition = *partitions_[partition_id];
+  std::lock_guard lock(partition.mutex);
+  for (auto* head : partition.unwritten)
+    head->second.unwritten = false;
+  partition.unwritten.clear();
 }
 
 Error PartitionCaches::roster(std::string_view group, std::shared_ptr<const Roster>& roster) {
@@ -170,7 +183,7 @@ Error PartitionCaches::read_head(std::string_view conversation, std::uint64_t& h
   {
     std::lock_guard lock(partition.mutex);
     if (auto it = partition.heads.find(std::string(conversation)); it != partition.heads.end()) {
-      head_seq = it->second;
+      head_seq = it->second.seq;
       return {};
     }
   }
@@ -220,6 +233,7 @@ void PartitionCaches::forget_partition(PartitionId partition_id) {
   Partition& partition = *partitions_[partition_id];
   std::lock_guard lock(partition.mutex);
   partition.heads.clear();
+  partition.unwritten.clear();
   partition.rosters.clear();
   partition.roster_entries = 0;
 }
@@ -227,7 +241,10 @@ void PartitionCaches::forget_partition(PartitionId partition_id) {
 void PartitionCaches::forget(std::string_view conversation) {
   Partition& partition = partition_of(conversation);
   std::lock_guard lock(partition.mutex);
-  partition.heads.erase(std::string(conversation));
+  if (auto it = partition.heads.find(std::string(conversation)); it != partition.heads.end()) {
+    std::erase(partition.unwritten, &*it);
+    partition.heads.erase(it);
+  }
   auto ref = parse_conversation(conversation);
   if (ref && ref->kind == ConversationRef::Kind::group) erase_roster(partition, ref->first);
 }

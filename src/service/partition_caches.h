@@ -1,10 +1,11 @@
 #pragma once
 // What apply() keeps in memory of each partition's applied state: conversation heads (the last
 // seq of a log) and group rosters. Exact at apply: only the partition's apply inserts, updates
-// or evicts entries, and it runs after every earlier command's writes are in the store, so an
-// entry it loads is never stale. Readers (pull, members, ...) only look entries up; on a miss
-// they read the store and leave the cache alone (an entry a reader loaded between a command's
-// apply and its write could be stale).
+// or evicts entries. A command's writes may still be in the shell's unwritten batch when the
+// next command applies (sends share one write per cycle): a head set since the last write is
+// never evicted until heads_written(), so apply never reloads a head older than what it set.
+// Readers (pull, members, ...) only look entries up; on a miss they read the store and leave the
+// cache alone (an entry a reader loaded between a command's apply and its write could be stale).
 //
 // Thread-safety: the apply side of partition p is called by p's apply thread only (one at a
 // time, REQUIRES below); the read side from any thread. One mutex per partition guards its
@@ -51,7 +52,10 @@ class PartitionCaches {
   Error head(std::string_view conversation, std::uint64_t& head_seq);
   // Whether the head of `conversation` is cached (then head() reads no store).
   bool has_head(std::string_view conversation);
+  // Sets the head; it stays cached at least until heads_written() for its partition.
   void set_head(std::string_view conversation, std::uint64_t head_seq);
+  // The heads set in `partition` so far are in the store: they may be evicted again.
+  void heads_written(PartitionId partition);
   // The group's roster; not_found when there is no such group. A roster never changes once
   // cached (a change forgets it); the shared pointer keeps it alive past that, the raw one is
   // valid until the roster is forgotten (by this apply thread).
@@ -75,7 +79,13 @@ class PartitionCaches {
  private:
   struct Partition {
     std::mutex mutex;
-    std::unordered_map<std::string, std::uint64_t> heads;  // GUARDED_BY(mutex)
+    struct Head {
+      std::uint64_t seq = 0;
+      bool unwritten = false;  // set since the last heads_written(): not to be evicted
+    };
+    using Heads = std::unordered_map<std::string, Head>;
+    Heads heads;                                // GUARDED_BY(mutex)
+    std::vector<Heads::value_type*> unwritten;  // GUARDED_BY(mutex); nodes are stable
     // By group id; GUARDED_BY(mutex).
     std::unordered_map<std::string, std::shared_ptr<const Roster>> rosters;
     std::size_t roster_entries = 0;  // GUARDED_BY(mutex)
@@ -85,6 +95,9 @@ class PartitionCaches {
     return *partitions_[keys_.partition_of(conversation)];
   }
   Error load_head(std::string_view conversation, std::uint64_t& head_seq);
+  // Makes room for one more head, evicting one that is not unwritten (nor `keep`).
+  // REQUIRES: partition.mutex held.
+  void evict_head(Partition& partition, const Partition::Heads::value_type* keep);
   Error load_roster(std::string_view group, Roster& roster);
   void erase_roster(Partition& partition, std::string_view group);
 

@@ -60,17 +60,26 @@ class StateMachine {
  public:
   virtual ~StateMachine() = default;
 
-  // Applies one committed command of `partition`, adding its writes to `batch` (empty on entry;
-  // the shell adds its applied-index record and writes the batch before the next command is
-  // applied, so each command reads what the previous ones wrote). `leader`: this replica leads
+  // Applies one committed command of `partition`, adding its writes to `batch`. The batch is
+  // empty on entry, and written (with the shell's applied-index record) before the next command
+  // is applied, unless both commands may share a batch (can_share_batch): so each command reads
+  // what the previous ones wrote, or only what the state machine itself keeps of the unwritten
+  // ones until after_write. `leader`: this replica leads
   // the partition now, so it pushes the command's events to the sessions (followers apply
   // silently). A command that does not decode is refused with `malformed` and writes nothing.
   // REQUIRES: one thread at a time per partition, in log order.
   virtual ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
                             store::WriteBatch& batch, bool leader) = 0;
 
-  // After the batch of the command last applied to `partition` was written to the store (ok)
-  // or not: what the command produced for others (pushes) may go now, and not before, so a
+  // Whether `command` may be applied into a batch that holds other commands' writes not in
+  // the store yet (of any partition), and leave its own there for the next ones: true only
+  // when its apply reads nothing those may write but what the state machine tracks itself
+  // until after_write. The shell writes once for a run of such commands (one store write per
+  // ready cycle on the hot path); any other command is applied and written alone.
+  virtual bool can_share_batch(std::span<const std::uint8_t> /*command*/) const { return false; }
+
+  // After the batch holding the commands last applied to `partition` was written to the store
+  // (ok) or not: what they produced for others (pushes) may go now, and not before, so a
   // client pushed a message can read it at once.
   virtual void after_write(PartitionId /*partition*/, bool /*written*/) {}
 

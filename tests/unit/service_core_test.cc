@@ -1,10 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include "qim/ids.h"
 #include "service/cluster_queries.h"
 #include "service/keys.h"
 #include "service/login_limiter.h"
+#include "service/partition_caches.h"
 #include "service/records.h"
 #include "session_test_fixture.h"
+#include "store/memory_kv.h"
 
 using namespace qim;
 using namespace qim::service;
@@ -28,6 +31,47 @@ TEST_CASE("service keys: log keys order numerically and parse back", "[service]"
   PartitionId group = keys.partition_of("g:x");
   CHECK(keys.conv("alice", "g:x").starts_with(keys.convs_prefix(group, "alice")));
   CHECK_FALSE(keys.conv("alice2", "g:x").starts_with(keys.convs_prefix(group, "alice")));
+}
+
+TEST_CASE("service caches: a head set since the partition's last write is never evicted",
+          "[service]") {
+  Keys keys(qim::testing::test_partitions());
+  store::MemoryKv kv;
+  PartitionCaches caches(kv, keys);
+  std::size_t share = std::max<std::size_t>(
+      256, PartitionCaches::max_cached_heads / qim::testing::test_partitions().count());
+  PartitionId partition = keys.partition_of("d:a:b");
+  std::vector<std::string> conversations;
+  for (int i = 0; conversations.size() < 2 * share + 2; ++i) {
+    std::string conversation = direct_conversation("a", "u" + std::to_string(i));
+    if (keys.partition_of(conversation) == partition) conversations.push_back(conversation);
+  }
+  // A full cache of written heads.
+  for (std::size_t i = 0; i < share; ++i)
+    caches.set_head(conversations[i], 5);
+  caches.heads_written(partition);
+  // Then a batch's worth of new heads, more than the cache holds: each evicts a written one,
+  // none evicts an unwritten one (reloading it from the store would go back to an older seq).
+  for (std::size_t i = share; i < 2 * share + 1; ++i)
+    caches.set_head(conversations[i], 9);
+  std::size_t written_left = 0;
+  for (std::size_t i = 0; i < share; ++i)
+    written_left += caches.has_head(conversations[i]) ? 1 : 0;
+  CHECK(written_left == 0);
+  for (std::size_t i = share; i < 2 * share + 1; ++i) {
+    INFO(i);
+    REQUIRE(caches.has_head(conversations[i]));
+  }
+  std::uint64_t seq = 0;
+  REQUIRE_FALSE(caches.head(conversations[share], seq));
+  CHECK(seq == 9);
+  // Once written, they may be evicted again.
+  caches.heads_written(partition);
+  caches.set_head(conversations.back(), 1);
+  std::size_t cached = 0;
+  for (const std::string& conversation : conversations)
+    cached += caches.has_head(conversation) ? 1 : 0;
+  CHECK(cached == share + 1);
 }
 
 TEST_CASE("service records: round trip, and corrupted bytes are refused", "[service]") {

@@ -100,6 +100,7 @@ class TestLog final : public service::Proposer {
                                                        entries[index].command, batch, i == 0);
       if (result.error) CHECK(batch.empty());
       if (!batch.empty()) REQUIRE_FALSE(replicas[i]->kv.write(batch, false));
+      replicas[i]->service->after_write(entries[index].partition, true);
       if (i == 0) leader = std::move(result);
     }
     return leader;
@@ -415,6 +416,66 @@ TEST_CASE("state machine: a retried send is stored once and answered with the or
   REQUIRE(page.ok());
   REQUIRE(page.value.messages.size() == 3);
   CHECK(page.value.messages[1].body == "once");
+}
+
+TEST_CASE("state machine: sends sharing one unwritten batch see each other's seqs and retries",
+          "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  auto send_command = [](std::string_view from, std::string_view to, std::uint64_t id) {
+    Command command = command_of(CommandKind::send, from);
+    command.to_user = to;
+    command.client_msg_id = id;
+    command.body = "hi";
+    return encode_command(command);
+  };
+  // Only sends share a batch; anything else, or bytes that are not a command, is written alone.
+  CHECK(service.can_share_batch(send_command("alice", "bob", 1)));
+  Command request = command_of(CommandKind::friend_request, "alice");
+  request.other = "bob";
+  CHECK_FALSE(service.can_share_batch(encode_command(request)));
+  std::vector<std::uint8_t> garbage(64, 0xab);
+  CHECK_FALSE(service.can_share_batch(garbage));
+
+  PartitionId partition = group.keys().partition_of(direct_conversation("alice", "bob"));
+  // More new conversations in that partition than its share of the head cache: applying them
+  // would evict alice and bob's head if it could be evicted before its write.
+  std::size_t share = std::max<std::size_t>(
+      256, service::PartitionCaches::max_cached_heads / test_partitions().count());
+  std::vector<std::string> others;
+  for (int i = 0; others.size() < share + 8; ++i) {
+    std::string user = "u" + std::to_string(i);
+    if (group.keys().partition_of(direct_conversation("alice", user)) == partition) {
+      others.push_back(user);
+    }
+  }
+  store::WriteBatch batch;
+  auto apply = [&](const std::vector<std::uint8_t>& command) {
+    ApplyResult result = service.apply(partition, command, batch, true);
+    REQUIRE_FALSE(result.error);
+    REQUIRE(result.sent);
+    return *result.sent;
+  };
+  // The cache full, then alice and bob's first message, then more new conversations, each of
+  // which evicts a head.
+  for (std::size_t i = 0; i < share; ++i)
+    CHECK(apply(send_command("alice", others[i], 7)).seq == 1);
+  CHECK(apply(send_command("alice", "bob", 1)).seq == 1);
+  auto retry = apply(send_command("alice", "bob", 1));  // a retry in the same batch
+  CHECK(retry.duplicate);
+  CHECK(retry.seq == 1);
+  for (std::size_t i = share; i < others.size(); ++i)
+    CHECK(apply(send_command("alice", others[i], 7)).seq == 1);
+  auto next = apply(send_command("alice", "bob", 2));
+  CHECK(next.seq == 2);
+  CHECK_FALSE(next.duplicate);
+  REQUIRE_FALSE(group.leader.kv.write(batch, false));
+  service.after_write(partition, true);
+  // Written: the next batch reads the store and the caches as before.
+  batch.clear();
+  CHECK(apply(send_command("alice", "bob", 2)).duplicate);
+  CHECK(apply(send_command("alice", "bob", 3)).seq == 3);
+  CHECK(apply(send_command("alice", others.front(), 7)).duplicate);
 }
 
 TEST_CASE("state machine: an ack never moves a read cursor back", "[service][apply]") {

@@ -27,20 +27,44 @@ using namespace std::chrono_literals;
 constexpr std::uint32_t partition_count = 4;
 
 // Appends each command to its partition's list and stores it under the partition's prefix (so
-// snapshots carry it).
+// snapshots carry it). Commands that start with "shared-" may share a write batch; the machine
+// counts every time the shell broke the contract of service/replication.h (a command written
+// alone that found other writes in its batch, an after_write before the writes were stored).
 class ListMachine final : public service::StateMachine {
  public:
   service::ApplyResult apply(PartitionId partition, std::span<const std::uint8_t> command,
                              store::WriteBatch& batch, bool) override {
     std::lock_guard lock(mutex_);
     std::string text(reinterpret_cast<const char*>(command.data()), command.size());
+    if (!batch.empty()) {
+      if (shares(text)) {
+        ++applied_into_shared_batch;
+      } else {
+        ++contract_broken;
+      }
+    }
     auto& list = lists_[partition];
     list.push_back(text);
     // Keyed by the command (unique in these tests), so the stored state depends only on what
     // was applied, as a state machine's must.
-    std::string key = raft_keys::partition_prefix(partition) + "cmd/" + text;
+    std::string key = key_of(partition, text);
     batch.put(store::Column::log, key, text);
+    unwritten_[partition].push_back(key);
     return {};
+  }
+  bool can_share_batch(std::span<const std::uint8_t> command) const override {
+    return shares(std::string_view(reinterpret_cast<const char*>(command.data()), command.size()));
+  }
+  void after_write(PartitionId partition, bool written) override {
+    std::lock_guard lock(mutex_);
+    std::string value;
+    for (const std::string& key : unwritten_[partition]) {
+      if (!written || !kv || kv->get(store::Column::log, key, value)) ++contract_broken;
+    }
+    unwritten_[partition].clear();
+  }
+  static std::string key_of(PartitionId partition, std::string_view text) {
+    return raft_keys::partition_prefix(partition) + "cmd/" + std::string(text);
   }
   void forget_partition(PartitionId partition) override {
     std::lock_guard lock(mutex_);
@@ -65,7 +89,10 @@ class ListMachine final : public service::StateMachine {
     return false;
   }
   std::string name;
+  store::Kv* kv = nullptr;  // where the shell writes
   std::atomic<std::uint64_t> handovers_applied{0};
+  std::atomic<std::uint64_t> contract_broken{0};
+  std::atomic<std::uint64_t> applied_into_shared_batch{0};
   std::size_t count(PartitionId partition) {
     std::lock_guard lock(mutex_);
     return lists_[partition].size();
@@ -73,7 +100,10 @@ class ListMachine final : public service::StateMachine {
 
  private:
   std::mutex mutex_;
+  static bool shares(std::string_view text) { return text.starts_with("shared-"); }
+
   std::map<PartitionId, std::vector<std::string>> lists_;
+  std::map<PartitionId, std::vector<std::string>> unwritten_;  // keys applied, not yet written
   std::uint64_t handovers_ = 0;
 };
 
@@ -214,6 +244,7 @@ class Cluster {
     node.host =
         std::make_unique<ReplicaHost>(options, partitions_, node.kv, *node.transport, logger_);
     node.machine.name = node.name;
+    node.machine.kv = &node.kv;
     node.host->use_state_machine(node.machine);
     REQUIRE_FALSE(node.host->open(bootstrap));
     network_.attach(node.name, node.host.get());
@@ -384,6 +415,44 @@ TEST_CASE("replica host: a bootstrapped node serves every partition alone", "[re
   REQUIRE(cluster.all_writable("b"));
   for (PartitionId p = 0; p < partition_count; ++p)
     CHECK(cluster.node(0).machine.count(p) >= 1);
+}
+
+TEST_CASE("replica host: commands that may share a write are stored before their outcome",
+          "[replica]") {
+  Cluster cluster(1);
+  TestNode& node = cluster.node(0);
+  cluster.start(node, true);
+  REQUIRE(cluster.all_writable("warm-"));
+  // Many proposals at once, shared and alone mixed, so that cycles commit several together.
+  constexpr int proposals = 400;
+  std::atomic<int> answered{0}, failed{0}, outcome_before_write{0};
+  for (int i = 0; i < proposals; ++i) {
+    PartitionId partition = static_cast<PartitionId>(i % partition_count);
+    std::string text = (i % 7 == 3 ? "alone-" : "shared-") + std::to_string(i);
+    node.host->propose(
+        partition, std::vector<std::uint8_t>(text.begin(), text.end()),
+        [&, partition, text](service::ApplyResult result) {
+          std::string value;
+          if (result.error) ++failed;
+          if (node.kv.get(store::Column::log, ListMachine::key_of(partition, text), value)) {
+            ++outcome_before_write;
+          }
+          ++answered;
+        });
+  }
+  REQUIRE(Cluster::eventually([&] { return answered == proposals; }));
+  CHECK(failed == 0);
+  CHECK(outcome_before_write == 0);
+  CHECK(node.machine.contract_broken == 0);
+  CHECK(node.machine.applied_into_shared_batch > 0);
+  // Restarted, it has every one of them.
+  cluster.stop(node);
+  cluster.start(node, true);
+  REQUIRE(cluster.all_writable("after-"));
+  std::size_t total = 0;
+  for (PartitionId p = 0; p < partition_count; ++p)
+    total += stored(node, p);
+  CHECK(total == proposals + 2 * partition_count);
 }
 
 TEST_CASE("replica host: joining nodes get replicas, and a node's death costs an election",
