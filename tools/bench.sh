@@ -250,10 +250,11 @@ run_workload() {
       # A fresh server per run: freed memory is not returned to the OS, so a reused server
       # would under-report the idle workload's memory, and data from earlier runs would skew
       # the others.
+      # Named per variant too: a cluster's key file and data directories are its own.
       if [[ $nodes -eq 3 ]]; then
-        start_cluster "$name-$run"
+        start_cluster "$bench_name-$run"
       else
-        start_server "$name-$run" "${server_args[@]}"
+        start_server "$bench_name-$run" "${server_args[@]}"
       fi
       local targets=()
       local port pid
@@ -266,7 +267,7 @@ run_workload() {
         "${targets[@]}" \
         --duration "$duration" --warmup "$warmup" --json >"$out" || status=$?
       stop_server
-      rm -rf "$work/data-$name-$run" "$work"/data-"$name-$run"-n?
+      rm -rf "$work/data-$bench_name-$run" "$work"/data-"$bench_name-$run"-n?
       if [[ $status -ne 0 && $status -ne 3 ]]; then
         echo "bench.sh: $bench_name run $run failed (exit $status)" >&2
         continue
