@@ -360,14 +360,17 @@ void DeliveryOrder::on_pull(std::uint64_t id, std::vector<Message> messages, boo
   drain(c, out);
   if (c.next > before) c.failures = 0;
   if (!more || messages.empty()) {
-    // The server has nothing after next - 1 for now.
-    if (c.catch_up_to != 0) end_catch_up(c);
-    if (!c.held.empty()) {
-      // The pushes held above say more exists: the server is behind (its log lags the push).
-      // Retried with backoff; the gap deadline gives the held pushes up.
-      ++c.failures;
-      c.retry_at = now + backoff(c.failures);
+    // The server has nothing after next - 1 for now. If the Sync's head or the pushes held above
+    // say more exists, the server that answered is behind (a reader whose log lags what was
+    // reported): pulled again with backoff. A catch-up short of its head is given up after
+    // max_failures (the next push or resync pulls again); held pushes, at the gap deadline.
+    bool short_of_head = c.catch_up_to != 0 && c.next <= c.catch_up_to;
+    if (short_of_head || !c.held.empty()) ++c.failures;
+    if (c.catch_up_to != 0 && (!short_of_head || c.failures >= limits_.max_failures)) {
+      if (short_of_head) c.failures = 0;
+      end_catch_up(c);
     }
+    if (c.catch_up_to != 0 || !c.held.empty()) c.retry_at = now + backoff(c.failures);
   } else if (c.catch_up_to != 0 && ++c.pages >= limits_.max_pages_per_catch_up) {
     end_catch_up(c);  // the rest comes with the next resync
   }
@@ -460,6 +463,7 @@ void DeliveryOrder::on_sync(std::uint64_t id, const std::vector<ConversationStat
     if (state.head_seq >= c.next) {
       c.catch_up_to = std::max(c.catch_up_to, state.head_seq);
       c.pages = 0;
+      c.failures = 0;  // earlier short pulls do not cut this catch-up short
       if (!c.counted_for_resync) {
         c.counted_for_resync = true;
         ++catching_up_for_resync_;

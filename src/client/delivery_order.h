@@ -26,7 +26,9 @@
 //
 // Resync (after a reconnect, a server Resync, or deliver_backlog): a Sync, then every
 // conversation it names whose head is at or above `next` catches up: it is pulled page by page
-// up to that head. resync_state() tells when all of that is done.
+// up to that head. A last page short of the head (the server that answered lags the head it
+// reported, as during a change of leader) is pulled again with backoff, up to max_failures
+// times, rather than taken as the end. resync_state() tells when all of that is done.
 //
 // Bounds and fallbacks: held pushes per conversation and in total, conversations tracked (the
 // least recently used without pending work is forgotten; it then counts as never seen), pulls

@@ -282,6 +282,52 @@ TEST_CASE("delivery order: a resync catches every conversation up, page by page"
   CHECK(h.order.next_seq("g:y") == 1);
 }
 
+TEST_CASE("delivery order: a catch-up that ends short of the Sync's head pulls again",
+          "[delivery]") {
+  DeliveryLimits limits;
+  limits.max_failures = 3;
+  Harness h(limits);
+  h.push("d:a:b", 1);
+  auto resync = h.resync();
+  h.answer_sync({{"d:a:b", 3, 1, 1, "b"}});
+  REQUIRE(h.pulls.size() == 1);
+  CHECK(h.pulls[0].after_seq == 1);
+  SECTION("the server catches up") {
+    // Answered by a server whose log is behind the head its Sync reported.
+    h.answer_pull(0, range("d:a:b", 2, 2), false);
+    CHECK(h.pulls.empty());
+    CHECK(h.order.resync_state(resync) == ResyncState::pending);
+    REQUIRE(h.order.next_deadline());
+    h.advance(
+        std::chrono::duration_cast<std::chrono::milliseconds>(*h.order.next_deadline() - h.now));
+    REQUIRE(h.pulls.size() == 1);
+    CHECK(h.pulls[0].after_seq == 2);
+    h.answer_pull(0, {}, false);
+    h.advance(5s);
+    REQUIRE(h.pulls.size() == 1);
+    h.answer_pull(0, range("d:a:b", 3, 3), false);
+    CHECK(h.seqs() == Seqs{1, 2, 3});
+    CHECK(h.order.resync_state(resync) == ResyncState::done);
+  }
+  SECTION("it never does: given up after max_failures, and the resync ends") {
+    for (std::uint32_t attempt = 0; attempt < limits.max_failures; ++attempt) {
+      REQUIRE(h.pulls.size() == 1);
+      h.answer_pull(0, {}, false);
+      h.advance(5s);
+    }
+    CHECK(h.pulls.empty());
+    CHECK(h.order.resync_state(resync) == ResyncState::done);
+    CHECK(h.seqs() == Seqs{1});
+    // The next Sync that names the head catches up again, with its own attempts.
+    auto again = h.resync();
+    h.answer_sync({{"d:a:b", 3, 1, 1, "b"}});
+    REQUIRE(h.pulls.size() == 1);
+    h.answer_pull(0, range("d:a:b", 2, 3), false);
+    CHECK(h.seqs() == Seqs{1, 2, 3});
+    CHECK(h.order.resync_state(again) == ResyncState::done);
+  }
+}
+
 TEST_CASE("delivery order: a resync fails when its Sync fails for good or the session is lost",
           "[delivery]") {
   Harness h;
@@ -355,10 +401,11 @@ TEST_CASE("delivery order: a gap not repaired in time gives its held pushes up t
   h.push("d:a:b", 1);
   h.push("d:a:b", 3);
   REQUIRE(h.pulls.size() == 1);
-  // The server does not have seq 2 yet: empty answers are retried until the gap deadline.
+  // The server does not have seq 2 yet: empty answers are retried until the gap deadline, then
+  // the catch-up to seq 3 is retried until it gives up too.
   h.answer_pull(0, {}, false);
   CHECK(h.order.held() == 1);
-  while (h.now < TimePoint(std::chrono::seconds(1000)) + 6s) {
+  while (h.now < TimePoint(std::chrono::seconds(1000)) + 20s) {
     h.advance(250ms);
     while (!h.pulls.empty())
       h.answer_pull(0, {}, false);
