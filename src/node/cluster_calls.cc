@@ -2,7 +2,10 @@
 // homes, and the blocking questions the service asks while it serves a request.
 #include <asio/use_future.hpp>
 
+#include <condition_variable>
 #include <future>
+#include <memory>
+#include <mutex>
 
 #include "node/cluster_peers.h"
 #include "node/user_parts_codec.h"
@@ -254,11 +257,18 @@ service::Result<std::vector<service::UserTally>> ClusterPeers::user_tallies(
   return R::success(std::move(tallies));
 }
 
-std::vector<service::UserParts> ClusterPeers::user_parts_elsewhere(std::string_view user,
-                                                                   service::UserPart part) {
-  auto placement = placement_.placement();
-  std::vector<std::pair<std::string, std::future<net::PeerCallResult>>> calls;
+std::vector<service::UserParts> ClusterPeers::user_parts_elsewhere(
+    std::string_view user, service::UserPart part, const service::PartitionCoverage& covered) {
   if (running_on(executor_)) return {};
+  auto placement = placement_.placement();
+  // The answers as they come; outlives this call (the calls not awaited finish on their own).
+  struct Answers {
+    std::mutex mutex;
+    std::condition_variable arrived;
+    std::vector<std::pair<std::string, net::PeerCallResult>> replies;
+  };
+  auto answers = std::make_shared<Answers>();
+  std::size_t asked = 0;
   for (const route::NodeInfo& node : placement->members()) {
     if (node.name == placement->self_name() || !node.up) continue;
     proto::PeerFrameBuilder builder;
@@ -267,18 +277,29 @@ std::vector<service::UserParts> ClusterPeers::user_parts_elsewhere(std::string_v
         0, PeerKind::Request,
         peer_wire::CreateUserParts(builder.fbb(), name, static_cast<peer_wire::UserPart>(part)));
     // Every node is asked before any answer is awaited.
-    calls.emplace_back(
-        node.name,
-        asio::co_spawn(executor_, links_.call(node.name, std::move(request), query_timeout_),
-                       asio::use_future));
+    asio::co_spawn(
+        executor_, links_.call(node.name, std::move(request), query_timeout_),
+        [answers, node = node.name](std::exception_ptr failure, net::PeerCallResult reply) {
+          if (failure) reply = net::PeerCallResult::failure(errc::unavailable, "the call failed");
+          std::lock_guard lock(answers->mutex);
+          answers->replies.emplace_back(node, std::move(reply));
+          answers->arrived.notify_one();
+        });
+    ++asked;
   }
+  service::PartitionCoverage coverage = covered;
   std::vector<service::UserParts> parts;
-  for (auto& [node, call] : calls) {
-    net::PeerCallResult reply = net::PeerCallResult::failure(errc::unavailable, "no answer");
-    try {
-      reply = call.get();
-    } catch (const std::exception& failure) {
-      reply = net::PeerCallResult::failure(errc::unavailable, failure.what());
+  std::size_t taken = 0;
+  while (taken < asked && !coverage.complete()) {
+    std::string node;
+    net::PeerCallResult reply;
+    {
+      // Bounded: every call ends by its own timeout.
+      std::unique_lock lock(answers->mutex);
+      answers->arrived.wait(lock, [&] { return answers->replies.size() > taken; });
+      node = std::move(answers->replies[taken].first);
+      reply = std::move(answers->replies[taken].second);
+      ++taken;
     }
     const auto* result = reply.ok() ? reply.value.envelope().body_as_UserPartsResult() : nullptr;
     if (result == nullptr) {
@@ -287,6 +308,7 @@ std::vector<service::UserParts> ClusterPeers::user_parts_elsewhere(std::string_v
       continue;
     }
     parts.push_back(decode_user_parts(*result));
+    coverage.add(parts.back().partitions);
   }
   return parts;
 }

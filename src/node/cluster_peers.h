@@ -101,8 +101,9 @@ class ClusterPeers final : public net::PeerHandler, public service::ClusterQueri
       const std::string& node, std::span<const std::string> users) override;
   bool known_user(std::string_view user) override { return known_users_.contains(user); }
   void forget_user(std::string_view user) override { known_users_.remove(user); }
-  std::vector<service::UserParts> user_parts_elsewhere(std::string_view user,
-                                                       service::UserPart part) override;
+  std::vector<service::UserParts> user_parts_elsewhere(
+      std::string_view user, service::UserPart part,
+      const service::PartitionCoverage& covered) override;
   service::Result<std::vector<std::string>> online_among(const std::string& node,
                                                          std::vector<std::string> users) override;
   service::Result<service::ConversationState> conversation_head(

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "route/partitions.h"
+#include "service/partition_coverage.h"
 #include "service/types.h"
 
 namespace qim::service {
@@ -94,10 +95,14 @@ class ClusterQueries {
   // no means "not known", not "does not exist". Never blocks.
   virtual bool known_user(std::string_view /*user*/) { return false; }
   virtual void forget_user(std::string_view /*user*/) {}
-  // BLOCKING: the parts of `user`'s list that every other live node holds, asked at once.
-  // A node that does not answer is left out (and logged); the caller checks that the parts
-  // cover every partition (service/partition_coverage.h) and refuses a list that does not.
-  virtual std::vector<UserParts> user_parts_elsewhere(std::string_view user, UserPart part) = 0;
+  // BLOCKING: the parts of `user`'s list that other live nodes hold, asked of all at once.
+  // Returns as soon as the parts and `covered` (what the caller read itself) cover every
+  // partition, without waiting for the slower nodes (a paused one answers nothing until its
+  // timeout), or once every node answered or timed out. A node that does not answer is left out
+  // (and logged); the caller checks that the parts cover every partition
+  // (service/partition_coverage.h) and refuses a list that does not.
+  virtual std::vector<UserParts> user_parts_elsewhere(std::string_view user, UserPart part,
+                                                      const PartitionCoverage& covered) = 0;
   // BLOCKING: which of `users` (homed at `node`) have a session there.
   virtual Result<std::vector<std::string>> online_among(const std::string& node,
                                                         std::vector<std::string> users) = 0;

@@ -24,6 +24,7 @@ class PartitionCoverage {
   void add(std::span<const route::PartitionId> partitions);
 
   std::uint32_t missing() const { return missing_; }
+  bool complete() const { return missing_ == 0; }
   // ok when every partition was read; otherwise Unavailable naming what `list` is of `user`.
   Error check(std::string_view list, std::string_view user) const;
 

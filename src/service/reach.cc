@@ -131,7 +131,9 @@ Result<std::vector<UserParts>> Reach::parts_elsewhere(std::string_view user, Use
   PartitionCoverage coverage(partition_count);
   coverage.add(here);
   std::vector<UserParts> parts;
-  if (cluster_placement()) parts = cluster_->user_parts_elsewhere(user, part);
+  if (cluster_placement() && !coverage.complete()) {
+    parts = cluster_->user_parts_elsewhere(user, part, coverage);
+  }
   for (const UserParts& other : parts)
     coverage.add(other.partitions);
   static constexpr std::string_view names[] = {"conversations", "friends", "groups"};

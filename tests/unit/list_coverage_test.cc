@@ -47,13 +47,18 @@ class PartlyLeading final : public service::Proposer {
   service::Proposer& inner_;
 };
 
-// The other nodes answer with the parts the test gives them.
+// The other nodes answer with the parts the test gives them; what the asker had read itself
+// is noted (the gatherer stops waiting once the parts complete it).
 class PartsCluster final : public testing::UnreachableCluster {
  public:
   std::vector<service::UserParts> parts;
+  int asked = 0;
+  std::uint32_t missing_when_asked = 0;
 
-  std::vector<service::UserParts> user_parts_elsewhere(std::string_view,
-                                                       service::UserPart) override {
+  std::vector<service::UserParts> user_parts_elsewhere(
+      std::string_view, service::UserPart, const service::PartitionCoverage& covered) override {
+    ++asked;
+    missing_when_asked = covered.missing();
     return parts;
   }
 };
@@ -141,6 +146,8 @@ TEST_CASE("friend list: refused while a partition has no reader, complete once i
   auto short_list = f.friends.list(alice());
   REQUIRE(!short_list.ok());
   CHECK(short_list.error.code == errc::unavailable);
+  CHECK(f.cluster.asked == 1);
+  CHECK(f.cluster.missing_when_asked == 1);  // only p2 is wanted from the others
 
   // The other node now answers for p2, with what it holds there.
   service::UserParts part;
@@ -154,4 +161,12 @@ TEST_CASE("friend list: refused while a partition has no reader, complete once i
   // A node's part counts for the partitions it says it read, not for what it sent.
   f.cluster.parts[0].partitions.clear();
   CHECK(f.friends.list(alice()).error.code == errc::unavailable);
+
+  // Leading every partition, this node asks no other.
+  f.proposer.led.insert(p2);
+  int asked = f.cluster.asked;
+  auto local = f.friends.list(alice());
+  REQUIRE(local.ok());
+  CHECK(names(local.value) == std::set<std::string>{first, second});
+  CHECK(f.cluster.asked == asked);
 }

@@ -83,8 +83,8 @@ class RecordingCluster final : public service::ClusterQueries {
     return service::Result<std::vector<service::UserTally>>::success(std::move(tallies));
   }
   bool known_user(std::string_view user) override { return known.count(std::string(user)) == 1; }
-  std::vector<service::UserParts> user_parts_elsewhere(std::string_view,
-                                                       service::UserPart) override {
+  std::vector<service::UserParts> user_parts_elsewhere(std::string_view, service::UserPart,
+                                                       const service::PartitionCoverage&) override {
     return {};
   }
   service::Result<std::vector<std::string>> online_among(const std::string& node,

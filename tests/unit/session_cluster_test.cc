@@ -44,8 +44,8 @@ class OtherNodes final : public service::ClusterQueries {
     tally.exists = true;
     return service::Result<service::UserTally>::success(tally);
   }
-  std::vector<service::UserParts> user_parts_elsewhere(std::string_view,
-                                                       service::UserPart) override {
+  std::vector<service::UserParts> user_parts_elsewhere(std::string_view, service::UserPart,
+                                                       const service::PartitionCoverage&) override {
     return {};
   }
   service::Result<std::vector<std::string>> online_among(const std::string&,

@@ -31,8 +31,8 @@ class UnreachableCluster : public service::ClusterQueries {
     return service::Result<std::vector<service::UserTally>>::failure(errc::unavailable,
                                                                      "unreachable");
   }
-  std::vector<service::UserParts> user_parts_elsewhere(std::string_view,
-                                                       service::UserPart) override {
+  std::vector<service::UserParts> user_parts_elsewhere(std::string_view, service::UserPart,
+                                                       const service::PartitionCoverage&) override {
     return {};
   }
   service::Result<std::vector<std::string>> online_among(const std::string&,
