@@ -202,6 +202,12 @@ std::string NodeMetrics::render() {
              number(store.block_cache_misses));
   out.single("qim_store_block_cache_usage_bytes", Type::gauge, "Block cache memory in use.",
              number(store.block_cache_usage_bytes));
+  out.single("qim_store_keys_written_total", Type::counter,
+             "Keys put or deleted in the store (Raft log, applied state, cursors, everything).",
+             number(store.keys_written));
+  out.single("qim_store_write_batches_total", Type::counter,
+             "Write batches the store wrote (group commit may share a WAL write among several).",
+             number(store.write_batches));
 
   // Replication.
   std::uint64_t lag_max = 0, leaderless = 0, behind = 0;

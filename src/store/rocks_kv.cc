@@ -380,6 +380,10 @@ RocksHealth RocksKv::health() const {
   if (impl_->statistics) {
     health.block_cache_hits = impl_->statistics->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
     health.block_cache_misses = impl_->statistics->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+    health.keys_written = impl_->statistics->getTickerCount(rocksdb::NUMBER_KEYS_WRITTEN);
+    // A batch is written by its own thread or by a group-commit leader on its behalf.
+    health.write_batches = impl_->statistics->getTickerCount(rocksdb::WRITE_DONE_BY_SELF) +
+                           impl_->statistics->getTickerCount(rocksdb::WRITE_DONE_BY_OTHER);
   }
   if (impl_->cache) health.block_cache_usage_bytes = impl_->cache->GetUsage();
   return health;

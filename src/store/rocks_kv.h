@@ -27,6 +27,11 @@ struct RocksHealth {
   std::uint64_t block_cache_hits = 0;
   std::uint64_t block_cache_misses = 0;
   std::uint64_t block_cache_usage_bytes = 0;
+  // Since start: keys put or deleted, and the write batches that carried them (batches written
+  // together by RocksDB's group commit share one WAL write). Over a run, keys written per message
+  // shows what the write path costs the store.
+  std::uint64_t keys_written = 0;
+  std::uint64_t write_batches = 0;
 };
 
 // Thread-safe. Owns the database; destruction flushes and closes it.

@@ -124,6 +124,11 @@ TEST_CASE("/metrics, /livez and /readyz of a node with closed registration", "[h
   CHECK(metrics.types.at("qim_request_duration_seconds") == "histogram");
   CHECK(metrics.types.at("qim_store_block_cache_hits_total") == "counter");
   CHECK(metrics.types.at("qim_store_wal_size_bytes") == "gauge");
+  // Registrations, logins and sends went through the store.
+  CHECK(sample(metrics, "qim_store_keys_written_total") > 0);
+  CHECK(sample(metrics, "qim_store_write_batches_total") > 0);
+  CHECK(sample(metrics, "qim_store_write_batches_total") <=
+        sample(metrics, "qim_store_keys_written_total"));
   // No user or conversation id is a label.
   CHECK_FALSE(contains(scraped.body, "walker"));
   TempDir dir;
