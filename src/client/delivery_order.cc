@@ -106,6 +106,8 @@ void DeliveryOrder::forget_one_idle() {
 void DeliveryOrder::hand_over(Conversation& conversation, Message message, bool from_sync, bool own,
                               DeliveryDirectives& out) {
   conversation.next = message.seq + 1;
+  // Progress, by push or pull: the failures before it no longer count against the next pull.
+  conversation.failures = 0;
   ++(own ? stats_.delivered_own : from_sync ? stats_.delivered_pulled : stats_.delivered_live);
   out.deliveries.push_back({std::move(message), from_sync && !own, own});
   if (conversation.catch_up_to != 0 && conversation.next > conversation.catch_up_to) {
@@ -331,7 +333,6 @@ void DeliveryOrder::on_pull(std::uint64_t id, std::vector<Message> messages, boo
   c.pull_id = 0;
   std::sort(messages.begin(), messages.end(),
             [](const Message& a, const Message& b) { return a.seq < b.seq; });
-  std::uint64_t before = c.next;
   for (Message& message : messages) {
     if (message.seq < c.next) {
       ++stats_.duplicates_dropped;
@@ -358,7 +359,6 @@ void DeliveryOrder::on_pull(std::uint64_t id, std::vector<Message> messages, boo
     hand_over(c, std::move(message), true, own, out);
   }
   drain(c, out);
-  if (c.next > before) c.failures = 0;
   if (!more || messages.empty()) {
     // The server has nothing after next - 1 for now. If the Sync's head or the pushes held above
     // say more exists, the server that answered is behind (a reader whose log lags what was

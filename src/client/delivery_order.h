@@ -169,7 +169,7 @@ class DeliveryOrder {
     bool queued = false;                 // waiting for a pull slot
     std::optional<TimePoint> gap_since;  // held is not empty since then
     std::optional<TimePoint> retry_at;   // no pull before then (after a failure)
-    std::uint32_t failures = 0;          // failed or empty pulls in a row
+    std::uint32_t failures = 0;          // failed or short pulls since the last progress
     std::list<std::string>::iterator recency;
   };
 

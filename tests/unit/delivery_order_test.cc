@@ -216,6 +216,32 @@ TEST_CASE("delivery order: a pull that fails is retried with backoff", "[deliver
   CHECK(h.seqs() == Seqs{1, 2, 3});
 }
 
+TEST_CASE("delivery order: progress by a push clears the pull failures before it", "[delivery]") {
+  DeliveryLimits limits;
+  limits.max_failures = 3;
+  Harness h(limits);
+  h.push("d:a:b", 1);
+  h.push("d:a:b", 3);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    REQUIRE(h.pulls.size() == 1);
+    h.fail_pull(0);
+    h.advance(1s);
+  }
+  REQUIRE(h.pulls.size() == 1);
+  h.push("d:a:b", 2);  // the push came after all: 2 and 3 go through
+  CHECK(h.seqs() == Seqs{1, 2, 3});
+  h.answer_pull(0, {}, false);  // the pull in flight finds nothing new
+  h.push("d:a:b", 5);
+  REQUIRE(h.pulls.size() == 1);
+  h.fail_pull(0);
+  // One failure of this gap, not the third in a row: retried, the push above still held.
+  CHECK(h.order.held() == 1);
+  h.advance(1s);
+  REQUIRE(h.pulls.size() == 1);
+  h.answer_pull(0, range("d:a:b", 4, 4), false);
+  CHECK(h.seqs() == Seqs{1, 2, 3, 4, 5});
+}
+
 TEST_CASE("delivery order: the first push of an unknown conversation waits for the floor",
           "[delivery]") {
   Harness h;
