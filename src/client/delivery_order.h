@@ -28,7 +28,9 @@
 // conversation it names whose head is at or above `next` catches up: it is pulled page by page
 // up to that head. A last page short of the head (the server that answered lags the head it
 // reported, as during a change of leader) is pulled again with backoff, up to max_failures
-// times, rather than taken as the end. resync_state() tells when all of that is done.
+// times, rather than taken as the end. resync_state() tells when all of that is done. A resync
+// whose Sync fails for good is reported failed, and another follows retry_max later (and so on
+// while the session lasts): what it was for may be in any conversation.
 //
 // Bounds and fallbacks: held pushes per conversation and in total, conversations tracked (the
 // least recently used without pending work is forgotten; it then counts as never seen), pulls

@@ -369,6 +369,15 @@ TEST_CASE("delivery order: a resync fails when its Sync fails for good or the se
     }
     CHECK(h.order.resync_state(resync) == ResyncState::failed);
     CHECK(h.syncs.empty());
+    // Not given up: another Sync follows later, and its answer catches the conversations up.
+    h.advance(2s);
+    REQUIRE(h.syncs.size() == 1);
+    h.answer_sync({{"d:a:b", 2, 0, 1, "b"}});
+    REQUIRE(h.pulls.size() == 1);
+    h.answer_pull(0, range("d:a:b", 1, 2), false);
+    CHECK(h.seqs() == Seqs{1, 2});
+    h.advance(10s);
+    CHECK(h.syncs.empty());  // and no more once one succeeded
   }
   SECTION("the session is lost; answers that come late are ignored") {
     h.push("d:a:b", 1);
