@@ -498,20 +498,20 @@ void DeliveryOrder::on_sync_failed(std::uint64_t id, const Error& error, TimePoi
     }
   }
   awaiting_floor_.clear();
-  if (++sync_failures_ < sync_attempts_max) {
-    TimePoint retry = now + backoff(sync_failures_);
+  // The backoff goes on doubling across the resyncs below: a Sync fails while partitions
+  // change leaders, which takes a moment, not a fixed retry_max.
+  TimePoint retry = now + backoff(++sync_failures_);
+  if (sync_failures_ < sync_attempts_max) {
     if (!sync_wanted_at_ || retry < *sync_wanted_at_) sync_wanted_at_ = retry;
     return;
   }
-  sync_failures_ = 0;
   resyncs_failed_ = std::max(resyncs_failed_, sync_covers_);
   resync_error_ = error;
   // Those who waited are told; the catch-up is not given up. What the resync was for (messages
   // sent while the session was away) may be in any conversation, and no push will reveal it: a
-  // resync of its own follows, later, until one succeeds or the session ends.
+  // resync of its own follows, until one succeeds or the session ends.
   ++resyncs_asked_;
-  TimePoint later = now + limits_.retry_max;
-  if (!sync_wanted_at_ || later < *sync_wanted_at_) sync_wanted_at_ = later;
+  if (!sync_wanted_at_ || retry < *sync_wanted_at_) sync_wanted_at_ = retry;
   issue_sync(now, out);  // one asked meanwhile gets its own attempts
 }
 

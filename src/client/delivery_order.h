@@ -29,8 +29,9 @@
 // up to that head. A last page short of the head (the server that answered lags the head it
 // reported, as during a change of leader) is pulled again with backoff, up to max_failures
 // times, rather than taken as the end. resync_state() tells when all of that is done. A resync
-// whose Sync fails for good is reported failed, and another follows retry_max later (and so on
-// while the session lasts): what it was for may be in any conversation.
+// whose Sync failed sync_attempts_max times in a row is reported failed, and another follows
+// at the next step of the same backoff (and so on, each failure failing the resyncs its Sync
+// covered, while the session lasts): what it was for may be in any conversation.
 //
 // Bounds and fallbacks: held pushes per conversation and in total, conversations tracked (the
 // least recently used without pending work is forgotten; it then counts as never seen), pulls
@@ -127,6 +128,8 @@ class DeliveryOrder {
                                DeliveryDirectives& out);
   enum class ResyncState { pending, done, failed };
   ResyncState resync_state(std::uint64_t resync) const;
+  // The number of the last resync asked, by a caller or as the follow-up of a failed one.
+  std::uint64_t latest_resync() const { return resyncs_asked_; }
   // Why the last failed resync failed.
   const Error& resync_error() const { return resync_error_; }
 

@@ -369,9 +369,22 @@ TEST_CASE("delivery order: a resync fails when its Sync fails for good or the se
     }
     CHECK(h.order.resync_state(resync) == ResyncState::failed);
     CHECK(h.syncs.empty());
-    // Not given up: another Sync follows later, and its answer catches the conversations up.
-    h.advance(2s);
+    // Not given up: another Sync follows at the backoff's next step (100, 200, then 400 ms),
+    // and its answer catches the conversations up.
+    auto follow_up = h.order.latest_resync();
+    CHECK(follow_up > resync);
+    h.advance(399ms);
+    CHECK(h.syncs.empty());
+    h.advance(1ms);
     REQUIRE(h.syncs.size() == 1);
+    // It fails too: reported, and the next waits twice as long.
+    h.fail_sync();
+    CHECK(h.order.resync_state(follow_up) == ResyncState::failed);
+    h.advance(799ms);
+    CHECK(h.syncs.empty());
+    h.advance(1ms);
+    REQUIRE(h.syncs.size() == 1);
+    CHECK(h.order.resync_state(h.order.latest_resync()) == ResyncState::pending);
     h.answer_sync({{"d:a:b", 2, 0, 1, "b"}});
     REQUIRE(h.pulls.size() == 1);
     h.answer_pull(0, range("d:a:b", 1, 2), false);
