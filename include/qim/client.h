@@ -214,12 +214,22 @@ struct DisconnectedEvent {
   std::string node;  // the node the connection was to
 };
 
-// Automatic reconnection succeeded: the session is logged in again on `node`, and the messages
-// missed meanwhile were caught up (they came just before this event, from_sync = true;
-// `missed_messages` counts them). Calls that waited for the session have gone on.
+// Automatic reconnection succeeded: the session is logged in again on `node`, and calls that
+// waited for it have gone on. The messages missed meanwhile follow (from_sync = true), then a
+// CaughtUpEvent: a session is usable as soon as it is logged in, and its catch-up must not
+// hold it back (during a change of leaders the catch-up can take seconds longer than the login).
 struct ReconnectedEvent {
   std::string node;
+};
+
+// The catch-up after an automatic reconnection ended. ok: every conversation was brought up to
+// the head the server reported, and `missed_messages` (which came just before this event)
+// counts what it handed over. Not ok: `message` says why; the client keeps trying, and an ok
+// CaughtUpEvent follows when a later attempt succeeds.
+struct CaughtUpEvent {
+  bool ok = true;
   std::uint64_t missed_messages = 0;
+  std::string message;
 };
 
 // A Login or Register was answered with Redirect, or the server pushed one (the user's home
@@ -231,7 +241,7 @@ struct RedirectedEvent {
 };
 
 using Event = std::variant<MessageEvent, FriendEvent, PresenceEvent, GroupEvent, DisconnectedEvent,
-                           ReconnectedEvent, RedirectedEvent>;
+                           ReconnectedEvent, CaughtUpEvent, RedirectedEvent>;
 
 // Stable snake_case names used by the terminal client's script output.
 const char* friend_state_name(FriendState state) noexcept;

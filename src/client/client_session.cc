@@ -439,12 +439,29 @@ asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Add
       reconnecting_ = false;
       lost_.reset();
       session_changed_.notify_all();
+      // Logged in is back: the catch-up runs behind it and reports its own end.
+      emit(ReconnectedEvent{login->node});
       std::uint64_t before = pulled_delivered_;
       std::uint64_t resync = begin_session_delivery(session, /*resync=*/true);
-      (void)co_await wait_resync(resync);
-      if (generation != generation_ || stopping_) co_return;
-      emit(ReconnectedEvent{login->node, pulled_delivered_ - before});
-      co_return;
+      bool told_failure = false;
+      for (;;) {
+        auto caught_up = co_await wait_resync(resync);
+        if (generation != generation_ || stopping_ || !logged_in_) co_return;
+        if (caught_up) {
+          emit(CaughtUpEvent{true, pulled_delivered_ - before, {}});
+          co_return;
+        }
+        if (!told_failure) {
+          emit(CaughtUpEvent{false, pulled_delivered_ - before, caught_up.error().message});
+          told_failure = true;
+        }
+        if (delivery_.resync_state(resync) == client::DeliveryOrder::ResyncState::pending) {
+          continue;  // slow, not failed
+        }
+        // A failed resync is followed by another of the delivery order's own, later.
+        if (delivery_.latest_resync() <= resync) co_return;
+        resync = delivery_.latest_resync();
+      }
     }
     last_error = login.error();
     {

@@ -307,6 +307,15 @@ TEST_CASE(
   // Back at n2, or at the node that leads carol's partition now.
   CHECK_FALSE(std::get<ReconnectedEvent>(*back).node.empty());
   CHECK_FALSE(carol_client->reconnecting());
+  // The catch-up runs behind the login and reports its end (a failed attempt first, while
+  // partitions still change leaders after the pause, is followed by one that succeeds).
+  auto caught_up = carol_client->wait_event(
+      [](const Event& event) {
+        const auto* caught_up = std::get_if<CaughtUpEvent>(&event);
+        return caught_up != nullptr && caught_up->ok;
+      },
+      convergence_timeout);
+  REQUIRE(caught_up);
   // Everything once and in order, whether it came live or by the resync after the reconnect.
   auto received = receive_through(*carol_client, conversation, last_seq);
   check_complete_in_order(received.messages, 2, last_seq);

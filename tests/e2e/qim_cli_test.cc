@@ -208,6 +208,7 @@ TEST_CASE("qim shows an outage of its node as one line when it goes and one when
                      "\n"
                      "wait disconnected\n"
                      "wait reconnected timeout_ms=30000\n"
+                     "wait caught-up timeout_ms=30000\n"
                      "wait msg from=alice timeout_ms=30000\n"
                      ":q\n",
                  {}, /*reconnect=*/true);
@@ -225,7 +226,8 @@ TEST_CASE("qim shows an outage of its node as one line when it goes and one when
   CHECK(lines_starting(run.output, "disconnected ") == 1);
   CHECK(run.output.find("disconnected code=shutting_down reconnect=1 node=qim-e2e") !=
         std::string::npos);
-  CHECK(lines_starting(run.output, "reconnected node=qim-e2e missed=") == 1);
+  CHECK(lines_starting(run.output, "reconnected node=qim-e2e") == 1);
+  CHECK(lines_starting(run.output, "caught-up ok=1 missed=") == 1);
   CHECK(lines_starting(run.output, "redirected ") == 0);
   CHECK(lines_starting(run.output, "error ") == 0);
   CHECK(has_line(run.output, "msg conv=d:alice:bob seq=1 from=alice text=welcome back"));

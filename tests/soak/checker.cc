@@ -936,24 +936,33 @@ class Checker {
         return a->start_ms < b->start_ms;
       });
     }
-    // Logged-out stretches per session: from a disconnect to the next reconnect or relogin.
+    // Logged-out stretches per session: from a disconnect to the next reconnect or relogin;
+    // and, for an automatic reconnection, on to the end of its catch-up.
     struct Outage {
       std::string session;
-      std::int64_t begin = 0, end = forever_ms;
+      std::int64_t begin = 0, end = forever_ms, caught_up = forever_ms;
     };
     std::vector<Outage> outages;
-    std::map<std::string, std::size_t> open_outage;
+    std::map<std::string, std::size_t> open_outage, catching_up;
     for (const auto& event : history_.connections) {
       if (event.kind == "disconnected") {
+        catching_up.erase(event.session);
         if (!open_outage.contains(event.session)) {
           open_outage[event.session] = outages.size();
-          outages.push_back({event.session, event.at_ms, forever_ms});
+          outages.push_back({event.session, event.at_ms, forever_ms, forever_ms});
         }
       } else if (event.kind == "reconnected" || event.kind == "relogin") {
         auto it = open_outage.find(event.session);
         if (it != open_outage.end()) {
           outages[it->second].end = event.at_ms;
+          if (event.kind == "reconnected") catching_up[event.session] = it->second;
           open_outage.erase(it);
+        }
+      } else if (event.kind == "caught_up") {
+        auto it = catching_up.find(event.session);
+        if (it != catching_up.end()) {
+          outages[it->second].caught_up = event.at_ms;
+          catching_up.erase(it);
         }
       }
     }
@@ -977,6 +986,16 @@ class Checker {
         add(fault.start_ms, fault.end_ms);
       }
     }
+    auto faults_in_effect = [&](std::int64_t begin, std::int64_t end) {
+      std::set<std::uint32_t> in_effect;
+      for (std::size_t i = 0; i < disturbances.size(); ++i) {
+        auto [from, to] = disturbances[i];
+        if (from <= end && to >= begin - options_.fault_settle_ms) {
+          in_effect.insert(disturbance_fault[i]);
+        }
+      }
+      return in_effect.size();
+    };
     for (const auto& outage : outages) {
       std::int64_t end = outage.end == forever_ms ? run_end_ms : outage.end;
       std::int64_t length = end - outage.begin;
@@ -986,16 +1005,19 @@ class Checker {
         result_.longest_login_stall_ms = length;
         result_.longest_login_stall_where = where;
       }
-      std::set<std::uint32_t> in_effect;
-      for (std::size_t i = 0; i < disturbances.size(); ++i) {
-        auto [from, to] = disturbances[i];
-        if (from <= end && to >= outage.begin - options_.fault_settle_ms) {
-          in_effect.insert(disturbance_fault[i]);
-        }
-      }
-      if (in_effect.size() <= 1 && length > result_.longest_single_fault_login_stall_ms) {
+      if (faults_in_effect(outage.begin, end) <= 1 &&
+          length > result_.longest_single_fault_login_stall_ms) {
         result_.longest_single_fault_login_stall_ms = length;
         result_.longest_single_fault_login_stall_where = where;
+      }
+      // Catch-ups that ended: the pulled messages are judged by completeness, this is only how
+      // long they took to come.
+      if (outage.caught_up == forever_ms) continue;
+      std::int64_t caught_up = outage.caught_up - outage.begin;
+      if (faults_in_effect(outage.begin, outage.caught_up) <= 1 &&
+          caught_up > result_.longest_single_fault_catch_up_ms) {
+        result_.longest_single_fault_catch_up_ms = caught_up;
+        result_.longest_single_fault_catch_up_where = where;
       }
     }
     for (const auto& [key, message] : messages_) {

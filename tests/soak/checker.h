@@ -137,6 +137,10 @@ struct CheckResult {
   // The same over the stretches with at most one fault in effect (the bar: a single fault).
   std::int64_t longest_single_fault_login_stall_ms = 0;
   std::string longest_single_fault_login_stall_where;
+  // From a disconnect to the end of the reconnection's catch-up (the missed messages in hand),
+  // with at most one fault in effect.
+  std::int64_t longest_single_fault_catch_up_ms = 0;
+  std::string longest_single_fault_catch_up_where;
 
   std::uint64_t total_violations() const;
 };

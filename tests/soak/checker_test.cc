@@ -690,6 +690,22 @@ TEST_CASE("a logged-out stretch is put down to the faults in effect during it", 
   CHECK(result.longest_single_fault_login_stall_ms == 9000);
 }
 
+TEST_CASE("a catch-up is measured from the disconnect to its end, apart from the login",
+          "[soak][checker]") {
+  History h = clean_history();
+  h.faults.push_back({1, "stop", "n2", 1200, 3900, false, false, -1, 0, 0, {}});
+  h.connections.push_back({"carol", "carol-s1", 1000, "disconnected", errc::unavailable, "x"});
+  h.connections.push_back({"carol", "carol-s1", 3000, "reconnected", errc::ok, "on n1"});
+  h.connections.push_back({"carol", "carol-s1", 3500, "catch_up_failed", errc::unavailable, "x"});
+  h.connections.push_back({"carol", "carol-s1", 7000, "caught_up", errc::ok, "2 missed"});
+  // A caught_up with no reconnection before it belongs to no stretch.
+  h.connections.push_back({"alice", "alice-s1", 9000, "caught_up", errc::ok, "0 missed"});
+  auto result = check_history(h);
+  CHECK(result.longest_single_fault_login_stall_ms == 2000);
+  CHECK(result.longest_single_fault_catch_up_ms == 6000);
+  CHECK_THAT(result.longest_single_fault_catch_up_where, Catch::Contains("carol-s1"));
+}
+
 TEST_CASE("history records survive a round trip through JSON lines", "[soak][history]") {
   History h = clean_history();
   h.faults.push_back({1, "term", "n2", 200, 260, true, true, 0, 0, 50, "left"});

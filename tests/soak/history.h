@@ -189,7 +189,7 @@ struct ConnectionEvent {
   std::string user;
   std::string session;
   std::int64_t at_ms = 0;
-  std::string kind;  // disconnected, reconnected, gave_up, relogin
+  std::string kind;  // disconnected, reconnected, caught_up, catch_up_failed, gave_up, relogin
   errc code = errc::ok;
   std::string message;
 };

@@ -117,6 +117,13 @@ std::string format_report(const History& history, const CheckResult& result,
                      result.longest_single_fault_login_stall_where.empty()
                          ? "-"
                          : result.longest_single_fault_login_stall_where);
+  out += fmt::format(
+      "longest catch-up after a disconnect with at most one fault in effect: {} "
+      "({})\n",
+      duration(result.longest_single_fault_catch_up_ms),
+      result.longest_single_fault_catch_up_where.empty()
+          ? "-"
+          : result.longest_single_fault_catch_up_where);
   out += fmt::format("result: {}\n", result.total_violations() == 0 ? "PASS" : "FAIL");
   return out;
 }

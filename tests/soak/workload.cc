@@ -176,6 +176,11 @@ void Workload::on_event(User& user, Event event) {
   } else if (auto* reconnected = std::get_if<ReconnectedEvent>(&event)) {
     history_.write(ConnectionEvent{user.name, user.session, now, "reconnected", errc::ok,
                                    "on " + reconnected->node});
+  } else if (auto* caught_up = std::get_if<CaughtUpEvent>(&event)) {
+    history_.write(ConnectionEvent{
+        user.name, user.session, now, caught_up->ok ? "caught_up" : "catch_up_failed",
+        caught_up->ok ? errc::ok : errc::unavailable,
+        caught_up->ok ? fmt::format("{} missed", caught_up->missed_messages) : caught_up->message});
   }
 }
 

@@ -135,8 +135,14 @@ TEST_CASE("qim screen: losing the session says why and how to come back", "[qim]
   CHECK(render_human(replaced, alice).find("login alice") != std::string::npos);
   CHECK(reconnecting_prompt("alice", "n3", 3, 4) ==
         "alice: home node n3 is down — reconnecting (attempt 3, next in 4 s)> ");
-  CHECK(render_human(Record("reconnected").add("node", "n1").add("missed", std::uint64_t{2}),
-                     alice) == "back on n1 — 2 new messages");
+  CHECK(render_human(Record("reconnected").add("node", "n1"), alice) == "back on n1");
+  auto caught_up = [](bool ok, std::uint64_t missed, std::string message) {
+    return Record("caught-up").add("ok", ok).add("missed", missed).add("message", message);
+  };
+  CHECK(render_human(caught_up(true, 2, ""), alice) == "2 new messages while you were away");
+  CHECK(render_human(caught_up(true, 0, ""), alice).empty());
+  CHECK(render_human(caught_up(false, 0, "no leader"), alice) ==
+        "could not catch up yet (no leader) — missed messages will follow");
 }
 
 TEST_CASE("qim script output: hidden fields stay off the text and JSON forms", "[qim][unit]") {

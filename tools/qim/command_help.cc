@@ -39,8 +39,8 @@ constexpr CommandHelp table[] = {
     {"clear", "clear the screen"},
     {"sync", "list conversations with head and read seqs"},
     {"olu | :olu [after] [limit]", "online users: count and a page"},
-    {"wait <msg|friend|presence|group|reconnected|disconnected|redirected> [key=value...] "
-     "[count=N] [timeout_ms=T]",
+    {"wait <msg|friend|presence|group|reconnected|caught-up|disconnected|redirected> "
+     "[key=value...] [count=N] [timeout_ms=T]",
      "block until N matching events arrived (keys: from, conv, text, user, group, kind)"},
     {"ping", "round trip to the server"},
     {"help [command] | :all", "this list, or one command's usage"},

@@ -319,11 +319,16 @@ std::string render_human(const Record& record, const HumanContext& context) {
   }
   if (type == "group-event") return render_group_event(record, context);
   if (type == "disconnected") return render_disconnected(record, context);
-  if (type == "reconnected") {
+  if (type == "reconnected") return "back on " + record.get("node");
+  if (type == "caught-up") {
+    // Quiet when nothing was missed: "back on" already said all there is.
+    if (!flag(record, "ok")) {
+      return fmt::format("could not catch up yet ({}) — missed messages will follow",
+                         record.get("message"));
+    }
     std::string missed = record.get("missed");
-    return fmt::format(
-        "back on {} — {}", record.get("node"),
-        missed == "0" ? std::string("nothing new") : plural(missed, "new message", "new messages"));
+    if (missed == "0") return {};
+    return plural(missed, "new message", "new messages") + " while you were away";
   }
   if (type == "redirected") return {};  // part of logging in; the login line names the node
   if (type == "friend") {

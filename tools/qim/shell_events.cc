@@ -40,10 +40,10 @@ bool type_matches(std::string_view wanted, const std::string& type) {
 bool Shell::cmd_wait(const Args& args) {
   if (args.empty()) return usage("wait");
   std::string type = args.front().text;
-  static constexpr std::string_view types[] = {
-      "msg",           "friend",         "presence",     "group",
-      "reconnected",   "disconnected",   "redirected",   "friend-request",
-      "friend-accept", "friend-decline", "friend-remove"};
+  static constexpr std::string_view types[] = {"msg",           "friend",         "presence",
+                                               "group",         "reconnected",    "caught-up",
+                                               "disconnected",  "redirected",     "friend-request",
+                                               "friend-accept", "friend-decline", "friend-remove"};
   if (std::find(std::begin(types), std::end(types), type) == std::end(types)) {
     return fail("wait", "usage", fmt::format("cannot wait for '{}'", type));
   }
@@ -133,7 +133,13 @@ Record Shell::describe(const Event& event) const {
           .add("message", event.message);
     }
     Record operator()(const ReconnectedEvent& event) const {
-      return Record("reconnected").add("node", event.node).add("missed", event.missed_messages);
+      return Record("reconnected").add("node", event.node);
+    }
+    Record operator()(const CaughtUpEvent& event) const {
+      return Record("caught-up")
+          .add("ok", event.ok)
+          .add("missed", event.missed_messages)
+          .add("message", event.message);
     }
     Record operator()(const RedirectedEvent& event) const {
       return Record("redirected")
