@@ -220,6 +220,8 @@ struct DisconnectedEvent {
 // hold it back (during a change of leaders the catch-up can take seconds longer than the login).
 struct ReconnectedEvent {
   std::string node;
+  std::uint32_t attempts = 1;  // login attempts this reconnection took
+  std::string last_error;      // why the attempt before the last failed (empty: none did)
 };
 
 // The catch-up after an automatic reconnection ended. ok: every conversation was brought up to

@@ -57,7 +57,8 @@ asio::awaitable<Result<std::shared_ptr<AsyncConnection>>> Client::Impl::session_
 }
 
 asio::awaitable<Result<Client::Impl::Frame>> Client::Impl::call(const FrameWriter& writer,
-                                                                Retry retry, TimePoint deadline) {
+                                                                Retry retry, TimePoint deadline,
+                                                                bool* answered) {
   std::uint32_t answers_to_retry = 0;
   for (;;) {
     std::shared_ptr<AsyncConnection> connection;
@@ -87,6 +88,7 @@ asio::awaitable<Result<Client::Impl::Frame>> Client::Impl::call(const FrameWrite
       }
       co_return error;
     }
+    if (answered != nullptr) *answered = true;
     if (reply->envelope->body_type() != wire::Body::Error) co_return std::move(reply).value();
     Error error = client::error_from_frame(reply.value());
     bool retryable = error.code == errc::unavailable || error.code == errc::rate_limited;

@@ -144,7 +144,9 @@ class Client::Impl {
   // One request under `retry` until `deadline`; an Error reply becomes an Error value.
   // REQUIRES: `writer` is a named object that outlives the awaited call (g++ 12 destroys
   // temporaries in a co_await expression twice).
-  asio::awaitable<Result<Frame>> call(const FrameWriter& writer, Retry retry, TimePoint deadline);
+  // `answered` (optional) is set when the node sent an answer, be it an Error.
+  asio::awaitable<Result<Frame>> call(const FrameWriter& writer, Retry retry, TimePoint deadline,
+                                      bool* answered = nullptr);
   // The connection of a logged-in session, waiting while one is being resumed.
   asio::awaitable<Result<std::shared_ptr<client::AsyncConnection>>> session_connection(
       TimePoint deadline);

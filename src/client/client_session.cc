@@ -175,10 +175,13 @@ asio::awaitable<Result<Client::Impl::Frame>> Client::Impl::call_following_redire
     }
     auto call_deadline =
         patient ? deadline : std::min(deadline, std::chrono::steady_clock::now() + hello_timeout);
-    auto reply = co_await call(writer, Retry::connection, call_deadline);
+    bool answered = false;
+    auto reply = co_await call(writer, Retry::connection, call_deadline, &answered);
     if (!reply) {
-      if (!patient && connection_ && connection_->is_open()) {
-        // Connected, then no answer: the node stopped after its HelloOk.
+      if (!patient && !answered && connection_ && connection_->is_open()) {
+        // Connected, then no answer: the node stopped after its HelloOk. (One that answered,
+        // if only "not now" while its partition changes leaders, is alive: the next attempt
+        // may go back to it.)
         addresses_.mark_silent({host, port}, std::chrono::steady_clock::now() + silence_period());
         drop_connection();
       }
@@ -440,7 +443,8 @@ asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Add
       lost_.reset();
       session_changed_.notify_all();
       // Logged in is back: the catch-up runs behind it and reports its own end.
-      emit(ReconnectedEvent{login->node});
+      emit(ReconnectedEvent{login->node, attempts,
+                            attempts > 1 ? last_error.message : std::string()});
       std::uint64_t before = pulled_delivered_;
       std::uint64_t resync = begin_session_delivery(session, /*resync=*/true);
       bool told_failure = false;

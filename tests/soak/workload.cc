@@ -174,8 +174,13 @@ void Workload::on_event(User& user, Event event) {
                                    disconnected->code, disconnected->message});
     if (!disconnected->will_reconnect) user.gave_up = true;
   } else if (auto* reconnected = std::get_if<ReconnectedEvent>(&event)) {
-    history_.write(ConnectionEvent{user.name, user.session, now, "reconnected", errc::ok,
-                                   "on " + reconnected->node});
+    std::string how = "on " + reconnected->node;
+    if (reconnected->attempts > 1) {
+      how += fmt::format(" after {} attempts; the one before: {}", reconnected->attempts,
+                         reconnected->last_error);
+    }
+    history_.write(
+        ConnectionEvent{user.name, user.session, now, "reconnected", errc::ok, std::move(how)});
   } else if (auto* caught_up = std::get_if<CaughtUpEvent>(&event)) {
     history_.write(ConnectionEvent{
         user.name, user.session, now, caught_up->ok ? "caught_up" : "catch_up_failed",

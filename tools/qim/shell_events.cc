@@ -133,7 +133,9 @@ Record Shell::describe(const Event& event) const {
           .add("message", event.message);
     }
     Record operator()(const ReconnectedEvent& event) const {
-      return Record("reconnected").add("node", event.node);
+      return Record("reconnected")
+          .add("node", event.node)
+          .add("attempts", std::uint64_t{event.attempts});
     }
     Record operator()(const CaughtUpEvent& event) const {
       return Record("caught-up")
