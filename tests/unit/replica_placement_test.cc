@@ -82,6 +82,32 @@ TEST_CASE("layout: a join or a leave moves few replicas", "[placement]") {
   CHECK(moved <= 48);
 }
 
+TEST_CASE("layout: a member turning suspect or joining moves few leaderships besides its own",
+          "[placement]") {
+  // Every moved leadership sends its partition's users to log in again at the new leader.
+  auto before = Layout::compute(members(5), options(), 0);
+  auto leaders_moved = [&](const Layout& after) {
+    std::size_t moved = 0;
+    for (std::uint32_t p = 0; p < 64; ++p)
+      moved += before.target(p).front() != after.target(p).front() ? 1 : 0;
+    return moved;
+  };
+  std::size_t moved = 0, own = 0;
+  for (std::size_t i = 0; i < 5; ++i) {
+    auto views = members(5);
+    views[i].health = MemberHealth::suspect;
+    moved += leaders_moved(Layout::compute(views, options(), 0));
+    for (std::uint32_t p = 0; p < 64; ++p)
+      own += before.target(p).front() == views[i].replica_id ? 1 : 0;
+  }
+  // Each suspect's own leaderships (64 in all) must move; a greedy spread that reassigns
+  // partitions in order moved 119.
+  CHECK(own == 64);
+  CHECK(moved <= 100);
+  // A sixth member's fair share is about 11 leaderships; the greedy spread moved 28.
+  CHECK(leaders_moved(Layout::compute(members(6), options(), 0)) <= 20);
+}
+
 TEST_CASE("layout: dead members keep their replicas until replace_after, then lose them",
           "[placement]") {
   auto views = members(4);

@@ -14,9 +14,12 @@
 // "partition/<p>"); its target is the first `replicas` distinct members clockwise, skipping
 // members that already hold their share of the cluster's replicas (consistent hashing with
 // bounded loads), so a membership change moves few replicas and no node holds more than its
-// share plus a small slack. The preferred leader of each partition is the target member with
-// the fewest preferred leaderships so far (partitions in order; ties by ring order), so leaders
-// spread evenly over the nodes.
+// share plus a small slack. The preferred leader of each partition is its first alive target
+// member in ring order that leads fewer than its fair share so far (partitions in order), then
+// leaderships move from the members that lead the most to alive replicas that lead two fewer,
+// until none can: leaders spread evenly over the nodes (at most two apart), and a member that
+// turns suspect, dies or joins moves few leaderships besides its own (each moved leadership
+// sends its users to log in again at the new leader).
 //
 // Pure: no I/O, no clock (now_ms is an argument). Immutable once computed.
 #include <cstdint>
