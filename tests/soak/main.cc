@@ -2,12 +2,16 @@
 // seeded nemesis kills, pauses, stops and adds nodes, heals the cluster, reads everything
 // back, and checks the recorded history. `qim-soak check --history FILE` checks a saved one.
 // Exit status: 0 no violation, 1 violations, 2 bad usage, 3 the run could not be carried out.
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include <fmt/core.h>
@@ -231,12 +235,45 @@ int run(const Options& options) {
   return status;
 }
 
+// The nodes are this process's children and would outlive it, paused ones included: on SIGINT,
+// SIGTERM or SIGHUP every child is killed and the soak exits (128 + the signal). The signals are
+// blocked before any thread starts, so only the waiting thread takes them; the nodes start with
+// none blocked (ChildProcess).
+void kill_nodes_when_interrupted() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signal : {SIGINT, SIGTERM, SIGHUP})
+    sigaddset(&signals, signal);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([signals] {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) return;
+    std::fprintf(stderr, "qim-soak: interrupted (signal %d); killing the nodes\n", signal);
+    std::string self = std::to_string(::getpid());
+    std::error_code ignored;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ignored)) {
+      std::ifstream stat(entry.path() / "stat");
+      std::string line;
+      if (!std::getline(stat, line)) continue;
+      // pid (comm) state ppid ...; comm may hold spaces and parentheses: parse after the last ')'.
+      std::size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 1));
+      std::string state, parent;
+      rest >> state >> parent;
+      if (parent == self) ::kill(std::stoi(entry.path().filename().string()), SIGKILL);
+    }
+    std::_Exit(128 + signal);
+  }).detach();
+}
+
 }  // namespace
 }  // namespace qim::soak
 
 int main(int argc, char** argv) {
   // A node that dies while a client writes to it must not end the soak.
   ::signal(SIGPIPE, SIG_IGN);
+  qim::soak::kill_nodes_when_interrupted();
   auto parsed = qim::soak::parse_options(argc, argv);
   if (!parsed.options) return parsed.exit_code;
   const auto& options = *parsed.options;

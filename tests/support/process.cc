@@ -96,8 +96,17 @@ bool ChildProcess::start(const std::vector<std::string>& argv, const std::string
   for (const auto& arg : argv)
     args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
+  // The child starts with no signal blocked, whatever this process blocks (a caller that waits
+  // for its own signals on a thread blocks them everywhere, and a mask survives exec).
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  int result = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  int result = ::posix_spawn(&pid, args[0], &actions, &attributes, args.data(), environ);
+  posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   if (result != 0) {
     error = std::string("posix_spawn ") + argv[0] + ": " + std::strerror(result);
