@@ -177,6 +177,10 @@ class Client::Impl {
   void stop_reconnecting();
   void start_reconnecting(bool skip_home);
   asio::awaitable<void> reconnect_loop(std::uint64_t generation, Address home, bool skip_home);
+  // After a reconnection's login: waits for its resync (and the follow-ups of failed ones) and
+  // emits CaughtUpEvent, counting what was pulled since `before`.
+  asio::awaitable<void> report_catch_up(std::uint64_t generation, std::uint64_t resync,
+                                        std::uint64_t before);
   std::chrono::milliseconds reconnect_backoff(std::uint32_t attempt);
   // How long a node that did not answer is passed over (client/node_addresses.h).
   std::chrono::milliseconds silence_period() const;

@@ -409,6 +409,29 @@ std::chrono::milliseconds Client::Impl::reconnect_backoff(std::uint32_t attempt)
   return jittered(std::min(delay, options_.reconnect_backoff_max));
 }
 
+asio::awaitable<void> Client::Impl::report_catch_up(std::uint64_t generation, std::uint64_t resync,
+                                                    std::uint64_t before) {
+  bool told_failure = false;
+  for (;;) {
+    auto caught_up = co_await wait_resync(resync);
+    if (generation != generation_ || stopping_ || !logged_in_) co_return;
+    if (caught_up) {
+      emit(CaughtUpEvent{true, pulled_delivered_ - before, {}});
+      co_return;
+    }
+    if (!told_failure) {
+      emit(CaughtUpEvent{false, pulled_delivered_ - before, caught_up.error().message});
+      told_failure = true;
+    }
+    if (delivery_.resync_state(resync) == client::DeliveryOrder::ResyncState::pending) {
+      continue;  // slow, not failed
+    }
+    // A failed resync is followed by another of the delivery order's own, later.
+    if (delivery_.latest_resync() <= resync) co_return;
+    resync = delivery_.latest_resync();
+  }
+}
+
 asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Address home,
                                                    bool skip_home) {
   if (!lost_) co_return;
@@ -446,26 +469,9 @@ asio::awaitable<void> Client::Impl::reconnect_loop(std::uint64_t generation, Add
       emit(ReconnectedEvent{login->node, attempts,
                             attempts > 1 ? last_error.message : std::string()});
       std::uint64_t before = pulled_delivered_;
-      std::uint64_t resync = begin_session_delivery(session, /*resync=*/true);
-      bool told_failure = false;
-      for (;;) {
-        auto caught_up = co_await wait_resync(resync);
-        if (generation != generation_ || stopping_ || !logged_in_) co_return;
-        if (caught_up) {
-          emit(CaughtUpEvent{true, pulled_delivered_ - before, {}});
-          co_return;
-        }
-        if (!told_failure) {
-          emit(CaughtUpEvent{false, pulled_delivered_ - before, caught_up.error().message});
-          told_failure = true;
-        }
-        if (delivery_.resync_state(resync) == client::DeliveryOrder::ResyncState::pending) {
-          continue;  // slow, not failed
-        }
-        // A failed resync is followed by another of the delivery order's own, later.
-        if (delivery_.latest_resync() <= resync) co_return;
-        resync = delivery_.latest_resync();
-      }
+      co_await report_catch_up(generation, begin_session_delivery(session, /*resync=*/true),
+                               before);
+      co_return;
     }
     last_error = login.error();
     {

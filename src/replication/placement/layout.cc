@@ -56,8 +56,8 @@ void even_out_leaders(std::vector<std::vector<std::size_t>>& chosen_of,
       auto& chosen = chosen_of[best];
       --leaderships[chosen.front()];
       ++leaderships[under];
-      std::rotate(chosen.begin(), std::find(chosen.begin(), chosen.end(), under),
-                  std::find(chosen.begin(), chosen.end(), under) + 1);
+      auto position = std::find(chosen.begin(), chosen.end(), under);
+      std::rotate(chosen.begin(), position, position + 1);
       moved = true;
       break;
     }

@@ -17,7 +17,8 @@
 // share plus a small slack. The preferred leader of each partition is its first alive target
 // member in ring order that leads fewer than its fair share so far (partitions in order), then
 // leaderships move from the members that lead the most to alive replicas that lead two fewer,
-// until none can: leaders spread evenly over the nodes (at most two apart), and a member that
+// until none can: leaders spread evenly over the nodes (no alive replica of a partition leads
+// two fewer than its leader), and a member that
 // turns suspect, dies or joins moves few leaderships besides its own (each moved leadership
 // sends its users to log in again at the new leader).
 //
