@@ -38,7 +38,7 @@ Conversations::Conversations(store::Kv& kv, const Keys& keys, Proposer& proposer
       options_(options),
       counters_(counters),
       cursors_(kv, keys, proposer),
-      unwritten_dedup_(keys.partitions().count()) {}
+      recent_(kv, keys) {}
 
 std::uint32_t Conversations::page_limit(std::uint32_t requested) const {
   if (requested == 0) return std::max<std::uint32_t>(1, options_.default_page_messages);
@@ -105,13 +105,12 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
     }
   }
 
-  std::string dedup_key = keys_.dedup(conversation, command.user, command.client_msg_id);
   std::string value;
   Error error;
   // A direct conversation's memberships are written with its first message, so without them
   // the conversation is empty: no retry can be stored and the head is 0. One point lookup
-  // (bloom-filtered) then replaces the dedup lookup and the log seek, an iterator over every
-  // level, on the first message of each chat.
+  // (bloom-filtered) then replaces the log seek, an iterator over every level, on the first
+  // message of each chat.
   bool empty = false;
   if (roster == nullptr && !caches_.has_head(conversation)) {
     error = kv_.get(store::Column::convs, keys_.conv(command.user, conversation), value);
@@ -122,26 +121,19 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
   }
   std::uint64_t head_seq = 0;
   if (!empty) {
-    // A retry of a message already stored gets the original seq and is not pushed again.
-    auto& unwritten = unwritten_dedup_[context.partition];
-    if (auto it = unwritten.find(dedup_key); it != unwritten.end()) {
-      return ApplyResult{{},
-                         SendResult{std::move(conversation), it->second.seq,
-                                    it->second.server_time_ms, command.client_msg_id, true}};
-    }
-    error = kv_.get(store::Column::dedup, dedup_key, value);
-    if (!error) {
-      DedupRecord record;
-      if (!decode(value, record)) return refuse(errc::internal, "a dedup record is corrupted");
-      return ApplyResult{{},
-                         SendResult{std::move(conversation), record.seq, record.server_time_ms,
-                                    command.client_msg_id, true}};
-    }
-    if (error.code != errc::not_found) {
-      return refuse(errc::internal, "dedup lookup failed: " + error.message);
-    }
     if (Error head_error = caches_.head(conversation, head_seq)) {
       return ApplyResult{std::move(head_error), std::nullopt};
+    }
+    // A retry of a message already stored gets the original seq and is not pushed again.
+    std::optional<RecentSends::Original> original;
+    if (Error found = recent_.find(context.partition, conversation, head_seq, command.user,
+                                   command.client_msg_id, original)) {
+      return ApplyResult{std::move(found), std::nullopt};
+    }
+    if (original) {
+      return ApplyResult{{},
+                         SendResult{std::move(conversation), original->seq,
+                                    original->server_time_ms, command.client_msg_id, true}};
     }
   }
 
@@ -149,9 +141,8 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
                       command.client_msg_id, command.time_ms, command.body};
   store::WriteBatch& batch = context.batch;
   batch.put(store::Column::log, keys_.log(conversation, message.seq), encode_log_entry(message));
-  DedupRecord dedup{message.seq, command.time_ms};
-  batch.put(store::Column::dedup, dedup_key, encode(dedup));
-  unwritten_dedup_[context.partition].insert_or_assign(std::move(dedup_key), dedup);
+  recent_.appended(context.partition, conversation, command.user, command.client_msg_id,
+                   message.seq, command.time_ms);
   if (!to_group && message.seq == 1) {
     // The first message of a direct conversation makes it appear in both users' Sync.
     MembershipRecord membership{std::string(command.to_user), 1, command.time_ms, command.time_ms};
@@ -182,8 +173,7 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
 }
 
 void Conversations::written(PartitionId partition) {
-  if (partition >= unwritten_dedup_.size()) return;
-  unwritten_dedup_[partition].clear();
+  recent_.written(partition);
   caches_.heads_written(partition);
 }
 

@@ -24,6 +24,7 @@
 #include "service/partition_caches.h"
 #include "service/reach.h"
 #include "service/read_cursors.h"
+#include "service/recent_sends.h"
 #include "service/replication.h"
 #include "service/types.h"
 #include "store/kv.h"
@@ -73,10 +74,12 @@ class Conversations {
   const ReadCursors& cursors() const { return cursors_; }
 
   // Apply side. Sends share the shell's write batch (service/replication.h): what a send
-  // wrote and the next send may read (its dedup record, its head) is kept here until the batch
-  // is in the store, then written() lets it go.
+  // wrote and the next send may read (its message's sender and id, its head) is kept in
+  // memory until the batch is in the store, then written() lets it be evicted.
   ApplyResult apply_send(const ApplyContext& context);
   void written(PartitionId partition);
+  // The partition's records were replaced (REQUIRES: no apply of it runs).
+  void forget_partition(PartitionId partition) { recent_.forget_partition(partition); }
   Error apply_ack(const ApplyContext& context);
   Error apply_prune(const ApplyContext& context);
 
@@ -100,8 +103,7 @@ class Conversations {
   const Options& options_;
   Counters& counters_;
   ReadCursors cursors_;
-  // By partition: the dedup records of sends applied since the last write (apply side only).
-  std::vector<std::unordered_map<std::string, DedupRecord>> unwritten_dedup_;
+  RecentSends recent_;  // apply side only
 };
 
 }  // namespace qim::service

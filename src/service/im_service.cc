@@ -116,6 +116,7 @@ ApplyResult ImService::apply(PartitionId partition, std::span<const std::uint8_t
 
 void ImService::forget_partition(PartitionId partition) {
   caches_.forget_partition(partition);
+  conversations_.forget_partition(partition);
   conversations_.cursors().forget_partition(partition);
 }
 

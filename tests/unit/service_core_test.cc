@@ -5,6 +5,7 @@
 #include "service/keys.h"
 #include "service/login_limiter.h"
 #include "service/partition_caches.h"
+#include "service/recent_sends.h"
 #include "service/records.h"
 #include "session_test_fixture.h"
 #include "store/memory_kv.h"
@@ -127,28 +128,37 @@ TEST_CASE("service login limiter: budgets per key, peeking does not spend, map b
   CHECK(limiter.tracked_addresses() <= 4);
 }
 
-TEST_CASE("service: prune_dedup forgets old client_msg_ids after the retention",
+TEST_CASE("service: a retry is recognised among the conversation's last window messages",
           "[service][messages]") {
   service::Options options = qim::testing::test_options();
-  options.dedup_retention_ms = 60'000;
   options.dm_policy = DmPolicy::anyone;
+  options.message_burst = 1e9;  // the test sends a window's worth at once
   qim::testing::World world(options);
   auto alice = world.login("alice");
   auto bob = world.login("bob");
-  REQUIRE(alice->send_to_user("bob", 1, "a").envelope->body_as_SendAck()->seq() == 1);
-  world.clock.advance_ms(30'000);
-  REQUIRE(alice->send_to_user("bob", 2, "b").envelope->body_as_SendAck()->seq() == 2);
-  world.clock.advance_ms(40'000);
-  // One prune per partition, each walking all of its (few) dedup records.
-  CHECK(world.service.prune_dedup(world.clock.wall_ms()) ==
-        qim::testing::test_partitions().count());
-  // id 1 is forgotten: a new message; id 2 is still a duplicate.
-  CHECK(alice->send_to_user("bob", 1, "a").envelope->body_as_SendAck()->seq() == 3);
-  auto reply = alice->send_to_user("bob", 2, "b");  // owns the bytes `duplicate` points into
-  const auto* duplicate = reply.envelope->body_as_SendAck();
-  REQUIRE(duplicate != nullptr);
-  CHECK(duplicate->duplicate());
-  CHECK(duplicate->seq() == 2);
+  auto seq_of = [](const auto& reply) {
+    const auto* ack = reply.envelope->body_as_SendAck();
+    REQUIRE(ack != nullptr);
+    return ack->seq();
+  };
+  REQUIRE(seq_of(alice->send_to_user("bob", 7, "first")) == 1);
+  // The same id from the other participant is another message.
+  REQUIRE(seq_of(bob->send_to_user("alice", 7, "mine")) == 2);
+  auto retry = alice->send_to_user("bob", 7, "first");
+  REQUIRE(retry.envelope->body_as_SendAck() != nullptr);
+  CHECK(retry.envelope->body_as_SendAck()->duplicate());
+  CHECK(seq_of(retry) == 1);
+  const std::uint64_t window = service::RecentSends::window;
+  for (std::uint64_t id = 100; id < 100 + window - 2; ++id)
+    REQUIRE(seq_of(bob->send_to_user("alice", id, "chatter")) == id - 97);
+  // Seq 1 is the oldest of the last `window` seqs (head = window): still recognised.
+  CHECK(seq_of(alice->send_to_user("bob", 7, "first")) == 1);
+  REQUIRE(seq_of(bob->send_to_user("alice", 5000, "one more")) == window + 1);
+  // Now it has left the window: the same id is a new message.
+  auto late = alice->send_to_user("bob", 7, "first");
+  CHECK_FALSE(late.envelope->body_as_SendAck()->duplicate());
+  CHECK(seq_of(late) == window + 2);
+  CHECK(seq_of(alice->send_to_user("bob", 7, "first")) == window + 2);
 }
 
 TEST_CASE("service: a corrupted log entry is an Internal error, not a crash",

@@ -657,12 +657,19 @@ TEST_CASE("state machine: a cursors command skips deleted users and refuses othe
 TEST_CASE("state machine: a prune examines a bounded number of records and resumes",
           "[service][apply]") {
   Group group;
-  service::ImService& service = group.service();
-  REQUIRE_FALSE(register_user(service, "alice"));
-  REQUIRE_FALSE(register_user(service, "bob"));
-  for (std::uint64_t id = 1; id <= 25; ++id)
-    REQUIRE(send(service, "alice", "bob", id).ok());
+  // Dedup records as older builds wrote them with every message, on both replicas.
   PartitionId partition = group.keys().partition_of("d:alice:bob");
+  auto write_records = [&](std::uint64_t first, std::uint64_t last) {
+    for (store::Kv* kv : {&group.leader.kv, &group.follower.kv}) {
+      store::WriteBatch batch;
+      for (std::uint64_t id = first; id <= last; ++id) {
+        batch.put(store::Column::dedup, group.keys().dedup("d:alice:bob", "alice", id),
+                  service::encode(service::DedupRecord{id, 1000 + id}));
+      }
+      REQUIRE_FALSE(kv->write(batch, false));
+    }
+  };
+  write_records(1, 25);
   std::string prefix = service::Keys::dedup_partition(partition);
   auto records = [&](store::Kv& kv) {
     std::size_t count = 0;
@@ -693,8 +700,8 @@ TEST_CASE("state machine: a prune examines a bounded number of records and resum
   CHECK_FALSE(has_cursor(group.leader.kv));
   CHECK(dump(group.leader.kv) == dump(group.follower.kv));
   // Records younger than the cutoff stay.
-  REQUIRE(send(service, "alice", "bob", 100).ok());
-  prune.cutoff_ms = 0;
+  write_records(100, 100);
+  prune.cutoff_ms = 1000;
   REQUIRE_FALSE(group.log.append(partition, encode_command(prune)).error);
   CHECK(records(group.leader.kv) == 1);
 }
@@ -727,7 +734,10 @@ TEST_CASE("state machine: every key starts with its placement key's partition",
     CHECK(service::keys::partition_of_key(key) == group.keys().partition_of(*placement));
     seen.insert(column);
   }
-  CHECK(seen.size() == std::size(store::data_columns));  // every data column was written
+  // Every data column was written, but dedup: no send writes it any more (the records older
+  // builds wrote leave with prune_dedup).
+  CHECK(seen.size() == std::size(store::data_columns) - 1);
+  CHECK_FALSE(seen.contains(store::Column::dedup));
 }
 
 TEST_CASE("state machine: a corrupt command is refused without writes", "[service][apply]") {
@@ -861,6 +871,7 @@ TEST_CASE("state machine: replicas applying one log end byte-identical, across r
     store::WriteBatch batch;
     c.service->apply(entry.partition, entry.command, batch, false);
     if (!batch.empty()) REQUIRE_FALSE(c.kv.write(batch, false));
+    c.service->after_write(entry.partition, true);
   }
   CHECK(dump(c.kv) == dump(a.kv));
 }
@@ -1152,6 +1163,34 @@ TEST_CASE("state machine: a history trim removes only older messages and never r
   group.leader.restart();
   group.follower.restart();
   CHECK(send(group.service(), "alice", "bob", 10).value.seq == 10);
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+}
+
+TEST_CASE("state machine: retries are judged from the log alone, warm, restarted or trimmed",
+          "[service][apply]") {
+  Group group;
+  service::ImService& service = group.service();
+  REQUIRE_FALSE(register_user(service, "alice"));
+  REQUIRE_FALSE(register_user(service, "bob"));
+  for (std::uint64_t id = 1; id <= 3; ++id)
+    REQUIRE(send(service, "alice", "bob", id).value.seq == id);
+  // The follower restarts: it knows the recent sends only from its log's tail.
+  group.follower.restart();
+  auto retry = send(service, "alice", "bob", 2);
+  REQUIRE(retry.ok());
+  CHECK(retry.value.duplicate);
+  CHECK(retry.value.seq == 2);
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+  // History retention deletes the three messages on both (the leader still remembers them in
+  // memory): a retry of one is then a new message on both alike.
+  PartitionId partition = group.keys().partition_of("d:alice:bob");
+  std::uint64_t later = group.leader.clock.wall_ms() + 1;
+  REQUIRE_FALSE(group.log.append(partition, trim_command(later, 100)).error);
+  REQUIRE(log_seqs(group.leader.kv, group.keys(), "d:alice:bob").empty());
+  auto after_trim = send(service, "alice", "bob", 3);
+  REQUIRE(after_trim.ok());
+  CHECK_FALSE(after_trim.value.duplicate);
+  CHECK(after_trim.value.seq == 4);
   CHECK(dump(group.leader.kv) == dump(group.follower.kv));
 }
 

@@ -1,8 +1,8 @@
 // Measures what one message costs below the network: `service` runs ImService::send in
 // process (dedup, seq, policy and membership checks, the store batch, the Deliver encoding;
 // no session is online, so pushes go nowhere), `store` writes only the records a send
-// stores (log, dedup, and the two memberships of a new direct conversation) after the same
-// lookups (membership, then dedup and head seek when the conversation has messages). Both
+// stores (the log entry, and the two memberships of a new direct conversation) after the same
+// lookups (membership, then the head seek when the conversation has messages). Both
 // group-commit every --commit-every sends, as a busy node's writers do. The gap between these
 // figures and qim-bench's says what the sockets and the protocol cost; `store` is the ceiling for
 // any send path on this machine and store.
@@ -65,13 +65,13 @@ bool store_send(store::Kv& kv, const service::Keys& keys, std::string_view sende
                 std::string_view peer, std::uint64_t client_msg_id, std::string_view body,
                 std::int64_t now_ms) {
   std::string conversation = qim::direct_conversation(sender, peer);
-  std::string dedup_key = keys.dedup(conversation, sender, client_msg_id);
   std::string value;
   std::uint64_t head = 0;
   // As Conversations does: no membership yet means an empty conversation.
   Error error = kv.get(store::Column::convs, keys.conv(sender, conversation), value);
   if (!error) {
-    if (kv.get(store::Column::dedup, dedup_key, value).code != errc::not_found) return false;
+    // The head, where a retry would also be found (service/recent_sends.h; its window is in
+    // memory once loaded).
     std::string prefix = keys.log_prefix(conversation);
     error = kv.scan(store::Column::log, prefix, {}, true, [&](std::string_view key, auto) {
       head = service::keys::log_seq(key, prefix).value_or(0);
@@ -90,8 +90,6 @@ bool store_send(store::Kv& kv, const service::Keys& keys, std::string_view sende
   store::WriteBatch batch;
   batch.put(store::Column::log, keys.log(conversation, message.seq),
             service::encode_log_entry(message));
-  batch.put(store::Column::dedup, dedup_key,
-            service::encode(service::DedupRecord{message.seq, message.server_time_ms}));
   if (message.seq == 1) {
     service::MembershipRecord membership{std::string(peer), 1, message.server_time_ms,
                                          message.server_time_ms};

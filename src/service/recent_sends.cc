@@ -1,0 +1,163 @@
+#include "service/recent_sends.h"
+
+#include <algorithm>
+
+#include "service/records.h"
+
+namespace qim::service {
+namespace {
+
+Error internal(std::string message) {
+  return Error{errc::internal, std::move(message)};
+}
+
+}  // namespace
+
+RecentSends::RecentSends(store::Kv& kv, const Keys& keys)
+    : kv_(kv),
+      keys_(keys),
+      entries_per_partition_(std::max<std::size_t>(
+          2 * window, max_entries / std::max<std::uint32_t>(1, keys.partitions().count()))) {
+  partitions_.reserve(keys.partitions().count());
+  for (std::uint32_t i = 0; i < keys.partitions().count(); ++i)
+    partitions_.push_back(std::make_unique<Partition>());
+}
+
+Error RecentSends::load(std::string_view conversation, std::uint64_t head_seq,
+                        Conversation& loaded) {
+  const std::uint64_t floor = head_seq > window ? head_seq - window : 0;
+  std::string prefix = keys_.log_prefix(conversation);
+  bool corrupt = false;
+  // Newest first; the log floor (the prefix alone, left by history retention) sorts first and
+  // so comes last, below every seq.
+  Error error = kv_.scan(
+      store::Column::log, prefix, {}, true, [&](std::string_view key, std::string_view value) {
+        auto seq = keys::log_seq(key, prefix);
+        if (!seq || *seq <= floor) return false;
+        Message message;
+        if (!decode_log_entry(value, message)) {
+          corrupt = true;
+          return false;
+        }
+        loaded.entries.push_front(Entry{std::move(message.sender), message.client_msg_id, *seq,
+                                        message.server_time_ms, false});
+        return true;
+      });
+  if (error) return internal("reading the conversation's recent messages failed: " + error.message);
+  if (corrupt) return internal("a log entry of " + std::string(conversation) + " is corrupted");
+  return {};
+}
+
+Error RecentSends::still_stored(std::string_view conversation, const Entry& entry, bool& stored) {
+  stored = false;
+  std::string value;
+  Error error = kv_.get(store::Column::log, keys_.log(conversation, entry.seq), value);
+  if (error.code == errc::not_found) return {};
+  if (error) return internal("reading a logged message failed: " + error.message);
+  Message message;
+  if (!decode_log_entry(value, message)) {
+    return internal("a log entry of " + std::string(conversation) + " is corrupted");
+  }
+  stored = message.sender == entry.sender && message.client_msg_id == entry.client_msg_id;
+  return {};
+}
+
+Error RecentSends::find(PartitionId partition_id, std::string_view conversation,
+                        std::uint64_t head_seq, std::string_view sender,
+                        std::uint64_t client_msg_id, std::optional<Original>& original) {
+  original.reset();
+  Partition& partition = *partitions_[partition_id];
+  auto it = partition.conversations.find(conversation);
+  if (it == partition.conversations.end()) {
+    Conversation loaded;
+    if (Error error = load(conversation, head_seq, loaded)) return error;
+    make_room(partition, conversation);
+    partition.entries += loaded.entries.size();
+    it = partition.conversations.emplace(std::string(conversation), std::move(loaded)).first;
+  }
+  Conversation& kept = it->second;
+  trim(partition, kept, head_seq);
+  // Newest first: a client retries what it sent last.
+  for (auto entry = kept.entries.rbegin(); entry != kept.entries.rend(); ++entry) {
+    if (entry->client_msg_id != client_msg_id || entry->sender != sender) continue;
+    if (!entry->unwritten) {
+      bool stored = false;
+      if (Error error = still_stored(conversation, *entry, stored)) return error;
+      if (!stored) continue;
+    }
+    original = Original{entry->seq, entry->server_time_ms};
+    return {};
+  }
+  return {};
+}
+
+void RecentSends::appended(PartitionId partition_id, std::string_view conversation,
+                           std::string_view sender, std::uint64_t client_msg_id, std::uint64_t seq,
+                           std::uint64_t server_time_ms) {
+  Partition& partition = *partitions_[partition_id];
+  auto it = partition.conversations.find(conversation);
+  if (it == partition.conversations.end()) {
+    make_room(partition, conversation);
+    it = partition.conversations.emplace(std::string(conversation), Conversation{}).first;
+  }
+  Conversation& kept = it->second;
+  if (!kept.entries.empty() && kept.entries.back().seq >= seq) {
+    // Seqs only grow; what is kept no longer describes this log.
+    partition.entries -= kept.entries.size();
+    kept.entries.clear();
+  }
+  kept.entries.push_back(Entry{std::string(sender), client_msg_id, seq, server_time_ms, true});
+  ++partition.entries;
+  if (!kept.unwritten) {
+    kept.unwritten = true;
+    partition.unwritten.push_back(it->first);
+  }
+  trim(partition, kept, seq);
+}
+
+void RecentSends::written(PartitionId partition_id) {
+  if (partition_id >= partitions_.size()) return;
+  Partition& partition = *partitions_[partition_id];
+  for (const std::string& name : partition.unwritten) {
+    auto it = partition.conversations.find(name);
+    if (it == partition.conversations.end()) continue;
+    it->second.unwritten = false;
+    for (Entry& entry : it->second.entries)
+      entry.unwritten = false;
+  }
+  partition.unwritten.clear();
+}
+
+void RecentSends::forget_partition(PartitionId partition_id) {
+  if (partition_id >= partitions_.size()) return;
+  partitions_[partition_id] = std::make_unique<Partition>();
+}
+
+std::size_t RecentSends::entries(PartitionId partition_id) const {
+  return partition_id < partitions_.size() ? partitions_[partition_id]->entries : 0;
+}
+
+void RecentSends::trim(Partition& partition, Conversation& conversation, std::uint64_t head_seq) {
+  const std::uint64_t floor = head_seq > window ? head_seq - window : 0;
+  while (!conversation.entries.empty() && conversation.entries.front().seq <= floor) {
+    conversation.entries.pop_front();
+    --partition.entries;
+  }
+}
+
+void RecentSends::make_room(Partition& partition, std::string_view keep) {
+  // Whole conversations go, in no particular order; never one with unwritten entries (it would
+  // be reloaded without them) nor `keep`.
+  for (auto it = partition.conversations.begin();
+       partition.entries + window > entries_per_partition_ &&
+       it != partition.conversations.end();) {
+    if (it->second.unwritten || it->first == keep) {
+      ++it;
+      continue;
+    }
+    partition.entries -= it->second.entries.size();
+    it = partition.conversations.erase(it);
+  }
+}
+
+}  // namespace qim::service

@@ -1,0 +1,102 @@
+#pragma once
+// Which sends are retries (DESIGN §5). A send from `sender` with `client_msg_id` to a
+// conversation is a retry when the conversation's log holds, among its last `window` seqs, a
+// message from that sender with that id: then it gets that message's seq and is not stored
+// again. The rule reads the log alone, so every replica decides a retry alike, and it costs no
+// record of its own: the stored message carries its sender and id.
+//
+// This keeps, per conversation, the (sender, id, seq) of its last `window` messages in memory,
+// loaded from the log's tail (one reverse scan) when a send first needs them and extended by
+// every send applied. A hit is checked against the stored entry (a retry is rare; the check
+// makes the answer exactly the rule's even after history retention deleted entries); an entry
+// applied since the last write is trusted as it is (the store does not hold it yet).
+//
+// Thread-safety: apply side only: partition p's structures are used by p's apply thread (one
+// at a time). Bounded: a partition holds at most its share of max_entries entries; a
+// conversation's entries go together, never while one of them is unwritten.
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "service/keys.h"
+#include "store/kv.h"
+
+namespace qim::service {
+
+class RecentSends {
+ public:
+  // How many of a conversation's last seqs a retry is recognised among. Part of the state
+  // machine's definition: replicas must agree on it.
+  static constexpr std::uint64_t window = 1024;
+  static constexpr std::size_t max_entries = std::size_t{1} << 21;
+
+  struct Original {
+    std::uint64_t seq = 0;
+    std::uint64_t server_time_ms = 0;
+  };
+
+  RecentSends(store::Kv& kv, const Keys& keys);
+
+  // The message `sender` sent to `conversation` with `client_msg_id`, if it is within the
+  // window of `head_seq` (the conversation's head, applied). REQUIRES: on the apply thread of
+  // `partition`.
+  Error find(PartitionId partition, std::string_view conversation, std::uint64_t head_seq,
+             std::string_view sender, std::uint64_t client_msg_id,
+             std::optional<Original>& original);
+  // A message was appended (not written yet). For a conversation not loaded here, REQUIRES:
+  // the conversation was empty before it (else find() came first).
+  void appended(PartitionId partition, std::string_view conversation, std::string_view sender,
+                std::uint64_t client_msg_id, std::uint64_t seq, std::uint64_t server_time_ms);
+  // Everything appended in `partition` so far is in the store.
+  void written(PartitionId partition);
+  // Drops what is kept of `partition` (its data was replaced; REQUIRES: no apply of it runs).
+  void forget_partition(PartitionId partition);
+
+  std::size_t entries(PartitionId partition) const;
+
+ private:
+  struct Entry {
+    std::string sender;
+    std::uint64_t client_msg_id = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t server_time_ms = 0;
+    bool unwritten = false;
+  };
+  struct Conversation {
+    std::deque<Entry> entries;  // ascending seq
+    bool unwritten = false;     // holds an entry appended since the last write
+  };
+  // Looks conversations up by view: no string is made to find one.
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
+  struct Partition {
+    std::unordered_map<std::string, Conversation, NameHash, std::equal_to<>> conversations;
+    std::vector<std::string> unwritten;  // conversations with unwritten entries
+    std::size_t entries = 0;
+  };
+
+  Error load(std::string_view conversation, std::uint64_t head_seq, Conversation& loaded);
+  // Whether the stored entry at `seq` is the one `entry` remembers (its sender and id).
+  Error still_stored(std::string_view conversation, const Entry& entry, bool& stored);
+  // Entries below the window of `head_seq` leave; then whole conversations if over the share.
+  void trim(Partition& partition, Conversation& conversation, std::uint64_t head_seq);
+  void make_room(Partition& partition, std::string_view keep);
+
+  store::Kv& kv_;
+  const Keys& keys_;
+  const std::size_t entries_per_partition_;
+  std::vector<std::unique_ptr<Partition>> partitions_;
+};
+
+}  // namespace qim::service
