@@ -1,9 +1,9 @@
 #pragma once
 // Read cursors between an Ack and the store. An Ack is answered as soon as its cursor is here;
 // the newest cursor of each (user, device, conversation) is proposed later, many to one command
-// per partition (flush), every few hundred milliseconds, at logout and at shutdown. Until that
-// command applies, readers of cursors (Sync, the next Ack) see this buffer's value over the
-// store's.
+// per partition (flush), every few hundred milliseconds, at logout and at shutdown. Readers of
+// cursors (Sync) take the higher of this buffer's value and the store's: an Ack is buffered
+// without reading the store, so either may be ahead.
 //
 // What a crash costs: the cursor moves of the last flush interval, so a client is handed again
 // messages it had read, which it drops by seq. Never a message, and never a cursor moving
@@ -11,7 +11,7 @@
 //
 // Per partition, each entry has a `pending` value (not proposed yet), an `in_flight` one
 // (proposed, not applied yet) and a `stored` one (applied by this leader: the store holds it),
-// so that the next Ack of the same cursor reads no store. Entries with only a stored value are
+// so that an Ack that moves nothing is not proposed again. Entries with only a stored value are
 // a cache, dropped first when the buffer is full. A partition this node starts or stops leading
 // is forgotten: while another node leads, the store may move past what this one knew.
 //
@@ -55,8 +55,8 @@ class CursorBuffer {
   // its strings are copied only when `key` is new. Returns false only when the buffer is full
   // and `key` is not in it.
   bool raise(PartitionId partition, std::string_view key, const CursorView& move);
-  // The highest value buffered for `key` (pending, in flight or stored by this leader), if any:
-  // then the store holds no higher one.
+  // The highest value buffered for `key` (pending, in flight or stored by this leader), if any.
+  // The store may hold a higher one, written before this leader buffered the key.
   std::optional<std::uint64_t> read(PartitionId partition, std::string_view key) const;
 
   // The pending moves of `partition`, now in flight; at most `limit` of them (the rest stay

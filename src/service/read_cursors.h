@@ -2,8 +2,8 @@
 // Read cursors (DESIGN §5): each device's position in each conversation, kept with the user's
 // account. An Ack is answered once its cursor is in the leader's CursorBuffer
 // (service/cursor_buffer.h); flush() then proposes the buffered cursors, many per `cursors`
-// command, and apply() writes them, never moving one backwards. Readers see the buffered value
-// over the stored one.
+// command, and apply() writes them, never moving one backwards. An Ack reads no store; readers
+// see the higher of the buffered and the stored value.
 //
 // Thread-safety: thread-safe; apply() only on the partition's apply thread.
 #include <cstddef>
@@ -33,8 +33,8 @@ class ReadCursors {
   Error read(std::string_view user, std::string_view device, std::string_view conversation,
              std::uint64_t& seq) const;
   // An Ack: raises the caller's cursor to `seq` unless it is as high already (never backwards;
-  // that is ok too). `done` is called at once when there is nothing to do or the buffer takes
-  // it, else after a command of its own applied. Same REQUIRES as read().
+  // that is ok too). `done` is called at once when the buffer takes it (or has it as high),
+  // else after a command of its own applied. Same REQUIRES as read().
   void raise(const Caller& caller, std::string_view conversation, std::uint64_t seq,
              std::uint64_t time_ms, Done done);
 
@@ -59,7 +59,7 @@ class ReadCursors {
   Error apply(const ApplyContext& context);
 
  private:
-  // The cursor under `key` (in `partition`): buffered, else stored.
+  // The cursor under `key` (in `partition`): the higher of the buffered and the stored one.
   Error read_key(PartitionId partition, std::string_view key, std::uint64_t& seq) const;
   std::size_t flush_partition(PartitionId partition, std::uint64_t time_ms);
   // The pending cursors of `partition` as commands, now in flight.

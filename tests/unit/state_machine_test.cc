@@ -591,6 +591,22 @@ TEST_CASE("state machine: an Ack is answered once buffered and stored by the nex
     CHECK(service.flush_cursors() == 1);
     CHECK(stored(group.follower) == 3);
   }
+  SECTION("an Ack is buffered without reading the store; a store ahead of it still wins") {
+    // Cursor 3 stored by an earlier leader, which this one's buffer knows nothing of.
+    service.leadership_changed(group.keys().partition_of("bob"));
+    for (Replica* replica : {&group.leader, &group.follower}) {
+      store::WriteBatch batch;
+      batch.put(store::Column::cursors, group.keys().cursor("bob", "d:alice:bob", "phone"),
+                service::encode_cursor(3));
+      REQUIRE_FALSE(replica->kv.write(batch, false));
+    }
+    REQUIRE_FALSE(ack(2));
+    CHECK(synced() == 3);
+    CHECK(service.flush_cursors() == 1);
+    CHECK(stored(group.leader) == 3);
+    CHECK(stored(group.follower) == 3);
+    CHECK(synced() == 3);
+  }
   SECTION("a partition led elsewhere drops what it buffered") {
     REQUIRE_FALSE(ack(3));
     group.log.unreadable.insert(group.keys().partition_of("bob"));
