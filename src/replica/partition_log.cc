@@ -17,6 +17,7 @@ Error PartitionLog::load() {
   } else if (error.code != errc::not_found) {
     return error;
   }
+  stored_ = hard_state_;
   error = kv_.get(store::Column::raft_state, raft_keys::applied(partition_), value);
   if (!error) {
     if (!decode_point(value, snapshot_)) {
@@ -55,6 +56,9 @@ Error PartitionLog::load() {
     return {errc::internal, "the log of partition " + std::to_string(partition_) + " is corrupted"};
   }
   count_ = last - compacted.index;
+  // What was applied was committed (the stored commit index is only as new as the last term
+  // or vote change).
+  hard_state_.commit = std::max(hard_state_.commit, snapshot_.index);
   cache_.clear();
   cache_bytes_ = 0;
   return {};
@@ -141,6 +145,11 @@ void PartitionLog::bootstrap(const raft::SnapshotMeta& meta, const raft::HardSta
 
 void PartitionLog::set_hard_state(const raft::HardState& state, store::WriteBatch& batch) {
   hard_state_ = state;
+  // Term and vote must be on disk before any message that depends on them leaves; the commit
+  // index need not be (Raft recovers it from the leader), and writing it on every commit was
+  // most of this column's writes.
+  if (state.term == stored_.term && state.vote == stored_.vote && stored_.term != 0) return;
+  stored_ = state;
   batch.put(store::Column::raft_state, raft_keys::hard_state(partition_), encode_hard_state(state));
 }
 
@@ -227,6 +236,7 @@ void PartitionLog::erase_all(store::WriteBatch& batch) {
   raft::HardState kept{hard_state_.term, hard_state_.vote, 0};
   batch.put(store::Column::raft_state, raft_keys::tombstone(partition_), encode_hard_state(kept));
   hard_state_ = {};
+  stored_ = {};
   snapshot_ = {};
   offset_ = 1;
   count_ = 0;

@@ -49,6 +49,9 @@ class PartitionLog final : public raft::Storage {
   // A new group's initial voter: the bootstrap snapshot point and hard state.
   void bootstrap(const raft::SnapshotMeta& meta, const raft::HardState& state,
                  store::WriteBatch& batch);
+  // Stores the term and vote when either changed. The commit index is not stored on its own
+  // (it moves with every commit, and nothing needs it after a restart): hard_state() after
+  // load() reports it as at least the applied index, and the leader brings it up from there.
   void set_hard_state(const raft::HardState& state, store::WriteBatch& batch);
   // Deletes the entries >= entries.front().index, then appends `entries`.
   // REQUIRES: contiguous; first_index() <= entries.front().index <= last_index() + 1.
@@ -76,7 +79,8 @@ class PartitionLog final : public raft::Storage {
   store::Kv& kv_;
   const PartitionId partition_;
   raft::HardState hard_state_;
-  LogPoint snapshot_;  // the applied point
+  raft::HardState stored_;  // the hard state last written (its commit may lag hard_state_'s)
+  LogPoint snapshot_;       // the applied point
   // Entries offset_ .. offset_ + count_ - 1 exist; the one before has term previous_term_.
   raft::Index offset_ = 1;
   raft::Index count_ = 0;

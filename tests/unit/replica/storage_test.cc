@@ -66,7 +66,17 @@ TEST_CASE("partition log: appends, overwrites a suffix, compacts, and reloads th
   auto again = reloaded.entries(6, 10, 1 << 20);
   REQUIRE(again.size() == 4);
   CHECK(again[3].data == "new9");
-  CHECK(reloaded.hard_state() == raft::HardState{1, 0, 1});
+  // The commit index comes back as the applied index: a commit alone is not written.
+  CHECK(reloaded.hard_state() == raft::HardState{1, 0, 7});
+  store::WriteBatch commit_only;
+  reloaded.set_hard_state(raft::HardState{1, 0, 9}, commit_only);
+  CHECK(commit_only.empty());
+  CHECK(reloaded.hard_state().commit == 9);
+  reloaded.set_hard_state(raft::HardState{2, 7, 9}, commit_only);  // a new term is
+  write(kv, commit_only);
+  PartitionLog voted(kv, 3);
+  REQUIRE_FALSE(voted.load());
+  CHECK(voted.hard_state() == raft::HardState{2, 7, 9});
   // Another partition's log is untouched by all of this.
   PartitionLog other(kv, 4);
   REQUIRE_FALSE(other.load());
