@@ -28,17 +28,19 @@ Error ReadCursors::read(std::string_view user, std::string_view device,
 }
 
 Error ReadCursors::read_key(PartitionId partition, std::string_view key, std::uint64_t& seq) const {
-  seq = 0;
+  // The buffer may be ahead of the store, and the store ahead of the buffer (an Ack is buffered
+  // without reading the store): the higher wins. The buffer first: a value that leaves it has
+  // been applied by then, so the store read after it has that value at least.
+  seq = buffer_->read(partition, key).value_or(0);
   std::string value;
   Error error = kv_.get(store::Column::cursors, key, value);
   if (!error) {
-    if (!decode_cursor(value, seq)) return internal("a read cursor is corrupted");
+    std::uint64_t stored = 0;
+    if (!decode_cursor(value, stored)) return internal("a read cursor is corrupted");
+    seq = std::max(seq, stored);
   } else if (error.code != errc::not_found) {
     return internal("reading a read cursor failed: " + error.message);
   }
-  // The buffer may be ahead of the store, and the store ahead of the buffer (an Ack is buffered
-  // without reading the store).
-  if (auto buffered = buffer_->read(partition, key)) seq = std::max(seq, *buffered);
   return {};
 }
 
