@@ -16,8 +16,9 @@ Error internal(std::string message) {
 RecentSends::RecentSends(store::Kv& kv, const Keys& keys)
     : kv_(kv),
       keys_(keys),
-      entries_per_partition_(std::max<std::size_t>(
-          2 * window, max_entries / std::max<std::uint32_t>(1, keys.partitions().count()))) {
+      units_per_partition_(std::max<std::size_t>(
+          2 * (window + conversation_units),
+          max_units / std::max<std::uint32_t>(1, keys.partitions().count()))) {
   partitions_.reserve(keys.partitions().count());
   for (std::uint32_t i = 0; i < keys.partitions().count(); ++i)
     partitions_.push_back(std::make_unique<Partition>());
@@ -72,7 +73,7 @@ Error RecentSends::find(PartitionId partition_id, std::string_view conversation,
     Conversation loaded;
     if (Error error = load(conversation, head_seq, loaded)) return error;
     make_room(partition, conversation);
-    partition.entries += loaded.entries.size();
+    partition.units += loaded.entries.size() + conversation_units;
     it = partition.conversations.emplace(std::string(conversation), std::move(loaded)).first;
   }
   Conversation& kept = it->second;
@@ -98,16 +99,17 @@ void RecentSends::appended(PartitionId partition_id, std::string_view conversati
   auto it = partition.conversations.find(conversation);
   if (it == partition.conversations.end()) {
     make_room(partition, conversation);
+    partition.units += conversation_units;
     it = partition.conversations.emplace(std::string(conversation), Conversation{}).first;
   }
   Conversation& kept = it->second;
   if (!kept.entries.empty() && kept.entries.back().seq >= seq) {
     // Seqs only grow; what is kept no longer describes this log.
-    partition.entries -= kept.entries.size();
+    partition.units -= kept.entries.size();
     kept.entries.clear();
   }
   kept.entries.push_back(Entry{std::string(sender), client_msg_id, seq, server_time_ms, true});
-  ++partition.entries;
+  ++partition.units;
   if (!kept.unwritten) {
     kept.unwritten = true;
     partition.unwritten.push_back(it->first);
@@ -133,15 +135,15 @@ void RecentSends::forget_partition(PartitionId partition_id) {
   partitions_[partition_id] = std::make_unique<Partition>();
 }
 
-std::size_t RecentSends::entries(PartitionId partition_id) const {
-  return partition_id < partitions_.size() ? partitions_[partition_id]->entries : 0;
+std::size_t RecentSends::units(PartitionId partition_id) const {
+  return partition_id < partitions_.size() ? partitions_[partition_id]->units : 0;
 }
 
 void RecentSends::trim(Partition& partition, Conversation& conversation, std::uint64_t head_seq) {
   const std::uint64_t floor = head_seq > window ? head_seq - window : 0;
   while (!conversation.entries.empty() && conversation.entries.front().seq <= floor) {
     conversation.entries.pop_front();
-    --partition.entries;
+    --partition.units;
   }
 }
 
@@ -149,13 +151,13 @@ void RecentSends::make_room(Partition& partition, std::string_view keep) {
   // Whole conversations go, in no particular order; never one with unwritten entries (it would
   // be reloaded without them) nor `keep`.
   for (auto it = partition.conversations.begin();
-       partition.entries + window > entries_per_partition_ &&
+       partition.units + window + conversation_units > units_per_partition_ &&
        it != partition.conversations.end();) {
     if (it->second.unwritten || it->first == keep) {
       ++it;
       continue;
     }
-    partition.entries -= it->second.entries.size();
+    partition.units -= it->second.entries.size() + conversation_units;
     it = partition.conversations.erase(it);
   }
 }

@@ -12,8 +12,10 @@
 // applied since the last write is trusted as it is (the store does not hold it yet).
 //
 // Thread-safety: apply side only: partition p's structures are used by p's apply thread (one
-// at a time). Bounded: a partition holds at most its share of max_entries entries; a
-// conversation's entries go together, never while one of them is unwritten.
+// at a time). Bounded: a partition holds at most its share of max_units, where an entry counts
+// one unit (64 bytes) and a conversation `conversation_units` more (its map node and its
+// deque's first block); a conversation's entries go together, never while one of them is
+// unwritten.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -35,7 +37,8 @@ class RecentSends {
   // How many of a conversation's last seqs a retry is recognised among. Part of the state
   // machine's definition: replicas must agree on it.
   static constexpr std::uint64_t window = 1024;
-  static constexpr std::size_t max_entries = std::size_t{1} << 21;
+  static constexpr std::size_t max_units = std::size_t{1} << 20;  // ~64 MiB
+  static constexpr std::size_t conversation_units = 12;
 
   struct Original {
     std::uint64_t seq = 0;
@@ -59,7 +62,8 @@ class RecentSends {
   // Drops what is kept of `partition` (its data was replaced; REQUIRES: no apply of it runs).
   void forget_partition(PartitionId partition);
 
-  std::size_t entries(PartitionId partition) const;
+  // What `partition` holds, in units (see above).
+  std::size_t units(PartitionId partition) const;
 
  private:
   struct Entry {
@@ -83,7 +87,7 @@ class RecentSends {
   struct Partition {
     std::unordered_map<std::string, Conversation, NameHash, std::equal_to<>> conversations;
     std::vector<std::string> unwritten;  // conversations with unwritten entries
-    std::size_t entries = 0;
+    std::size_t units = 0;
   };
 
   Error load(std::string_view conversation, std::uint64_t head_seq, Conversation& loaded);
@@ -95,7 +99,7 @@ class RecentSends {
 
   store::Kv& kv_;
   const Keys& keys_;
-  const std::size_t entries_per_partition_;
+  const std::size_t units_per_partition_;
   std::vector<std::unique_ptr<Partition>> partitions_;
 };
 

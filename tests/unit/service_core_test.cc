@@ -161,6 +161,35 @@ TEST_CASE("service: a retry is recognised among the conversation's last window m
   CHECK(seq_of(alice->send_to_user("bob", 7, "first")) == window + 2);
 }
 
+TEST_CASE("service: what is kept of recent sends stays within its share", "[service][messages]") {
+  store::MemoryKv kv;
+  Keys keys(qim::testing::test_partitions());
+  RecentSends recent(kv, keys);
+  const std::size_t share =
+      std::max<std::size_t>(2 * (RecentSends::window + RecentSends::conversation_units),
+                            RecentSends::max_units / keys.partitions().count());
+  // Many one-message conversations, then one long one: old conversations make room.
+  for (std::uint64_t i = 0; i < share; ++i) {
+    recent.appended(0, "d:a:u" + std::to_string(i), "a", i, 1, 1000);
+    recent.written(0);
+  }
+  CHECK(recent.units(0) <= share);
+  CHECK(recent.units(0) > share / 2);
+  for (std::uint64_t seq = 1; seq <= 3 * RecentSends::window; ++seq) {
+    recent.appended(0, "g:busy", "a", seq, seq, 1000);
+    recent.written(0);
+  }
+  CHECK(recent.units(0) <= share);
+  CHECK(recent.units(1) == 0);
+  // The busy conversation keeps its window: the oldest of it is still found in memory
+  // (unwritten entries are trusted without a store read).
+  recent.appended(0, "g:busy", "a", 999'999, 3 * RecentSends::window + 1, 1000);
+  std::optional<RecentSends::Original> original;
+  REQUIRE_FALSE(recent.find(0, "g:busy", 3 * RecentSends::window + 1, "a", 999'999, original));
+  REQUIRE(original.has_value());
+  CHECK(original->seq == 3 * RecentSends::window + 1);
+}
+
 TEST_CASE("service: a corrupted log entry is an Internal error, not a crash",
           "[service][messages]") {
   service::Options options = qim::testing::test_options();
