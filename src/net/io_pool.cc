@@ -2,6 +2,9 @@
 
 #include <cassert>
 #include <exception>
+#include <string>
+
+#include "core/thread_name.h"
 
 namespace qim::net {
 
@@ -28,8 +31,9 @@ IoPool::~IoPool() {
 
 void IoPool::start() {
   threads_.reserve(contexts_.size());
-  for (auto& context : contexts_) {
-    threads_.emplace_back([this, &context = *context] {
+  for (std::size_t index = 0; index < contexts_.size(); ++index) {
+    threads_.emplace_back([this, index, &context = *contexts_[index]] {
+      core::name_this_thread("qim-io-" + std::to_string(index));
       for (;;) {
         try {
           context.run();

@@ -6,6 +6,8 @@
 
 #include <fmt/core.h>
 
+#include "core/thread_name.h"
+
 namespace qim::node {
 namespace {
 
@@ -74,6 +76,7 @@ bool OperatorHttp::bind(const net::HostPort& address, std::string& error) {
 
 void OperatorHttp::start() {
   thread_ = std::thread([this] {
+    core::name_this_thread("qim-http");
     if (!server_->listen_after_bind()) logger_.warn("http", "the operators' HTTP port stopped");
     finished_ = true;
   });

@@ -6,6 +6,7 @@
 
 #include <fmt/core.h>
 
+#include "core/thread_name.h"
 #include "replication/placement/reconfigure.h"
 #include "replication/raft/codec.h"
 #include "replication/raft/configuration.h"
@@ -192,6 +193,7 @@ void ReplicaHost::start() {
   // Tick 0 is now: leases dated by it hold from the first cycle on.
   tick_times_.emplace_back(ticks_, last_tick_);
   thread_ = std::thread([this] {
+    core::name_this_thread("qim-replica");
     asio::post(context_, [this] {
       // A group whose only voter is this node elects itself at once.
       for (auto& [partition, group] : groups_) {
