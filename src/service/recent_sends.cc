@@ -40,12 +40,13 @@ Error RecentSends::load(std::string_view conversation, std::uint64_t head_seq,
           corrupt = true;
           return false;
         }
-        loaded.entries.push_front(Entry{std::move(message.sender), message.client_msg_id, *seq,
-                                        message.server_time_ms, false});
+        loaded.entries.push_front(
+            Entry{std::move(message.sender), message.client_msg_id, *seq, message.server_time_ms});
         return true;
       });
   if (error) return internal("reading the conversation's recent messages failed: " + error.message);
   if (corrupt) return internal("a log entry of " + std::string(conversation) + " is corrupted");
+  loaded.written_through = head_seq;
   return {};
 }
 
@@ -81,7 +82,7 @@ Error RecentSends::find(PartitionId partition_id, std::string_view conversation,
   // Newest first: a client retries what it sent last.
   for (auto entry = kept.entries.rbegin(); entry != kept.entries.rend(); ++entry) {
     if (entry->client_msg_id != client_msg_id || entry->sender != sender) continue;
-    if (!entry->unwritten) {
+    if (entry->seq <= kept.written_through) {
       bool stored = false;
       if (Error error = still_stored(conversation, *entry, stored)) return error;
       if (!stored) continue;
@@ -103,29 +104,26 @@ void RecentSends::appended(PartitionId partition_id, std::string_view conversati
     it = partition.conversations.emplace(std::string(conversation), Conversation{}).first;
   }
   Conversation& kept = it->second;
+  const bool listed = kept.has_unwritten();
   if (!kept.entries.empty() && kept.entries.back().seq >= seq) {
     // Seqs only grow; what is kept no longer describes this log.
     partition.units -= kept.entries.size();
     kept.entries.clear();
+    kept.written_through = 0;
   }
-  kept.entries.push_back(Entry{std::string(sender), client_msg_id, seq, server_time_ms, true});
+  kept.entries.push_back(Entry{std::string(sender), client_msg_id, seq, server_time_ms});
   ++partition.units;
-  if (!kept.unwritten) {
-    kept.unwritten = true;
-    partition.unwritten.push_back(it->first);
-  }
+  if (!listed) partition.unwritten.push_back(&kept);
   trim(partition, kept, seq);
 }
 
 void RecentSends::written(PartitionId partition_id) {
   if (partition_id >= partitions_.size()) return;
   Partition& partition = *partitions_[partition_id];
-  for (const std::string& name : partition.unwritten) {
-    auto it = partition.conversations.find(name);
-    if (it == partition.conversations.end()) continue;
-    it->second.unwritten = false;
-    for (Entry& entry : it->second.entries)
-      entry.unwritten = false;
+  for (Conversation* conversation : partition.unwritten) {
+    if (!conversation->entries.empty()) {
+      conversation->written_through = conversation->entries.back().seq;
+    }
   }
   partition.unwritten.clear();
 }
@@ -153,7 +151,7 @@ void RecentSends::make_room(Partition& partition, std::string_view keep) {
   for (auto it = partition.conversations.begin();
        partition.units + window + conversation_units > units_per_partition_ &&
        it != partition.conversations.end();) {
-    if (it->second.unwritten || it->first == keep) {
+    if (it->second.has_unwritten() || it->first == keep) {
       ++it;
       continue;
     }

@@ -71,11 +71,12 @@ class RecentSends {
     std::uint64_t client_msg_id = 0;
     std::uint64_t seq = 0;
     std::uint64_t server_time_ms = 0;
-    bool unwritten = false;
   };
   struct Conversation {
-    std::deque<Entry> entries;  // ascending seq
-    bool unwritten = false;     // holds an entry appended since the last write
+    std::deque<Entry> entries;          // ascending seq
+    std::uint64_t written_through = 0;  // entries above this seq are not in the store yet
+
+    bool has_unwritten() const { return !entries.empty() && entries.back().seq > written_through; }
   };
   // Looks conversations up by view: no string is made to find one.
   struct NameHash {
@@ -86,7 +87,9 @@ class RecentSends {
   };
   struct Partition {
     std::unordered_map<std::string, Conversation, NameHash, std::equal_to<>> conversations;
-    std::vector<std::string> unwritten;  // conversations with unwritten entries
+    // Conversations with unwritten entries (map nodes are stable, and such a conversation is
+    // never evicted).
+    std::vector<Conversation*> unwritten;
     std::size_t units = 0;
   };
 
