@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cassert>
 #include <cerrno>
 #include <cstring>
@@ -110,8 +111,17 @@ std::optional<ClusterKey> ClusterKey::load(const std::string& path, std::string&
 
 std::vector<std::uint8_t> ClusterKey::seal(std::span<const std::uint8_t> plaintext,
                                            std::span<const std::uint8_t> associated_data) const {
+  std::array<std::uint8_t, sealed_nonce_bytes> nonce;
+  randombytes_buf(nonce.data(), nonce.size());
+  return seal(plaintext, associated_data, nonce);
+}
+
+std::vector<std::uint8_t> ClusterKey::seal(std::span<const std::uint8_t> plaintext,
+                                           std::span<const std::uint8_t> associated_data,
+                                           std::span<const std::uint8_t> nonce) const {
+  assert(nonce.size() == sealed_nonce_bytes);
   std::vector<std::uint8_t> sealed(sealed_overhead_bytes + plaintext.size());
-  randombytes_buf(sealed.data(), sealed_nonce_bytes);
+  std::memcpy(sealed.data(), nonce.data(), sealed_nonce_bytes);
   unsigned long long ciphertext_length = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       sealed.data() + sealed_nonce_bytes, &ciphertext_length, plaintext.data(), plaintext.size(),

@@ -44,6 +44,12 @@ class ClusterKey {
   // nonce || ciphertext || tag, authenticating `associated_data` too.
   std::vector<std::uint8_t> seal(std::span<const std::uint8_t> plaintext,
                                  std::span<const std::uint8_t> associated_data) const;
+  // The same with the caller's nonce (sealed_nonce_bytes long), for a caller that can make
+  // nonces unique without drawing random bytes per frame (a connection's random prefix and a
+  // counter). REQUIRES: no nonce is ever used twice with this key.
+  std::vector<std::uint8_t> seal(std::span<const std::uint8_t> plaintext,
+                                 std::span<const std::uint8_t> associated_data,
+                                 std::span<const std::uint8_t> nonce) const;
   // The plaintext, or nullopt when `sealed` is too short, was sealed with another key or
   // other associated data, or was altered.
   std::optional<std::vector<std::uint8_t>> open(

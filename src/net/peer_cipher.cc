@@ -1,5 +1,7 @@
 #include "net/peer_cipher.h"
 
+#include <sodium.h>
+
 #include <cassert>
 #include <cstring>
 #include <string_view>
@@ -39,6 +41,7 @@ PeerCipher::PeerCipher(const auth::ClusterKey& key, PeerRole role,
   static_assert(session_label.size() == label_bytes);
   assert(challenge_a.size() == proto::peer_challenge_bytes);
   assert(challenge_b.size() == proto::peer_challenge_bytes);
+  randombytes_buf(nonce_.data(), nonce_prefix_bytes);
   auto* out = associated_data_.data();
   std::memcpy(out, session_label.data(), label_bytes);
   std::memcpy(out + label_bytes, challenge_a.data(), proto::peer_challenge_bytes);
@@ -56,7 +59,9 @@ std::span<const std::uint8_t> PeerCipher::associated_data(std::uint8_t direction
 }
 
 std::vector<std::uint8_t> PeerCipher::seal(std::span<const std::uint8_t> plaintext) {
-  auto sealed = key_->seal(plaintext, associated_data(send_direction_, send_counter_));
+  for (std::size_t i = 0; i < 8; ++i)
+    nonce_[nonce_prefix_bytes + i] = static_cast<std::uint8_t>(send_counter_ >> (8 * i));
+  auto sealed = key_->seal(plaintext, associated_data(send_direction_, send_counter_), nonce_);
   ++send_counter_;
   return sealed;
 }

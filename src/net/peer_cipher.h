@@ -10,6 +10,11 @@
 // frame cannot be replayed into another connection; the direction byte stops a frame from
 // being reflected back to its sender; the counter (0, 1, 2, ... per direction, never sent:
 // both sides count) stops replays, drops and reordering within the connection.
+//
+// A session frame's nonce is a random prefix drawn once per cipher followed by the frame's
+// counter: unique under the cluster key like a random nonce, without a getrandom() system call
+// per frame. (The nonce travels with the frame, so the receiver does not depend on how it is
+// chosen.)
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -50,7 +55,10 @@ class PeerCipher {
   // The associated data for `direction` and `counter`, written into associated_data_.
   std::span<const std::uint8_t> associated_data(std::uint8_t direction, std::uint64_t counter);
 
+  static constexpr std::size_t nonce_prefix_bytes = auth::sealed_nonce_bytes - 8;
+
   const auth::ClusterKey* key_;
+  std::array<std::uint8_t, auth::sealed_nonce_bytes> nonce_{};  // prefix || send counter
   std::uint8_t send_direction_;
   std::uint8_t receive_direction_;
   std::uint64_t send_counter_ = 0;

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -283,6 +284,25 @@ TEST_CASE("peer cipher: frames open only in order, in their direction, in their 
     CHECK_FALSE(acceptor.open(hello));
     CHECK_FALSE(net::open_peer_hello(key, first));
   }
+}
+
+TEST_CASE("peer cipher: no two frames share a nonce, within a connection or across two", "[peer]") {
+  const auto& key = cluster_key();
+  auto a = challenge(1);
+  auto b = challenge(2);
+  // The same challenges twice (as a replayed handshake would give): the nonces still differ.
+  net::PeerCipher first(key, net::PeerRole::dialer, a, b);
+  net::PeerCipher second(key, net::PeerRole::dialer, a, b);
+  net::PeerCipher acceptor(key, net::PeerRole::acceptor, a, b);
+  std::set<std::vector<std::uint8_t>> nonces;
+  for (int i = 0; i < 300; ++i) {
+    for (net::PeerCipher* cipher : {&first, &second, &acceptor}) {
+      auto sealed = cipher->seal(bytes_of("frame"));
+      REQUIRE(sealed.size() >= auth::sealed_nonce_bytes);
+      CHECK(nonces.emplace(sealed.begin(), sealed.begin() + auth::sealed_nonce_bytes).second);
+    }
+  }
+  CHECK(nonces.size() == 900);
 }
 
 TEST_CASE("peer handshake: members get a cipher, others a sealed refusal", "[peer]") {
