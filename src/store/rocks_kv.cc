@@ -136,6 +136,11 @@ std::unique_ptr<RocksKv> RocksKv::open(const std::string& path, const RocksOptio
   // WAL records wait in RocksDB's buffer until make_durable() (or write() itself) writes them
   // out: the group commit of write_buffered().
   db_options.manual_wal_flush = true;
+  // RocksDB's own LOG: INFO, not the DEBUG level some builds default to (a line per WAL flush,
+  // that is per write, formatted and written on the writer's thread), and rotated so that it
+  // cannot fill the disk.
+  db_options.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
+  db_options.max_log_file_size = 16 << 20;
   db_options.keep_log_file_num = 4;
   db_options.max_total_wal_size = 256 << 20;
   // Tickers only (no histograms or timers): what /metrics reads, at the least cost.

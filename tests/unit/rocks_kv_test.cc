@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include <rocksdb/db.h>
@@ -140,6 +141,31 @@ TEST_CASE("rocks kv: buffered writes are visible at once and survive a crash onc
   copy_as_crashed(dir.path / "db", dir.path / "crash2");
   auto recovered = open_or_fail(dir.path / "crash2");
   CHECK(has(*recovered, "buffered"));
+}
+
+TEST_CASE("rocks kv: writes leave no line in RocksDB's LOG each", "[store]") {
+  TempDir dir;
+  {
+    auto kv = open_or_fail(dir.path / "db");
+    WriteBatch batch;
+    for (int i = 0; i < 500; ++i) {
+      batch.clear();
+      batch.put(Column::log, "key" + std::to_string(i), "value");
+      REQUIRE_FALSE(kv->write_buffered(batch));
+      REQUIRE_FALSE(kv->make_durable(i % 2 == 0));
+      REQUIRE_FALSE(kv->write(batch, false));
+    }
+  }  // closed: the LOG is written out
+  std::ifstream log(dir.path / "db" / "LOG");
+  REQUIRE(log);
+  std::size_t debug_lines = 0;
+  std::size_t flush_lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.find("[DEBUG]") != std::string::npos) ++debug_lines;
+    if (line.find("FlushWAL") != std::string::npos) ++flush_lines;
+  }
+  CHECK(debug_lines == 0);
+  CHECK(flush_lines == 0);
 }
 
 TEST_CASE("rocks kv: a plain write also writes out the records buffered before it", "[store]") {
