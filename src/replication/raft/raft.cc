@@ -679,10 +679,11 @@ void Raft::step_leader(Message& message) {
           progress->inflights.free_through(message.index);
           break;
       }
-      if (maybe_commit()) {
+      if (maybe_commit() && options_.announce_commit) {
         broadcast_appends();
       } else {
-        replicate_to(from, *progress, progress->can_bump_commit(log_.committed()));
+        replicate_to(from, *progress,
+                     options_.announce_commit && progress->can_bump_commit(log_.committed()));
       }
       if (from == transfer_target_ && progress->match == log_.last_index()) {
         send_timeout_now(from);
@@ -907,7 +908,7 @@ void Raft::switch_config(Configuration next) {
     return;
   }
   if (transfer_target_ != kNoNode && !is_voter(config_, transfer_target_)) abort_transfer();
-  if (maybe_commit()) {
+  if (maybe_commit() && options_.announce_commit) {
     broadcast_appends();
   } else {
     // Start replicating to new members right away.

@@ -54,6 +54,9 @@ ClusterConfig shape(Dice& dice, const ScenarioOptions& options, bool churn) {
     config.raft.max_message_bytes = 1;  // one entry per append: the widest windows
   }
   config.quiesce = dice.pick(std::vector<double>{0.0, 0.1, 0.5});
+  // qimd's way (followers learn the commit index with the next append or heartbeat) and the
+  // eager one.
+  config.raft.announce_commit = dice.chance(0.3);
   config.check_invariants = options.check_invariants;
   config.trace = options.trace;
   return config;
