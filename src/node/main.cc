@@ -1,10 +1,10 @@
 // qimd: wires the modules together. Flags: config.h. Threads:
 //   main thread  the control io_context: signals, the client acceptor, maintenance, shutdown,
-//                and the whole membership shell (SWIM core, gossip sockets, push-pulls);
+//                the whole membership shell (SWIM core, gossip sockets, push-pulls), the peer
+//                links and the replica host (every partition's Raft group and its applies);
 //   I/O threads  net::IoPool, one io_context each, the client connections;
-//   blocking     the IoPool's thread pool: password hashing, dedup pruning.
-// Commands are applied by the inline proposer on the thread that proposes them (one process, no
-// replication yet).
+//   blocking     the IoPool's thread pool: password hashing, dedup pruning;
+//   qim-http     the operators' HTTP port.
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -489,7 +489,8 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   host_options.replace_after_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(config.replace_after).count();
   host_options.ring = ring;
-  replica::ReplicaHost replicas(host_options, partitions, kv, transport, logger);
+  // On the control loop, with the peer links: Raft's messages cross no thread on their way.
+  replica::ReplicaHost replicas(host_options, partitions, kv, transport, logger, &control);
   service::ImService service(kv, clock, logger, config.service, replicas, partitions);
   // A push leaves only once its message is in the store: whoever is pushed it may read it.
   service.hold_events_until_released();

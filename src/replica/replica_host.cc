@@ -92,12 +92,13 @@ struct SnapshotStream {
 };
 
 ReplicaHost::ReplicaHost(HostOptions options, const route::Partitions& partitions, store::Kv& kv,
-                         Transport& transport, core::Logger& logger)
+                         Transport& transport, core::Logger& logger, asio::io_context* loop)
     : options_(std::move(options)),
       partitions_(partitions),
       kv_(kv),
       transport_(transport),
       logger_(logger),
+      context_(loop != nullptr ? *loop : own_context_),
       tick_timer_(context_),
       random_state_(std::random_device{}() ^ (options_.replica_id * 0x9e3779b97f4a7c15ull)),
       lease_until_ns_(new std::atomic<std::int64_t>[partitions.count()]) {
@@ -195,31 +196,41 @@ void ReplicaHost::start() {
   last_tick_ = Clock::now();
   // Tick 0 is now: leases dated by it hold from the first cycle on.
   tick_times_.emplace_back(ticks_, last_tick_);
-  thread_ = std::thread([this] {
+  auto first = [this] {
+    // A group whose only voter is this node elects itself at once.
+    for (auto& [partition, group] : groups_) {
+      const auto& voters = group->node->config().voters;
+      if (voters.size() == 1 && voters.front() == options_.replica_id) group->node->campaign();
+    }
+    run_cycle();
+    schedule_tick();
+  };
+  if (&context_ != &own_context_) {
+    asio::post(context_, std::move(first));
+    return;
+  }
+  thread_ = std::thread([this, first = std::move(first)] {
     core::name_this_thread("qim-replica");
-    asio::post(context_, [this] {
-      // A group whose only voter is this node elects itself at once.
-      for (auto& [partition, group] : groups_) {
-        const auto& voters = group->node->config().voters;
-        if (voters.size() == 1 && voters.front() == options_.replica_id) group->node->campaign();
-      }
-      run_cycle();
-      schedule_tick();
-    });
+    asio::post(context_, first);
     context_.run();
   });
 }
 
 void ReplicaHost::stop() {
   if (stopped_.exchange(true)) return;
+  auto halt = [this] {
+    for (auto& [partition, group] : groups_)
+      fail_pending(*group, errc::shutting_down, "the node is shutting down");
+    tick_timer_.cancel();
+  };
   if (thread_.joinable()) {
-    asio::post(context_, [this] {
-      for (auto& [partition, group] : groups_)
-        fail_pending(*group, errc::shutting_down, "the node is shutting down");
-      tick_timer_.cancel();
+    asio::post(context_, [this, halt] {
+      halt();
       context_.stop();
     });
     thread_.join();
+  } else if (&context_ != &own_context_) {
+    halt();  // on the shared loop's thread, or after it stopped
   }
   for (std::uint32_t p = 0; p < partitions_.count(); ++p)
     lease_until_ns_[p].store(0);
@@ -234,6 +245,7 @@ void ReplicaHost::enqueue(std::function<void()> work) {
 }
 
 void ReplicaHost::drain_inbox() {
+  if (stopped_) return;  // a shared loop runs on after stop()
   std::vector<std::function<void()>> work;
   {
     std::lock_guard lock(inbox_mutex_);

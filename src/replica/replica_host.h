@@ -112,8 +112,11 @@ struct ReplicaStatus {
 
 class ReplicaHost final : public service::Proposer {
  public:
+  // With `loop`, the host runs on that event loop (run by one thread, which must not block for
+  // long: the node's control loop, where the peer links are, so that Raft traffic crosses no
+  // thread); without, on a thread of its own.
   ReplicaHost(HostOptions options, const route::Partitions& partitions, store::Kv& kv,
-              Transport& transport, core::Logger& logger);
+              Transport& transport, core::Logger& logger, asio::io_context* loop = nullptr);
   ~ReplicaHost() override;
   ReplicaHost(const ReplicaHost&) = delete;
   ReplicaHost& operator=(const ReplicaHost&) = delete;
@@ -127,7 +130,8 @@ class ReplicaHost final : public service::Proposer {
   Error open(bool bootstrap);
   std::size_t hosted() const { return hosted_.load(std::memory_order_relaxed); }
   void start();
-  // Stops the thread; pending proposals fail with shutting_down. Idempotent.
+  // Stops the host (and its thread); pending proposals fail with shutting_down. Idempotent. On
+  // a shared loop, call it on that loop's thread or after the loop has stopped.
   void stop();
 
   // service::Proposer
@@ -252,7 +256,8 @@ class ReplicaHost final : public service::Proposer {
   Transport& transport_;
   core::Logger& logger_;
 
-  asio::io_context context_;
+  asio::io_context own_context_;  // used when no loop was given, run by thread_
+  asio::io_context& context_;
   asio::steady_timer tick_timer_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
