@@ -8,16 +8,22 @@
 
 namespace qim::net {
 
-IoPool::IoPool(std::size_t io_thread_count, std::size_t blocking_thread_count, core::Logger& logger)
+IoPool::IoPool(std::size_t io_thread_count, std::size_t blocking_thread_count, core::Logger& logger,
+               asio::io_context* main_loop)
     : logger_(logger), blocking_pool_(blocking_thread_count) {
   assert(io_thread_count >= 1 && io_thread_count <= max_io_threads);
   assert(blocking_thread_count >= 1);
+  if (main_loop != nullptr && io_thread_count == 1) {
+    contexts_.push_back(main_loop);
+    return;
+  }
   contexts_.reserve(io_thread_count);
   work_guards_.resize(io_thread_count);
   for (std::size_t index = 0; index < io_thread_count; ++index) {
     // Concurrency hint 1: each context is run by exactly one thread.
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
-    work_guards_[index].emplace(contexts_.back()->get_executor());
+    owned_.push_back(std::make_unique<asio::io_context>(1));
+    contexts_.push_back(owned_.back().get());
+    work_guards_[index].emplace(owned_.back()->get_executor());
   }
 }
 
@@ -26,13 +32,13 @@ IoPool::~IoPool() {
   join();
   blocking_pool_.stop();
   blocking_pool_.join();
-  // contexts_ go last (member order): their destructors destroy whatever is still pending.
+  // owned_ go last (member order): their destructors destroy whatever is still pending.
 }
 
 void IoPool::start() {
-  threads_.reserve(contexts_.size());
-  for (std::size_t index = 0; index < contexts_.size(); ++index) {
-    threads_.emplace_back([this, index, &context = *contexts_[index]] {
+  threads_.reserve(owned_.size());
+  for (std::size_t index = 0; index < owned_.size(); ++index) {
+    threads_.emplace_back([this, index, &context = *owned_[index]] {
       core::name_this_thread("qim-io-" + std::to_string(index));
       for (;;) {
         try {
@@ -48,9 +54,8 @@ void IoPool::start() {
 }
 
 void IoPool::stop() {
-  for (std::size_t index = 0; index < contexts_.size(); ++index) {
-    contexts_[index]->stop();
-  }
+  for (auto& context : owned_)
+    context->stop();
 }
 
 void IoPool::join() {

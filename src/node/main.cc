@@ -2,7 +2,8 @@
 //   main thread  the control io_context: signals, the client acceptor, maintenance, shutdown,
 //                the whole membership shell (SWIM core, gossip sockets, push-pulls), the peer
 //                links and the replica host (every partition's Raft group and its applies);
-//   I/O threads  net::IoPool, one io_context each, the client connections;
+//   I/O threads  net::IoPool, one io_context each, the client connections (with --threads 1,
+//                the control loop itself: a message then crosses no thread in this process);
 //   blocking     the IoPool's thread pool: password hashing, dedup pruning;
 //   qim-http     the operators' HTTP port.
 #include <asio.hpp>
@@ -462,8 +463,9 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
   core::SystemClock clock;
   cluster::RingOptions ring = ring_options(config, cluster_key);
   route::Partitions partitions(config.partitions, ring.hash_key);
-  net::IoPool pool(config.io_threads, config.blocking_threads, logger);
   asio::io_context control(1);
+  // With one I/O thread the client connections share the control loop (see IoPool).
+  net::IoPool pool(config.io_threads, config.blocking_threads, logger, &control);
   // Installed before the port file appears: whoever waits for that file may signal at once.
   asio::signal_set signals(control, SIGINT, SIGTERM);
   asio::signal_set hangup(control, SIGHUP);
@@ -628,7 +630,7 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
 
   // The operators' HTTP port: metrics and probes, answered off the event loops.
   std::vector<asio::any_io_executor> loops{control.get_executor()};
-  for (std::size_t i = 0; i < pool.size(); ++i)
+  for (std::size_t i = pool.shares_main_loop() ? 1 : 0; i < pool.size(); ++i)
     loops.push_back(pool.context(i).get_executor());
   NodeMetrics metrics(
       NodeMetrics::Sources{service, listener, peers, cluster, admin_relay.local(), *membership,
@@ -687,6 +689,9 @@ int serve(const Config& config, store::RocksKv& kv, const auth::ClusterKey& clus
                 RunningNode{listener, admin_listener, *membership, replicas, peers, stopping},
                 config, service, clock, pool, logger),
       [&](std::exception_ptr exception) {
+        // The client connections' periodic work runs on this loop too when it is their I/O
+        // loop; what is queued now still runs, then the loop stops as the pool's would.
+        if (pool.shares_main_loop()) asio::post(control, [&control] { control.stop(); });
         if (!exception) return;
         exit_code = exit_failure;
         try {

@@ -46,6 +46,30 @@ TEST_CASE("direct messages between two online users", "[e2e][messages]") {
   CHECK(states->front().peer == "alice");
 }
 
+TEST_CASE("a node on one event loop (--threads 1) chats, then stops cleanly with clients on",
+          "[e2e][messages]") {
+  ServerOptions options;
+  options.extra_args = {"--threads", "1"};
+  auto server = started_server(std::move(options));
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  auto alice = logged_in_client(*server, "alice");
+  auto bob = logged_in_client(*server, "bob");
+  make_friends(*alice, *bob);
+  const std::string conversation = direct_conversation("alice", "bob");
+  for (int i = 1; i <= 3; ++i) {
+    auto ack = alice->send_to_user("bob", "one loop " + std::to_string(i));
+    REQUIRE(ack.ok());
+    auto message = next_message(*bob, conversation);
+    REQUIRE(message);
+    CHECK(message->seq == ack->seq);
+  }
+  // The clients' connections and timers share the loop that shutdown runs on: SIGTERM must
+  // still end the process, with exit code 0, while they are connected.
+  CHECK(server->stop(std::chrono::seconds(15)));
+  CHECK(server->term_signal() == 0);
+}
+
 TEST_CASE("messages to an offline user arrive in order at login", "[e2e][messages][offline]") {
   auto server = started_server();
   register_user(*server, "alice");

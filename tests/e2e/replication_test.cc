@@ -54,6 +54,12 @@ class Cluster {
     options.node_name = "r" + std::to_string(nodes_.size() + 1);
     options.dm_policy = "anyone";
     options.extra_args = replicated_args(key_);
+    // Odd nodes run on one event loop (clients, peers and replicas alike), the others with
+    // their clients on I/O threads of their own: both ways, side by side, through every fault.
+    if (nodes_.size() % 2 == 0) {
+      options.extra_args.push_back("--threads");
+      options.extra_args.push_back("1");
+    }
     if (!nodes_.empty()) {
       options.extra_args.push_back("--seed");
       options.extra_args.push_back(nodes_.front()->gossip_address());
