@@ -470,7 +470,10 @@ ParseResult parse_command_line(int argc, char** argv) {
   app.add_option("--web-root", flags.web_root,
                  "Directory of the browser client's files, served on the WebSocket port");
   app.add_option("--data-dir", flags.data_directory, "Data directory (created if missing)");
-  app.add_option("--threads", flags.threads, "I/O threads, 1-256 (default: the CPU cores)");
+  app.add_option(
+      "--threads", flags.threads,
+      "I/O threads for client connections, 1-256 (default: the CPU cores; 1: they share the "
+      "main event loop)");
   app.add_option("--node-name", flags.node_name, "This node's name, 1-64 of [A-Za-z0-9_.-]");
   app.add_option("--dm-policy", flags.dm_policy, "Who may message a user directly: friends|anyone");
   app.add_option("--durability", flags.durability,
