@@ -244,23 +244,27 @@ void ClientConnection::on_wake() {
   flush();
 }
 
-bool ClientConnection::reserve_job(bool bounded) {
+bool ClientConnection::reserve_job(bool pool) {
   if (closing_.load(std::memory_order_relaxed)) return false;
-  if (bounded && blocking_jobs_ >= shard_.options_.max_blocking_jobs) {
+  // Only jobs on the blocking pool count against its bound: answers awaited from the replicas
+  // or other nodes are bounded by the Session, and a busy session may have many of them.
+  if (pool && pool_jobs_ >= shard_.options_.max_blocking_jobs) {
     shard_.logger_.warn("net", "closing {}: more than {} requests in flight off the I/O thread",
                         remote_host_, shard_.options_.max_blocking_jobs);
     fail(errc::rate_limited, "too many requests in flight; wait for the answers");
     return false;
   }
   ++blocking_jobs_;
+  if (pool) ++pool_jobs_;
   return true;
 }
 
-void ClientConnection::finish_job(std::function<void()> then) {
+void ClientConnection::finish_job(std::function<void()> then, bool pool) {
   // The count keeps this object alive until the handler has run.
-  asio::post(shard_.context_, [this, then = std::move(then)] {
+  asio::post(shard_.context_, [this, then = std::move(then), pool] {
     assert(blocking_jobs_ > 0 && "a job finished twice");
     --blocking_jobs_;
+    if (pool) --pool_jobs_;
     if (phase_ == Phase::done) return maybe_free();
     if (closing_.load(std::memory_order_relaxed)) return;
     try {
@@ -281,14 +285,14 @@ void ClientConnection::run_blocking(std::function<void()> work, std::function<vo
     } catch (const std::exception& exception) {
       shard_.logger_.error("net", "blocking job for {} threw: {}", remote_host_, exception.what());
     }
-    finish_job(std::move(then));
+    finish_job(std::move(then), true);
   });
 }
 
 session::Connection::Completion ClientConnection::begin_async() {
   // Bounded by the Session, which answers RateLimited beyond its bound instead of closing.
   if (!reserve_job(false)) return {};
-  return [this](std::function<void()> then) { finish_job(std::move(then)); };
+  return [this](std::function<void()> then) { finish_job(std::move(then), false); };
 }
 
 void ClientConnection::close_with_error(errc code, std::string_view message) {

@@ -218,11 +218,12 @@ class ClientConnection final : public session::Connection, private ListHook {
   // Registers the readiness we wait for: input while reading, output while the socket is full.
   void update_interest();
 
-  // Counts one job whose continuation comes back later; false when closing, or (and the
-  // connection closing) when `bounded` and over max_blocking_jobs.
-  bool reserve_job(bool bounded);
+  // Counts one job whose continuation comes back later (`pool`: one run on the blocking pool);
+  // false when closing, or (and the connection closing) when a pool job would exceed
+  // max_blocking_jobs.
+  bool reserve_job(bool pool);
   // Any thread: runs `then` on the I/O thread unless closing, and uncounts the job.
-  void finish_job(std::function<void()> then);
+  void finish_job(std::function<void()> then, bool pool);
 
   // I/O thread: notes that a close was requested and starts the flush bound.
   void observe_close();
@@ -250,6 +251,7 @@ class ClientConnection final : public session::Connection, private ListHook {
   bool reading_ = true;  // the peer may still send (no EOF, no read error)
   int fd_;
   std::uint32_t blocking_jobs_ = 0;  // run_blocking() and begin_async() jobs in flight
+  std::uint32_t pool_jobs_ = 0;      // of which run_blocking(), bounded by max_blocking_jobs
   std::uint32_t drained_bytes_ = 0;  // discarded since closing began
   bool write_blocked_ = false;       // the socket is full: waiting for output readiness
   bool rejected_;                    // no Session: the peer is only told why

@@ -154,4 +154,50 @@ TEST_CASE("malformed input gets an Error or a close and hurts nobody else", "[e2
   REQUIRE(server->running());
 }
 
+TEST_CASE("a burst of pipelined sends does not count against the bound on hashing jobs",
+          "[e2e][malformed]") {
+  ServerOptions options;
+  options.dm_policy = "anyone";
+  auto server = started_server(std::move(options));
+  register_user(*server, "alice");
+  register_user(*server, "bob");
+  RawConnection raw(server->port());
+  REQUIRE(raw.ok());
+  raw.hello();
+  REQUIRE(raw.send_frame(login_frame(2, "alice", test_password, "raw")));
+  auto login = raw.read_frame();
+  REQUIRE(login.status == Status::frame);
+  REQUIRE(login.envelope->body_type() == wire::Body::LoginOk);
+  // Twelve sends and a password change in one write: the sends all wait for their commit while
+  // the change, which hashes on the blocking pool, is read. Only pool jobs count against
+  // max_blocking_jobs (8); the sends are bounded by the session.
+  std::vector<std::uint8_t> burst;
+  constexpr std::uint32_t sends = 12;
+  for (std::uint32_t i = 0; i < sends; ++i) {
+    auto frame = send_frame(10 + i, "bob", "burst " + std::to_string(i), 1000 + i);
+    burst.insert(burst.end(), frame.begin(), frame.end());
+  }
+  {
+    proto::FrameBuilder builder;
+    auto& fbb = builder.fbb();
+    auto old_password = fbb.CreateString(test_password);
+    auto new_password = fbb.CreateString("another-horse-2");
+    auto bytes = builder.finish(100, wire::CreateChangePassword(fbb, old_password, new_password));
+    burst.insert(burst.end(), bytes.begin(), bytes.end());
+  }
+  REQUIRE(raw.send_bytes(burst));
+  std::uint32_t acks = 0;
+  bool changed = false;
+  while (acks < sends || !changed) {
+    auto frame = raw.read_frame();
+    REQUIRE(frame.status == Status::frame);
+    INFO("req " << frame.envelope->req_id() << ": "
+                << wire::EnumNameBody(frame.envelope->body_type()));
+    REQUIRE_FALSE(error_code(frame));
+    if (frame.envelope->body_type() == wire::Body::SendAck) ++acks;
+    if (frame.envelope->req_id() == 100) changed = true;
+  }
+  CHECK(acks == sends);
+}
+
 }  // namespace qim::e2e
