@@ -203,9 +203,11 @@ start_cluster() {
     echo "bench.sh: the three nodes did not converge" >&2
     exit 1
   fi
-  # Settled: fully replicated, every node leading some, the same leaders in two looks 1 s apart.
+  # Settled: fully replicated, every node leading some, and the same leaders for 16 s. The
+  # leader balance moves a partition to its preferred leader at most every 15 s, in waves after
+  # the cluster forms; a transfer during the run fails the sends it has in flight.
   local partitions layout previous="" stable=0
-  for _ in $(seq 1 300); do
+  for _ in $(seq 1 600); do
     partitions=$("$qimctl" --port-file "$work/data-$name-n1/port" --data-dir "$work/data-$name-n1/db" \
                    --json partitions 2>/dev/null || true)
     layout=$(grep -o '"leader":"[^"]*"' <<<"$partitions" | tr -d '\n')
@@ -213,7 +215,7 @@ start_cluster() {
           $(grep -o '"leaders":[1-9]' <<<"$partitions" | wc -l) -eq 3 ]]; then
       if [[ "$layout" == "$previous" ]]; then
         stable=$((stable + 1))
-        [[ $stable -ge 4 ]] && return 0
+        [[ $stable -ge 64 ]] && return 0
       else
         stable=0
       fi
