@@ -156,10 +156,14 @@ TEST_CASE("qimctl sees and administers the whole cluster through any node", "[qi
           for (const std::string& user : users)
             on_c3 += sessions[user]->node() == "c3" ? 1 : 0;
           local = qimctl_ok(*c3, {"online", "--local"});
-          return contains(local, std::to_string(on_c3) + " users online on node c3\n");
+          return contains(local, std::to_string(on_c3) + (on_c3 == 1 ? " user" : " users") +
+                                     " online on node c3\n");
         },
         convergence_timeout);
-    INFO(local << "sessions on c3: " << on_c3);
+    std::string where;
+    for (const std::string& user : users)
+      where += user + "@" + sessions[user]->node() + " ";
+    INFO(local << "sessions on c3: " << on_c3 << "; clients: " << where);
     CHECK(local_matches);
   }
 
