@@ -254,6 +254,10 @@ std::string NodeMetrics::render() {
   out.single("qim_proposal_failures_total", Type::counter,
              "Proposals without an outcome from the log (not leader, timed out, overwritten).",
              read(probe.proposals_failed));
+  out.single("qim_replica_ready_cycles_total", Type::counter,
+             "Replica host cycles that had work; each makes at most one store write for every "
+             "partition (proposals divided by cycles is the batching).",
+             read(probe.ready_cycles));
   out.single("qim_ready", Type::gauge, "1 when /readyz answers ready.", ready().ok ? 1 : 0);
   return out.text();
 }

@@ -19,6 +19,9 @@ struct ReplicaProbe {
   // apply is an outcome, not a failure.
   std::atomic<std::uint64_t> proposals{0};
   std::atomic<std::uint64_t> proposals_failed{0};
+  // Ready cycles that had work (each makes at most one store write, unless a command must be
+  // written alone): proposals per cycle is the host's batching.
+  std::atomic<std::uint64_t> ready_cycles{0};
 
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) {
     counter.fetch_add(by, std::memory_order_relaxed);

@@ -346,7 +346,9 @@ void ReplicaHost::run_cycle() {
       if (group->node->has_ready()) out.push_back({group.get(), group->node->ready()});
     }
     if (out.empty()) break;
-    batch_.clear();
+    ReplicaProbe::bump(probe_.ready_cycles);
+    // One store write per cycle: what Raft must persist, then what the committed entries write
+    // (an entry committed in this cycle is in the same atomic batch as its own log record).
     for (Out& item : out) {
       Group& group = *item.group;
       if (item.ready.snapshot) {
@@ -363,13 +365,21 @@ void ReplicaHost::run_cycle() {
         logger_.info("replica", "partition {}: installed a snapshot at index {} (term {})",
                      group.log.partition(), meta.index, meta.term);
       }
-      if (!item.ready.entries.empty()) group.log.append(std::move(item.ready.entries), batch_);
-      if (item.ready.hard_state) group.log.set_hard_state(*item.ready.hard_state, batch_);
-      compact(group, batch_);
+      if (!item.ready.entries.empty()) {
+        group.log.append(std::move(item.ready.entries), apply_batch_);
+      }
+      if (item.ready.hard_state) group.log.set_hard_state(*item.ready.hard_state, apply_batch_);
+      compact(group, apply_batch_);
     }
-    if (!batch_.empty()) {
-      if (Error error = kv_.write(batch_, options_.fsync)) fatal("persisting raft state", error);
+    raft_unwritten_ = !apply_batch_.empty();
+    for (Out& item : out) {
+      if (!item.ready.committed_entries.empty()) {
+        apply_committed(*item.group, item.ready.committed_entries);
+      }
     }
+    // Before any message leaves (what Raft persists must be on disk first) and before any read
+    // state says the entries are applied.
+    write_applied();
     for (Out& item : out) {
       for (raft::Message& message : item.ready.messages) {
         if (message.type == raft::MessageType::snapshot) {
@@ -387,12 +397,6 @@ void ReplicaHost::run_cycle() {
       }
     }
     flush_outbox();
-    for (Out& item : out) {
-      if (!item.ready.committed_entries.empty()) {
-        apply_committed(*item.group, item.ready.committed_entries);
-      }
-    }
-    write_applied();  // before any read state says the entries are applied
     for (Out& item : out) {
       if (item.ready.role_changed) after_role_change(*item.group);
       item.group->node->advance();
@@ -496,12 +500,20 @@ void ReplicaHost::apply_committed(Group& group, std::vector<raft::Entry>& entrie
 }
 
 void ReplicaHost::write_applied() {
-  if (unwritten_groups_.empty()) return;
+  if (unwritten_groups_.empty() && !raft_unwritten_) return;
   for (Group* group : unwritten_groups_) {
     group->log.set_applied(*group->unwritten_applied, apply_batch_);
     group->unwritten_applied.reset();
   }
-  if (Error error = kv_.write_buffered(apply_batch_)) fatal("writing applied entries", error);
+  // Raft's records go to disk (synced in fsync mode) before anything waits on them; applied
+  // entries alone need not: they are applied again from the log after a crash.
+  if (raft_unwritten_) {
+    if (Error error = kv_.write(apply_batch_, options_.fsync))
+      fatal("persisting raft state", error);
+    raft_unwritten_ = false;
+  } else if (Error error = kv_.write_buffered(apply_batch_)) {
+    fatal("writing applied entries", error);
+  }
   apply_batch_.clear();
   for (Group* group : unwritten_groups_)
     machine_->after_write(group->log.partition(), true);

@@ -212,8 +212,9 @@ class ReplicaHost final : public service::Proposer {
   // Applies the entries into apply_batch_; commands the state machine lets share a batch are
   // written together at the next write_applied(), the others alone.
   void apply_committed(Group& group, std::vector<raft::Entry>& entries);
-  // Writes apply_batch_ with each group's applied point, then releases what waited for it
-  // (the state machine's pushes, the proposers' outcomes).
+  // Writes apply_batch_ with each group's applied point (made durable per --durability when it
+  // holds Raft's records), then releases what waited for it (the state machine's pushes, the
+  // proposers' outcomes).
   void write_applied();
   void after_role_change(Group& group);
   void publish_read_state(Group& group);
@@ -285,10 +286,11 @@ class ReplicaHost final : public service::Proposer {
   std::size_t snapshot_streams_ = 0;
   std::chrono::steady_clock::time_point next_drain_report_{};
   std::chrono::steady_clock::time_point last_status_{};
-  store::WriteBatch batch_;
-  // What committed entries wrote and is not in the store yet: one write per ready cycle for
-  // every group's commands that may share it (service::StateMachine::can_share_batch).
+  // The cycle's one store write: what Raft persists (raft_unwritten_ while that is not written
+  // yet), then what the committed entries wrote, for every group's commands that may share it
+  // (service::StateMachine::can_share_batch).
   store::WriteBatch apply_batch_;
+  bool raft_unwritten_ = false;
   std::vector<Group*> unwritten_groups_;
   std::vector<std::pair<std::function<void(service::ApplyResult)>, service::ApplyResult>>
       unwritten_outcomes_;

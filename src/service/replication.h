@@ -60,9 +60,10 @@ class StateMachine {
  public:
   virtual ~StateMachine() = default;
 
-  // Applies one committed command of `partition`, adding its writes to `batch`. The batch is
-  // empty on entry, and written (with the shell's applied-index record) before the next command
-  // is applied, unless both commands may share a batch (can_share_batch): so each command reads
+  // Applies one committed command of `partition`, adding its writes to `batch`. The batch holds
+  // no other command's writes on entry (only, maybe, the shell's own Raft records of the cycle),
+  // and is written (with the shell's applied-index record) before the next command is
+  // applied, unless both commands may share a batch (can_share_batch): so each command reads
   // what the previous ones wrote, or only what the state machine itself keeps of the unwritten
   // ones until after_write. `leader`: this replica leads
   // the partition now, so it pushes the command's events to the sessions (followers apply
