@@ -219,6 +219,7 @@ void ReplicaHost::start() {
 void ReplicaHost::stop() {
   if (stopped_.exchange(true)) return;
   auto halt = [this] {
+    close_inbox();
     for (auto& [partition, group] : groups_)
       fail_pending(*group, errc::shutting_down, "the node is shutting down");
     tick_timer_.cancel();
@@ -231,29 +232,50 @@ void ReplicaHost::stop() {
     thread_.join();
   } else if (&context_ != &own_context_) {
     halt();  // on the shared loop's thread, or after it stopped
+  } else {
+    close_inbox();  // never started
   }
   for (std::uint32_t p = 0; p < partitions_.count(); ++p)
     lease_until_ns_[p].store(0);
 }
 
-void ReplicaHost::enqueue(std::function<void()> work) {
-  std::lock_guard lock(inbox_mutex_);
-  inbox_.push_back(std::move(work));
-  if (inbox_scheduled_) return;
-  inbox_scheduled_ = true;
-  asio::post(context_, [this] { drain_inbox(); });
+void ReplicaHost::enqueue(std::function<void()> work, std::function<void()> dropped) {
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (!inbox_closed_) {
+      inbox_.push_back({std::move(work), std::move(dropped)});
+      if (!inbox_scheduled_) {
+        inbox_scheduled_ = true;
+        asio::post(context_, [this] { drain_inbox(); });
+      }
+      return;
+    }
+  }
+  if (dropped) dropped();
+}
+
+void ReplicaHost::close_inbox() {
+  std::vector<Queued> left;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_closed_ = true;
+    left.swap(inbox_);
+  }
+  for (Queued& item : left) {
+    if (item.dropped) item.dropped();
+  }
 }
 
 void ReplicaHost::drain_inbox() {
-  if (stopped_) return;  // a shared loop runs on after stop()
-  std::vector<std::function<void()>> work;
+  if (stopped_) return;  // a shared loop runs on after stop(); what is queued is close_inbox()'s
+  std::vector<Queued> work;
   {
     std::lock_guard lock(inbox_mutex_);
     work.swap(inbox_);
     inbox_scheduled_ = false;
   }
-  for (auto& item : work)
-    item();
+  for (Queued& item : work)
+    item.work();
   run_cycle();
 }
 
@@ -288,19 +310,26 @@ void ReplicaHost::propose(PartitionId partition, std::vector<std::uint8_t> comma
     done(service::ApplyResult{{errc::shutting_down, "the node is shutting down"}, {}});
     return;
   }
-  enqueue([this, partition, command = std::move(command), done = std::move(done)]() mutable {
-    Group* group = find(partition);
-    if (group == nullptr || group->removed || group->role != raft::Role::leader) {
-      ReplicaProbe::bump(probe_.proposals_failed);
-      done(service::ApplyResult{
-          {errc::unavailable, "partition " + std::to_string(partition) +
-                                  " is not led by this node now (its leadership is moving); "
-                                  "retry shortly"},
-          {}});
-      return;
-    }
-    append(*group, command, std::move(done));
-  });
+  // Shared by the work and its drop: exactly one of them runs.
+  auto shared = std::make_shared<std::function<void(service::ApplyResult)>>(std::move(done));
+  enqueue(
+      [this, partition, command = std::move(command), shared]() mutable {
+        Group* group = find(partition);
+        if (group == nullptr || group->removed || group->role != raft::Role::leader) {
+          ReplicaProbe::bump(probe_.proposals_failed);
+          (*shared)(service::ApplyResult{
+              {errc::unavailable, "partition " + std::to_string(partition) +
+                                      " is not led by this node now (its leadership is moving); "
+                                      "retry shortly"},
+              {}});
+          return;
+        }
+        append(*group, command, std::move(*shared));
+      },
+      [this, shared] {
+        ReplicaProbe::bump(probe_.proposals_failed);
+        (*shared)(service::ApplyResult{{errc::shutting_down, "the node is shutting down"}, {}});
+      });
 }
 
 void ReplicaHost::append(Group& group, std::span<const std::uint8_t> command,
@@ -896,9 +925,12 @@ void ReplicaHost::on_snapshot_chunk(std::string from_node, SnapshotChunkHeader h
     return;
   }
   auto shared = std::make_shared<std::vector<SnapshotRow>>(std::move(rows));
-  enqueue([this, from_node = std::move(from_node), header, shared, reply = std::move(reply)] {
-    handle_chunk(from_node, header, *shared, reply);
-  });
+  auto answer = std::make_shared<std::function<void(Error)>>(std::move(reply));
+  enqueue([this, from_node = std::move(from_node), header, shared,
+           answer] { handle_chunk(from_node, header, *shared, *answer); },
+          [answer] {
+            (*answer)({errc::shutting_down, "the node is shutting down"});
+          });
 }
 
 void ReplicaHost::handle_chunk(const std::string& from_node, const SnapshotChunkHeader& header,

@@ -203,7 +203,10 @@ class ReplicaHost final : public service::Proposer {
   };
 
   // Host thread only, below.
-  void enqueue(std::function<void()> work);
+  // `dropped` (if any) runs instead of `work` when the host stops before it could run it: a
+  // proposal queued then still gets its outcome.
+  void enqueue(std::function<void()> work, std::function<void()> dropped = {});
+  void close_inbox();
   void drain_inbox();
   Group* find(PartitionId partition);
   Group& create_group(PartitionId partition, bool bootstrap_self);
@@ -267,8 +270,13 @@ class ReplicaHost final : public service::Proposer {
   std::atomic<std::size_t> leaderships_{0};
 
   std::mutex inbox_mutex_;
-  std::vector<std::function<void()>> inbox_;  // GUARDED_BY(inbox_mutex_)
-  bool inbox_scheduled_ = false;              // GUARDED_BY(inbox_mutex_)
+  struct Queued {
+    std::function<void()> work;
+    std::function<void()> dropped;
+  };
+  std::vector<Queued> inbox_;     // GUARDED_BY(inbox_mutex_)
+  bool inbox_scheduled_ = false;  // GUARDED_BY(inbox_mutex_)
+  bool inbox_closed_ = false;     // GUARDED_BY(inbox_mutex_); set by stop()
 
   // Host thread only.
   std::unordered_map<PartitionId, std::unique_ptr<Group>> groups_;

@@ -515,6 +515,32 @@ TEST_CASE("replica host: one store write per ready cycle, Raft's records and the
   CHECK(writes <= cycles);
 }
 
+TEST_CASE("replica host: every proposal gets an outcome, even those queued when it stops",
+          "[replica]") {
+  Cluster cluster(1);
+  TestNode& node = cluster.node(0);
+  cluster.start(node, true);
+  REQUIRE(cluster.all_writable("warm-"));
+  constexpr int proposals = 2'000;
+  std::atomic<int> answered{0}, stored_ok{0};
+  for (int i = 0; i < proposals; ++i) {
+    std::string text = "shared-stop-" + std::to_string(i);
+    node.host->propose(static_cast<PartitionId>(i % partition_count),
+                       std::vector<std::uint8_t>(text.begin(), text.end()),
+                       [&](service::ApplyResult result) {
+                         if (!result.error) ++stored_ok;
+                         ++answered;
+                       });
+  }
+  node.host->stop();              // with proposals still in the inbox
+  for (int i = 0; i < 10; ++i) {  // and some after it
+    node.host->propose(0, std::vector<std::uint8_t>{'x'},
+                       [&](service::ApplyResult) { ++answered; });
+  }
+  INFO(answered << " of " << proposals + 10 << " answered, " << stored_ok << " stored");
+  CHECK(Cluster::eventually([&] { return answered == proposals + 10; }));
+}
+
 TEST_CASE("replica host: joining nodes get replicas, and a node's death costs an election",
           "[replica]") {
   Cluster cluster(3);
