@@ -107,17 +107,25 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
 
   std::string value;
   Error error;
-  // A direct conversation's memberships are written with its first message, so without them
-  // the conversation is empty: no retry can be stored and the head is 0. One point lookup
-  // (bloom-filtered) then replaces the log seek, an iterator over every level, on the first
-  // message of each chat.
+  // A direct conversation's memberships are written with its first message, and its log goes
+  // with the last of them (drop_direct), so without either the conversation is empty: no retry
+  // can be stored and the head is 0. Point lookups (bloom-filtered) then replace the log seek,
+  // an iterator over every level, on the first message of each chat. Both are asked: a user
+  // deleted and registered again has lost their membership, and the conversation goes on for
+  // the other, its seqs never given twice.
   bool empty = false;
   if (roster == nullptr && !caches_.has_head(conversation)) {
-    error = kv_.get(store::Column::convs, keys_.conv(command.user, conversation), value);
-    if (error && error.code != errc::not_found) {
-      return refuse(errc::internal, "membership lookup failed: " + error.message);
+    empty = true;
+    for (std::string_view member : {command.user, command.to_user}) {
+      error = kv_.get(store::Column::convs, keys_.conv(member, conversation), value);
+      if (error && error.code != errc::not_found) {
+        return refuse(errc::internal, "membership lookup failed: " + error.message);
+      }
+      if (!error) {
+        empty = false;
+        break;
+      }
     }
-    empty = error.code == errc::not_found;
   }
   std::uint64_t head_seq = 0;
   if (!empty) {
@@ -170,6 +178,16 @@ ApplyResult Conversations::apply_send(const ApplyContext& context) {
   return ApplyResult{{},
                      SendResult{std::move(conversation), message.seq, command.time_ms,
                                 command.client_msg_id, false}};
+}
+
+void Conversations::drop_direct(PartitionId partition, std::string_view conversation,
+                                store::WriteBatch& batch) {
+  std::string begin = keys_.log_prefix(conversation);
+  std::string end = begin;
+  end.back() = static_cast<char>(end.back() + 1);  // the prefix ends with the '\0' separator
+  batch.erase_range(store::Column::log, begin, end);
+  caches_.forget(conversation);
+  recent_.forget(partition, conversation);
 }
 
 void Conversations::written(PartitionId partition) {

@@ -78,6 +78,10 @@ class Conversations {
   // memory until the batch is in the store, then written() lets it be evicted.
   ApplyResult apply_send(const ApplyContext& context);
   void written(PartitionId partition);
+  // A direct conversation whose last membership goes (both users deleted): its log goes too,
+  // so that a conversation without memberships is always empty (apply_send relies on it).
+  // REQUIRES: on the apply thread of `partition`, with nothing of it unwritten.
+  void drop_direct(PartitionId partition, std::string_view conversation, store::WriteBatch& batch);
   // The partition's records were replaced (REQUIRES: no apply of it runs).
   void forget_partition(PartitionId partition) { recent_.forget_partition(partition); }
   Error apply_ack(const ApplyContext& context);

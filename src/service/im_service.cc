@@ -33,7 +33,7 @@ ImService::ImService(store::Kv& kv, const core::Clock& clock, core::Logger& logg
       conversations_(kv, keys_, proposer, caches_, events_, reach_, clock, options_, counters_),
       friends_(kv, keys_, proposer, events_, reach_, clock, options_),
       groups_(kv, keys_, proposer, caches_, events_, reach_, clock, options_),
-      purge_(kv, keys_, caches_, events_),
+      purge_(kv, keys_, caches_, events_, conversations_),
       trim_(kv, proposer) {
   if (!auth::initialize()) logger_.error("service", "libsodium failed to initialise");
 }

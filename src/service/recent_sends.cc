@@ -133,6 +133,16 @@ void RecentSends::forget_partition(PartitionId partition_id) {
   partitions_[partition_id] = std::make_unique<Partition>();
 }
 
+void RecentSends::forget(PartitionId partition_id, std::string_view conversation) {
+  if (partition_id >= partitions_.size()) return;
+  Partition& partition = *partitions_[partition_id];
+  auto it = partition.conversations.find(conversation);
+  if (it == partition.conversations.end()) return;
+  std::erase(partition.unwritten, &it->second);
+  partition.units -= std::min(partition.units, conversation_units + it->second.entries.size());
+  partition.conversations.erase(it);
+}
+
 std::size_t RecentSends::units(PartitionId partition_id) const {
   return partition_id < partitions_.size() ? partitions_[partition_id]->units : 0;
 }

@@ -61,6 +61,9 @@ class RecentSends {
   void written(PartitionId partition);
   // Drops what is kept of `partition` (its data was replaced; REQUIRES: no apply of it runs).
   void forget_partition(PartitionId partition);
+  // Drops what is kept of one conversation (its log was erased). REQUIRES: on the apply
+  // thread of `partition`, nothing of the conversation unwritten.
+  void forget(PartitionId partition, std::string_view conversation);
 
   // What `partition` holds, in units (see above).
   std::size_t units(PartitionId partition) const;

@@ -88,19 +88,39 @@ Error UserPurge::purge_friends(const ApplyContext& context) {
 Error UserPurge::purge_conversations(const ApplyContext& context) {
   std::string_view user = context.command.user;
   std::string prefix = keys_.convs_prefix(context.partition, user);
-  std::vector<std::string> conversations;
-  Error error = kv_.scan(store::Column::convs, prefix, {}, false,
-                         [&](std::string_view key, std::string_view) {
-                           conversations.emplace_back(last_component(key, prefix));
-                           return true;
-                         });
+  std::vector<std::pair<std::string, std::string>> conversations;  // with the peer
+  bool corrupt = false;
+  Error error = kv_.scan(
+      store::Column::convs, prefix, {}, false, [&](std::string_view key, std::string_view bytes) {
+        MembershipRecord membership;
+        if (!decode(bytes, membership)) {
+          corrupt = true;
+          return false;
+        }
+        conversations.emplace_back(last_component(key, prefix), std::move(membership.peer));
+        return true;
+      });
   if (error) return internal("reading the conversation records failed: " + error.message);
-  for (const std::string& conversation : conversations) {
+  if (corrupt) return internal("a conversation record is corrupted");
+  for (const auto& [conversation, peer] : conversations) {
     context.batch.erase(store::Column::convs, keys_.conv(user, conversation));
     if (conversation.starts_with("g:")) {
       if (Error failed = leave_group(context, std::string_view(conversation).substr(2))) {
         return failed;
       }
+      continue;
+    }
+    // The other user's membership keeps the conversation (and its seqs) alive; without it,
+    // nobody is left to read it.
+    std::string value;
+    Error lookup = peer == user
+                       ? Error{errc::not_found, {}}
+                       : kv_.get(store::Column::convs, keys_.conv(peer, conversation), value);
+    if (lookup && lookup.code != errc::not_found) {
+      return internal("reading a membership failed: " + lookup.message);
+    }
+    if (lookup.code == errc::not_found) {
+      conversations_.drop_direct(context.partition, conversation, context.batch);
     }
   }
   return {};

@@ -7,12 +7,15 @@
 //
 // What a purge removes is decided at apply from the partition's applied state, so every
 // replica removes the same records and a second purge of the same user removes nothing.
-// Messages stay in their conversations' logs (the other side's history), until retention.
+// Messages stay in their conversations' logs (the other side's history), until retention; a
+// direct conversation whose other user was deleted before loses its log with the last
+// membership (Conversations::drop_direct).
 //
 // Thread-safety: apply() only on the partition's apply thread; has_records() anywhere.
 #include <string_view>
 
 #include "service/apply_context.h"
+#include "service/conversations.h"
 #include "service/events.h"
 #include "service/keys.h"
 #include "service/partition_caches.h"
@@ -22,8 +25,9 @@ namespace qim::service {
 
 class UserPurge {
  public:
-  UserPurge(store::Kv& kv, const Keys& keys, PartitionCaches& caches, Events& events)
-      : kv_(kv), keys_(keys), caches_(caches), events_(events) {}
+  UserPurge(store::Kv& kv, const Keys& keys, PartitionCaches& caches, Events& events,
+            Conversations& conversations)
+      : kv_(kv), keys_(keys), caches_(caches), events_(events), conversations_(conversations) {}
 
   // Whether `partition` holds friend or conversation records of `user` (or, being the user's
   // own partition, anything at all of theirs); a store failure counts as yes.
@@ -43,6 +47,7 @@ class UserPurge {
   const Keys& keys_;
   PartitionCaches& caches_;
   Events& events_;
+  Conversations& conversations_;
 };
 
 }  // namespace qim::service

@@ -1105,6 +1105,48 @@ std::vector<std::uint64_t> page_seqs(const service::Result<service::MessagePage>
 
 }  // namespace
 
+// A deleted user's name registered again: the direct conversations the old account had go on
+// where they were (their history stays with the peer), and no seq is given twice, whatever is
+// cached. Once both of a conversation's users are gone, so is its log.
+TEST_CASE("state machine: a deleted user's name registered again never reuses a seq",
+          "[service][apply][purge]") {
+  Group group;
+  service::ImService& service = group.service();
+  for (const char* user : {"ann", "bob", "cat"})
+    REQUIRE_FALSE(register_user(service, user));
+  for (std::uint64_t id = 1; id <= 3; ++id)
+    REQUIRE(send(service, "ann", "bob", id).ok());
+  REQUIRE(send(service, "ann", "cat", 4).ok());
+  std::string with_bob = direct_conversation("ann", "bob");
+  std::string with_cat = direct_conversation("ann", "cat");
+  std::vector<PartitionId> all;
+  for (PartitionId p = 0; p < test_partitions().count(); ++p)
+    all.push_back(p);
+  auto purge = [&](std::string_view user) {
+    for (PartitionId partition : all) {
+      REQUIRE_FALSE(
+          wait_for([&](service::Done done) { service.purge_user(user, partition, done); }));
+    }
+  };
+  purge("ann");
+  REQUIRE_FALSE(register_user(service, "ann"));
+  // Restarted: nothing cached, so the send finds its conversation's state in the store alone.
+  for (Replica* replica : {&group.leader, &group.follower})
+    replica->restart();
+  auto again = send(*group.leader.service, "ann", "bob", 9);
+  REQUIRE(again.ok());
+  CHECK(again.value.seq == 4);
+  auto from_bob = send(*group.leader.service, "bob", "ann", 10);
+  REQUIRE(from_bob.ok());
+  CHECK(from_bob.value.seq == 5);
+  CHECK(log_seqs(group.leader.kv, group.keys(), with_bob) ==
+        std::vector<std::uint64_t>{1, 2, 3, 4, 5});
+  // cat leaves too: nobody is left in ann's first conversation with cat, and its log goes.
+  purge("cat");
+  CHECK(log_seqs(group.leader.kv, group.keys(), with_cat).empty());
+  CHECK(dump(group.leader.kv) == dump(group.follower.kv));
+}
+
 TEST_CASE("state machine: a history trim removes only older messages and never reuses a seq",
           "[service][apply][retention]") {
   Group group;
