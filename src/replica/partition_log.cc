@@ -55,7 +55,14 @@ Error PartitionLog::load() {
   if (corrupt || last < compacted.index) {
     return {errc::internal, "the log of partition " + std::to_string(partition_) + " is corrupted"};
   }
-  count_ = last - compacted.index;
+  if (snapshot_.index > last) {
+    // Applied past the stored log: entries taken by append_applied(), erased with it.
+    offset_ = snapshot_.index + 1;
+    previous_term_ = snapshot_.term;
+    count_ = 0;
+  } else {
+    count_ = last - compacted.index;
+  }
   // What was applied was committed (the stored commit index is only as new as the last term
   // or vote change).
   hard_state_.commit = std::max(hard_state_.commit, snapshot_.index);
@@ -181,6 +188,20 @@ void PartitionLog::append(std::vector<raft::Entry> entries, store::WriteBatch& b
     cache_.push_back(std::move(entry));
   }
   trim_cache();
+}
+
+void PartitionLog::append_applied(const std::vector<raft::Entry>& entries,
+                                  store::WriteBatch& batch) {
+  if (entries.empty()) return;
+  if (count_ > 0) {
+    batch.erase_range(store::Column::raft_log, raft_keys::entry(partition_, offset_),
+                      raft_keys::entry(partition_, last_index() + 1));
+  }
+  offset_ = entries.back().index + 1;
+  previous_term_ = entries.back().term;
+  count_ = 0;
+  cache_.clear();
+  cache_bytes_ = 0;
 }
 
 void PartitionLog::trim_cache() {

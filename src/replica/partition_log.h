@@ -56,6 +56,13 @@ class PartitionLog final : public raft::Storage {
   // Deletes the entries >= entries.front().index, then appends `entries`.
   // REQUIRES: contiguous; first_index() <= entries.front().index <= last_index() + 1.
   void append(std::vector<raft::Entry> entries, store::WriteBatch& batch);
+  // Entries a group of one voter committed at once, applied into this same batch: they are not
+  // stored, and the log is compacted through them (in memory; what was stored of it is erased
+  // in `batch`), so a single-replica partition writes each command once, as its applied state.
+  // load() then starts the log after the applied point, which the batch holds.
+  // REQUIRES: contiguous, entries.front().index == last_index() + 1, and every one applied
+  // (set_applied) in `batch`.
+  void append_applied(const std::vector<raft::Entry>& entries, store::WriteBatch& batch);
   // The applied point moved to `point` (the host adds this to the applied entry's batch).
   void set_applied(const LogPoint& point, store::WriteBatch& batch);
   const LogPoint& applied() const { return snapshot_; }

@@ -378,6 +378,7 @@ void ReplicaHost::run_cycle() {
     ReplicaProbe::bump(probe_.ready_cycles);
     // One store write per cycle: what Raft must persist, then what the committed entries write
     // (an entry committed in this cycle is in the same atomic batch as its own log record).
+    bool appended = false;
     for (Out& item : out) {
       Group& group = *item.group;
       if (item.ready.snapshot) {
@@ -395,12 +396,19 @@ void ReplicaHost::run_cycle() {
                      group.log.partition(), meta.index, meta.term);
       }
       if (!item.ready.entries.empty()) {
-        group.log.append(std::move(item.ready.entries), apply_batch_);
+        appended = true;
+        if (applied_at_once(group, item.ready)) {
+          group.log.append_applied(item.ready.entries, apply_batch_);
+        } else {
+          group.log.append(std::move(item.ready.entries), apply_batch_);
+        }
       }
       if (item.ready.hard_state) group.log.set_hard_state(*item.ready.hard_state, apply_batch_);
       compact(group, apply_batch_);
     }
-    raft_unwritten_ = !apply_batch_.empty();
+    // New entries count even when none is stored (append_applied): their applied state is
+    // then all there is of them, and it must be as durable as a log record before any answer.
+    raft_unwritten_ = appended || !apply_batch_.empty();
     for (Out& item : out) {
       if (!item.ready.committed_entries.empty()) {
         apply_committed(*item.group, item.ready.committed_entries);
@@ -455,6 +463,21 @@ void ReplicaHost::run_cycle() {
     flush_outbox();
   }
   refresh_status();
+}
+
+bool ReplicaHost::applied_at_once(const Group& group, const raft::Ready& ready) const {
+  // Only a group of one voter and no learner: nobody will ever ask for these entries (a
+  // replica added later starts from a snapshot), and it committed them at once.
+  const raft::Configuration& config = group.node->config();
+  if (config.voters.size() != 1 || config.voters.front() != options_.replica_id ||
+      !config.learners.empty() || ready.snapshot) {
+    return false;
+  }
+  if (ready.entries.empty() || ready.committed_entries.empty()) return false;
+  // Every new entry is among those applied in this cycle (a byte limit may hand out fewer).
+  return ready.entries.front().index == group.log.last_index() + 1 &&
+         ready.committed_entries.front().index <= ready.entries.front().index &&
+         ready.committed_entries.back().index >= ready.entries.back().index;
 }
 
 void ReplicaHost::compact(Group& group, store::WriteBatch& batch) {

@@ -212,6 +212,9 @@ class ReplicaHost final : public service::Proposer {
   Group& create_group(PartitionId partition, bool bootstrap_self);
   void make_node(Group& group);
   void run_cycle();
+  // Whether the Ready's new entries are all committed and applied in this very cycle by a
+  // group of one voter, so the log need not store them (PartitionLog::append_applied).
+  bool applied_at_once(const Group& group, const raft::Ready& ready) const;
   // Applies the entries into apply_batch_; commands the state machine lets share a batch are
   // written together at the next write_applied(), the others alone.
   void apply_committed(Group& group, std::vector<raft::Entry>& entries);

@@ -515,6 +515,50 @@ TEST_CASE("replica host: one store write per ready cycle, Raft's records and the
   CHECK(writes <= cycles);
 }
 
+TEST_CASE("replica host: a group of one stores its commands as applied state only, not in its log",
+          "[replica]") {
+  Cluster cluster(1);
+  TestNode& node = cluster.node(0);
+  cluster.start(node, true);
+  REQUIRE(cluster.all_writable("warm-"));
+  auto log_keys = [&] {
+    std::size_t count = 0;
+    REQUIRE_FALSE(node.kv.scan(store::Column::raft_log, {}, {}, false,
+                               [&](std::string_view, std::string_view) {
+                                 ++count;
+                                 return true;
+                               }));
+    return count;
+  };
+  constexpr int proposals = 200;
+  std::atomic<int> answered{0}, failed{0};
+  for (int i = 0; i < proposals; ++i) {
+    std::string text = (i % 5 == 2 ? "alone-one-" : "shared-one-") + std::to_string(i);
+    node.host->propose(static_cast<PartitionId>(i % partition_count),
+                       std::vector<std::uint8_t>(text.begin(), text.end()),
+                       [&](service::ApplyResult result) {
+                         if (result.error) ++failed;
+                         ++answered;
+                       });
+  }
+  REQUIRE(Cluster::eventually([&] { return answered == proposals; }));
+  CHECK(failed == 0);
+  CHECK(log_keys() == 0);
+  std::size_t total = 0;
+  for (PartitionId p = 0; p < partition_count; ++p)
+    total += stored(node, p);
+  // Restarted, the log starts after the applied point: all there, nothing applied twice.
+  cluster.stop(node);
+  cluster.start(node, true);
+  REQUIRE(cluster.all_writable("after-"));
+  std::size_t after = 0;
+  for (PartitionId p = 0; p < partition_count; ++p)
+    after += stored(node, p);
+  CHECK(after == total + partition_count);
+  CHECK(node.machine.contract_broken == 0);
+  CHECK(log_keys() == 0);
+}
+
 TEST_CASE("replica host: every proposal gets an outcome, even those queued when it stops",
           "[replica]") {
   Cluster cluster(1);
