@@ -278,6 +278,7 @@ int run(const Options& options) {
   switch (options.workload) {
     case Workload::o2o:
       report.add("users", std::uint64_t{options.users});
+      report.add("contacts", std::uint64_t{options.contacts});
       add_messaging(report, options, merged, window);
       break;
     case Workload::fanout:

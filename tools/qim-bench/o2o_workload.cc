@@ -18,8 +18,13 @@ class O2oShard final : public MessagingShard {
 
  private:
   void send_from(std::uint32_t sender, std::uint64_t send_time_ns) {
-    std::uint32_t target = random_() % (users_ - 1);
-    if (target >= sender) ++target;
+    std::uint32_t target = 0;
+    if (options_.contacts != 0) {
+      target = (sender + 1 + random_() % options_.contacts) % users_;
+    } else {
+      target = random_() % (users_ - 1);
+      if (target >= sender) ++target;
+    }
     send_message(sender, target, &names_[target], nullptr, send_time_ns);
     ++in_flight_[sender];
     ++unfinished_;

@@ -90,6 +90,11 @@ ParsedOptions parse_options(int argc, char** argv) {
                  "Redirect); default 127.0.0.1:7700");
   app.add_option("--users", options.users, "o2o and login: users")
       ->check(CLI::Range(2u, 1'000'000u));
+  app.add_option("--contacts", options.contacts,
+                 "o2o: each user writes only to its N contacts (the N users after it), so most "
+                 "messages go to conversations that exist, as in real use; 0: to anyone, nearly "
+                 "every message opening a new conversation")
+      ->check(CLI::Range(0u, 1'000'000u));
   app.add_option("--members", options.members, "fanout: group members, the sender included")
       ->check(CLI::Range(2u, 100'000u));
   app.add_option("--connections", options.connections, "idle: logged-in connections")
@@ -180,6 +185,9 @@ ParsedOptions parse_options(int argc, char** argv) {
   if (options.threads > 1 && options.workload == Workload::o2o &&
       options.users / options.threads < 2)
     return fail("--users must give every thread at least 2 users");
+  if (options.workload == Workload::o2o && options.contacts != 0 &&
+      options.contacts >= options.users / std::max(1u, options.threads))
+    return fail("--contacts must be below the users of a thread (--users / --threads)");
   for (int pid : server_pids) {
     if (pid <= 0) return fail("--server-pid must be a positive PID");
   }

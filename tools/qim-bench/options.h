@@ -26,6 +26,7 @@ struct Options {
   Workload workload = Workload::o2o;
   std::vector<Endpoint> servers;     // users are spread over them round-robin
   std::uint32_t users = 1000;        // o2o and login
+  std::uint32_t contacts = 0;        // o2o: each user writes to that many others; 0: anyone
   std::uint32_t members = 500;       // fanout: group size, sender included
   std::uint32_t connections = 1000;  // idle
   std::uint32_t window = 0;          // 0: the workload's default (o2o 4, fanout 8)
