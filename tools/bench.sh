@@ -10,7 +10,9 @@
 #   tools/bench.sh --only o2o-acks --baseline OLD/qimd   # also runs each workload against
 #                                  # another qimd build (base-<workload>) and prints the ratios
 #
-# Workloads: o2o, o2o-acks (o2o with receivers acknowledging every read burst, --read-acks),
+# Workloads: o2o, o2o-contacts (o2o where each user writes to 10 fixed others, so messages go
+# to conversations that exist: o2o alone opens a new one with nearly every message),
+# o2o-acks (o2o with receivers acknowledging every read burst, --read-acks),
 # o2o-rate (o2o --rate 20000), fanout, fanout-rate (fanout --rate 100),
 # idle (18000 connections), login, cluster-o2o and cluster-fanout (the same against three
 # nodes, all on the server core, users spread over them, every partition replicated on all
@@ -28,7 +30,7 @@ build_dir="$root/build-bench"
 runs=3
 duration=10
 warmup=2
-standard_set="o2o,o2o-acks,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout,o2o-5k,cluster-o2o-5k,ceilings"
+standard_set="o2o,o2o-contacts,o2o-acks,o2o-rate,fanout,fanout-rate,idle,login,cluster-o2o,cluster-fanout,o2o-5k,cluster-o2o-5k,ceilings"
 tls_set="o2o,tls-o2o,tls-idle,handshake,tls-handshake"
 only="$standard_set"
 build=1
@@ -105,6 +107,7 @@ results="$work/results.jsonl"
 : >"$results"
 server_pids=()
 server_ports=()
+server_dirs=()
 
 stop_server() {
   local pid
@@ -121,6 +124,23 @@ stop_server() {
   done
   server_pids=()
   server_ports=()
+  server_dirs=()
+}
+
+# Store keys written per message stored, summed over the running nodes' /metrics (each
+# replica counts the messages it applied, so this is per replica; set-up included).
+store_keys_per_message() {
+  python3 - "${server_dirs[@]}" <<'PY'
+import re, sys, urllib.request
+keys = stored = 0.0
+for data in sys.argv[1:]:
+    port = next(l.split()[1] for l in open(data + "/port") if l.startswith("http "))
+    text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=5).read().decode()
+    for name, value in re.findall(r"^(qim_store_keys_written_total|qim_messages_stored_total) (\S+)$", text, re.M):
+        if name == "qim_store_keys_written_total": keys += float(value)
+        else: stored += float(value)
+print("%.3f" % (keys / stored) if stored else "")
+PY
 }
 cleanup() {
   stop_server
@@ -145,6 +165,7 @@ start_node() {
   ) >"$data/qimd.log" 2>&1 &
   local pid=$!
   server_pids+=("$pid")
+  server_dirs+=("$data")
   for _ in $(seq 1 100); do
     [[ -s "$data/port" ]] && break
     kill -0 "$pid" 2>/dev/null || break
@@ -268,6 +289,8 @@ run_workload() {
       timeout $((120 + 4 * ${seconds%.*})) taskset -c "$generator_core" "$bench" "${args[@]}" \
         "${targets[@]}" \
         --duration "$duration" --warmup "$warmup" --json >"$out" || status=$?
+      local keys_per_message
+      keys_per_message=$(store_keys_per_message 2>/dev/null || true)
       stop_server
       rm -rf "$work/data-$bench_name-$run" "$work"/data-"$bench_name-$run"-n?
       if [[ $status -ne 0 && $status -ne 3 ]]; then
@@ -275,8 +298,8 @@ run_workload() {
         continue
       fi
       [[ $status -eq 3 ]] && echo "bench.sh: $bench_name run $run: correctness checks FAILED" >&2
-      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["bench_name"]=sys.argv[2]; print(json.dumps(d))' \
-        "$out" "$bench_name" >>"$results"
+      python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["bench_name"]=sys.argv[2]; d.update({"store_keys_per_message": float(sys.argv[3])} if sys.argv[3] else {}); print(json.dumps(d))' \
+        "$out" "$bench_name" "$keys_per_message" >>"$results"
       [[ -n "$keep_json" ]] && tail -n 1 "$results" >>"$keep_json"
       echo "   run $run done${variant:+ (baseline)}" >&2
     done
@@ -323,6 +346,7 @@ for name in "${selected[@]}"; do
     cluster-o2o) run_workload cluster-o2o o2o ;;
     cluster-fanout) run_workload cluster-fanout fanout ;;
     o2o-5k) run_workload o2o-5k o2o --rate 5000 ;;
+    o2o-contacts) run_workload o2o-contacts o2o --contacts 10 ;;
     cluster-o2o-5k) run_workload cluster-o2o-5k o2o --rate 5000 ;;
     ceilings) run_ceilings ;;
     *) echo "bench.sh: unknown workload '$name'" >&2; exit 2 ;;
@@ -341,7 +365,10 @@ figures = {
             ("latency_p99_us", ""), ("latency_p999_us", ""), ("latency_max_us", ""),
             ("ack_latency_p99_us", ""), ("deliveries_per_server_cpu_second", ""),
             ("server_cpu_percent", ""), ("generator_cpu_percent", ""),
-            ("server_run_queue_wait_percent", "")],
+            ("server_run_queue_wait_percent", ""), ("store_keys_per_message", "")],
+    "o2o-contacts": [("deliveries_per_second", ""), ("latency_p99_us", ""),
+                     ("deliveries_per_server_cpu_second", ""),
+                     ("store_keys_per_message", "<= 1.2")],
     "o2o-acks": [("deliveries_per_second", ">= 100000"), ("latency_p50_us", ""),
                  ("latency_p99_us", ""), ("deliveries_per_server_cpu_second", ""),
                  ("server_cpu_percent", ""), ("generator_cpu_percent", ""),
@@ -366,7 +393,7 @@ figures = {
              ("server_run_queue_wait_percent", "")],
     "cluster-o2o": [("deliveries_per_second", ""), ("deliveries_per_server_cpu_second", ""),
                     ("latency_p50_us", ""), ("latency_p99_us", ""), ("server_cpu_percent", ""),
-                    ("generator_cpu_percent", "")],
+                    ("generator_cpu_percent", ""), ("store_keys_per_message", "")],
     "cluster-fanout": [("deliveries_per_second", ""), ("deliveries_per_server_cpu_second", ""),
                        ("latency_p50_us", ""), ("latency_p99_us", ""),
                        ("server_cpu_percent", ""), ("generator_cpu_percent", "")],
