@@ -1124,8 +1124,8 @@ TEST_CASE("state machine: a deleted user's name registered again never reuses a 
     all.push_back(p);
   auto purge = [&](std::string_view user) {
     for (PartitionId partition : all) {
-      REQUIRE_FALSE(
-          wait_for([&](service::Done done) { service.purge_user(user, partition, done); }));
+      REQUIRE_FALSE(wait_for(
+          [&](service::Done done) { group.leader.service->purge_user(user, partition, done); }));
     }
   };
   purge("ann");
