@@ -11,7 +11,39 @@ Error internal(std::string message) {
   return Error{errc::internal, std::move(message)};
 }
 
+// splitmix64's finaliser: spreads every input bit over the output.
+std::uint64_t mix(std::uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 }  // namespace
+
+// Fixed functions, not std::hash: replicas (and builds) must agree on it.
+std::uint64_t RecentSends::fingerprint(std::string_view sender, std::uint64_t client_msg_id) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
+  for (unsigned char c : sender)
+    h = (h ^ c) * 0x100000001b3ULL;
+  return mix(mix(h) ^ client_msg_id);
+}
+
+void RecentSends::Conversation::push_back(const Entry& entry) {
+  entries.push_back(entry);
+  ++fingerprints[entry.fingerprint];
+}
+
+void RecentSends::Conversation::pop_front() {
+  auto it = fingerprints.find(entries.front().fingerprint);
+  if (it != fingerprints.end() && --it->second == 0) fingerprints.erase(it);
+  entries.pop_front();
+}
+
+void RecentSends::Conversation::clear() {
+  entries.clear();
+  fingerprints.clear();
+  written_through = 0;
+}
 
 RecentSends::RecentSends(store::Kv& kv, const Keys& keys)
     : kv_(kv),
@@ -29,6 +61,7 @@ Error RecentSends::load(std::string_view conversation, std::uint64_t head_seq,
   const std::uint64_t floor = head_seq > window ? head_seq - window : 0;
   std::string prefix = keys_.log_prefix(conversation);
   bool corrupt = false;
+  std::vector<Entry> newest_first;
   // Newest first; the log floor (the prefix alone, left by history retention) sorts first and
   // so comes last, below every seq.
   Error error = kv_.scan(
@@ -40,17 +73,21 @@ Error RecentSends::load(std::string_view conversation, std::uint64_t head_seq,
           corrupt = true;
           return false;
         }
-        loaded.entries.push_front(
-            Entry{std::move(message.sender), message.client_msg_id, *seq, message.server_time_ms});
+        newest_first.push_back(Entry{fingerprint(message.sender, message.client_msg_id), *seq,
+                                     message.server_time_ms});
         return true;
       });
   if (error) return internal("reading the conversation's recent messages failed: " + error.message);
   if (corrupt) return internal("a log entry of " + std::string(conversation) + " is corrupted");
+  for (auto entry = newest_first.rbegin(); entry != newest_first.rend(); ++entry)
+    loaded.push_back(*entry);
   loaded.written_through = head_seq;
   return {};
 }
 
-Error RecentSends::still_stored(std::string_view conversation, const Entry& entry, bool& stored) {
+Error RecentSends::still_stored(std::string_view conversation, const Entry& entry,
+                                std::string_view sender, std::uint64_t client_msg_id,
+                                bool& stored) {
   stored = false;
   std::string value;
   Error error = kv_.get(store::Column::log, keys_.log(conversation, entry.seq), value);
@@ -60,7 +97,7 @@ Error RecentSends::still_stored(std::string_view conversation, const Entry& entr
   if (!decode_log_entry(value, message)) {
     return internal("a log entry of " + std::string(conversation) + " is corrupted");
   }
-  stored = message.sender == entry.sender && message.client_msg_id == entry.client_msg_id;
+  stored = message.sender == sender && message.client_msg_id == client_msg_id;
   return {};
 }
 
@@ -79,12 +116,16 @@ Error RecentSends::find(PartitionId partition_id, std::string_view conversation,
   }
   Conversation& kept = it->second;
   trim(partition, kept, head_seq);
+  const std::uint64_t wanted = fingerprint(sender, client_msg_id);
+  if (!kept.fingerprints.contains(wanted)) return {};
   // Newest first: a client retries what it sent last.
   for (auto entry = kept.entries.rbegin(); entry != kept.entries.rend(); ++entry) {
-    if (entry->client_msg_id != client_msg_id || entry->sender != sender) continue;
+    if (entry->fingerprint != wanted) continue;
     if (entry->seq <= kept.written_through) {
       bool stored = false;
-      if (Error error = still_stored(conversation, *entry, stored)) return error;
+      if (Error error = still_stored(conversation, *entry, sender, client_msg_id, stored)) {
+        return error;
+      }
       if (!stored) continue;
     }
     original = Original{entry->seq, entry->server_time_ms};
@@ -108,10 +149,9 @@ void RecentSends::appended(PartitionId partition_id, std::string_view conversati
   if (!kept.entries.empty() && kept.entries.back().seq >= seq) {
     // Seqs only grow; what is kept no longer describes this log.
     partition.units -= kept.entries.size();
-    kept.entries.clear();
-    kept.written_through = 0;
+    kept.clear();
   }
-  kept.entries.push_back(Entry{std::string(sender), client_msg_id, seq, server_time_ms});
+  kept.push_back(Entry{fingerprint(sender, client_msg_id), seq, server_time_ms});
   ++partition.units;
   if (!listed) partition.unwritten.push_back(&kept);
   trim(partition, kept, seq);
@@ -150,7 +190,7 @@ std::size_t RecentSends::units(PartitionId partition_id) const {
 void RecentSends::trim(Partition& partition, Conversation& conversation, std::uint64_t head_seq) {
   const std::uint64_t floor = head_seq > window ? head_seq - window : 0;
   while (!conversation.entries.empty() && conversation.entries.front().seq <= floor) {
-    conversation.entries.pop_front();
+    conversation.pop_front();
     --partition.units;
   }
 }

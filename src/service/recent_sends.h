@@ -5,17 +5,20 @@
 // again. The rule reads the log alone, so every replica decides a retry alike, and it costs no
 // record of its own: the stored message carries its sender and id.
 //
-// This keeps, per conversation, the (sender, id, seq) of its last `window` messages in memory,
-// loaded from the log's tail (one reverse scan) when a send first needs them and extended by
-// every send applied. A hit is checked against the stored entry (a retry is rare; the check
-// makes the answer exactly the rule's even after history retention deleted entries); an entry
-// applied since the last write is trusted as it is (the store does not hold it yet).
+// This keeps, per conversation, a fingerprint of (sender, id) and the seq of its last `window`
+// messages in memory, loaded from the log's tail (one reverse scan) when a send first needs them
+// and extended by every send applied, and counts the fingerprints in a hash index, so that a
+// send that is not a retry (nearly all) is told so by one lookup, not a walk of the window. A
+// hit is checked against the stored entry (a retry is rare; the check makes the answer exactly
+// the rule's even after history retention deleted entries); an entry applied since the last
+// write is trusted on its fingerprint (the store does not hold it yet; two different (sender,
+// id) pairs share a 64-bit fingerprint with odds of 2^-64, and every replica computes the same).
 //
 // Thread-safety: apply side only: partition p's structures are used by p's apply thread (one
 // at a time). Bounded: a partition holds at most its share of max_units, where an entry counts
-// one unit (64 bytes) and a conversation `conversation_units` more (its map node and its
-// deque's first block); a conversation's entries go together, never while one of them is
-// unwritten.
+// one unit (64 bytes: its 24-byte slot and its index node and bucket) and a conversation
+// `conversation_units` more (its map node, its deque's first block and its index's buckets); a
+// conversation's entries go together, never while one of them is unwritten.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -38,7 +41,7 @@ class RecentSends {
   // machine's definition: replicas must agree on it.
   static constexpr std::uint64_t window = 1024;
   static constexpr std::size_t max_units = std::size_t{1} << 20;  // ~64 MiB
-  static constexpr std::size_t conversation_units = 12;
+  static constexpr std::size_t conversation_units = 16;
 
   struct Original {
     std::uint64_t seq = 0;
@@ -70,16 +73,20 @@ class RecentSends {
 
  private:
   struct Entry {
-    std::string sender;
-    std::uint64_t client_msg_id = 0;
+    std::uint64_t fingerprint = 0;  // of (sender, client_msg_id)
     std::uint64_t seq = 0;
     std::uint64_t server_time_ms = 0;
   };
   struct Conversation {
-    std::deque<Entry> entries;          // ascending seq
+    std::deque<Entry> entries;  // ascending seq
+    // How many entries have each fingerprint: a miss costs one lookup.
+    std::unordered_map<std::uint64_t, std::uint32_t> fingerprints;
     std::uint64_t written_through = 0;  // entries above this seq are not in the store yet
 
     bool has_unwritten() const { return !entries.empty() && entries.back().seq > written_through; }
+    void push_back(const Entry& entry);
+    void pop_front();
+    void clear();
   };
   // Looks conversations up by view: no string is made to find one.
   struct NameHash {
@@ -96,9 +103,12 @@ class RecentSends {
     std::size_t units = 0;
   };
 
+  static std::uint64_t fingerprint(std::string_view sender, std::uint64_t client_msg_id);
+
   Error load(std::string_view conversation, std::uint64_t head_seq, Conversation& loaded);
-  // Whether the stored entry at `seq` is the one `entry` remembers (its sender and id).
-  Error still_stored(std::string_view conversation, const Entry& entry, bool& stored);
+  // Whether the stored entry at `entry.seq` is from `sender` with `client_msg_id`.
+  Error still_stored(std::string_view conversation, const Entry& entry, std::string_view sender,
+                     std::uint64_t client_msg_id, bool& stored);
   // Entries below the window of `head_seq` leave; then whole conversations if over the share.
   void trim(Partition& partition, Conversation& conversation, std::uint64_t head_seq);
   void make_room(Partition& partition, std::string_view keep);

@@ -190,6 +190,41 @@ TEST_CASE("service: what is kept of recent sends stays within its share", "[serv
   CHECK(original->seq == 3 * RecentSends::window + 1);
 }
 
+TEST_CASE("service: recent sends tell a retry by sender and id, written or not",
+          "[service][messages]") {
+  store::MemoryKv kv;
+  Keys keys(qim::testing::test_partitions());
+  RecentSends recent(kv, keys);
+  std::optional<RecentSends::Original> original;
+  // Unwritten entries answer from memory alone.
+  recent.appended(0, "d:a:b", "a", 7, 1, 1000);
+  recent.appended(0, "d:a:b", "b", 7, 2, 1001);
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2, "b", 7, original));
+  REQUIRE(original.has_value());
+  CHECK(original->seq == 2);
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2, "a", 7, original));
+  REQUIRE(original.has_value());
+  CHECK(original->seq == 1);
+  CHECK(original->server_time_ms == 1000);
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2, "a", 8, original));
+  CHECK_FALSE(original.has_value());
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2, "c", 7, original));
+  CHECK_FALSE(original.has_value());
+  // Written entries are checked against the store: here it holds none, as after retention.
+  recent.written(0);
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2, "a", 7, original));
+  CHECK_FALSE(original.has_value());
+  // Entries that leave the window leave the index too: the units come back to one window.
+  const std::size_t before = recent.units(0);
+  for (std::uint64_t seq = 3; seq <= 2 + 2 * RecentSends::window; ++seq)
+    recent.appended(0, "d:a:b", "a", 100 + seq, seq, 1000);
+  CHECK(recent.units(0) == before - 2 + RecentSends::window);
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2 + 2 * RecentSends::window, "a",
+                            102 + 2 * RecentSends::window, original));
+  REQUIRE(original.has_value());
+  CHECK(original->seq == 2 + 2 * RecentSends::window);
+}
+
 TEST_CASE("service: a corrupted log entry is an Internal error, not a crash",
           "[service][messages]") {
   service::Options options = qim::testing::test_options();
