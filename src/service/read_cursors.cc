@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "service/records.h"
@@ -129,13 +131,21 @@ Error ReadCursors::apply(const ApplyContext& context) {
     }
   }
   std::string value;
+  // A command carries many cursors of each user: each account is read once.
+  std::unordered_map<std::string_view, bool> exists;
   for (const CursorView& cursor : command.cursors) {
     // A user deleted since the Ack keeps no cursor (the purge removed the others).
-    Error error = kv_.get(store::Column::accounts, keys_.account(cursor.user), value);
-    if (error.code == errc::not_found) continue;
-    if (error) return internal("reading an account failed: " + error.message);
+    auto [known, inserted] = exists.try_emplace(cursor.user, false);
+    if (inserted) {
+      Error error = kv_.get(store::Column::accounts, keys_.account(cursor.user), value);
+      if (error && error.code != errc::not_found) {
+        return internal("reading an account failed: " + error.message);
+      }
+      known->second = !error;
+    }
+    if (!known->second) continue;
     std::string key = keys_.cursor(cursor.user, cursor.conversation, cursor.device);
-    error = kv_.get(store::Column::cursors, key, value);
+    Error error = kv_.get(store::Column::cursors, key, value);
     if (!error) {
       std::uint64_t current = 0;
       if (!decode_cursor(value, current)) return internal("a read cursor is corrupted");
