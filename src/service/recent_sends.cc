@@ -28,20 +28,42 @@ std::uint64_t RecentSends::fingerprint(std::string_view sender, std::uint64_t cl
   return mix(mix(h) ^ client_msg_id);
 }
 
+bool RecentSends::Conversation::may_hold(std::uint64_t fingerprint) const {
+  return !indexed_ || fingerprints_.contains(fingerprint);
+}
+
 void RecentSends::Conversation::push_back(const Entry& entry) {
-  entries.push_back(entry);
-  ++fingerprints[entry.fingerprint];
+  entries_.push_back(entry);
+  if (indexed_) {
+    ++fingerprints_[entry.fingerprint];
+  } else if (size() > small) {
+    for (std::size_t i = first_; i < entries_.size(); ++i)
+      ++fingerprints_[entries_[i].fingerprint];
+    indexed_ = true;
+  }
 }
 
 void RecentSends::Conversation::pop_front() {
-  auto it = fingerprints.find(entries.front().fingerprint);
-  if (it != fingerprints.end() && --it->second == 0) fingerprints.erase(it);
-  entries.pop_front();
+  if (indexed_) {
+    auto it = fingerprints_.find(front().fingerprint);
+    if (it != fingerprints_.end() && --it->second == 0) fingerprints_.erase(it);
+  }
+  ++first_;
+  // Amortised O(1): the dropped front is removed once it is half of the vector.
+  if (first_ == entries_.size()) {
+    entries_.clear();
+    first_ = 0;
+  } else if (first_ >= small && 2 * first_ >= entries_.size()) {
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(first_));
+    first_ = 0;
+  }
 }
 
 void RecentSends::Conversation::clear() {
-  entries.clear();
-  fingerprints.clear();
+  entries_.clear();
+  first_ = 0;
+  indexed_ = false;
+  fingerprints_.clear();
   written_through = 0;
 }
 
@@ -111,15 +133,16 @@ Error RecentSends::find(PartitionId partition_id, std::string_view conversation,
     Conversation loaded;
     if (Error error = load(conversation, head_seq, loaded)) return error;
     make_room(partition, conversation);
-    partition.units += loaded.entries.size() + conversation_units;
+    partition.units += loaded.size() + conversation_units;
     it = partition.conversations.emplace(std::string(conversation), std::move(loaded)).first;
   }
   Conversation& kept = it->second;
   trim(partition, kept, head_seq);
   const std::uint64_t wanted = fingerprint(sender, client_msg_id);
-  if (!kept.fingerprints.contains(wanted)) return {};
+  if (!kept.may_hold(wanted)) return {};
   // Newest first: a client retries what it sent last.
-  for (auto entry = kept.entries.rbegin(); entry != kept.entries.rend(); ++entry) {
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    const Entry* entry = &kept.newest(i);
     if (entry->fingerprint != wanted) continue;
     if (entry->seq <= kept.written_through) {
       bool stored = false;
@@ -146,9 +169,9 @@ void RecentSends::appended(PartitionId partition_id, std::string_view conversati
   }
   Conversation& kept = it->second;
   const bool listed = kept.has_unwritten();
-  if (!kept.entries.empty() && kept.entries.back().seq >= seq) {
+  if (!kept.empty() && kept.back().seq >= seq) {
     // Seqs only grow; what is kept no longer describes this log.
-    partition.units -= kept.entries.size();
+    partition.units -= kept.size();
     kept.clear();
   }
   kept.push_back(Entry{fingerprint(sender, client_msg_id), seq, server_time_ms});
@@ -161,8 +184,8 @@ void RecentSends::written(PartitionId partition_id) {
   if (partition_id >= partitions_.size()) return;
   Partition& partition = *partitions_[partition_id];
   for (Conversation* conversation : partition.unwritten) {
-    if (!conversation->entries.empty()) {
-      conversation->written_through = conversation->entries.back().seq;
+    if (!conversation->empty()) {
+      conversation->written_through = conversation->back().seq;
     }
   }
   partition.unwritten.clear();
@@ -179,7 +202,7 @@ void RecentSends::forget(PartitionId partition_id, std::string_view conversation
   auto it = partition.conversations.find(conversation);
   if (it == partition.conversations.end()) return;
   std::erase(partition.unwritten, &it->second);
-  partition.units -= std::min(partition.units, conversation_units + it->second.entries.size());
+  partition.units -= std::min(partition.units, conversation_units + it->second.size());
   partition.conversations.erase(it);
 }
 
@@ -189,7 +212,7 @@ std::size_t RecentSends::units(PartitionId partition_id) const {
 
 void RecentSends::trim(Partition& partition, Conversation& conversation, std::uint64_t head_seq) {
   const std::uint64_t floor = head_seq > window ? head_seq - window : 0;
-  while (!conversation.entries.empty() && conversation.entries.front().seq <= floor) {
+  while (!conversation.empty() && conversation.front().seq <= floor) {
     conversation.pop_front();
     --partition.units;
   }
@@ -205,7 +228,7 @@ void RecentSends::make_room(Partition& partition, std::string_view keep) {
       ++it;
       continue;
     }
-    partition.units -= it->second.entries.size() + conversation_units;
+    partition.units -= it->second.size() + conversation_units;
     it = partition.conversations.erase(it);
   }
 }

@@ -16,12 +16,11 @@
 //
 // Thread-safety: apply side only: partition p's structures are used by p's apply thread (one
 // at a time). Bounded: a partition holds at most its share of max_units, where an entry counts
-// one unit (64 bytes: its 24-byte slot and its index node and bucket) and a conversation
-// `conversation_units` more (its map node, its deque's first block and its index's buckets); a
-// conversation's entries go together, never while one of them is unwritten.
+// one unit (64 bytes: its 24-byte slot, the vector's slack, its index node and bucket) and a
+// conversation `conversation_units` more (its map node and name); a conversation's entries go
+// together, never while one of them is unwritten.
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,7 +40,7 @@ class RecentSends {
   // machine's definition: replicas must agree on it.
   static constexpr std::uint64_t window = 1024;
   static constexpr std::size_t max_units = std::size_t{1} << 20;  // ~64 MiB
-  static constexpr std::size_t conversation_units = 16;
+  static constexpr std::size_t conversation_units = 4;
 
   struct Original {
     std::uint64_t seq = 0;
@@ -77,16 +76,33 @@ class RecentSends {
     std::uint64_t seq = 0;
     std::uint64_t server_time_ms = 0;
   };
-  struct Conversation {
-    std::deque<Entry> entries;  // ascending seq
-    // How many entries have each fingerprint: a miss costs one lookup.
-    std::unordered_map<std::uint64_t, std::uint32_t> fingerprints;
+  // A conversation's entries, ascending seq, in a vector that drops its front lazily (a deque
+  // would take a 512-byte block for the one or two entries most conversations have). The
+  // fingerprints are counted in a hash index only once there are more than `small` of them;
+  // below that a walk is cheaper than the index.
+  class Conversation {
+   public:
+    static constexpr std::size_t small = 8;
     std::uint64_t written_through = 0;  // entries above this seq are not in the store yet
 
-    bool has_unwritten() const { return !entries.empty() && entries.back().seq > written_through; }
+    std::size_t size() const { return entries_.size() - first_; }
+    bool empty() const { return size() == 0; }
+    const Entry& front() const { return entries_[first_]; }
+    const Entry& back() const { return entries_.back(); }
+    bool has_unwritten() const { return !empty() && back().seq > written_through; }
+    // Whether an entry may have `fingerprint` (false means none has).
+    bool may_hold(std::uint64_t fingerprint) const;
+    // The i-th entry from the newest (0 is the newest). REQUIRES: i < size().
+    const Entry& newest(std::size_t i) const { return entries_[entries_.size() - 1 - i]; }
     void push_back(const Entry& entry);
     void pop_front();
     void clear();
+
+   private:
+    std::vector<Entry> entries_;
+    std::size_t first_ = 0;  // entries_ before it have left
+    bool indexed_ = false;
+    std::unordered_map<std::uint64_t, std::uint32_t> fingerprints_;  // when indexed_
   };
   // Looks conversations up by view: no string is made to find one.
   struct NameHash {

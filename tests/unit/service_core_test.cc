@@ -223,6 +223,13 @@ TEST_CASE("service: recent sends tell a retry by sender and id, written or not",
                             102 + 2 * RecentSends::window, original));
   REQUIRE(original.has_value());
   CHECK(original->seq == 2 + 2 * RecentSends::window);
+  // Many entries are indexed: the oldest kept is found, one that left is not.
+  const std::uint64_t oldest = 3 + RecentSends::window;
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2 + 2 * RecentSends::window, "a", 100 + oldest, original));
+  REQUIRE(original.has_value());
+  CHECK(original->seq == oldest);
+  REQUIRE_FALSE(recent.find(0, "d:a:b", 2 + 2 * RecentSends::window, "a", 99 + oldest, original));
+  CHECK_FALSE(original.has_value());
 }
 
 TEST_CASE("service: a corrupted log entry is an Internal error, not a crash",
