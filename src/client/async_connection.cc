@@ -11,6 +11,8 @@ namespace {
 
 // Frames queued for writing are coalesced into one socket write up to about this size.
 constexpr std::size_t max_write_batch_bytes = 256 * 1024;
+// How long a failed write waits for the reader to find why the connection ended.
+constexpr std::chrono::milliseconds write_failure_grace{200};
 
 // Why a read failed, in words.
 Error connection_error(const std::error_code& ec) {
@@ -360,6 +362,12 @@ asio::awaitable<void> AsyncConnection::writer() {
     std::error_code ec;
     co_await write_all(asio::buffer(batch), ec);
     if (ec) {
+      // The server's last word may still wait to be read (a TLS alert that refuses this
+      // client's certificate, sent just before it closed): the reader reports that, and so
+      // closes first, if it comes within a moment; only then is the write's failure the reason.
+      asio::steady_timer grace(executor_, write_failure_grace);
+      std::error_code ignored;
+      co_await grace.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       close({errc::unavailable, fmt::format("write failed: {}", ec.message())});
       co_return;
     }

@@ -102,6 +102,7 @@ TEST_CASE("a node with a client CA admits only clients with a certificate it sig
     auto client = std::make_unique<Client>(presenting(certificate));
     auto connected = client->connect(server->host(), server->port());
     REQUIRE_FALSE(connected.ok());
+    INFO(connected.error().message);
     CHECK(connected.error().code == errc::auth_failed);
     return connected.error().message;
   };
