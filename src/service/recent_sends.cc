@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "cluster/ring/hash.h"
 #include "service/records.h"
 
 namespace qim::service {
@@ -11,21 +12,12 @@ Error internal(std::string message) {
   return Error{errc::internal, std::move(message)};
 }
 
-// splitmix64's finaliser: spreads every input bit over the output.
-std::uint64_t mix(std::uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 }  // namespace
 
-// Fixed functions, not std::hash: replicas (and builds) must agree on it.
+// A fixed key, not std::hash: replicas (and builds) must agree on it. The id keys the hash of
+// the sender, so no buffer joins the two.
 std::uint64_t RecentSends::fingerprint(std::string_view sender, std::uint64_t client_msg_id) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a
-  for (unsigned char c : sender)
-    h = (h ^ c) * 0x100000001b3ULL;
-  return mix(mix(h) ^ client_msg_id);
+  return cluster::siphash24(cluster::HashKey{client_msg_id, 0x726563656e742d73ull}, sender);
 }
 
 bool RecentSends::Conversation::may_hold(std::uint64_t fingerprint) const {
@@ -83,36 +75,34 @@ Error RecentSends::load(std::string_view conversation, std::uint64_t head_seq,
   const std::uint64_t floor = head_seq > window ? head_seq - window : 0;
   std::string prefix = keys_.log_prefix(conversation);
   bool corrupt = false;
-  std::vector<Entry> newest_first;
-  // Newest first; the log floor (the prefix alone, left by history retention) sorts first and
-  // so comes last, below every seq.
-  Error error = kv_.scan(
-      store::Column::log, prefix, {}, true, [&](std::string_view key, std::string_view value) {
-        auto seq = keys::log_seq(key, prefix);
-        if (!seq || *seq <= floor) return false;
-        Message message;
-        if (!decode_log_entry(value, message)) {
-          corrupt = true;
-          return false;
-        }
-        newest_first.push_back(Entry{fingerprint(message.sender, message.client_msg_id), *seq,
-                                     message.server_time_ms});
-        return true;
-      });
+  // Oldest first, from the window's floor: the log floor (the prefix alone, left by history
+  // retention) sorts before every seq and is not reached.
+  Error error =
+      kv_.scan(store::Column::log, prefix, keys_.log(conversation, floor + 1), false,
+               [&](std::string_view key, std::string_view value) {
+                 auto seq = keys::log_seq(key, prefix);
+                 if (!seq) return false;
+                 Message message;
+                 if (!decode_log_entry(value, message)) {
+                   corrupt = true;
+                   return false;
+                 }
+                 loaded.push_back(Entry{fingerprint(message.sender, message.client_msg_id), *seq,
+                                        message.server_time_ms});
+                 return true;
+               });
   if (error) return internal("reading the conversation's recent messages failed: " + error.message);
   if (corrupt) return internal("a log entry of " + std::string(conversation) + " is corrupted");
-  for (auto entry = newest_first.rbegin(); entry != newest_first.rend(); ++entry)
-    loaded.push_back(*entry);
   loaded.written_through = head_seq;
   return {};
 }
 
-Error RecentSends::still_stored(std::string_view conversation, const Entry& entry,
+Error RecentSends::still_stored(std::string_view conversation, std::uint64_t seq,
                                 std::string_view sender, std::uint64_t client_msg_id,
                                 bool& stored) {
   stored = false;
   std::string value;
-  Error error = kv_.get(store::Column::log, keys_.log(conversation, entry.seq), value);
+  Error error = kv_.get(store::Column::log, keys_.log(conversation, seq), value);
   if (error.code == errc::not_found) return {};
   if (error) return internal("reading a logged message failed: " + error.message);
   Message message;
@@ -142,16 +132,16 @@ Error RecentSends::find(PartitionId partition_id, std::string_view conversation,
   if (!kept.may_hold(wanted)) return {};
   // Newest first: a client retries what it sent last.
   for (std::size_t i = 0; i < kept.size(); ++i) {
-    const Entry* entry = &kept.newest(i);
-    if (entry->fingerprint != wanted) continue;
-    if (entry->seq <= kept.written_through) {
+    const Entry& entry = kept.newest(i);
+    if (entry.fingerprint != wanted) continue;
+    if (entry.seq <= kept.written_through) {
       bool stored = false;
-      if (Error error = still_stored(conversation, *entry, sender, client_msg_id, stored)) {
+      if (Error error = still_stored(conversation, entry.seq, sender, client_msg_id, stored)) {
         return error;
       }
       if (!stored) continue;
     }
-    original = Original{entry->seq, entry->server_time_ms};
+    original = Original{entry.seq, entry.server_time_ms};
     return {};
   }
   return {};

@@ -12,7 +12,8 @@
 // hit is checked against the stored entry (a retry is rare; the check makes the answer exactly
 // the rule's even after history retention deleted entries); an entry applied since the last
 // write is trusted on its fingerprint (the store does not hold it yet; two different (sender,
-// id) pairs share a 64-bit fingerprint with odds of 2^-64, and every replica computes the same).
+// id) pairs share a 64-bit fingerprint with odds of 2^-64, and every replica computes the same:
+// SipHash of the sender keyed by the id).
 //
 // Thread-safety: apply side only: partition p's structures are used by p's apply thread (one
 // at a time). Bounded: a partition holds at most its share of max_units, where an entry counts
@@ -122,8 +123,8 @@ class RecentSends {
   static std::uint64_t fingerprint(std::string_view sender, std::uint64_t client_msg_id);
 
   Error load(std::string_view conversation, std::uint64_t head_seq, Conversation& loaded);
-  // Whether the stored entry at `entry.seq` is from `sender` with `client_msg_id`.
-  Error still_stored(std::string_view conversation, const Entry& entry, std::string_view sender,
+  // Whether the stored entry at `seq` is from `sender` with `client_msg_id`.
+  Error still_stored(std::string_view conversation, std::uint64_t seq, std::string_view sender,
                      std::uint64_t client_msg_id, bool& stored);
   // Entries below the window of `head_seq` leave; then whole conversations if over the share.
   void trim(Partition& partition, Conversation& conversation, std::uint64_t head_seq);
