@@ -365,9 +365,11 @@ asio::awaitable<void> AsyncConnection::writer() {
       // The server's last word may still wait to be read (a TLS alert that refuses this
       // client's certificate, sent just before it closed): the reader reports that, and so
       // closes first, if it comes within a moment; only then is the write's failure the reason.
-      asio::steady_timer grace(executor_, write_failure_grace);
-      std::error_code ignored;
-      co_await grace.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      if (!closed_) {
+        asio::steady_timer grace(executor_, write_failure_grace);
+        std::error_code ignored;
+        co_await grace.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      }
       close({errc::unavailable, fmt::format("write failed: {}", ec.message())});
       co_return;
     }
