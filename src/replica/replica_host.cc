@@ -596,10 +596,10 @@ void ReplicaHost::after_role_change(Group& group) {
     }
     ++leaderships_;
     ReplicaProbe::bump(probe_.leaderships_won);
-    machine_->leadership_changed(group.log.partition());
+    machine_->leadership_changed(group.log.partition(), true);
   } else if (role != raft::Role::leader && was_leader) {
     --leaderships_;
-    machine_->leadership_changed(group.log.partition());
+    machine_->leadership_changed(group.log.partition(), false);
   }
   if (leader_changed) {
     ReplicaProbe::bump(probe_.leader_changes);

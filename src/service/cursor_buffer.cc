@@ -14,6 +14,7 @@ CursorBuffer::CursorBuffer(std::uint32_t partitions, std::size_t max_entries)
 bool CursorBuffer::raise(PartitionId partition, std::string_view key, const CursorView& move) {
   Partition& part = at(partition);
   std::lock_guard lock(part.mutex);
+  if (part.sealed) return false;
   auto found = part.entries.find(key);
   if (found == part.entries.end()) {
     if (total_.load(std::memory_order_relaxed) >= max_entries_ && !drop_cached(part)) {
@@ -114,6 +115,18 @@ void CursorBuffer::forget(PartitionId partition, std::string_view prefix) {
       part.entries, [prefix](const auto& item) { return item.first.starts_with(prefix); });
   std::erase_if(part.pending, [prefix](const std::string& key) { return key.starts_with(prefix); });
   total_.fetch_sub(dropped, std::memory_order_relaxed);
+}
+
+void CursorBuffer::seal(PartitionId partition, bool sealed) {
+  Partition& part = at(partition);
+  std::lock_guard lock(part.mutex);
+  part.sealed = sealed;
+}
+
+bool CursorBuffer::sealed(PartitionId partition) const {
+  Partition& part = at(partition);
+  std::lock_guard lock(part.mutex);
+  return part.sealed;
 }
 
 std::size_t CursorBuffer::entries() const {

@@ -15,6 +15,12 @@
 // a cache, dropped first when the buffer is full. A partition this node starts or stops leading
 // is forgotten: while another node leads, the store may move past what this one knew.
 //
+// A partition is sealed from the moment its leader starts handing it over (its buffered cursors
+// are taken as the last commands of its leadership) until this node leads it again: an Ack
+// buffered after that take would be answered and then dropped with the leadership. raise()
+// refuses on a sealed partition; the caller proposes the cursor on its own, which the handover
+// either carries or refuses.
+//
 // Thread-safety: thread-safe; one mutex per partition. Bounded: at most max_entries entries in
 // all; raise() refuses beyond, once no cached entry is left to drop (the caller then proposes
 // that cursor on its own).
@@ -52,8 +58,8 @@ class CursorBuffer {
   CursorBuffer(std::uint32_t partitions, std::size_t max_entries = default_max_entries);
 
   // Records `move` (keyed by `key`, its store key) unless a value at least as high is here;
-  // its strings are copied only when `key` is new. Returns false only when the buffer is full
-  // and `key` is not in it.
+  // its strings are copied only when `key` is new. Returns false when the partition is sealed,
+  // or when the buffer is full and `key` is not in it.
   bool raise(PartitionId partition, std::string_view key, const CursorView& move);
   // The highest value buffered for `key` (pending, in flight or stored by this leader), if any.
   // The store may hold a higher one, written before this leader buffered the key.
@@ -71,6 +77,9 @@ class CursorBuffer {
   // with `prefix` (a deleted user's).
   void forget(PartitionId partition);
   void forget(PartitionId partition, std::string_view prefix);
+  // Seals `partition` (raise() refuses) or opens it again. Partitions start open.
+  void seal(PartitionId partition, bool sealed);
+  bool sealed(PartitionId partition) const;
 
   std::size_t entries() const;
   std::size_t pending(PartitionId partition) const;
@@ -95,6 +104,7 @@ class CursorBuffer {
     // By store key; GUARDED_BY(mutex).
     std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> entries;
     std::vector<std::string> pending;  // keys with move.seq != 0, oldest first
+    bool sealed = false;
   };
   Partition& at(PartitionId partition) const { return *partitions_[partition]; }
   // Drops the cached entries (stored only) of `part`, the partition that needs room; true if

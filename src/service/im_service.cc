@@ -124,8 +124,8 @@ std::vector<StateMachine::Proposal> ImService::before_handover(PartitionId parti
   return conversations_.cursors().handover(partition, static_cast<std::uint64_t>(clock_.wall_ms()));
 }
 
-void ImService::leadership_changed(PartitionId partition) {
-  conversations_.cursors().forget_partition(partition);
+void ImService::leadership_changed(PartitionId partition, bool leading) {
+  conversations_.cursors().leadership_changed(partition, leading);
 }
 
 std::uint64_t ImService::attach(session::Connection& connection) {

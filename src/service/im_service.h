@@ -100,7 +100,7 @@ class ImService final : public StateMachine {
                     store::WriteBatch& batch, bool leader) override;
   void forget_partition(PartitionId partition) override;
   std::vector<Proposal> before_handover(PartitionId partition) override;
-  void leadership_changed(PartitionId partition) override;
+  void leadership_changed(PartitionId partition, bool leading) override;
   // Sends share a write batch: the only command on the hot path, and its apply reads nothing
   // another send writes but what Conversations keeps until written().
   bool can_share_batch(std::span<const std::uint8_t> command) const override {

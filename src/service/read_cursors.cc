@@ -56,7 +56,8 @@ void ReadCursors::raise(const Caller& caller, std::string_view conversation, std
   if (buffer_->raise(partition, key, CursorView{caller.user, caller.device, conversation, seq})) {
     return done({});
   }
-  // The buffer is full: this cursor goes on its own, as a command the caller waits for.
+  // The buffer is full, or the partition is being handed over: this cursor goes on its own, as
+  // a command the caller waits for (refused while a leadership transfer is under way).
   Command command;
   command.kind = CommandKind::ack;
   command.time_ms = time_ms;
@@ -97,6 +98,9 @@ std::size_t ReadCursors::flush_partition(PartitionId partition, std::uint64_t ti
 
 std::vector<StateMachine::Proposal> ReadCursors::handover(PartitionId partition,
                                                           std::uint64_t time_ms) {
+  // Sealed before the take: an Ack that comes between the two would be answered from a buffer
+  // nobody flushes any more.
+  buffer_->seal(partition, true);
   return take_commands(partition, time_ms);
 }
 

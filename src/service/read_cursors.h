@@ -44,12 +44,19 @@ class ReadCursors {
   std::size_t flush(std::uint64_t time_ms);
   std::size_t flush_user(std::string_view user, std::uint64_t time_ms);
   // The partition's buffered cursors as commands for the shell to append before it hands the
-  // leadership over (StateMachine::before_handover).
+  // leadership over (StateMachine::before_handover). The buffer stays sealed until this node
+  // leads the partition again: later Acks are proposed on their own.
   std::vector<StateMachine::Proposal> handover(PartitionId partition, std::uint64_t time_ms);
+  // This node started (`leading`) or stopped leading the partition: the buffer starts afresh,
+  // open only while leading.
+  void leadership_changed(PartitionId partition, bool leading) {
+    buffer_->forget(partition);
+    buffer_->seal(partition, !leading);
+  }
   // Flushed commands not applied yet (shutdown waits for zero).
   std::size_t in_flight() const { return buffer_->in_flight(); }
   std::size_t buffered() const { return buffer_->entries(); }
-  // This node stopped leading the partition (or its data was replaced).
+  // The partition's data was replaced.
   void forget_partition(PartitionId partition) { buffer_->forget(partition); }
   // `user` was deleted: what is buffered of their cursors goes with them.
   void forget_user(std::string_view user) {

@@ -97,9 +97,9 @@ class StateMachine {
   // replica: commands to append while it still leads, for state the leader holds only in memory
   // (buffered read cursors), so the next leader has it.
   virtual std::vector<Proposal> before_handover(PartitionId /*partition*/) { return {}; }
-  // This node started or stopped leading `partition`: whatever the state machine keeps only for
-  // its own leadership (buffered read cursors) starts afresh.
-  virtual void leadership_changed(PartitionId /*partition*/) {}
+  // This node started (`leading`) or stopped leading `partition`: whatever the state machine
+  // keeps only for its own leadership (buffered read cursors) starts afresh.
+  virtual void leadership_changed(PartitionId /*partition*/, bool /*leading*/) {}
 };
 
 }  // namespace qim::service

@@ -94,4 +94,19 @@ TEST_CASE("cursor buffer: bounded, and a forgotten partition holds nothing", "[s
   CHECK(buffer.in_flight() == 0);
 }
 
+TEST_CASE("cursor buffer: a sealed partition takes no cursor, not even a higher one",
+          "[service][cursors]") {
+  CursorBuffer buffer(2);
+  CHECK(buffer.raise(0, "k1", move_of("a", 1)));
+  buffer.seal(0, true);
+  CHECK(buffer.sealed(0));
+  CHECK_FALSE(buffer.raise(0, "k1", move_of("a", 2)));
+  CHECK_FALSE(buffer.raise(0, "k2", move_of("b", 1)));
+  CHECK(buffer.read(0, "k1") == 1u);
+  CHECK(buffer.raise(1, "k3", move_of("c", 1)));  // other partitions stay open
+  buffer.seal(0, false);
+  CHECK(buffer.raise(0, "k1", move_of("a", 2)));
+  CHECK(buffer.read(0, "k1") == 2u);
+}
+
 }  // namespace qim::testing
