@@ -48,10 +48,11 @@ class ReadCursors {
   // leads the partition again: later Acks are proposed on their own.
   std::vector<StateMachine::Proposal> handover(PartitionId partition, std::uint64_t time_ms);
   // This node started (`leading`) or stopped leading the partition: the buffer starts afresh,
-  // open only while leading.
+  // open only while leading (sealed before it is emptied, so that no Ack slips in between).
   void leadership_changed(PartitionId partition, bool leading) {
+    if (!leading) buffer_->seal(partition, true);
     buffer_->forget(partition);
-    buffer_->seal(partition, !leading);
+    if (leading) buffer_->seal(partition, false);
   }
   // Flushed commands not applied yet (shutdown waits for zero).
   std::size_t in_flight() const { return buffer_->in_flight(); }
