@@ -365,10 +365,12 @@ asio::awaitable<void> AsyncConnection::writer() {
       // The server's last word may still wait to be read (a TLS alert that refuses this
       // client's certificate, sent just before it closed): the reader reports that, and so
       // closes first, if it comes within a moment; only then is the write's failure the reason.
-      if (!closed_) {
-        asio::steady_timer grace(executor_, write_failure_grace);
+      // close() cancels write_wake_, so the wait ends as soon as the reader has closed.
+      auto deadline = std::chrono::steady_clock::now() + write_failure_grace;
+      write_wake_.expires_at(deadline);
+      while (!closed_ && std::chrono::steady_clock::now() < deadline) {
         std::error_code ignored;
-        co_await grace.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        co_await write_wake_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       }
       close({errc::unavailable, fmt::format("write failed: {}", ec.message())});
       co_return;
