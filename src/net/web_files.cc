@@ -103,6 +103,7 @@ bool normalise_web_path(std::string_view target, std::string& path) {
     }
     segment.push_back(c);
   }
+  if (segment == ".") directory = true;  // "/a/." names the directory, as "/a/" does
   if (!end_segment()) return false;
   if (directory) path += path.empty() ? "index.html" : "/index.html";
   return true;

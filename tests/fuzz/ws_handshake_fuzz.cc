@@ -1,7 +1,8 @@
 // Fuzzes the WebSocket port's HTTP side: the request parser over any bytes, fed whole and in
 // two pieces as a connection accumulates them, then what the port answers (upgrade, file or
 // refusal) under both Origin policies, and the path normalisation of whatever target parsed.
-// Nothing may crash or read out of bounds; a normalised path never climbs out of the root.
+// Nothing may crash or read out of bounds; a normalised path never climbs out of the root or
+// names a hidden file.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -12,6 +13,24 @@
 #include "net/ws_handshake.h"
 
 using namespace qim::net;
+
+namespace {
+
+// A relative path stays under the root when no segment is empty, climbs ("..") or is hidden:
+// a segment starting with '.' covers both. Dots inside a name ("a..b") are just a name.
+bool stays_under_root(std::string_view file) {
+  if (file.empty() || file.find('\\') != std::string_view::npos) return false;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t slash = file.find('/', start);
+    std::string_view segment = file.substr(start, slash - start);
+    if (segment.empty() || segment.front() == '.') return false;
+    if (slash == std::string_view::npos) return true;
+    start = slash + 1;
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // An odd first byte wraps the rest in a request line and an end of headers, so random bytes
@@ -42,17 +61,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const WsPolicy* policy : {&open_policy, &listed}) {
     HttpDecision decision = decide_http(request, *policy);
     if (decision.action == HttpAction::respond && decision.response.empty()) std::abort();
-    if (decision.action == HttpAction::serve_file) {
-      const std::string& file = decision.file;
-      if (file.empty() || file.front() == '/' || file.find("..") != std::string::npos ||
-          file.find('\\') != std::string::npos) {
-        std::abort();
-      }
-    }
+    if (decision.action == HttpAction::serve_file && !stays_under_root(decision.file)) std::abort();
   }
   std::string path;
   if (normalise_web_path(request.target, path)) {
-    if (path.find("/.") != std::string::npos || path.front() == '.') std::abort();
+    if (!stays_under_root(path)) std::abort();
     web_content_type(path);
   }
   return 0;

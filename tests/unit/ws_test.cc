@@ -164,6 +164,12 @@ TEST_CASE("web paths never leave the root", "[unit][ws]") {
   CHECK(path == "docs/index.html");
   CHECK(normalise_web_path("//a/./b%20c.js", path));
   CHECK(path == "a/b c.js");
+  CHECK(normalise_web_path("/./.", path));  // a trailing "." names a directory, never ""
+  CHECK(path == "index.html");
+  CHECK(normalise_web_path("/docs/%2e", path));
+  CHECK(path == "docs/index.html");
+  CHECK(normalise_web_path("/a/b..c(..)", path));  // dots inside a name are not a climb
+  CHECK(path == "a/b..c(..)");
   for (std::string_view bad : {"/..", "/a/../b", "/%2e%2e/x", "/%2E%2E/x", "/a%2fb", "/a%5cb",
                                "/a\\b", "/%00", "/%zz", "/%2", "/.git/config", "/.env", "x"}) {
     INFO(bad);
