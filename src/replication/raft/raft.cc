@@ -487,10 +487,15 @@ void Raft::handle_vote_request(const Message& message) {
   const bool pre_vote = message.type == MessageType::pre_vote;
   const bool can_vote = vote_ == message.from || (vote_ == kNoNode && leader_ == kNoNode) ||
                         (pre_vote && message.term > term_);
+  // An empty log holds no configuration: this replica was never given state by a leader. It
+  // may have been created for a stale leader's message after being removed from the group and
+  // wiped (a tombstone keeps the term and vote, not the log); its vote would let that leader,
+  // still counting it in the old configuration, win with a quorum that lacks every newer entry.
+  const bool has_state = log_.last_index() > 0;
   Message answer;
   answer.type = response_type(message.type);
   answer.to = message.from;
-  if (can_vote && log_.is_up_to_date(message.index, message.log_term)) {
+  if (can_vote && has_state && log_.is_up_to_date(message.index, message.log_term)) {
     // Answer with the term asked about: a pre-vote's is in our future.
     answer.term = message.term;
     if (!pre_vote) {

@@ -381,3 +381,64 @@ TEST_CASE("the lease starts at the heartbeat round a quorum acknowledged", "[raf
   // Followers are never leaseholders.
   CHECK_FALSE(network.node(2).lease_start_tick());
 }
+
+TEST_CASE("a replica with an empty log grants no vote until a leader gives it state",
+          "[raft][election]") {
+  // The soak's failure: a replica removed from the group and wiped, then created again for a
+  // stale leader's message, voted for that leader in the old configuration, and the leader won
+  // without the entries the newer configuration had committed.
+  TestNetwork network({1, 2, 3});
+  network.elect(1);
+  const Term term = network.node(1).term();
+  network.add_empty_replica(4);
+  network.isolate(4);
+  for (int i = 0; i < 2 * network.options_for(4).election_ticks; ++i)
+    network.tick(4);  // out of any lease a restart gives
+  network.heal();
+  network.clear_sent();
+  auto answer_of = [&network](MessageType request, Term at) {
+    Message ask;
+    ask.type = request;
+    ask.from = 3;
+    ask.to = 4;
+    ask.term = at;
+    ask.index = 1;
+    ask.log_term = 1;
+    REQUIRE_FALSE(network.node(4).step(ask));
+    network.process_readies();
+    const MessageType response =
+        request == MessageType::vote ? MessageType::vote_response : MessageType::pre_vote_response;
+    std::optional<bool> rejected;
+    for (const Message& sent : network.sent())
+      if (sent.type == response && sent.from == 4) rejected = sent.reject;
+    network.clear_sent();
+    return rejected;
+  };
+  CHECK(answer_of(MessageType::pre_vote, term + 1) == std::optional<bool>(true));
+  CHECK(answer_of(MessageType::vote, term + 1) == std::optional<bool>(true));
+  CHECK(network.node(4).status().vote == kNoNode);
+
+  // Given state by the leader (a learner's snapshot), a replica votes like anyone else.
+  network.add_empty_replica(5);
+  REQUIRE(network.node(1).propose_config_change({ConfigChangeKind::add_learner, 5}).ok());
+  network.stabilize();
+  network.tick(1);
+  network.stabilize();
+  REQUIRE(network.node(5).config().learners == std::vector<NodeId>{5});
+  network.isolate(5);
+  for (int i = 0; i < 2 * network.options_for(5).election_ticks; ++i)
+    network.tick(5);
+  network.heal();
+  network.clear_sent();
+  Message ask;
+  ask.type = MessageType::vote;
+  ask.from = 3;
+  ask.to = 5;
+  ask.term = network.node(5).term() + 1;
+  ask.index = network.node(1).status().last_index;
+  ask.log_term = network.node(1).term();
+  REQUIRE_FALSE(network.node(5).step(ask));
+  network.process_readies();
+  CHECK(network.count_sent(MessageType::vote_response, 5) == 1);
+  CHECK(network.node(5).status().vote == 3);
+}
