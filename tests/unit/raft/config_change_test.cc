@@ -8,26 +8,12 @@
 using namespace qim::replication::raft;
 using qim::replication::raft::testing::TestNetwork;
 
-namespace {
-
-Index change(TestNetwork& network, NodeId leader, ConfigChangeKind kind, NodeId node) {
-  Result<Index> index = network.node(leader).propose_config_change({kind, node});
-  INFO(index.error().message);
-  REQUIRE(index.ok());
-  network.stabilize();
-  network.tick(leader);  // heartbeats carry the commit index to everyone
-  network.stabilize();
-  return *index;
-}
-
-}  // namespace
-
 TEST_CASE("a learner receives the log but neither votes nor counts", "[raft][config]") {
   TestNetwork network({1, 2, 3});
   network.elect(1);
   network.propose(1, "before");
   network.add_empty_replica(4);
-  change(network, 1, ConfigChangeKind::add_learner, 4);
+  network.change_config(1, ConfigChangeKind::add_learner, 4);
   for (NodeId id : {1, 2, 3, 4}) {
     CHECK(network.node(id).config().learners == std::vector<NodeId>{4});
     CHECK(network.node(id).config().voters == std::vector<NodeId>{1, 2, 3});
@@ -48,8 +34,8 @@ TEST_CASE("a promoted learner votes and counts", "[raft][config]") {
   TestNetwork network({1, 2, 3});
   network.elect(1);
   network.add_empty_replica(4);
-  change(network, 1, ConfigChangeKind::add_learner, 4);
-  change(network, 1, ConfigChangeKind::promote, 4);
+  network.change_config(1, ConfigChangeKind::add_learner, 4);
+  network.change_config(1, ConfigChangeKind::promote, 4);
   for (NodeId id : {1, 2, 3, 4}) {
     CHECK(network.node(id).config().voters == std::vector<NodeId>{1, 2, 3, 4});
     CHECK(network.node(id).config().learners.empty());
@@ -115,7 +101,7 @@ TEST_CASE("a removed follower stops counting and never disrupts the group", "[ra
   TestNetwork network({1, 2, 3});
   network.elect(1);
   const Term term = network.node(1).term();
-  change(network, 1, ConfigChangeKind::remove, 3);
+  network.change_config(1, ConfigChangeKind::remove, 3);
   CHECK(network.node(1).config().voters == std::vector<NodeId>{1, 2});
   CHECK(network.node(3).config().voters == std::vector<NodeId>{1, 2});
   network.propose(1, "two voters");
@@ -186,7 +172,7 @@ TEST_CASE("after a voter is removed the smaller quorum commits", "[raft][config]
   TestNetwork network({1, 2, 3, 4});
   network.elect(1);
   network.crash(4);
-  change(network, 1, ConfigChangeKind::remove, 4);
+  network.change_config(1, ConfigChangeKind::remove, 4);
   CHECK(network.node(1).config().voters == std::vector<NodeId>{1, 2, 3});
   // Two of four would not be a quorum; two of three is.
   network.crash(3);
@@ -199,9 +185,9 @@ TEST_CASE("a restart re-derives the configuration from the snapshot and applied 
   TestNetwork network({1, 2, 3});
   network.elect(1);
   network.add_empty_replica(4);
-  change(network, 1, ConfigChangeKind::add_learner, 4);
-  change(network, 1, ConfigChangeKind::promote, 4);
-  change(network, 1, ConfigChangeKind::remove, 2);
+  network.change_config(1, ConfigChangeKind::add_learner, 4);
+  network.change_config(1, ConfigChangeKind::promote, 4);
+  network.change_config(1, ConfigChangeKind::remove, 2);
   // The storage's snapshot point still holds the bootstrap configuration: the shell persisted
   // the applied index only, so the changes must come from the log.
   auto& replica = network.replica(3);
@@ -227,8 +213,8 @@ TEST_CASE("a replica moves: add a learner, promote it, remove the old voter", "[
   network.elect(1);
   network.propose(1, "solo");
   network.add_empty_replica(2);
-  change(network, 1, ConfigChangeKind::add_learner, 2);
-  change(network, 1, ConfigChangeKind::promote, 2);
+  network.change_config(1, ConfigChangeKind::add_learner, 2);
+  network.change_config(1, ConfigChangeKind::promote, 2);
   network.propose(1, "pair");
   CHECK(network.replica(2).applied_data == std::vector<std::string>{"solo", "pair"});
   // 1 leaves: it steps down and hands leadership to 2, now the only voter.

@@ -287,10 +287,7 @@ TEST_CASE("learners never campaign and their votes do not count", "[raft][electi
   TestNetwork network({1, 2, 3});
   network.elect(1);
   network.add_empty_replica(4);
-  REQUIRE(network.node(1).propose_config_change({ConfigChangeKind::add_learner, 4}).ok());
-  network.stabilize();
-  network.tick(1);
-  network.stabilize();
+  network.change_config(1, ConfigChangeKind::add_learner, 4);
   REQUIRE(network.node(4).config().learners == std::vector<NodeId>{4});
   network.isolate(4);
   for (int i = 0; i < 100; ++i)
@@ -396,49 +393,40 @@ TEST_CASE("a replica with an empty log grants no vote until a leader gives it st
     network.tick(4);  // out of any lease a restart gives
   network.heal();
   network.clear_sent();
-  auto answer_of = [&network](MessageType request, Term at) {
+  // What replica `to` answers to a (pre-)vote request from 3: rejected or not, if it answered.
+  auto answer_of = [&network](NodeId to, MessageType request, Term at, Index index, Term log_term) {
     Message ask;
     ask.type = request;
     ask.from = 3;
-    ask.to = 4;
+    ask.to = to;
     ask.term = at;
-    ask.index = 1;
-    ask.log_term = 1;
-    REQUIRE_FALSE(network.node(4).step(ask));
+    ask.index = index;
+    ask.log_term = log_term;
+    REQUIRE_FALSE(network.node(to).step(ask));
     network.process_readies();
     const MessageType response =
         request == MessageType::vote ? MessageType::vote_response : MessageType::pre_vote_response;
     std::optional<bool> rejected;
     for (const Message& sent : network.sent())
-      if (sent.type == response && sent.from == 4) rejected = sent.reject;
+      if (sent.type == response && sent.from == to) rejected = sent.reject;
     network.clear_sent();
     return rejected;
   };
-  CHECK(answer_of(MessageType::pre_vote, term + 1) == std::optional<bool>(true));
-  CHECK(answer_of(MessageType::vote, term + 1) == std::optional<bool>(true));
+  CHECK(answer_of(4, MessageType::pre_vote, term + 1, 1, 1) == std::optional<bool>(true));
+  CHECK(answer_of(4, MessageType::vote, term + 1, 1, 1) == std::optional<bool>(true));
   CHECK(network.node(4).status().vote == kNoNode);
 
   // Given state by the leader (a learner's snapshot), a replica votes like anyone else.
   network.add_empty_replica(5);
-  REQUIRE(network.node(1).propose_config_change({ConfigChangeKind::add_learner, 5}).ok());
-  network.stabilize();
-  network.tick(1);
-  network.stabilize();
+  network.change_config(1, ConfigChangeKind::add_learner, 5);
   REQUIRE(network.node(5).config().learners == std::vector<NodeId>{5});
   network.isolate(5);
   for (int i = 0; i < 2 * network.options_for(5).election_ticks; ++i)
     network.tick(5);
   network.heal();
   network.clear_sent();
-  Message ask;
-  ask.type = MessageType::vote;
-  ask.from = 3;
-  ask.to = 5;
-  ask.term = network.node(5).term() + 1;
-  ask.index = network.node(1).status().last_index;
-  ask.log_term = network.node(1).term();
-  REQUIRE_FALSE(network.node(5).step(ask));
-  network.process_readies();
-  CHECK(network.count_sent(MessageType::vote_response, 5) == 1);
+  CHECK(answer_of(5, MessageType::vote, network.node(5).term() + 1,
+                  network.node(1).status().last_index,
+                  network.node(1).term()) == std::optional<bool>(false));
   CHECK(network.node(5).status().vote == 3);
 }

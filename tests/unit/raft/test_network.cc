@@ -253,6 +253,16 @@ Index TestNetwork::propose(NodeId id, const std::string& data) {
   return *index;
 }
 
+Index TestNetwork::change_config(NodeId leader, ConfigChangeKind kind, NodeId node) {
+  Result<Index> index = this->node(leader).propose_config_change({kind, node});
+  INFO(index.error().message);
+  REQUIRE(index.ok());
+  stabilize();
+  tick(leader);  // heartbeats carry the commit index to everyone
+  stabilize();
+  return *index;
+}
+
 void TestNetwork::isolate(NodeId id) {
   for (const auto& [other, replica] : replicas_) {
     if (other == id) continue;

@@ -68,6 +68,9 @@ class TestNetwork {
   void elect(NodeId id);
   // Proposes on `id` and stabilizes; returns the index or fails the test.
   Index propose(NodeId id, const std::string& data);
+  // Proposes a configuration change on `leader` and stabilizes until every replica has it
+  // committed (a heartbeat carries the commit index); returns the index or fails the test.
+  Index change_config(NodeId leader, ConfigChangeKind kind, NodeId node);
 
   // Faults. A dropped message is gone; a held one waits in held() until released.
   void isolate(NodeId id);
