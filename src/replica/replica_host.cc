@@ -203,6 +203,7 @@ void ReplicaHost::start() {
       if (voters.size() == 1 && voters.front() == options_.replica_id) group->node->campaign();
     }
     run_cycle();
+    ticking_ = true;
     schedule_tick();
   };
   if (&context_ != &own_context_) {
@@ -274,6 +275,10 @@ void ReplicaHost::drain_inbox() {
     work.swap(inbox_);
     inbox_scheduled_ = false;
   }
+  // After a stall (SIGSTOP, a busy loop) the time that passed is ticked before the messages
+  // that waited are handled: a heartbeat answered and then followed by the replayed ticks would
+  // let this replica campaign at once, inside the lease its answer just granted the leader.
+  if (ticking_ && Clock::now() >= last_tick_ + options_.tick) tick();
   for (Queued& item : work)
     item.work();
   run_cycle();
@@ -678,10 +683,15 @@ void ReplicaHost::schedule_tick() {
 
 void ReplicaHost::tick() {
   auto now = Clock::now();
+  if (now < last_tick_ + options_.tick) {
+    // A drain that found this tick overdue ran it already (the timer's wait had completed).
+    schedule_tick();
+    return;
+  }
   // Every missed tick is replayed (a paused process must notice at once that its lease is
   // gone), but not more than a few election timeouts' worth.
-  auto missed = std::max<std::int64_t>(1, (now - last_tick_) / options_.tick);
-  missed = std::min<std::int64_t>(missed, 4 * options_.election_ticks);
+  auto missed =
+      std::min<std::int64_t>((now - last_tick_) / options_.tick, 4 * options_.election_ticks);
   last_tick_ = std::max(last_tick_ + options_.tick * missed, now - options_.tick);
   for (std::int64_t i = 0; i < missed; ++i) {
     ++ticks_;

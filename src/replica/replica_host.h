@@ -285,6 +285,8 @@ class ReplicaHost final : public service::Proposer {
   std::unordered_map<PartitionId, std::unique_ptr<Group>> groups_;
   std::chrono::steady_clock::time_point last_tick_;
   std::uint64_t ticks_ = 0;
+  // The tick timer runs (set on the loop's thread once start() has dated tick 0).
+  bool ticking_ = false;
   std::deque<std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> tick_times_;
   std::vector<replication::MemberView> members_;
   std::chrono::steady_clock::time_point members_changed_{};
