@@ -70,7 +70,9 @@ Cluster::Cluster(const ClusterConfig& config, std::uint64_t seed)
     for (auto& [group, replica] : nodes_[node].replicas)
       start_replica_node(*replica);
     // Nodes tick at their own phase within a tick.
-    schedule(between(random_, 0, config_.tick_ms - 1), node, Tick{});
+    const std::int64_t first_tick_ms = between(random_, 0, config_.tick_ms - 1);
+    nodes_[node].last_tick_ms = first_tick_ms - config_.tick_ms;
+    schedule(first_tick_ms, node, Tick{});
   }
   clients_.resize(config_.clients);
   for (std::size_t c = 0; c < clients_.size(); ++c) {
@@ -115,12 +117,40 @@ void Cluster::run_until(std::int64_t time_ms) {
   if (!checker_.failed()) now_ms_ = std::max(now_ms_, time_ms);
 }
 
+bool Cluster::hold_if_paused(Event& event) {
+  SimNode& target = nodes_[event.node];
+  if (!target.paused) return false;
+  // Client answers, timeouts and controller rounds are addressed to node 0 only by convention.
+  const bool inbound = std::holds_alternative<Deliver>(event.payload) ||
+                       std::holds_alternative<SnapshotDeliver>(event.payload) ||
+                       std::holds_alternative<SnapshotReport>(event.payload) ||
+                       std::holds_alternative<ClientRequest>(event.payload);
+  if (inbound) {
+    target.held.push_back(std::move(event));
+    return true;
+  }
+  // A stopped process's timers fire at resume; resume() schedules them again.
+  if (std::holds_alternative<Tick>(event.payload) || std::holds_alternative<Cycle>(event.payload) ||
+      std::holds_alternative<ReplayTicks>(event.payload)) {
+    if (std::holds_alternative<Cycle>(event.payload)) target.cycle_scheduled = false;
+    return true;
+  }
+  return false;
+}
+
 void Cluster::dispatch(Event& event) {
   const std::size_t node = event.node;
   // Timers of a process that has since crashed die with it.
   const bool stale = event.generation != nodes_[node].generation;
-  if (std::holds_alternative<Tick>(event.payload)) {
-    if (!stale && nodes_[node].up) on_tick(node);
+  if (hold_if_paused(event)) return;
+  if (auto* tick = std::get_if<Tick>(&event.payload)) {
+    if (!stale && nodes_[node].up && tick->epoch == nodes_[node].tick_epoch) on_tick(node);
+  } else if (auto* replay = std::get_if<ReplayTicks>(&event.payload)) {
+    if (!stale && nodes_[node].up) {
+      for (std::int64_t k = 0; k < replay->count; ++k)
+        tick_replicas(node);
+      schedule_cycle(node);
+    }
   } else if (std::holds_alternative<Cycle>(event.payload)) {
     if (!stale) {
       nodes_[node].cycle_scheduled = false;
@@ -170,6 +200,13 @@ void Cluster::start_replica_node(Replica& replica) {
 }
 
 void Cluster::on_tick(std::size_t node) {
+  nodes_[node].last_tick_ms = now_ms_;
+  tick_replicas(node);
+  schedule_cycle(node);
+  schedule(now_ms_ + config_.tick_ms, node, Tick{nodes_[node].tick_epoch});
+}
+
+void Cluster::tick_replicas(std::size_t node) {
   for (auto& [group, replica] : nodes_[node].replicas) {
     if (!replica->node) continue;
     consensus::Node& raft = *replica->node;
@@ -181,7 +218,8 @@ void Cluster::on_tick(std::size_t node) {
       // Node-level liveness: the leader's node is down or cannot reach us.
       auto leader = directory_.find(raft.leader());
       const bool lost = leader == directory_.end() || leader->second.destroyed ||
-                        !nodes_[leader->second.node].up || blocked_[leader->second.node][node];
+                        !nodes_[leader->second.node].up || nodes_[leader->second.node].paused ||
+                        blocked_[leader->second.node][node];
       if (lost && chance(random_, config_.wake_detection)) {
         trace("n%zu g%u r%llu woken: its leader's node is unreachable", node, group,
               static_cast<unsigned long long>(replica->id));
@@ -192,8 +230,6 @@ void Cluster::on_tick(std::size_t node) {
     replica->tick_times[replica->node->tick_count() % replica->tick_times.size()] = now_ms_;
     if (config_.check_invariants) replica->node->invariants();
   }
-  schedule_cycle(node);
-  schedule(now_ms_ + config_.tick_ms, node, Tick{});
 }
 
 void Cluster::run_cycle(std::size_t node_index) {
@@ -402,7 +438,8 @@ std::int64_t Cluster::tick_time(const Replica& replica, std::uint64_t tick) cons
 void Cluster::send(std::size_t node, Replica& replica, consensus::Message&& message) {
   ++messages_sent_;
   auto target = directory_.find(message.to);
-  if (target == directory_.end() || target->second.destroyed) return;
+  if (target == directory_.end()) return;
+  if (target->second.destroyed && !(target->second.tombstone && config_.revive_removed)) return;
   const std::size_t to_node = target->second.node;
   if (message.type == consensus::MessageType::snapshot) {
     // The shell streams its live state machine; the meta says what it is.
@@ -464,6 +501,7 @@ void Cluster::on_deliver(std::size_t node, Deliver& deliver) {
   // A link cut while the message was in flight loses it too (a broken connection).
   if (blocked_[deliver.from_node][node]) return;
   Replica* replica = find_replica(node, deliver.message.to);
+  if (replica == nullptr) replica = revive_replica(node, deliver.message.to, deliver.message.type);
   if (replica == nullptr) return;
   if (config_.trace != nullptr) {
     trace("n%zu g%u  %s", node, replica->group, consensus::to_string(deliver.message).c_str());
@@ -510,18 +548,67 @@ Cluster::Replica& Cluster::create_replica(std::size_t node, GroupId group,
   replica->disk.bootstrap(bootstrap);
   directory_[id] = Address{node, group, false};
   replica->created_ms = now_ms_;
+  nodes_[node].tombstones.erase(group);
   Replica& created = *replica;
   nodes_[node].replicas[group] = std::move(replica);
   if (nodes_[node].up) start_replica_node(created);
   return created;
 }
 
-void Cluster::destroy_replica(std::size_t node, GroupId group) {
+void Cluster::destroy_replica(std::size_t node, GroupId group, bool keep_tombstone) {
   auto found = nodes_[node].replicas.find(group);
   if (found == nodes_[node].replicas.end()) return;
-  trace("n%zu g%u r%llu deleted", node, group, static_cast<unsigned long long>(found->second->id));
-  directory_[found->second->id].destroyed = true;
+  Replica& replica = *found->second;
+  trace("n%zu g%u r%llu deleted%s", node, group, static_cast<unsigned long long>(replica.id),
+        keep_tombstone ? " (tombstone kept)" : "");
+  directory_[replica.id].destroyed = true;
+  directory_[replica.id].tombstone = keep_tombstone;
+  if (keep_tombstone) {
+    // Written with the drop, in one synced batch: what the disk had is what the tombstone keeps.
+    replica.disk.sync();
+    const consensus::HardState& state = replica.disk.state().hard_state;
+    nodes_[node].tombstones[group] = {replica.id, consensus::HardState{state.term, state.vote, 0}};
+  } else {
+    nodes_[node].tombstones.erase(group);
+  }
   nodes_[node].replicas.erase(found);
+}
+
+Cluster::Replica* Cluster::revive_replica(std::size_t node, consensus::NodeId id,
+                                          consensus::MessageType type) {
+  if (!config_.revive_removed || !nodes_[node].up) return nullptr;
+  if (type != consensus::MessageType::append && type != consensus::MessageType::heartbeat) {
+    return nullptr;
+  }
+  auto address = directory_.find(id);
+  if (address == directory_.end() || !address->second.destroyed || address->second.node != node) {
+    return nullptr;
+  }
+  const GroupId group = address->second.group;
+  auto tombstone = nodes_[node].tombstones.find(group);
+  if (nodes_[node].replicas.count(group) > 0 || tombstone == nodes_[node].tombstones.end() ||
+      tombstone->second.first != id) {
+    return nullptr;
+  }
+  auto replica = std::make_unique<Replica>(group, id, config_.power_loss);
+  replica->disk.bootstrap(consensus::Configuration{});
+  DiskWrite write;
+  write.kind = DiskWrite::Kind::hard_state;
+  write.hard_state = tombstone->second.second;
+  replica->disk.write(std::move(write));
+  replica->disk.sync();
+  replica->created_ms = now_ms_;
+  nodes_[node].tombstones.erase(tombstone);
+  address->second.destroyed = false;
+  address->second.tombstone = false;
+  ++revived_replicas_;
+  trace("n%zu g%u r%llu created again for a leader's message (term %llu from its tombstone)", node,
+        group, static_cast<unsigned long long>(id),
+        static_cast<unsigned long long>(replica->disk.state().hard_state.term));
+  Replica& revived = *replica;
+  nodes_[node].replicas[group] = std::move(replica);
+  start_replica_node(revived);
+  return &revived;
 }
 
 // ---- Faults -----------------------------------------------------------------------------------
@@ -543,12 +630,53 @@ bool Cluster::up(std::size_t node) const {
   return nodes_[node].up;
 }
 
+void Cluster::pause(std::size_t node_index) {
+  SimNode& node = nodes_[node_index];
+  if (!node.up || node.paused) return;
+  node.paused = true;
+  node.paused_at_ms = now_ms_;
+  ++pauses_;
+  trace("n%zu paused", node_index);
+}
+
+void Cluster::resume(std::size_t node_index) {
+  SimNode& node = nodes_[node_index];
+  if (!node.paused) return;
+  node.paused = false;
+  // The timer fires once at resume if it fell due; the ticks it missed are counted from the
+  // last one, never more than fell due (a tick early would shorten an election timeout that a
+  // leader's lease counts on).
+  std::int64_t missed = 0;
+  if (now_ms_ >= node.last_tick_ms + config_.tick_ms) {
+    missed = std::min<std::int64_t>((now_ms_ - node.last_tick_ms) / config_.tick_ms,
+                                    4 * static_cast<std::int64_t>(config_.raft.election_ticks));
+    node.last_tick_ms =
+        std::max(node.last_tick_ms + missed * config_.tick_ms, now_ms_ - config_.tick_ms);
+  }
+  trace("n%zu resumes after %lld ms (%lld ticks replayed, %zu messages waiting)", node_index,
+        static_cast<long long>(now_ms_ - node.paused_at_ms), static_cast<long long>(missed),
+        node.held.size());
+  // The time that passed is ticked before the messages that waited are handled, as qimd's
+  // shell does: a heartbeat answered first and then followed by the replayed ticks would let
+  // the replica campaign at once, inside the lease its answer had just granted the leader (this
+  // simulator found that order breaking leases).
+  if (missed > 0) schedule(now_ms_, node_index, ReplayTicks{missed});
+  std::vector<Event> held;
+  held.swap(node.held);
+  for (Event& event : held)
+    schedule(now_ms_, node_index, std::move(event.payload));
+  schedule(node.last_tick_ms + config_.tick_ms, node_index, Tick{++node.tick_epoch});
+  schedule_cycle(node_index);
+}
+
 void Cluster::crash(std::size_t node_index) {
   SimNode& node = nodes_[node_index];
   if (!node.up) return;
   node.up = false;
   ++node.generation;
   node.cycle_scheduled = false;
+  node.paused = false;  // kill -9 of a stopped process
+  node.held.clear();
   trace("n%zu crashes%s", node_index, config_.power_loss ? " (power cut)" : "");
   for (auto& [group, replica] : node.replicas) {
     if (replica->node && replica->node->role() == consensus::Role::leader) {
@@ -570,7 +698,9 @@ void Cluster::restart(std::size_t node_index) {
   trace("n%zu restarts", node_index);
   for (auto& [group, replica] : node.replicas)
     start_replica_node(*replica);
-  schedule(now_ms_ + between(random_, 0, config_.tick_ms - 1), node_index, Tick{});
+  const std::int64_t first_tick_ms = now_ms_ + between(random_, 0, config_.tick_ms - 1);
+  node.last_tick_ms = first_tick_ms - config_.tick_ms;
+  schedule(first_tick_ms, node_index, Tick{node.tick_epoch});
 }
 
 // ---- Clients ----------------------------------------------------------------------------------
@@ -721,7 +851,7 @@ bool Cluster::start_wipe(GroupId group, std::size_t node) {
   op.old_node = node;
   op.new_node = node;
   trace("g%u: wipe r%llu on n%zu", group, static_cast<unsigned long long>(op.old_id), node);
-  destroy_replica(node, group);
+  destroy_replica(node, group, false);
   op.new_id = create_replica(node, group, consensus::Configuration{}).id;
   ops_[group] = op;
   return true;
@@ -812,7 +942,7 @@ void Cluster::delete_replicas_out_of_config() {
           (op->second.new_id == replica.id || op->second.old_id == replica.id)) {
         continue;
       }
-      destroy_replica(n, group);
+      destroy_replica(n, group, true);
     }
   }
 }
@@ -840,7 +970,7 @@ void Cluster::drive(ConfigOp& op, bool& done) {
     // Done: the old replica's data directory goes (if a wipe did not already delete it).
     auto old = nodes_[op.old_node].replicas.find(op.group);
     if (old != nodes_[op.old_node].replicas.end() && old->second->id == op.old_id) {
-      destroy_replica(op.old_node, op.group);
+      destroy_replica(op.old_node, op.group, true);
     }
     trace("g%u: replica change done", op.group);
     done = true;
@@ -863,6 +993,8 @@ void Cluster::drive(ConfigOp& op, bool& done) {
 std::optional<Cluster::LeaderView> Cluster::leader(GroupId group) const {
   std::optional<LeaderView> best;
   for (std::size_t node = 0; node < nodes_.size(); ++node) {
+    // A paused process does nothing, not even as a leader (the controller runs in the leader).
+    if (nodes_[node].paused) continue;
     auto found = nodes_[node].replicas.find(group);
     if (found == nodes_[node].replicas.end() || !found->second->node) continue;
     const consensus::Node& raft = *found->second->node;

@@ -3,10 +3,12 @@
 // many groups, driven from one seed: a simulated clock (a queue of timed events), a network that
 // drops, delays, duplicates and reorders messages and can be partitioned per direction, crashes
 // and restarts (with exactly what was persisted; in power-loss mode without what was not yet
-// synced), and a shell per node written like the real one: per cycle it collects every group's
-// Ready, writes them all, syncs once, sends, applies, advances. Clients send messages to the
-// replicated messaging state machine; a controller moves replicas, wipes them and transfers
-// leadership. The Checker sees everything.
+// synced), pauses (SIGSTOP: the process keeps its memory, hears nothing until SIGCONT and then
+// replays the ticks it missed), and a shell per node written like the real one: per cycle it
+// collects every group's Ready, writes them all, syncs once, sends, applies, advances. Clients
+// send messages to the replicated messaging state machine; a controller moves replicas, wipes
+// them and transfers leadership; a replica dropped after its removal comes back, empty, when a
+// stale leader still addresses it. The Checker sees everything.
 //
 // Nothing reads the real clock or global randomness; one seed replays a run exactly.
 #include <array>
@@ -78,6 +80,10 @@ struct ClusterConfig {
   double config_chaos = 0.0;
   std::int64_t isolation_ms_min = 50;
   std::int64_t isolation_ms_max = 800;
+  // As qimd's shell does: a replica dropped with its data after its removal from the group keeps
+  // a tombstone (its term and vote); an append or heartbeat from a leader that still counts it
+  // creates it again under the same id, with an empty log and the tombstone's term and vote.
+  bool revive_removed = true;
   bool check_invariants = true;
   // Where the trace of events goes (nullptr: no trace).
   std::FILE* trace = nullptr;
@@ -104,6 +110,12 @@ class Cluster {
   void crash(std::size_t node);
   void restart(std::size_t node);
   bool up(std::size_t node) const;
+  // SIGSTOP and SIGCONT: while paused the node's timers and inbound messages wait; at resume
+  // a tick timer that fell due replays the ticks missed since the last one (at most four
+  // election timeouts' worth, as qimd does), before the messages that queued up are handled.
+  void pause(std::size_t node);
+  void resume(std::size_t node);
+  bool paused(std::size_t node) const { return nodes_[node].paused; }
   std::size_t node_count() const { return nodes_.size(); }
 
   // ---- Operations -----------------------------------------------------------------------------
@@ -129,7 +141,7 @@ class Cluster {
   }
 
   // ---- Observation ---------------------------------------------------------------------------
-  // The up replica that leads `group` with the highest term, if any.
+  // The up (not paused) replica that leads `group` with the highest term, if any.
   struct LeaderView {
     std::size_t node;
     consensus::NodeId id;
@@ -158,6 +170,8 @@ class Cluster {
   std::uint64_t leader_changes() const { return leader_changes_; }
   std::uint64_t nemesis_isolations() const { return nemesis_isolations_; }
   std::uint64_t quiesced_groups() const { return quiesced_groups_; }
+  std::uint64_t revived_replicas() const { return revived_replicas_; }
+  std::uint64_t pauses() const { return pauses_; }
 
  private:
   struct PendingProposal {
@@ -186,16 +200,29 @@ class Cluster {
     consensus::Term committed_as_leader_in = 0;
     std::int64_t created_ms = 0;
   };
+  struct Event;
   struct SimNode {
     bool up = true;
     std::uint64_t generation = 0;
     bool cycle_scheduled = false;
     std::map<GroupId, std::unique_ptr<Replica>> replicas;
+    // Tombstones of replicas dropped after their removal: id and the term and vote they had.
+    std::map<GroupId, std::pair<consensus::NodeId, consensus::HardState>> tombstones;
+    bool paused = false;
+    std::int64_t paused_at_ms = 0;
+    std::uint64_t tick_epoch = 0;
+    // When the tick timer last fired (its due time): a resumed node replays what it missed
+    // since then, as qimd's tick does.
+    std::int64_t last_tick_ms = 0;
+    // Inbound events that arrived while paused, in arrival order.
+    std::vector<Event> held;
   };
   struct Address {
     std::size_t node = 0;
     GroupId group = 0;
     bool destroyed = false;
+    // Destroyed after its removal, with a tombstone: messages for it still reach its node.
+    bool tombstone = false;
   };
   struct Outstanding {
     SendCommand command;
@@ -254,15 +281,22 @@ class Cluster {
   struct ClientNext {
     std::size_t client = 0;
   };
-  struct Tick {};
+  // A node's tick timer; a resumed node starts a new one (epoch) and the old one's events die.
+  struct Tick {
+    std::uint64_t epoch;  // no initializer: the variant default-constructs its first type
+  };
+  // The ticks a paused node missed, replayed at once.
+  struct ReplayTicks {
+    std::int64_t count = 0;
+  };
   struct Cycle {};
   struct ControllerRound {};
   struct Isolate {
     bool cut;  // false: reconnect
   };
   using Payload =
-      std::variant<Tick, Deliver, SnapshotDeliver, SnapshotReport, ClientRequest, ClientReply,
-                   ClientTimeout, ClientNext, Cycle, ControllerRound, Isolate>;
+      std::variant<Tick, ReplayTicks, Deliver, SnapshotDeliver, SnapshotReport, ClientRequest,
+                   ClientReply, ClientTimeout, ClientNext, Cycle, ControllerRound, Isolate>;
   struct Event {
     std::int64_t time_ms = 0;
     std::uint64_t sequence = 0;
@@ -283,6 +317,9 @@ class Cluster {
   // Node shell.
   void start_replica_node(Replica& replica);
   void on_tick(std::size_t node);
+  void tick_replicas(std::size_t node);
+  // Holds an inbound event for a paused node; false if the node is not paused.
+  bool hold_if_paused(Event& event);
   void run_cycle(std::size_t node);
   void after_step(std::size_t node, Replica& replica);
   void observe_role(std::size_t node, Replica& replica);
@@ -294,7 +331,10 @@ class Cluster {
   Replica* find_replica(std::size_t node, consensus::NodeId id);
   Replica& create_replica(std::size_t node, GroupId group,
                           const consensus::Configuration& bootstrap);
-  void destroy_replica(std::size_t node, GroupId group);
+  // keep_tombstone: dropped after its removal from the group (not a wiped data directory).
+  void destroy_replica(std::size_t node, GroupId group, bool keep_tombstone);
+  // A leader's append or heartbeat for a replica this node dropped after its removal.
+  Replica* revive_replica(std::size_t node, consensus::NodeId id, consensus::MessageType type);
   consensus::NodeId new_replica_id();
   std::int64_t delay_ms();
   bool lost(std::size_t from, std::size_t to);
@@ -343,6 +383,8 @@ class Cluster {
   std::uint64_t leader_changes_ = 0;
   std::uint64_t nemesis_isolations_ = 0;
   std::uint64_t quiesced_groups_ = 0;
+  std::uint64_t revived_replicas_ = 0;
+  std::uint64_t pauses_ = 0;
   std::uint32_t probe_sequence_ = 0;
 };
 

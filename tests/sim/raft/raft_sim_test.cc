@@ -19,6 +19,8 @@ void run_seeds(std::uint64_t first, std::uint64_t count, bool large) {
   std::uint64_t acknowledged = 0;
   std::uint64_t config_changes = 0;
   std::uint64_t snapshots = 0;
+  std::uint64_t pauses = 0;
+  std::uint64_t revived = 0;
   for (std::uint64_t seed = first; seed < first + count; ++seed) {
     // Named if the core aborts on a broken invariant (Catch reports it with the signal).
     INFO("seed " << seed << "; replay: QIM_RAFT_SEED=" << seed << (large ? " QIM_RAFT_LARGE=1" : "")
@@ -33,17 +35,22 @@ void run_seeds(std::uint64_t first, std::uint64_t count, bool large) {
     acknowledged += report.acknowledged;
     config_changes += report.config_changes;
     snapshots += report.snapshots;
+    pauses += report.pauses;
+    revived += report.revived;
   }
   std::printf(
       "[raft sim] seeds %llu..%llu%s: %llu sends acknowledged, %llu replica changes, "
-      "%llu snapshots\n",
+      "%llu snapshots, %llu pauses, %llu removed replicas revived\n",
       static_cast<unsigned long long>(first), static_cast<unsigned long long>(first + count - 1),
       large ? " (large)" : "", static_cast<unsigned long long>(acknowledged),
-      static_cast<unsigned long long>(config_changes), static_cast<unsigned long long>(snapshots));
+      static_cast<unsigned long long>(config_changes), static_cast<unsigned long long>(snapshots),
+      static_cast<unsigned long long>(pauses), static_cast<unsigned long long>(revived));
   // The runs must exercise what they claim to.
   CHECK(acknowledged > count * 10);
   CHECK(config_changes > 0);
   CHECK(snapshots > 0);
+  CHECK(pauses > 0);
+  CHECK(revived > 0);
 }
 
 }  // namespace

@@ -87,6 +87,12 @@ enum class Fault : std::uint8_t {
   network_change,
   replica_change,
   transfer,
+  pause_node,
+  pause_leader,
+  // Pause a group's leader and move one of its followers away while it sleeps; when it resumes
+  // the group's new leader crashes. The removed replica was dropped, and the old leader, back
+  // with its old configuration and nobody leading, asks it again (and for its vote).
+  pause_leader_move_follower,
   count,
 };
 
@@ -119,20 +125,37 @@ void isolate(Cluster& cluster, std::size_t node) {
 }
 
 // One fault (or repair) from the run's mix.
-void inject_fault(Cluster& cluster, Dice& dice, const std::vector<Fault>& mix,
-                  std::map<std::size_t, std::int64_t>& restart_at, std::FILE* trace) {
+// Faults in progress: nodes to restart and to resume (at a time), and groups whose leader
+// crashes when a given node resumes.
+struct Pending {
+  std::map<std::size_t, std::int64_t> restart_at;
+  std::map<std::size_t, std::int64_t> resume_at;
+  std::map<std::size_t, GroupId> crash_leader_at_resume;
+};
+
+void crash_for(Cluster& cluster, Dice& dice, Pending& pending, std::size_t node) {
+  if (!cluster.up(node)) return;
+  cluster.crash(node);
+  // Sometimes back at once (votes and appends still in flight), sometimes long after.
+  pending.restart_at[node] =
+      cluster.now_ms() + (dice.chance(0.5) ? dice.between(5, 60) : dice.between(60, 1500));
+}
+
+void inject_fault(Cluster& cluster, Dice& dice, const std::vector<Fault>& mix, Pending& pending,
+                  std::FILE* trace) {
   const std::size_t nodes = cluster.node_count();
   auto note = [&](const char* what) {
     if (trace != nullptr) {
       std::fprintf(trace, "%7lld ms  fault: %s\n", static_cast<long long>(cluster.now_ms()), what);
     }
   };
-  auto crash = [&](std::size_t node) {
-    if (!cluster.up(node)) return;
-    cluster.crash(node);
-    // Sometimes back at once (votes and appends still in flight), sometimes long after.
-    restart_at[node] =
-        cluster.now_ms() + (dice.chance(0.5) ? dice.between(5, 60) : dice.between(60, 1500));
+  auto crash = [&](std::size_t node) { crash_for(cluster, dice, pending, node); };
+  auto pause = [&](std::size_t node) {
+    if (!cluster.up(node) || cluster.paused(node)) return;
+    cluster.pause(node);
+    // Short stalls (a GC pause, a slow disk) and long ones (SIGSTOP) that outlast elections.
+    pending.resume_at[node] =
+        cluster.now_ms() + (dice.chance(0.3) ? dice.between(5, 100) : dice.between(100, 2000));
   };
   switch (dice.pick(mix)) {
     case Fault::heal:
@@ -208,6 +231,36 @@ void inject_fault(Cluster& cluster, Dice& dice, const std::vector<Fault>& mix,
     case Fault::transfer:
       cluster.transfer_leadership(static_cast<GroupId>(dice.below(cluster.group_count())));
       break;
+    case Fault::pause_node:
+      pause(dice.below(nodes));
+      break;
+    case Fault::pause_leader:
+      if (auto node = a_leader_node(cluster, dice)) pause(*node);
+      break;
+    case Fault::pause_leader_move_follower: {
+      const GroupId group = static_cast<GroupId>(dice.below(cluster.group_count()));
+      const std::optional<Cluster::LeaderView> view = cluster.leader(group);
+      if (!view || cluster.op_in_progress(group)) break;
+      std::vector<std::size_t> followers;
+      std::vector<std::size_t> free;
+      const std::vector<std::size_t> hosts = cluster.nodes_hosting(group);
+      for (std::size_t n = 0; n < nodes; ++n) {
+        if (std::find(hosts.begin(), hosts.end(), n) == hosts.end()) {
+          free.push_back(n);
+        } else if (n != view->node) {
+          followers.push_back(n);
+        }
+      }
+      if (followers.empty() || free.empty()) break;
+      note("pause a leader's node and move one of its followers away");
+      if (!cluster.up(view->node) || cluster.paused(view->node)) break;
+      cluster.pause(view->node);
+      // Long enough for an election and the move (learner, catch-up, promotion, removal).
+      pending.resume_at[view->node] = cluster.now_ms() + dice.between(600, 2500);
+      cluster.start_move(group, dice.pick(followers), dice.pick(free));
+      pending.crash_leader_at_resume[view->node] = group;
+      break;
+    }
     case Fault::count:
       break;
   }
@@ -219,7 +272,7 @@ std::string describe(const ClusterConfig& config, const NetworkFaults& network, 
   std::snprintf(line, sizeof(line),
                 "nodes=%zu groups=%zu replicas=%zu %s%s loss=%.2f inflight=%zu msg_bytes=%zu | "
                 "acked=%llu committed=%zu leaders=%zu changes=%llu snapshots=%llu "
-                "power_cuts_mid_cycle=%llu quiet=%llu messages=%llu",
+                "power_cuts_mid_cycle=%llu quiet=%llu pauses=%llu revived=%llu messages=%llu",
                 config.nodes, config.groups, config.replicas_per_group,
                 config.power_loss ? "fsync/power-cut" : "process-crash", churn ? " churn" : "",
                 network.loss, config.raft.max_inflight_messages, config.raft.max_message_bytes,
@@ -229,6 +282,8 @@ std::string describe(const ClusterConfig& config, const NetworkFaults& network, 
                 static_cast<unsigned long long>(cluster.snapshots_sent()),
                 static_cast<unsigned long long>(cluster.power_cuts_mid_cycle()),
                 static_cast<unsigned long long>(cluster.quiesced_groups()),
+                static_cast<unsigned long long>(cluster.pauses()),
+                static_cast<unsigned long long>(cluster.revived_replicas()),
                 static_cast<unsigned long long>(cluster.messages_sent()));
   return line;
 }
@@ -243,12 +298,14 @@ ScenarioReport run_scenario(const ScenarioOptions& options) {
   const bool churn = dice.chance(0.4);
   const ClusterConfig config = shape(dice, options, churn);
   Cluster cluster(config, dice.next());
-  std::map<std::size_t, std::int64_t> restart_at;
+  Pending pending;
   std::vector<Fault> mix = fault_mix(dice);
   std::int64_t fault_gap_max_ms = dice.pick(std::vector<std::int64_t>{100, 250, 500});
   if (churn) {
-    mix = {Fault::heal,           Fault::heal,         Fault::isolate_leader,
-           Fault::isolate_leader, Fault::crash_leader, Fault::one_way_links};
+    mix = {Fault::heal,           Fault::heal,
+           Fault::isolate_leader, Fault::isolate_leader,
+           Fault::crash_leader,   Fault::one_way_links,
+           Fault::pause_leader,   Fault::pause_leader_move_follower};
     fault_gap_max_ms = 60;
   }
   NetworkFaults first_network = random_network(dice);
@@ -264,19 +321,35 @@ ScenarioReport run_scenario(const ScenarioOptions& options) {
   // Restarts are due at their own times, not only when the next fault comes.
   while (cluster.now_ms() < active_ms && !cluster.checker().failed()) {
     std::int64_t step_ms = std::min(next_fault_ms, active_ms);
-    for (const auto& [node, at] : restart_at)
+    for (const auto& [node, at] : pending.restart_at)
+      step_ms = std::min(step_ms, at);
+    for (const auto& [node, at] : pending.resume_at)
       step_ms = std::min(step_ms, at);
     cluster.run_until(step_ms);
-    for (auto it = restart_at.begin(); it != restart_at.end();) {
+    for (auto it = pending.restart_at.begin(); it != pending.restart_at.end();) {
       if (it->second <= cluster.now_ms()) {
         cluster.restart(it->first);
-        it = restart_at.erase(it);
+        it = pending.restart_at.erase(it);
       } else {
         ++it;
       }
     }
+    for (auto it = pending.resume_at.begin(); it != pending.resume_at.end();) {
+      if (it->second > cluster.now_ms()) {
+        ++it;
+        continue;
+      }
+      const std::size_t node = it->first;
+      it = pending.resume_at.erase(it);
+      cluster.resume(node);
+      auto crash_leader = pending.crash_leader_at_resume.find(node);
+      if (crash_leader == pending.crash_leader_at_resume.end()) continue;
+      const std::optional<Cluster::LeaderView> view = cluster.leader(crash_leader->second);
+      pending.crash_leader_at_resume.erase(crash_leader);
+      if (view && view->node != node) crash_for(cluster, dice, pending, view->node);
+    }
     if (cluster.now_ms() >= next_fault_ms) {
-      inject_fault(cluster, dice, mix, restart_at, options.trace);
+      inject_fault(cluster, dice, mix, pending, options.trace);
       next_fault_ms = cluster.now_ms() + dice.between(10, fault_gap_max_ms);
     }
   }
@@ -290,8 +363,10 @@ ScenarioReport run_scenario(const ScenarioOptions& options) {
   cluster.set_network(NetworkFaults{});
   cluster.set_crash_mid_cycle(0.0);
   cluster.set_chaos(0.0);
-  for (std::size_t node = 0; node < cluster.node_count(); ++node)
+  for (std::size_t node = 0; node < cluster.node_count(); ++node) {
     cluster.restart(node);
+    cluster.resume(node);
+  }
   cluster.set_clients_active(false);
   const std::int64_t healed_ms = cluster.now_ms();
 
@@ -363,6 +438,8 @@ ScenarioReport run_scenario(const ScenarioOptions& options) {
   report.config_changes = cluster.config_changes_done();
   report.snapshots = cluster.snapshots_sent();
   report.messages = cluster.messages_sent();
+  report.pauses = cluster.pauses();
+  report.revived = cluster.revived_replicas();
   return report;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // One randomised run of the Raft cluster simulator, everything derived from a seed: the cluster's
 // shape (nodes, groups, replicas), the network's faults, a schedule of partitions (symmetric,
-// one-way, bridge), crashes and restarts (process crashes, or power cuts in fsync mode), replica
-// moves, wipes and leadership transfers, while clients send messages. Then everything heals and
+// one-way, bridge), crashes and restarts (process crashes, or power cuts in fsync mode), pauses
+// (SIGSTOP and SIGCONT), replica moves, wipes and leadership transfers, while clients send
+// messages. Then everything heals and
 // the run checks liveness (every group elects a leader and commits a new proposal within a
 // bound) and the final state (identical state machines, every acknowledged send in place).
 #include <cstdint>
@@ -35,6 +36,9 @@ struct ScenarioReport {
   std::uint64_t config_changes = 0;
   std::uint64_t snapshots = 0;
   std::uint64_t messages = 0;
+  std::uint64_t pauses = 0;
+  // Removed replicas created again for a leader's message (from their tombstones).
+  std::uint64_t revived = 0;
 };
 
 ScenarioReport run_scenario(const ScenarioOptions& options);
