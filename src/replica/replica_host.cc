@@ -831,8 +831,15 @@ void ReplicaHost::handle_batch(const std::string& from_node, const RaftBatchCont
       continue;
     }
     if (Error error = group->node->step(message)) {
-      logger_.debug("replica", "partition {}: refused a {} from {}: {}", addressed.partition,
-                    raft::to_string(message.type), from_node, error.message);
+      if (error.code == errc::internal && group->divergence_reported != group->node->term()) {
+        // A broken safety property, not a malformed message: once per term, loudly.
+        group->divergence_reported = group->node->term();
+        logger_.error("replica", "partition {}: {} (from {})", addressed.partition, error.message,
+                      from_node);
+      } else {
+        logger_.debug("replica", "partition {}: refused a {} from {}: {}", addressed.partition,
+                      raft::to_string(message.type), from_node, error.message);
+      }
     }
   }
   for (const RemovedNotice& notice : contents.removed) {

@@ -198,6 +198,8 @@ class ReplicaHost final : public service::Proposer {
     std::optional<Incoming> incoming;
     std::set<raft::NodeId> streaming;  // snapshot streams under way to these replicas
     bool removed = false;
+    // The last term in which this replica, leading, reported that its group's logs diverged.
+    raft::Term divergence_reported = 0;
     // The last entry applied into apply_batch_ and not written yet (none: all written).
     std::optional<LogPoint> unwritten_applied;
   };

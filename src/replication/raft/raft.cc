@@ -240,6 +240,17 @@ Error Raft::step(Message&& message) {
     handle_vote_request(message);
     return {};
   }
+  if (role_ == Role::leader && message.type == MessageType::append_response && !message.reject &&
+      message.index > log_.last_index()) {
+    // A follower of this term claims entries (or a commit index) this leader does not have:
+    // their committed logs diverged, which Raft rules out. Taking the claim would set a match
+    // beyond the log and probe it without end; ignoring it (as a lost message) keeps the group
+    // quiet, and the error lets the shell say so loudly.
+    return {errc::internal, "replica " + to_text(message.from) + " claims entries up to index " +
+                                to_text(message.index) + ", beyond this leader's last index " +
+                                to_text(log_.last_index()) + " in term " + to_text(term_) +
+                                ": the group's logs diverged"};
+  }
   switch (role_) {
     case Role::leader:
       step_leader(message);

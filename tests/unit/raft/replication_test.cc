@@ -171,6 +171,38 @@ TEST_CASE("a follower answers an append below its commit index with that index",
   CHECK_FALSE(network.sent().back().reject);
 }
 
+TEST_CASE("a leader refuses a follower's claim to entries beyond its own log",
+          "[raft][replication]") {
+  // Only diverged logs (a broken safety property) produce such an answer; taking it would set
+  // a match beyond the leader's log and probe that follower without end.
+  TestNetwork network({1, 2, 3});
+  network.elect(1);
+  network.propose(1, "a");
+  const Index last = network.node(1).status().last_index;
+  const auto before = network.node(1).status().followers;
+  network.clear_sent();
+  Message answer;
+  answer.type = MessageType::append_response;
+  answer.from = 2;
+  answer.to = 1;
+  answer.term = network.node(1).term();
+  answer.index = last + 5;
+  const qim::Error error = network.node(1).step(answer);
+  REQUIRE(error);
+  CHECK(error.code == qim::errc::internal);
+  network.process_readies();
+  CHECK(network.sent().empty());
+  const auto after = network.node(1).status().followers;
+  REQUIRE(after.size() == before.size());
+  for (std::size_t k = 0; k < after.size(); ++k) {
+    CHECK(after[k].match == before[k].match);
+    CHECK(after[k].match <= last);
+  }
+  // An answer within the log is taken as before.
+  answer.index = last;
+  CHECK_FALSE(network.node(1).step(answer));
+}
+
 TEST_CASE("replication is pipelined up to the in-flight window", "[raft][replication]") {
   TestNetwork network({1, 2, 3}, [](Options& options) {
     options.max_inflight_messages = 3;
