@@ -54,15 +54,17 @@ Cluster::Cluster(const ClusterConfig& config, std::uint64_t seed)
       placement.push_back((start + k) % config_.nodes);
     }
     std::vector<consensus::NodeId> ids;
-    for (std::size_t k = 0; k < placement.size(); ++k)
+    for (std::size_t k = 0; k < placement.size(); ++k) {
+      // Registered at once, so that the next id of the group cannot be the same.
       ids.push_back(new_replica_id());
+      directory_[ids.back()] = Address{placement[k], group, false};
+    }
     consensus::Configuration initial;
     initial.voters = ids;
     std::sort(initial.voters.begin(), initial.voters.end());
     for (std::size_t k = 0; k < placement.size(); ++k) {
       auto replica = std::make_unique<Replica>(group, ids[k], config_.power_loss);
       replica->disk.bootstrap(initial);
-      directory_[ids[k]] = Address{placement[k], group, false};
       nodes_[placement[k]].replicas[group] = std::move(replica);
     }
   }

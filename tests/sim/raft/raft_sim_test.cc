@@ -99,8 +99,18 @@ TEST_CASE("a seed replays identically", "[raft-sim]") {
   }
 }
 
+// QIM_RAFT_SEEDS=<first>:<count> searches another range (QIM_RAFT_LARGE=1: the large shape).
 TEST_CASE("raft sim: more seeds", "[raft-sim][slow]") {
-  run_seeds(1000, 4000, false);
+  std::uint64_t first = 1000;
+  std::uint64_t count = 4000;
+  if (const char* range = std::getenv("QIM_RAFT_SEEDS")) {
+    char* end = nullptr;
+    first = std::strtoull(range, &end, 10);
+    REQUIRE(*end == ':');
+    count = std::strtoull(end + 1, nullptr, 10);
+    REQUIRE(count > 0);
+  }
+  run_seeds(first, count, std::getenv("QIM_RAFT_LARGE") != nullptr);
 }
 
 TEST_CASE("raft sim: large clusters, long runs", "[raft-sim][slow]") {
