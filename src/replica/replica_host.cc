@@ -337,6 +337,24 @@ void ReplicaHost::propose(PartitionId partition, std::vector<std::uint8_t> comma
       });
 }
 
+void ReplicaHost::propose_taken(
+    PartitionId partition, std::function<std::vector<service::StateMachine::Proposal>()> take) {
+  if (stopped_) return;
+  // On this thread, hand_over()'s take and this one never interleave: either these commands are
+  // appended before the transfer starts, or the handover took what they would have held.
+  enqueue([this, partition, take = std::move(take)] {
+    Group* group = find(partition);
+    if (group == nullptr || group->removed || group->role != raft::Role::leader ||
+        group->node->status().transferring) {
+      return;  // what `take` would take stays where it is
+    }
+    for (service::StateMachine::Proposal& proposal : take()) {
+      ReplicaProbe::bump(probe_.proposals);
+      append(*group, proposal.command, std::move(proposal.done));
+    }
+  });
+}
+
 void ReplicaHost::append(Group& group, std::span<const std::uint8_t> command,
                          std::function<void(service::ApplyResult)> done) {
   auto index = group.node->propose(

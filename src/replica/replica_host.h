@@ -137,6 +137,8 @@ class ReplicaHost final : public service::Proposer {
   // service::Proposer
   void propose(PartitionId partition, std::vector<std::uint8_t> command,
                std::function<void(service::ApplyResult)> done) override;
+  void propose_taken(PartitionId partition,
+                     std::function<std::vector<service::StateMachine::Proposal>()> take) override;
   bool readable(PartitionId partition) const override;
   std::vector<PartitionId> readable_partitions() const override;
 

@@ -89,11 +89,15 @@ std::size_t ReadCursors::flush_partition(PartitionId partition, std::uint64_t ti
     buffer_->forget(partition);
     return 0;
   }
-  auto commands = take_commands(partition, time_ms);
-  for (StateMachine::Proposal& command : commands) {
-    proposer_.propose(partition, std::move(command.command), std::move(command.done));
-  }
-  return commands.size();
+  // Taken on the shell's thread, in turn with a handover's take (Proposer::propose_taken). The
+  // closure may run after this object is gone: it holds the buffer, not `this`.
+  auto taken = std::make_shared<std::size_t>(0);
+  proposer_.propose_taken(partition, [buffer = buffer_, partition, time_ms, taken] {
+    auto commands = take_commands(buffer, partition, time_ms);
+    *taken = commands.size();
+    return commands;
+  });
+  return *taken;
 }
 
 std::vector<StateMachine::Proposal> ReadCursors::handover(PartitionId partition,
@@ -101,16 +105,16 @@ std::vector<StateMachine::Proposal> ReadCursors::handover(PartitionId partition,
   // Sealed before the take: an Ack that comes between the two would be answered from a buffer
   // nobody flushes any more.
   buffer_->seal(partition, true);
-  return take_commands(partition, time_ms);
+  return take_commands(buffer_, partition, time_ms);
 }
 
-std::vector<StateMachine::Proposal> ReadCursors::take_commands(PartitionId partition,
-                                                               std::uint64_t time_ms) {
+std::vector<StateMachine::Proposal> ReadCursors::take_commands(
+    const std::shared_ptr<CursorBuffer>& buffer, PartitionId partition, std::uint64_t time_ms) {
   std::vector<StateMachine::Proposal> commands;
   for (;;) {
     auto keys = std::make_shared<std::vector<std::string>>();
     auto moves = std::make_shared<std::vector<CursorMove>>(
-        buffer_->take(partition, max_moves_per_command, *keys));
+        buffer->take(partition, max_moves_per_command, *keys));
     if (moves->empty()) break;
     Command command;
     command.kind = CommandKind::cursors;
@@ -120,7 +124,7 @@ std::vector<StateMachine::Proposal> ReadCursors::take_commands(PartitionId parti
       command.cursors.push_back(CursorView{move.user, move.device, move.conversation, move.seq});
     }
     commands.push_back(StateMachine::Proposal{
-        encode_command(command), [buffer = buffer_, partition, keys, moves](ApplyResult result) {
+        encode_command(command), [buffer, partition, keys, moves](ApplyResult result) {
           buffer->settle(partition, *keys, *moves, !result.error);
         }});
   }

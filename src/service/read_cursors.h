@@ -40,7 +40,7 @@ class ReadCursors {
 
   // Proposes the buffered cursors of every partition this node can serve and drops those of
   // the others; `user` not empty: only that user's partition (a logout). Returns the commands
-  // proposed.
+  // proposed by the time it returns (the shell takes them later, on its own thread).
   std::size_t flush(std::uint64_t time_ms);
   std::size_t flush_user(std::string_view user, std::uint64_t time_ms);
   // The partition's buffered cursors as commands for the shell to append before it hands the
@@ -70,8 +70,10 @@ class ReadCursors {
   // The cursor under `key` (in `partition`): the higher of the buffered and the stored one.
   Error read_key(PartitionId partition, std::string_view key, std::uint64_t& seq) const;
   std::size_t flush_partition(PartitionId partition, std::uint64_t time_ms);
-  // The pending cursors of `partition` as commands, now in flight.
-  std::vector<StateMachine::Proposal> take_commands(PartitionId partition, std::uint64_t time_ms);
+  // The pending cursors of `partition` as commands, now in flight; their completions hold the
+  // buffer.
+  static std::vector<StateMachine::Proposal> take_commands(
+      const std::shared_ptr<CursorBuffer>& buffer, PartitionId partition, std::uint64_t time_ms);
 
   store::Kv& kv_;
   const Keys& keys_;

@@ -29,30 +29,6 @@ struct ApplyResult {
   bool more = false;               // a bounded sweep (TrimHistory) stopped before the end
 };
 
-// Implemented by the replication shell. Thread-safe.
-class Proposer {
- public:
-  virtual ~Proposer() = default;
-
-  // Proposes `command` (a verified-by-construction Command FlatBuffer) to `partition`'s group.
-  // `done` is called exactly once, from any thread (usually the shell's apply thread, right
-  // after the command was applied here), with the command's ApplyResult; or, when the outcome is
-  // not known, with an error: `unavailable` (this node does not lead the partition, there is no
-  // leader now, leadership moved before the entry committed, or it did not commit in time). A
-  // proposer that gets `unavailable` may retry: every command is safe to apply twice or is
-  // refused the second time (sends are deduplicated on (sender, client_msg_id)).
-  // Commands proposed from one thread to one partition enter its log in the order proposed.
-  virtual void propose(PartitionId partition, std::vector<std::uint8_t> command,
-                       std::function<void(ApplyResult)> done) = 0;
-
-  // Whether this node may serve reads of `partition` now: it leads the partition, holds a
-  // lease, and has applied every entry committed before its term began.
-  virtual bool readable(PartitionId partition) const = 0;
-
-  // The partitions readable() holds for now (for the parts of users' lists this node answers).
-  virtual std::vector<PartitionId> readable_partitions() const = 0;
-};
-
 // Implemented by the service: applies committed commands. Deterministic: the outcome and the
 // writes depend only on the command and the partition's applied state (never on the clock,
 // randomness, other partitions or other nodes), so every replica ends in the same state.
@@ -100,6 +76,42 @@ class StateMachine {
   // This node started (`leading`) or stopped leading `partition`: whatever the state machine
   // keeps only for its own leadership (buffered read cursors) starts afresh.
   virtual void leadership_changed(PartitionId /*partition*/, bool /*leading*/) {}
+};
+
+// Implemented by the replication shell. Thread-safe.
+class Proposer {
+ public:
+  virtual ~Proposer() = default;
+
+  // Proposes `command` (a verified-by-construction Command FlatBuffer) to `partition`'s group.
+  // `done` is called exactly once, from any thread (usually the shell's apply thread, right
+  // after the command was applied here), with the command's ApplyResult; or, when the outcome is
+  // not known, with an error: `unavailable` (this node does not lead the partition, there is no
+  // leader now, leadership moved before the entry committed, or it did not commit in time). A
+  // proposer that gets `unavailable` may retry: every command is safe to apply twice or is
+  // refused the second time (sends are deduplicated on (sender, client_msg_id)).
+  // Commands proposed from one thread to one partition enter its log in the order proposed.
+  virtual void propose(PartitionId partition, std::vector<std::uint8_t> command,
+                       std::function<void(ApplyResult)> done) = 0;
+
+  // Proposes the commands `take` returns, calling it on the shell's own thread right before they
+  // are appended, in turn with before_handover: what `take` removes from state that a handover
+  // also takes (buffered read cursors) is never taken before a handover starts and appended
+  // after it, when a transfer in progress refuses the append and the state would go with the
+  // leadership. `take` is not called while this node cannot append to the partition (it does
+  // not lead it, or is handing it over). Inline proposers call it at once.
+  virtual void propose_taken(PartitionId partition,
+                             std::function<std::vector<StateMachine::Proposal>()> take) {
+    for (StateMachine::Proposal& proposal : take())
+      propose(partition, std::move(proposal.command), std::move(proposal.done));
+  }
+
+  // Whether this node may serve reads of `partition` now: it leads the partition, holds a
+  // lease, and has applied every entry committed before its term began.
+  virtual bool readable(PartitionId partition) const = 0;
+
+  // The partitions readable() holds for now (for the parts of users' lists this node answers).
+  virtual std::vector<PartitionId> readable_partitions() const = 0;
 };
 
 }  // namespace qim::service

@@ -717,6 +717,61 @@ TEST_CASE("replica host: leadership handed back and forth never leaves two nodes
   }));
 }
 
+TEST_CASE("replica host: what a flush takes is appended before a handover, or not taken",
+          "[replica]") {
+  // A flush's take runs on the host's thread in turn with the handover's: asked right after a
+  // handover began, it is not called (the transfer would refuse its commands, and what it took
+  // would go with the leadership); asked while leading, its commands apply everywhere.
+  Cluster cluster(3);
+  for (std::size_t n = 0; n < 3; ++n)
+    cluster.start(cluster.node(n), n == 0);
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (cluster.voters_of(cluster.node(n), 0) != 3) return false;
+    }
+    return true;
+  }));
+  REQUIRE(cluster.all_writable("before"));
+  std::size_t from = 3;
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (cluster.node(n).host->readable(0)) from = n;
+    }
+    return from < 3;
+  }));
+  std::atomic<int> takes{0};
+  auto take = [&](std::string text) {
+    return [&takes, text] {
+      ++takes;
+      std::vector<service::StateMachine::Proposal> commands;
+      commands.push_back(
+          {std::vector<std::uint8_t>(text.begin(), text.end()), [](service::ApplyResult) {}});
+      return commands;
+    };
+  };
+  cluster.node(from).host->propose_taken(0, take("taken-while-leading"));
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (!cluster.node(n).machine.holds(0, "taken-while-leading")) return false;
+    }
+    return true;
+  }));
+  CHECK(takes == 1);
+  // Queued right behind the handover: the transfer is under way when it runs.
+  cluster.node(from).host->transfer_all_leaderships();
+  cluster.node(from).host->propose_taken(0, take("taken-during-handover"));
+  REQUIRE(Cluster::eventually([&] {
+    for (std::size_t n = 0; n < 3; ++n) {
+      if (n != from && cluster.node(n).host->readable(0)) return true;
+    }
+    return false;
+  }));
+  REQUIRE(cluster.all_writable("after"));
+  CHECK(takes == 1);
+  for (std::size_t n = 0; n < 3; ++n)
+    CHECK_FALSE(cluster.node(n).machine.holds(0, "taken-during-handover"));
+}
+
 TEST_CASE("replica host: replicas removed while their node was away are told to go when it is back",
           "[replica]") {
   Cluster cluster(4);
