@@ -82,13 +82,11 @@ std::size_t ReadCursors::flush_user(std::string_view user, std::uint64_t time_ms
 }
 
 std::size_t ReadCursors::flush_partition(PartitionId partition, std::uint64_t time_ms) {
+  // No lease check: a leader whose lease lapsed for a moment still appends, and forgetting its
+  // cursors then would lose Acks with no fault at all. A partition led elsewhere has nothing
+  // pending (leadership_changed() emptied and sealed it), and the shell does not call the take
+  // unless it can append.
   if (buffer_->pending(partition) == 0) return 0;
-  if (!proposer_.readable(partition)) {
-    // Led elsewhere now: the cursors buffered here are lost (the client is handed those
-    // messages again); the new leader serves the stored ones.
-    buffer_->forget(partition);
-    return 0;
-  }
   // Taken on the shell's thread, in turn with a handover's take (Proposer::propose_taken). The
   // closure may run after this object is gone: it holds the buffer, not `this`.
   auto taken = std::make_shared<std::size_t>(0);

@@ -38,9 +38,9 @@ class ReadCursors {
   void raise(const Caller& caller, std::string_view conversation, std::uint64_t seq,
              std::uint64_t time_ms, Done done);
 
-  // Proposes the buffered cursors of every partition this node can serve and drops those of
-  // the others; `user` not empty: only that user's partition (a logout). Returns the commands
-  // proposed by the time it returns (the shell takes them later, on its own thread).
+  // Proposes the buffered cursors of every partition this node leads; flush_user: only that
+  // user's partition (a logout). Returns the commands proposed by the time it returns (the
+  // shell takes them later, on its own thread).
   std::size_t flush(std::uint64_t time_ms);
   std::size_t flush_user(std::string_view user, std::uint64_t time_ms);
   // The partition's buffered cursors as commands for the shell to append before it hands the

@@ -609,12 +609,18 @@ TEST_CASE("state machine: an Ack is answered once buffered and stored by the nex
   }
   SECTION("a partition led elsewhere drops what it buffered") {
     REQUIRE_FALSE(ack(3));
-    group.log.unreadable.insert(group.keys().partition_of("bob"));
-    CHECK(service.flush_cursors() == 0);
-    group.log.unreadable.clear();
+    service.leadership_changed(group.keys().partition_of("bob"), false);
     CHECK(service.flush_cursors() == 0);
     CHECK(stored(group.follower) == 2);
     CHECK(synced() == 2);  // the stored cursor: bob is handed message 3 again
+  }
+  SECTION("a leader whose lease lapsed for a moment keeps what it buffered") {
+    REQUIRE_FALSE(ack(3));
+    group.log.unreadable.insert(group.keys().partition_of("bob"));
+    CHECK(service.flush_cursors() == 1);  // it still leads, so it still appends
+    group.log.unreadable.clear();
+    CHECK(stored(group.follower) == 3);
+    CHECK(synced() == 3);
   }
   SECTION("a change of leadership starts the buffer afresh, from the stored cursors") {
     REQUIRE_FALSE(ack(3));
