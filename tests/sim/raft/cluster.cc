@@ -940,6 +940,11 @@ void Cluster::delete_replicas_out_of_config() {
       const Replica& replica = *found->second;
       if (consensus::is_member(config, replica.id) || now_ms_ - replica.created_ms < kGraceMs)
         continue;
+      // As qimd's shell: a replica goes on the word of a leader of its own term or a later one,
+      // never of a stale leader whose configuration may be older than the replica's.
+      const consensus::Term term =
+          replica.node ? replica.node->term() : replica.disk.state().hard_state.term;
+      if (term > view->term) continue;
       if (op != ops_.end() &&
           (op->second.new_id == replica.id || op->second.old_id == replica.id)) {
         continue;
