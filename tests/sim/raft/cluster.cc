@@ -678,6 +678,14 @@ void Cluster::crash(std::size_t node_index) {
   ++node.generation;
   node.cycle_scheduled = false;
   node.paused = false;  // kill -9 of a stopped process
+  // What waited for it is lost; a snapshot's sender sees its stream break, as it does when the
+  // node is down on arrival.
+  for (Event& event : node.held) {
+    if (auto* snapshot = std::get_if<SnapshotDeliver>(&event.payload)) {
+      schedule(now_ms_ + delay_ms(), snapshot->from_node,
+               SnapshotReport{snapshot->message.from, snapshot->message.to, false});
+    }
+  }
   node.held.clear();
   trace("n%zu crashes%s", node_index, config_.power_loss ? " (power cut)" : "");
   for (auto& [group, replica] : node.replicas) {
