@@ -16,6 +16,22 @@ Error internal(std::string message) {
   return Error{errc::internal, std::move(message)};
 }
 
+// Counts a flush from its hand-off to the shell until its take ran or was dropped (when the
+// last copy of the closure holding it goes), so that in_flight() never reads zero in between.
+class ScheduledTake {
+ public:
+  explicit ScheduledTake(std::shared_ptr<std::atomic<std::size_t>> count)
+      : count_(std::move(count)) {
+    count_->fetch_add(1);
+  }
+  ~ScheduledTake() { count_->fetch_sub(1); }
+  ScheduledTake(const ScheduledTake&) = delete;
+  ScheduledTake& operator=(const ScheduledTake&) = delete;
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> count_;
+};
+
 }  // namespace
 
 ReadCursors::ReadCursors(store::Kv& kv, const Keys& keys, Proposer& proposer)
@@ -90,7 +106,8 @@ std::size_t ReadCursors::flush_partition(PartitionId partition, std::uint64_t ti
   // Taken on the shell's thread, in turn with a handover's take (Proposer::propose_taken). The
   // closure may run after this object is gone: it holds the buffer, not `this`.
   auto taken = std::make_shared<std::size_t>(0);
-  proposer_.propose_taken(partition, [buffer = buffer_, partition, time_ms, taken] {
+  auto scheduled = std::make_shared<ScheduledTake>(scheduled_takes_);
+  proposer_.propose_taken(partition, [buffer = buffer_, partition, time_ms, taken, scheduled] {
     auto commands = take_commands(buffer, partition, time_ms);
     *taken = commands.size();
     return commands;

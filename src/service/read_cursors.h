@@ -6,6 +6,7 @@
 // see the higher of the buffered and the stored value.
 //
 // Thread-safety: thread-safe; apply() only on the partition's apply thread.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -54,8 +55,9 @@ class ReadCursors {
     buffer_->forget(partition);
     if (leading) buffer_->seal(partition, false);
   }
-  // Flushed commands not applied yet (shutdown waits for zero).
-  std::size_t in_flight() const { return buffer_->in_flight(); }
+  // Flushed commands not applied yet, and flushes whose take has not run yet (shutdown waits
+  // for zero).
+  std::size_t in_flight() const { return buffer_->in_flight() + scheduled_takes_->load(); }
   std::size_t buffered() const { return buffer_->entries(); }
   // The partition's data was replaced.
   void forget_partition(PartitionId partition) { buffer_->forget(partition); }
@@ -80,6 +82,9 @@ class ReadCursors {
   Proposer& proposer_;
   // Shared with the completions of flushed commands, which may outlive this object.
   std::shared_ptr<CursorBuffer> buffer_;
+  // Flushes handed to the shell whose take has not run (or been dropped) yet.
+  std::shared_ptr<std::atomic<std::size_t>> scheduled_takes_ =
+      std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 }  // namespace qim::service

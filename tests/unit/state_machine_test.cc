@@ -70,6 +70,19 @@ class TestLog final : public service::Proposer {
     pending.push_back({entries.size() - 1, std::move(done)});
     if (!defer) flush();
   }
+  // hold_takes: a flush's take waits in held_takes (as it waits for the shell's thread) until
+  // run_held_takes().
+  void propose_taken(PartitionId partition,
+                     std::function<std::vector<service::StateMachine::Proposal>()> take) override {
+    if (!hold_takes) return Proposer::propose_taken(partition, std::move(take));
+    held_takes.emplace_back(partition, std::move(take));
+  }
+  void run_held_takes() {
+    auto takes = std::move(held_takes);
+    held_takes.clear();
+    for (auto& [partition, take] : takes)
+      Proposer::propose_taken(partition, std::move(take));
+  }
   bool readable(PartitionId partition) const override { return !unreadable.contains(partition); }
   std::vector<PartitionId> readable_partitions() const override {
     std::vector<PartitionId> partitions;
@@ -78,6 +91,10 @@ class TestLog final : public service::Proposer {
     }
     return partitions;
   }
+
+  bool hold_takes = false;
+  std::vector<std::pair<PartitionId, std::function<std::vector<service::StateMachine::Proposal>()>>>
+      held_takes;
 
   void flush() {
     while (!pending.empty()) {
@@ -613,6 +630,16 @@ TEST_CASE("state machine: an Ack is answered once buffered and stored by the nex
     CHECK(service.flush_cursors() == 0);
     CHECK(stored(group.follower) == 2);
     CHECK(synced() == 2);  // the stored cursor: bob is handed message 3 again
+  }
+  SECTION("a flush whose take waits for the shell counts as in flight until it ran") {
+    group.log.hold_takes = true;
+    REQUIRE_FALSE(ack(3));
+    CHECK(service.flush_cursors() == 0);  // nothing taken yet
+    CHECK(service.cursor_commands_in_flight() == 1);
+    group.log.hold_takes = false;
+    group.log.run_held_takes();
+    CHECK(service.cursor_commands_in_flight() == 0);
+    CHECK(stored(group.follower) == 3);
   }
   SECTION("a leader whose lease lapsed for a moment keeps what it buffered") {
     REQUIRE_FALSE(ack(3));
