@@ -415,6 +415,10 @@ void Cluster::observe_role(std::size_t node, Replica& replica) {
     if (found == nodes_[other].replicas.end() || !found->second->node) continue;
     const Replica& holder = *found->second;
     if (holder.id == replica.id || holder.node->role() != consensus::Role::leader) continue;
+    // A leader of a later term may already lead when the votes of an earlier term's election
+    // arrive; the earlier leader can gather no lease of its own (a quorum has moved on), so
+    // only leases of earlier terms bind.
+    if (holder.node->term() > term) continue;
     const std::optional<std::uint64_t> lease = holder.node->lease_start_tick();
     if (!lease) continue;
     const std::int64_t until_ms = tick_time(holder, *lease) + lease_ms;
