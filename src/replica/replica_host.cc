@@ -345,7 +345,7 @@ void ReplicaHost::propose_taken(
   enqueue([this, partition, take = std::move(take)] {
     Group* group = find(partition);
     if (group == nullptr || group->removed || group->role != raft::Role::leader ||
-        group->node->status().transferring) {
+        group->node->transferring()) {
       return;  // what `take` would take stays where it is
     }
     for (service::StateMachine::Proposal& proposal : take()) {

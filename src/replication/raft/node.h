@@ -114,6 +114,8 @@ class Node {
   void quiesce() { raft_.quiesce(); }
   void wake() { raft_.wake(); }
   bool quiesced() const { return raft_.quiesced(); }
+  // A leadership transfer is under way (proposals are refused until it ends).
+  bool transferring() const { return raft_.transfer_target() != kNoNode; }
 
   // O(1). False while a Ready is out (between ready() and advance()).
   bool has_ready() const;
