@@ -117,6 +117,16 @@ std::optional<std::size_t> a_leader_node(Cluster& cluster, Dice& dice) {
   return std::nullopt;
 }
 
+// The nodes that host no replica of `group`.
+std::vector<std::size_t> free_nodes(const Cluster& cluster, GroupId group) {
+  const std::vector<std::size_t> hosts = cluster.nodes_hosting(group);
+  std::vector<std::size_t> free;
+  for (std::size_t n = 0; n < cluster.node_count(); ++n) {
+    if (std::find(hosts.begin(), hosts.end(), n) == hosts.end()) free.push_back(n);
+  }
+  return free;
+}
+
 void isolate(Cluster& cluster, std::size_t node) {
   for (std::size_t other = 0; other < cluster.node_count(); ++other) {
     cluster.block(node, other);
@@ -220,11 +230,7 @@ void inject_fault(Cluster& cluster, Dice& dice, const std::vector<Fault>& mix, P
       if (dice.chance(0.3) || hosts.size() >= nodes) {
         cluster.start_wipe(group, dice.pick(hosts));
       } else {
-        std::vector<std::size_t> others;
-        for (std::size_t n = 0; n < nodes; ++n) {
-          if (std::find(hosts.begin(), hosts.end(), n) == hosts.end()) others.push_back(n);
-        }
-        cluster.start_move(group, dice.pick(hosts), dice.pick(others));
+        cluster.start_move(group, dice.pick(hosts), dice.pick(free_nodes(cluster, group)));
       }
       break;
     }
@@ -241,20 +247,12 @@ void inject_fault(Cluster& cluster, Dice& dice, const std::vector<Fault>& mix, P
       const GroupId group = static_cast<GroupId>(dice.below(cluster.group_count()));
       const std::optional<Cluster::LeaderView> view = cluster.leader(group);
       if (!view || cluster.op_in_progress(group)) break;
-      std::vector<std::size_t> followers;
-      std::vector<std::size_t> free;
-      const std::vector<std::size_t> hosts = cluster.nodes_hosting(group);
-      for (std::size_t n = 0; n < nodes; ++n) {
-        if (std::find(hosts.begin(), hosts.end(), n) == hosts.end()) {
-          free.push_back(n);
-        } else if (n != view->node) {
-          followers.push_back(n);
-        }
-      }
+      std::vector<std::size_t> followers = cluster.nodes_hosting(group);
+      std::erase(followers, view->node);
+      const std::vector<std::size_t> free = free_nodes(cluster, group);
       if (followers.empty() || free.empty()) break;
       note("pause a leader's node and move one of its followers away");
-      if (!cluster.up(view->node) || cluster.paused(view->node)) break;
-      cluster.pause(view->node);
+      cluster.pause(view->node);  // leader() names only nodes that are up and not paused
       // Long enough for an election and the move (learner, catch-up, promotion, removal).
       pending.resume_at[view->node] = cluster.now_ms() + dice.between(600, 2500);
       cluster.start_move(group, dice.pick(followers), dice.pick(free));

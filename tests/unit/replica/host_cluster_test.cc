@@ -402,6 +402,28 @@ class Cluster {
     return true;
   }
 
+  // Waits until nodes [0, nodes) each count `voters` voters in `partition`.
+  bool voters_everywhere(PartitionId partition, std::size_t nodes, std::size_t voters) {
+    return eventually([&] {
+      for (std::size_t n = 0; n < nodes; ++n) {
+        if (voters_of(*nodes_[n], partition) != voters) return false;
+      }
+      return true;
+    });
+  }
+
+  // Waits for the node that may read `partition` (its leader); nodes_.size() if none came.
+  std::size_t reader_of(PartitionId partition) {
+    std::size_t reader = nodes_.size();
+    eventually([&] {
+      for (std::size_t n = 0; n < nodes_.size(); ++n) {
+        if (nodes_[n]->host && nodes_[n]->host->readable(partition)) reader = n;
+      }
+      return reader < nodes_.size();
+    });
+    return reader;
+  }
+
   std::size_t voters_of(TestNode& node, PartitionId partition) {
     for (const ReplicaStatus& status : node.host->status()) {
       if (status.partition == partition) return status.config.voters.size();
@@ -610,10 +632,8 @@ TEST_CASE("replica host: joining nodes get replicas, and a node's death costs an
     return true;
   }));
   // Kill the node leading partition 0; the others elect and serve.
-  std::size_t leader = 0;
-  for (std::size_t n = 0; n < 3; ++n) {
-    if (cluster.node(n).host->readable(0)) leader = n;
-  }
+  const std::size_t leader = cluster.reader_of(0);
+  REQUIRE(leader < 3);
   cluster.stop(cluster.node(leader));
   cluster.publish_members();
   REQUIRE(cluster.all_writable("after-crash-"));
@@ -649,20 +669,10 @@ TEST_CASE("replica host: an isolated leader stops serving reads and writes", "[r
   Cluster cluster(3);
   for (std::size_t n = 0; n < 3; ++n)
     cluster.start(cluster.node(n), n == 0);
-  REQUIRE(Cluster::eventually([&] {
-    for (std::size_t n = 0; n < 3; ++n) {
-      if (cluster.voters_of(cluster.node(n), 2) != 3) return false;
-    }
-    return true;
-  }));
+  REQUIRE(cluster.voters_everywhere(2, 3, 3));
   REQUIRE(cluster.all_writable("x"));
-  std::size_t leader = 3;
-  REQUIRE(Cluster::eventually([&] {
-    for (std::size_t n = 0; n < 3; ++n) {
-      if (cluster.node(n).host->readable(2)) leader = n;
-    }
-    return leader < 3;
-  }));
+  const std::size_t leader = cluster.reader_of(2);
+  REQUIRE(leader < 3);
   cluster.network().isolate(cluster.node(leader).name, true);
   // Its lease runs out: it may not read, while the others elect a leader that may.
   REQUIRE(Cluster::eventually([&] { return !cluster.node(leader).host->readable(2); }, 3s));
@@ -693,13 +703,8 @@ TEST_CASE("replica host: leadership handed back and forth never leaves two nodes
   std::uint64_t handovers = 0;
   for (int round = 0; round < 20; ++round) {
     // The node leading partition 0 hands everything it leads over, while proposals go on.
-    std::size_t from = 3;
-    REQUIRE(Cluster::eventually([&] {
-      for (std::size_t n = 0; n < 3; ++n) {
-        if (cluster.node(n).host->readable(0)) from = n;
-      }
-      return from < 3;
-    }));
+    const std::size_t from = cluster.reader_of(0);
+    REQUIRE(from < 3);
     std::uint64_t applied_before = cluster.node(from).machine.handovers_applied;
     cluster.node(from).host->transfer_all_leaderships();
     REQUIRE(cluster.all_writable("round" + std::to_string(round) + "-"));
@@ -725,20 +730,10 @@ TEST_CASE("replica host: what a flush takes is appended before a handover, or no
   Cluster cluster(3);
   for (std::size_t n = 0; n < 3; ++n)
     cluster.start(cluster.node(n), n == 0);
-  REQUIRE(Cluster::eventually([&] {
-    for (std::size_t n = 0; n < 3; ++n) {
-      if (cluster.voters_of(cluster.node(n), 0) != 3) return false;
-    }
-    return true;
-  }));
+  REQUIRE(cluster.voters_everywhere(0, 3, 3));
   REQUIRE(cluster.all_writable("before"));
-  std::size_t from = 3;
-  REQUIRE(Cluster::eventually([&] {
-    for (std::size_t n = 0; n < 3; ++n) {
-      if (cluster.node(n).host->readable(0)) from = n;
-    }
-    return from < 3;
-  }));
+  const std::size_t from = cluster.reader_of(0);
+  REQUIRE(from < 3);
   std::atomic<int> takes{0};
   auto take = [&](std::string text) {
     return [&takes, text] {
